@@ -1,0 +1,114 @@
+"""Saving and loading weights safely: safetensors files that carry their own architecture config,
+atomic writes, and errors that say which file is wrong and how.
+
+A weights file written by :func:`save_module` stores, in the safetensors metadata, the class name
+and the constructor arguments of the module, so :func:`load_module` can rebuild it and refuse a
+file that belongs to another model ("wrong checkpoint") before any shape error.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, TypeVar
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save
+
+from adrpo_nb.data import DataFileError, atomic_write_bytes
+
+__all__ = ["CheckpointError", "save_module", "load_module", "read_module_config", "provenance", "git_commit"]
+
+M = TypeVar("M", bound=torch.nn.Module)
+
+
+class CheckpointError(ValueError):
+    """A weights or trainer-state file does not fit what it is loaded into."""
+
+
+def save_module(module: torch.nn.Module, path: str | os.PathLike, config: dict[str, Any]) -> None:
+    """Atomically write ``module``'s weights and its constructor ``config`` to a safetensors file."""
+    tensors = {k: v.detach().contiguous().cpu() for k, v in module.state_dict().items()}
+    meta = {"class": type(module).__name__, "config": json.dumps(config)}
+    atomic_write_bytes(path, save(tensors, metadata=meta))
+
+
+def read_module_config(path: str | os.PathLike) -> tuple[str, dict[str, Any]]:
+    """The ``(class name, config)`` stored in a file written by :func:`save_module`."""
+    from safetensors import safe_open
+
+    path = Path(path)
+    if not path.exists():
+        raise DataFileError(f"missing weights file: {path}")
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            meta = fh.metadata() or {}
+    except (SafetensorError, OSError) as err:
+        raise CheckpointError(f"{path} is not a readable safetensors file ({err})") from None
+    if "class" not in meta or "config" not in meta:
+        raise CheckpointError(f"{path} has no adrpo_nb metadata (class/config): not written by save_module")
+    return meta["class"], json.loads(meta["config"])
+
+
+def load_module(cls: type[M], path: str | os.PathLike) -> M:
+    """Rebuild ``cls(**config)`` from a :func:`save_module` file and load its weights (strictly).
+
+    Raises:
+        DataFileError: the file is missing.
+        CheckpointError: the file is corrupt, was written for another class, or its tensors do
+            not match the architecture (the message lists the offending keys).
+    """
+    path = Path(path)
+    name, config = read_module_config(path)
+    if name != cls.__name__:
+        raise CheckpointError(f"{path} holds a {name}, not a {cls.__name__}: wrong checkpoint")
+    module = cls(**config)
+    state = load_file(str(path))
+    missing, unexpected = module.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise CheckpointError(f"{path} does not fit {cls.__name__}: missing keys {missing}, unexpected {unexpected}")
+    return module
+
+
+def git_commit(short: bool = False) -> str:
+    """The repository's HEAD commit (with ``+dirty`` if the tree has changes), or ``"unknown"``."""
+    root = Path(__file__).resolve().parents[1]
+    try:
+        args = ["git", "rev-parse", "--short" if short else "--verify", "HEAD"]
+        sha = subprocess.run(args, cwd=root, capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, capture_output=True, text=True
+        ).stdout.strip()
+        return sha + ("+dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def device_description(device: torch.device | str | None = None) -> str:
+    """A human line for where a run ran, e.g. ``"cpu (2 threads, x86_64)"`` or the GPU name."""
+    device = torch.device(device or "cpu")
+    if device.type == "cuda":
+        return f"cuda: {torch.cuda.get_device_name(device)}"
+    return f"cpu ({torch.get_num_threads()} threads, {platform.machine()})"
+
+
+def provenance(
+    seconds: float, device: torch.device | str | None = None, command: str | None = None, **extra: Any
+) -> dict[str, Any]:
+    """What made a result: command line, commit, device, wall seconds, versions, date; plus ``extra``."""
+    return {
+        "command": command if command is not None else " ".join(["python", *sys.argv]),
+        "commit": git_commit(),
+        "device": device_description(device),
+        "seconds": round(float(seconds), 1),
+        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        **extra,
+    }

@@ -1,0 +1,399 @@
+"""MNIST experiments: pretraining, one RL run, the β0 sweep, evaluation.
+
+Command line (each prints where it wrote and what it measured)::
+
+    python -m adrpo_nb.experiments.mnist pretrain            # ~7 min on 2 CPU cores -> data/checkpoints/mnist/
+    python -m adrpo_nb.experiments.mnist train --method adrpo --beta0 0.05   # one run, ~1.5 min
+    python -m adrpo_nb.experiments.mnist sweep               # all methods × β0 × seeds -> data/results/
+    python -m adrpo_nb.experiments.mnist evaluate            # the base model's metrics
+
+Add ``--smoke`` to any of them for a seconds-long version (what CI runs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from adrpo_nb.checkpoints import provenance, save_module
+from adrpo_nb.core import adaptive_beta
+from adrpo_nb.data import atomic_write_json, data_dir, read_json
+from adrpo_nb.metrics import hypervolume_2d, pareto_front
+from adrpo_nb.mnist import diversity, even_digits, load_base_model, load_mnist
+from adrpo_nb.models.mnist import LatentFlowAdapter, LatentFlowModel
+from adrpo_nb.rewards.mnist import ClassProbabilityReward
+from adrpo_nb.trainers.flow_matching import FlowMatchingRLConfig, FlowMatchingRLTrainer
+from adrpo_nb.viz_images import png_base64
+
+__all__ = [
+    "EVAL_SEED",
+    "SWEEP_BETAS",
+    "SWEEP_METHODS",
+    "evaluate_velocity",
+    "run_rl",
+    "smoke_config",
+    "summarize_sweep",
+    "sweep",
+]
+
+EVAL_SEED = 20251023  # one fixed noise batch for every evaluation: paired comparisons across runs
+SWEEP_METHODS = ("none", "fixed", "orw", "adrpo")
+SWEEP_BETAS = (0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
+CURVE_KEYS = (
+    "reward", "reward_std", "even_entropy_norm", "class_entropy_norm", "pairwise_distance", "w2",
+    "beta_eff/mean", "beta_eff/min", "beta_eff/max", "beta_eff/frac_negative", "rl_term", "w2_term", "grad_norm",
+)  # fmt: skip
+RESULTS_FILE = ("results", "mnist_sweep.json")
+
+
+def smoke() -> bool:
+    """True when ``ADRPO_SMOKE=1``: every chapter and CLI shrinks its sizes, the code stays the same."""
+    return os.environ.get("ADRPO_SMOKE") == "1"
+
+
+def smoke_config(config: FlowMatchingRLConfig) -> FlowMatchingRLConfig:
+    """The same run, shrunk to seconds: 8 iterations of 64 samples."""
+    return replace(config, iterations=8, samples_per_iteration=64, minibatch_size=64, updates_per_iteration=2,
+                   checkpoint_every=4)  # fmt: skip
+
+
+# ----------------------------------------------------------------------------- evaluation
+@torch.no_grad()
+def evaluate_velocity(
+    base: LatentFlowModel,
+    velocity: torch.nn.Module | None = None,
+    reward: ClassProbabilityReward = even_digits,
+    n: int = 1024,
+    steps: int = 20,
+    seed: int = EVAL_SEED,
+) -> tuple[dict[str, Any], torch.Tensor]:
+    """Metrics of ``velocity`` (default: the base model) on ``n`` samples from a fixed noise batch.
+
+    Returns ``(metrics, images)``. ``w2`` is the regulariser's quantity: the mean squared
+    difference between ``velocity`` and the base velocity on interpolants of these samples
+    (it bounds the squared W2 distance of the two sample distributions up to a constant).
+    """
+    velocity = velocity or base.velocity
+    was_training = velocity.training
+    velocity.eval()
+    gen = torch.Generator().manual_seed(seed)
+    latents = base.sample_latents(n, gen, steps, velocity=velocity)
+    images = base.decode(latents)
+    rewards, info = reward.score_with_info(images)
+    noise = torch.randn(latents.shape, generator=gen).to(latents.device)
+    t = torch.rand(n, generator=gen).to(latents.device)
+    x_t = (1 - t[:, None]) * noise + t[:, None] * latents
+    gap = (velocity(x_t, t) - base.velocity(x_t, t)).pow(2).mean().item()
+    velocity.train(was_training)
+    hist = torch.bincount(info["labels"].cpu(), minlength=10).float() / n
+    metrics = {
+        "reward": rewards.mean().item(),
+        "reward_std": rewards.std(unbiased=False).item(),
+        "max_prob": info["probs"].max(dim=1).values.mean().item(),
+        **diversity(labels=info["labels"], features=info["features"]),
+        "w2": gap,
+        "class_histogram": [round(v, 4) for v in hist.tolist()],
+    }
+    return metrics, images
+
+
+def _batch_metrics(samples, rewards, info) -> dict[str, float]:
+    return diversity(labels=info["labels"], features=info["features"])
+
+
+# ----------------------------------------------------------------------------- one RL run
+def run_rl(
+    config: FlowMatchingRLConfig,
+    reward: ClassProbabilityReward = even_digits,
+    *,
+    eval_samples: int = 1024,
+    beta_eff_snapshots: Sequence[int] = (),
+    base: LatentFlowModel | None = None,
+    command: str | None = None,
+) -> dict[str, Any]:
+    """Fine-tune the shipped base model with ``config`` and return (and save) a result dict.
+
+    If ``config.output_dir`` holds a finished run's ``result.json`` it is returned as is; an
+    interrupted run resumes from its checkpoint. The result has ``config``, ``final`` (metrics
+    of :func:`evaluate_velocity`), ``curve`` (logs every few iterations), ``samples_png`` (a base64
+    8×8 grid), ``beta_eff`` (per-sample β_eff at the requested iterations) and ``provenance``.
+    """
+    out = Path(config.output_dir) if config.output_dir else None
+    if out is not None and (out / "result.json").exists():
+        return read_json(out / "result.json")
+    start = time.perf_counter()
+    base = base or load_base_model()
+    adapter = LatentFlowAdapter(base)
+    snapshots: dict[str, list[float]] = {}
+
+    def record_beta_eff(trainer: FlowMatchingRLTrainer, logs: dict) -> None:
+        if trainer.iteration in beta_eff_snapshots and trainer.last_advantages is not None:
+            beta = beta_eff_of(config, trainer.last_advantages)
+            snapshots[str(trainer.iteration)] = [round(b, 5) for b in beta.tolist()]
+
+    trainer = FlowMatchingRLTrainer(
+        adapter, lambda images: reward.score_with_info(images), config,
+        metrics_fn=_batch_metrics, callbacks=[record_beta_eff],
+    )  # fmt: skip
+    history = trainer.train()
+    final, images = evaluate_velocity(base, trainer.accelerator.unwrap_model(adapter.policy), reward, eval_samples)
+    stride = max(1, len(history) // 60)
+    kept = [h for i, h in enumerate(history) if i % stride == 0 or i == len(history) - 1]
+    result = {
+        "config": config.to_dict(),
+        "reward_fn": repr(reward),
+        "final": final,
+        "curve": {"iteration": [h["iteration"] for h in kept],
+                  **{k: [round(h[k], 5) for h in kept] for k in CURVE_KEYS if k in history[0]}},
+        "samples_png": png_base64(images[:64]),
+        "beta_eff": snapshots,
+        "provenance": provenance(time.perf_counter() - start, trainer.accelerator.device, command),
+    }  # fmt: skip
+    if out is not None:
+        atomic_write_json(out / "result.json", result)
+    return result
+
+
+def beta_eff_of(config: FlowMatchingRLConfig, advantages: torch.Tensor) -> torch.Tensor:
+    """The per-sample coefficient each method applies: β0 − clip(A) (adrpo), β0 (fixed, orw), 0 (none)."""
+    if config.method == "adrpo":
+        return adaptive_beta(advantages, config.beta0, config.clip)
+    return torch.full_like(advantages, 0.0 if config.method == "none" else config.beta0)
+
+
+# ----------------------------------------------------------------------------- the sweep
+def _run_name(method: str, beta0: float, seed: int) -> str:
+    return f"{method}_b{beta0:g}_s{seed}" if method != "none" else f"none_s{seed}"
+
+
+def _worker_init() -> None:
+    torch.set_num_threads(1)
+
+
+def _sweep_job(args: tuple[dict, str]) -> dict[str, Any]:
+    config_dict, command = args
+    config_dict = {**config_dict, "clip": tuple(config_dict["clip"]) if config_dict["clip"] else None}
+    return run_rl(FlowMatchingRLConfig(**config_dict), command=command)
+
+
+def sweep(
+    methods: Sequence[str] = SWEEP_METHODS,
+    betas: Sequence[float] = SWEEP_BETAS,
+    seeds: Sequence[int] = (0, 1, 2),
+    base_config: FlowMatchingRLConfig | None = None,
+    runs_dir: str | Path = "runs/mnist_sweep",
+    workers: int = 2,
+    log=print,
+) -> dict[str, Any]:
+    """Run every (method, β0, seed) — ``none`` once per seed — in ``workers`` processes of one thread.
+
+    Finished runs are skipped and interrupted ones resume, so the sweep can be stopped and rerun.
+    Returns the sweep dict: ``runs`` (each run's result without its curve's bulk) and ``summary``.
+    """
+    start = time.perf_counter()
+    base_config = base_config or FlowMatchingRLConfig(progress=False)
+    jobs = []
+    for method in methods:
+        for beta0 in betas if method != "none" else (0.0,):
+            for seed in seeds:
+                cfg = replace(base_config, method=method, beta0=beta0, seed=seed, progress=False,
+                              output_dir=str(Path(runs_dir) / _run_name(method, beta0, seed)))  # fmt: skip
+                command = f"python -m adrpo_nb.experiments.mnist sweep (run {Path(cfg.output_dir).name})"
+                jobs.append((cfg.to_dict(), command))
+    log(f"sweep: {len(jobs)} runs in {workers} worker(s), results under {runs_dir}")
+    runs = []
+    if workers <= 1:
+        for job in jobs:
+            runs.append(_sweep_job(job))
+            log(f"  done {Path(job[0]['output_dir']).name}: reward {runs[-1]['final']['reward']:.3f}")
+    else:
+        import multiprocessing as mp
+
+        with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_worker_init) as pool:
+            for job, result in zip(jobs, pool.map(_sweep_job, jobs), strict=True):
+                runs.append(result)
+                final = result["final"]
+                log(f"  done {Path(job[0]['output_dir']).name}: reward {final['reward']:.3f}, "
+                    f"even entropy {final['even_entropy_norm']:.3f}, W2 {final['w2']:.4f}")  # fmt: skip
+    base_metrics, base_images = evaluate_velocity(load_base_model())
+    base_metrics["samples_png"] = png_base64(base_images[:64])
+    result = {"base": base_metrics, "runs": runs}
+    result["summary"] = summarize_sweep(result)
+    result["provenance"] = provenance(
+        time.perf_counter() - start, "cpu",
+        " ".join(["python -m adrpo_nb.experiments.mnist", *sys.argv[1:]]) if sys.argv else None,
+        workers=workers, note="seconds is this invocation's wall time; each run's own provenance has its time",
+    )  # fmt: skip
+    return result
+
+
+def summarize_sweep(result: dict[str, Any], diversity_keys: Sequence[str] = ("even_entropy_norm", "pairwise_distance")):
+    """Per method and diversity measure: mean±std over seeds per β0, the Pareto front and its hypervolume.
+
+    Both objectives are maximised: (final reward, final diversity). The hypervolume's reference point
+    is (the base model's reward, 0): a run counts only for what it gains in reward over the base.
+    ``hypervolume`` is that of the front of the seed-means; ``hypervolume_per_seed`` the front of each
+    seed's runs alone (mean, std), which shows how much of a gap is noise.
+    """
+    base_reward = result["base"]["reward"]
+    summary: dict[str, Any] = {"reference_point": {"reward": base_reward, "diversity": 0.0}, "by_diversity": {}}
+    methods = sorted({r["config"]["method"] for r in result["runs"]}, key=SWEEP_METHODS.index)
+    for key in diversity_keys:
+        per_method = {}
+        for method in methods:
+            runs = [r for r in result["runs"] if r["config"]["method"] == method]
+            betas = sorted({r["config"]["beta0"] for r in runs})
+            points = []
+            for beta0 in betas:
+                group = [r["final"] for r in runs if r["config"]["beta0"] == beta0]
+                rew = np.array([g["reward"] for g in group])
+                div = np.array([g[key] for g in group])
+                points.append({"beta0": beta0, "reward": float(rew.mean()), "reward_std": float(rew.std()),
+                               "diversity": float(div.mean()), "diversity_std": float(div.std()),
+                               "seeds": len(group)})  # fmt: skip
+            xy = [(p["reward"], p["diversity"]) for p in points]
+            seeds = sorted({r["config"]["seed"] for r in runs})
+            hv_seeds = [
+                hypervolume_2d([(r["final"]["reward"], r["final"][key]) for r in runs if r["config"]["seed"] == s],
+                               (base_reward, 0.0))
+                for s in seeds
+            ]  # fmt: skip
+            per_method[method] = {
+                "points": points,
+                "front": pareto_front(xy).tolist(),
+                "hypervolume": hypervolume_2d(xy, (base_reward, 0.0)),
+                "hypervolume_per_seed": {"mean": float(np.mean(hv_seeds)), "std": float(np.std(hv_seeds))},
+            }
+        baselines = {m: v["hypervolume"] for m, v in per_method.items() if m != "adrpo"}
+        best = max(baselines, key=baselines.get) if baselines else None
+        ratio = None
+        if best and "adrpo" in per_method and baselines[best] > 0:
+            ratio = per_method["adrpo"]["hypervolume"] / baselines[best]
+        summary["by_diversity"][key] = {"methods": per_method, "best_baseline": best, "adrpo_hv_ratio": ratio}
+    return summary
+
+
+# ----------------------------------------------------------------------------- pretraining
+def pretrain(out_dir: Path, smoke_run: bool = False, log=print) -> dict[str, Any]:
+    """Train classifier, autoencoder and base flow; write safetensors + ``pretrain.json`` to ``out_dir``."""
+    from adrpo_nb.experiments.mnist_pretrain import PretrainConfig, train_autoencoder, train_classifier, train_flow
+
+    cfg = PretrainConfig.smoke() if smoke_run else PretrainConfig()
+    start = time.perf_counter()
+    images, labels = load_mnist("train")
+    test_images, test_labels = load_mnist("test")
+    if cfg.train_subset:
+        images, labels = images[: cfg.train_subset], labels[: cfg.train_subset]
+    classifier, clf_metrics = train_classifier(images, labels, test_images, test_labels, cfg, log)
+    save_module(classifier, out_dir / "classifier.safetensors", {"channels": [32, 64], "hidden": 128})
+    ae, ae_metrics = train_autoencoder(images, test_images, test_labels, classifier, cfg, log)
+    save_module(ae, out_dir / "autoencoder.safetensors", {"latent_dim": cfg.latent_dim, "channels": [32, 64]})
+    flow, flow_metrics = train_flow(images, ae, cfg, log)
+    save_module(flow.velocity, out_dir / "flow.safetensors",
+                {"dim": cfg.latent_dim, "width": cfg.flow_width, "depth": cfg.flow_depth})  # fmt: skip
+    base_metrics = _evaluate_with(flow, classifier)
+    log(f"base model: reward {base_metrics['reward']:.3f}, mean max-prob {base_metrics['max_prob']:.3f}, "
+        f"class entropy {base_metrics['class_entropy_norm']:.3f}·ln10")  # fmt: skip
+    report = {
+        "classifier": clf_metrics,
+        "autoencoder": ae_metrics,
+        "flow": flow_metrics,
+        "base_samples": base_metrics,
+        "config": vars(cfg),
+        "provenance": provenance(time.perf_counter() - start, "cpu",
+                                 "python -m adrpo_nb.experiments.mnist pretrain" + (" --smoke" if smoke_run else "")),
+    }  # fmt: skip
+    atomic_write_json(out_dir / "pretrain.json", report)
+    return report
+
+
+@torch.no_grad()
+def _evaluate_with(flow: LatentFlowModel, classifier, n: int = 2048) -> dict[str, Any]:
+    images = flow.sample(n, torch.Generator().manual_seed(EVAL_SEED))
+    features = classifier.features(images)
+    probs = classifier.head(features).softmax(1)
+    labels = probs.argmax(1)
+    return {"n": n, "reward": probs[:, [0, 2, 4, 6, 8]].sum(1).mean().item(),
+            "max_prob": probs.max(1).values.mean().item(), **diversity(labels=labels, features=features)}  # fmt: skip
+
+
+# ----------------------------------------------------------------------------- CLI
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m adrpo_nb.experiments.mnist", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    sub = p.add_subparsers(dest="command", required=True)
+    pre = sub.add_parser("pretrain", help="train classifier, autoencoder and base flow")
+    pre.add_argument("--out", type=Path, default=None, help="default: data/checkpoints/mnist")
+    pre.add_argument("--smoke", action="store_true")
+    tr = sub.add_parser("train", help="one RL fine-tuning run")
+    tr.add_argument("--method", default="adrpo", choices=("adrpo", "fixed", "none", "orw"))
+    tr.add_argument("--beta0", type=float, default=FlowMatchingRLConfig.beta0)
+    tr.add_argument("--clip", type=float, nargs=2, default=None, metavar=("A_MIN", "A_MAX"))
+    tr.add_argument("--iterations", type=int, default=FlowMatchingRLConfig.iterations)
+    tr.add_argument("--lr", type=float, default=FlowMatchingRLConfig.learning_rate)
+    tr.add_argument("--scale-advantages", action="store_true")
+    tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument("--out", default=None, help="run folder (checkpoint, history.json, result.json)")
+    tr.add_argument("--smoke", action="store_true")
+    sw = sub.add_parser("sweep", help="β0 sweep over methods and seeds, written as one JSON")
+    sw.add_argument("--methods", nargs="+", default=list(SWEEP_METHODS))
+    sw.add_argument("--betas", type=float, nargs="+", default=list(SWEEP_BETAS))
+    sw.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    sw.add_argument("--workers", type=int, default=2)
+    sw.add_argument("--runs-dir", default="runs/mnist_sweep")
+    sw.add_argument("--out", type=Path, default=None, help="default: data/results/mnist_sweep.json")
+    sw.add_argument("--smoke", action="store_true")
+    sub.add_parser("evaluate", help="metrics of the shipped base model")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "pretrain":
+        out = args.out or data_dir() / "checkpoints" / "mnist"
+        pretrain(out, smoke_run=args.smoke)
+        print(f"wrote {out}")
+    elif args.command == "train":
+        cfg = FlowMatchingRLConfig(method=args.method, beta0=args.beta0, clip=tuple(args.clip) if args.clip else None,
+                                   iterations=args.iterations, learning_rate=args.lr, seed=args.seed,
+                                   scale_advantages=args.scale_advantages, output_dir=args.out)  # fmt: skip
+        if args.smoke or smoke():
+            cfg = smoke_config(cfg)
+        result = run_rl(cfg, eval_samples=256 if args.smoke else 1024)
+        final = result["final"]
+        print(json.dumps({k: final[k] for k in ("reward", "even_entropy_norm", "class_entropy_norm",
+                                                "pairwise_distance", "w2")}, indent=1))  # fmt: skip
+        print(f"{result['provenance']['seconds']} s" + (f"; wrote {args.out}/result.json" if args.out else ""))
+    elif args.command == "sweep":
+        base_cfg = FlowMatchingRLConfig(progress=False)
+        if args.smoke or smoke():
+            base_cfg = smoke_config(base_cfg)
+        result = sweep(args.methods, args.betas, args.seeds, base_cfg, args.runs_dir, args.workers)
+        out = args.out or data_dir().joinpath(*RESULTS_FILE)
+        atomic_write_json(out, result)
+        for key, s in result["summary"]["by_diversity"].items():
+            hv = {m: round(v["hypervolume"], 4) for m, v in s["methods"].items()}
+            print(f"hypervolume (reward × {key}): {hv}; ADRPO / best baseline ({s['best_baseline']}) = "
+                  f"{s['adrpo_hv_ratio'] if s['adrpo_hv_ratio'] is None else round(s['adrpo_hv_ratio'], 3)}")
+        print(f"wrote {out}")
+    elif args.command == "evaluate":
+        metrics, _ = evaluate_velocity(load_base_model())
+        print(json.dumps(metrics, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    torch.set_num_threads(min(torch.get_num_threads(), os.cpu_count() or 1))
+    raise SystemExit(main())
+

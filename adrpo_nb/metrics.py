@@ -1,0 +1,90 @@
+"""Diversity metrics and multi-objective summaries (Pareto front, hypervolume). Pure torch / numpy."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+__all__ = [
+    "class_histogram",
+    "histogram_entropy",
+    "class_entropy",
+    "mean_pairwise_distance",
+    "pareto_front",
+    "hypervolume_2d",
+]
+
+
+def class_histogram(labels: torch.Tensor, num_classes: int, classes: Sequence[int] | None = None) -> torch.Tensor:
+    """Fraction of ``labels`` in each class (or only among ``classes``, renormalised to sum 1)."""
+    counts = torch.bincount(labels.reshape(-1).long().cpu(), minlength=num_classes).double()
+    if classes is not None:
+        counts = counts[list(classes)]
+    total = counts.sum()
+    return counts / total if total > 0 else counts
+
+
+def histogram_entropy(hist: torch.Tensor) -> float:
+    """Shannon entropy (nats) of a histogram that sums to 1; empty bins count 0. An all-zero histogram gives 0."""
+    p = hist[hist > 0]
+    return max(0.0, float(-(p * p.log()).sum())) if p.numel() else 0.0
+
+
+def class_entropy(labels: torch.Tensor, num_classes: int, classes: Sequence[int] | None = None) -> float:
+    """Entropy (nats) of the class histogram of ``labels``; at most ``ln(num_classes)`` or ``ln(len(classes))``.
+
+    With ``classes`` only the samples of those classes count, e.g. ``classes=(0, 2, 4, 6, 8)``
+    measures how evenly the even digits are covered, whatever the share of odd ones.
+    """
+    return histogram_entropy(class_histogram(labels, num_classes, classes))
+
+
+def mean_pairwise_distance(features: torch.Tensor, max_samples: int | None = 1024) -> float:
+    """Mean Euclidean distance over all pairs ``i < j`` of rows of ``features`` (the first ``max_samples``)."""
+    x = features.reshape(features.shape[0], -1).double()
+    if max_samples is not None:
+        x = x[:max_samples]
+    n = x.shape[0]
+    if n < 2:
+        raise ValueError(f"mean_pairwise_distance needs at least 2 samples, got {n}")
+    d = torch.cdist(x, x)
+    return float(d.sum() / (n * (n - 1)))
+
+
+def pareto_front(points: np.ndarray | Sequence[Sequence[float]]) -> np.ndarray:
+    """The non-dominated points (both coordinates maximised), sorted by the first coordinate.
+
+    A point is dominated if another is ``>=`` in both coordinates and ``>`` in one.
+    """
+    pts = np.asarray(points, dtype=float).reshape(-1, 2)
+    if not np.isfinite(pts).all():
+        raise ValueError(f"pareto_front needs finite points, got {pts[~np.isfinite(pts).all(1)].tolist()}")
+    keep = []
+    for i, p in enumerate(pts):
+        dominated = np.any(np.all(pts >= p, axis=1) & np.any(pts > p, axis=1))
+        if not dominated:
+            keep.append(i)
+    front = np.unique(pts[keep], axis=0)
+    return front[np.argsort(front[:, 0])]
+
+
+def hypervolume_2d(points: np.ndarray | Sequence[Sequence[float]], reference: Sequence[float]) -> float:
+    """Area dominated by ``points`` (both maximised) and bounded below by ``reference``.
+
+    Points not better than the reference in both coordinates add nothing.
+    """
+    ref = np.asarray(reference, dtype=float)
+    if ref.shape != (2,) or not np.isfinite(ref).all():
+        raise ValueError(f"reference must be two finite numbers, got {reference!r}")
+    front = pareto_front(points)
+    front = front[(front[:, 0] > ref[0]) & (front[:, 1] > ref[1])]
+    area, prev_x = 0.0, ref[0]
+    # sweep by decreasing second coordinate == increasing first coordinate along the front
+    for i, (x, _) in enumerate(front):
+        y_here = front[i:, 1].max()
+        area += (x - prev_x) * (y_here - ref[1])
+        prev_x = x
+    return float(area) if math.isfinite(area) else 0.0

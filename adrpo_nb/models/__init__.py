@@ -1,0 +1,1 @@
+"""Model families and their adapters (how to sample, get velocities / log-probs, and the reference)."""

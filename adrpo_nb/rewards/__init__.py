@@ -1,0 +1,1 @@
+"""Rewards as plain callables in the ecosystem's signatures (MNIST: ``reward(images) -> Tensor[N]``)."""

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh clone: sets up .venv, then runs pytest (smoke mode for notebooks).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/setup.sh
+export ADRPO_SMOKE=1
+ruff check adrpo_nb tests
+python -m pytest tests "$@"

@@ -1,0 +1,221 @@
+"""Identities and errors of the paper's math (adrpo_nb.core)."""
+
+import math
+
+import pytest
+import torch
+
+from adrpo_nb import adaptive_beta, fm_rl_loss, group_advantages, optimal_velocity
+
+
+def _batch(n=6, shape=(3, 4), seed=0):
+    g = torch.Generator().manual_seed(seed)
+    v = torch.randn(n, *shape, generator=g, requires_grad=True)
+    u = torch.randn(n, *shape, generator=g)
+    v_ref = torch.randn(n, *shape, generator=g)
+    a = torch.randn(n, generator=g) * 0.5
+    return v, u, v_ref, a
+
+
+# ----------------------------------------------------------------------------- adaptive_beta
+def test_adaptive_beta_values():
+    a = torch.tensor([-2.0, -0.05, 0.0, 0.05, 2.0])
+    assert torch.allclose(adaptive_beta(a, 0.1), 0.1 - a)
+    clipped = adaptive_beta(a, 0.1, clip=(-0.1, 0.1))
+    assert torch.allclose(clipped, torch.tensor([0.2, 0.15, 0.1, 0.05, 0.0]))
+    # clip=(-beta0, beta0) keeps beta_eff in [0, 2 beta0]
+    assert clipped.min() >= 0 and clipped.max() <= 0.2 + 1e-7
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"beta0": -0.5}, "beta0=-0.5"),
+        ({"beta0": float("nan")}, "beta0=nan"),
+        ({"beta0": 0.1, "clip": (0.3, -0.3)}, "a_min=0.3 > a_max=-0.3"),
+        ({"beta0": 0.1, "clip": (0.1,)}, "clip"),
+    ],
+)
+def test_adaptive_beta_errors(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        adaptive_beta(torch.zeros(3), **kwargs)
+
+
+def test_adaptive_beta_rejects_non_finite_advantage():
+    with pytest.raises(ValueError, match=r"inf.*index 1"):
+        adaptive_beta(torch.tensor([0.0, float("inf")]), 0.1)
+
+
+# ----------------------------------------------------------------------------- group_advantages
+def test_group_advantages_centres_each_group():
+    r = torch.tensor([1.0, 2.0, 3.0, 10.0, 10.0, 16.0])
+    a = group_advantages(r, group_size=3)
+    assert torch.allclose(a, torch.tensor([-1.0, 0.0, 1.0, -2.0, -2.0, 4.0]))
+    a_scaled = group_advantages(r, group_size=3, scale=True)
+    per_group = a_scaled.reshape(2, 3)
+    assert torch.allclose(per_group.mean(1), torch.zeros(2), atol=1e-6)
+    assert torch.allclose(per_group.std(1, unbiased=False), torch.ones(2), atol=1e-4)
+
+
+def test_group_advantages_zero_std_group_stays_zero():
+    a = group_advantages(torch.tensor([0.5, 0.5, 0.5, 0.5]), group_size=2, scale=True)
+    assert torch.equal(a, torch.zeros(4))
+
+
+def test_group_advantages_errors():
+    with pytest.raises(ValueError, match=r"len\(rewards\)=5.*group_size=2"):
+        group_advantages(torch.ones(5), group_size=2)
+    with pytest.raises(ValueError, match=r"nan.*index 2"):
+        group_advantages(torch.tensor([1.0, 0.0, float("nan"), 1.0]), group_size=2)
+    with pytest.raises(ValueError, match="group_size=0"):
+        group_advantages(torch.ones(4), group_size=0)
+    with pytest.raises(ValueError, match="1-D"):
+        group_advantages(torch.ones(2, 2), group_size=2)
+
+
+# ----------------------------------------------------------------------------- fm_rl_loss
+def test_fixed_none_orw_match_their_formulas():
+    v, u, v_ref, a = _batch()
+    fm = (v - u).pow(2).flatten(1).mean(1)
+    w2 = (v - v_ref).pow(2).flatten(1).mean(1)
+    loss, _ = fm_rl_loss(v, u, v_ref, a, method="fixed", beta0=0.3)
+    assert torch.allclose(loss, (a * fm + 0.3 * w2).mean())
+    loss, _ = fm_rl_loss(v, u, v_ref, a, method="none", beta0=0.3)
+    assert torch.allclose(loss, (a * fm).mean())
+    r = torch.rand(6)
+    loss, _ = fm_rl_loss(v, u, v_ref, None, rewards=r, method="orw", beta0=0.3, orw_temperature=2.0)
+    assert torch.allclose(loss, (torch.exp(2.0 * r) * fm + 0.3 * w2).mean())
+
+
+def test_adrpo_equals_beta0_distance_to_v_star_up_to_a_constant():
+    """Per sample: A·fm + (β0−A)·w2 = β0·‖v − v*‖² + c, with c independent of v."""
+    _, u, v_ref, a = _batch(n=5)
+    beta0, clip = 0.2, (-0.3, 0.4)
+    v_star = optimal_velocity(u, v_ref, a, beta0, clip)
+    gaps = []
+    for seed in (1, 2, 3):
+        v = torch.randn(u.shape, generator=torch.Generator().manual_seed(seed))
+        loss, _ = fm_rl_loss(v, u, v_ref, a, method="adrpo", beta0=beta0, clip=clip)
+        gaps.append(loss - beta0 * (v - v_star).pow(2).flatten(1).mean(1).mean())
+    assert torch.allclose(torch.stack(gaps), gaps[0].expand(3), atol=1e-5)
+
+
+def test_adrpo_gradient_is_the_v_star_form():
+    """∇_v L = 2 β0 (v − v*) / (N·D): a quadratic bowl of curvature β0, whatever the sign of β_eff."""
+    v, u, v_ref, a = _batch()
+    a = a * 4  # make several beta_eff negative
+    beta0 = 0.1
+    loss, stats = fm_rl_loss(v, u, v_ref, a, method="adrpo", beta0=beta0)
+    assert stats["beta_eff/frac_negative"] > 0
+    (grad,) = torch.autograd.grad(loss, v)
+    n, d = v.shape[0], v[0].numel()
+    expected = 2 * beta0 * (v - optimal_velocity(u, v_ref, a, beta0)) / (n * d)
+    assert torch.allclose(grad, expected, atol=1e-6)
+
+
+@pytest.mark.parametrize("method", ["adrpo", "fixed", "none"])
+def test_negative_advantage_pushes_v_away_from_u(method):
+    """One sample, A < 0, starting at the reference: a gradient step moves v away from u."""
+    _, u, v_ref, _ = _batch(n=1)
+    v = v_ref.clone().requires_grad_(True)
+    loss, _ = fm_rl_loss(v, u, v_ref, torch.tensor([-0.5]), method=method, beta0=0.1)
+    (grad,) = torch.autograd.grad(loss, v)
+    v_next = v.detach() - 0.5 * grad
+    assert (v_next - u).norm() > (v.detach() - u).norm()
+    # ... and with A > 0 the same step moves it toward u
+    loss, _ = fm_rl_loss(v, u, v_ref, torch.tensor([0.5]), method=method, beta0=0.1)
+    (grad,) = torch.autograd.grad(loss, v)
+    assert (v.detach() - 0.5 * grad - u).norm() < (v.detach() - u).norm()
+
+
+def test_adrpo_minimiser_lies_beyond_the_reference_for_negative_advantage():
+    _, u, v_ref, _ = _batch(n=1)
+    v_star = optimal_velocity(u, v_ref, torch.tensor([-0.5]), 0.1)
+    assert (v_star - u).norm() > (v_ref - u).norm()
+    # A = beta0 puts the minimiser exactly on u; A = 0 on the reference
+    assert torch.allclose(optimal_velocity(u, v_ref, torch.tensor([0.1]), 0.1), u)
+    assert torch.allclose(optimal_velocity(u, v_ref, torch.tensor([0.0]), 0.1), v_ref)
+
+
+def test_none_does_not_depend_on_v_ref():
+    v, u, v_ref, a = _batch()
+    l1, _ = fm_rl_loss(v, u, v_ref, a, method="none", beta0=0.5)
+    l2, _ = fm_rl_loss(v, u, v_ref * 10 + 3, a, method="none", beta0=0.5)
+    g1, g2 = torch.autograd.grad(l1, v)[0], torch.autograd.grad(l2, v)[0]
+    assert torch.equal(l1, l2) and torch.equal(g1, g2)
+
+
+def test_clip_is_a_no_op_when_no_advantage_is_outside_it():
+    v, u, v_ref, a = _batch()
+    l1, _ = fm_rl_loss(v, u, v_ref, a, method="adrpo", beta0=0.2)
+    l2, s2 = fm_rl_loss(v, u, v_ref, a, method="adrpo", beta0=0.2, clip=(a.min().item(), a.max().item()))
+    assert torch.equal(l1, l2)
+    assert s2["adv/frac_clipped"] == 0.0
+    l3, s3 = fm_rl_loss(v, u, v_ref, a, method="adrpo", beta0=0.2, clip=(-0.01, 0.01))
+    assert not torch.allclose(l1, l3) and s3["adv/frac_clipped"] > 0
+
+
+def test_adrpo_with_zero_clip_equals_fixed_without_rl_term():
+    """clip=(0,0) sets Â=0: ADRPO degenerates to pure W2 regularisation with β0."""
+    v, u, v_ref, a = _batch()
+    loss, stats = fm_rl_loss(v, u, v_ref, a, method="adrpo", beta0=0.2, clip=(0.0, 0.0))
+    w2 = (v - v_ref).pow(2).flatten(1).mean(1)
+    assert torch.allclose(loss, 0.2 * w2.mean())
+    assert stats["beta_eff/min"] == pytest.approx(0.2) and stats["beta_eff/max"] == pytest.approx(0.2)
+
+
+def test_v_ref_gets_no_gradient():
+    v, u, v_ref, a = _batch()
+    v_ref.requires_grad_(True)
+    loss, _ = fm_rl_loss(v, u, v_ref, a, method="adrpo", beta0=0.2)
+    loss.backward()
+    assert v_ref.grad is None and v.grad is not None
+
+
+def test_stats_report_beta_eff():
+    v, u, v_ref, _ = _batch(n=4)
+    a = torch.tensor([-1.0, 0.0, 0.5, 2.0])
+    _, s = fm_rl_loss(v, u, v_ref, a, method="adrpo", beta0=0.4, clip=(-1.0, 1.0))
+    assert s["beta_eff/min"] == pytest.approx(-0.6)
+    assert s["beta_eff/max"] == pytest.approx(1.4)
+    assert s["beta_eff/mean"] == pytest.approx((1.4 + 0.4 - 0.1 - 0.6) / 4)
+    assert s["beta_eff/frac_negative"] == pytest.approx(0.5)
+    assert s["adv/frac_clipped"] == pytest.approx(0.25)
+    assert math.isfinite(s["rl_term"]) and math.isfinite(s["w2_term"])
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"method": "fixed", "clip": (-1, 1)}, "only used by method='adrpo'"),
+        ({"method": "adrpo", "beta0": -1.0}, "beta0=-1.0"),
+        ({"method": "ppo"}, "method='ppo'"),
+        ({"method": "orw"}, "raw rewards, not advantages"),
+        ({"method": "adrpo", "clip": (1.0, -1.0)}, "a_min=1.0 > a_max=-1.0"),
+    ],
+)
+def test_fm_rl_loss_errors(kwargs, match):
+    v, u, v_ref, a = _batch()
+    kwargs = {"beta0": 0.1, **kwargs}
+    with pytest.raises(ValueError, match=match):
+        fm_rl_loss(v, u, v_ref, a, **kwargs)
+
+
+def test_fm_rl_loss_shape_and_signal_errors():
+    v, u, v_ref, a = _batch()
+    with pytest.raises(ValueError, match="needs rewards"):
+        fm_rl_loss(v, u, v_ref, None, method="orw", beta0=0.1)
+    with pytest.raises(ValueError, match="got 5 for batch size 6"):
+        fm_rl_loss(v, u, v_ref, a[:5], method="adrpo", beta0=0.1)
+    with pytest.raises(ValueError, match="one shape"):
+        fm_rl_loss(v, u[:, :2], v_ref, a, method="adrpo", beta0=0.1)
+    with pytest.raises(ValueError, match=r"nan.*index 3"):
+        fm_rl_loss(v, u, v_ref, a.index_fill(0, torch.tensor([3]), float("nan")), method="fixed", beta0=0.1)
+    with pytest.raises(ValueError, match="needs advantages"):
+        fm_rl_loss(v, u, v_ref, None, method="adrpo", beta0=0.1)
+
+
+def test_optimal_velocity_needs_positive_beta0():
+    _, u, v_ref, a = _batch()
+    with pytest.raises(ValueError, match="beta0 > 0"):
+        optimal_velocity(u, v_ref, a, 0.0)
