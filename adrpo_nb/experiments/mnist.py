@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import time
@@ -146,14 +147,21 @@ def run_rl(
         adapter, lambda images: reward.score_with_info(images), config,
         metrics_fn=_batch_metrics, callbacks=[record_beta_eff],
     )  # fmt: skip
-    history = trainer.train()
+    diverged = None
+    try:
+        history = trainer.train()
+    except FloatingPointError as err:  # fixed β with small β0 can blow up: record it, don't lose the sweep
+        diverged, history = str(err), trainer.history
     final, images = evaluate_velocity(base, trainer.accelerator.unwrap_model(adapter.policy), reward, eval_samples)
+    if not all(math.isfinite(v) for k, v in final.items() if k != "class_histogram"):
+        diverged = diverged or "non-finite evaluation metrics"
     stride = max(1, len(history) // 60)
     kept = [h for i, h in enumerate(history) if i % stride == 0 or i == len(history) - 1]
     result = {
         "config": config.to_dict(),
         "reward_fn": repr(reward),
-        "final": final,
+        "final": None if diverged else final,
+        "diverged": diverged,
         "curve": {"iteration": [h["iteration"] for h in kept],
                   **{k: [round(h[k], 5) for h in kept] for k in CURVE_KEYS if k in history[0]}},
         "samples_png": png_base64(images[:64]),
@@ -181,10 +189,23 @@ def _worker_init() -> None:
     torch.set_num_threads(1)
 
 
+SNAPSHOT_ITERATIONS = (1, 10, 50, 150, 300)
+
+
 def _sweep_job(args: tuple[dict, str]) -> dict[str, Any]:
     config_dict, command = args
     config_dict = {**config_dict, "clip": tuple(config_dict["clip"]) if config_dict["clip"] else None}
-    return run_rl(FlowMatchingRLConfig(**config_dict), command=command)
+    config = FlowMatchingRLConfig(**config_dict)
+    snapshots = SNAPSHOT_ITERATIONS if config.method == "adrpo" and config.seed == 0 else ()
+    return run_rl(config, beta_eff_snapshots=snapshots, command=command)
+
+
+def _describe(result: dict[str, Any]) -> str:
+    final = result["final"]
+    if final is None:
+        return f"diverged ({result['diverged']})"
+    return (f"reward {final['reward']:.3f}, even entropy {final['even_entropy_norm']:.3f}, W2 {final['w2']:.4f}, "
+            f"{result['provenance']['seconds']:.0f} s")  # fmt: skip
 
 
 def sweep(
@@ -216,16 +237,14 @@ def sweep(
     if workers <= 1:
         for job in jobs:
             runs.append(_sweep_job(job))
-            log(f"  done {Path(job[0]['output_dir']).name}: reward {runs[-1]['final']['reward']:.3f}")
+            log(f"  done {Path(job[0]['output_dir']).name}: {_describe(runs[-1])}")
     else:
         import multiprocessing as mp
 
         with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_worker_init) as pool:
             for job, result in zip(jobs, pool.map(_sweep_job, jobs), strict=True):
                 runs.append(result)
-                final = result["final"]
-                log(f"  done {Path(job[0]['output_dir']).name}: reward {final['reward']:.3f}, "
-                    f"even entropy {final['even_entropy_norm']:.3f}, W2 {final['w2']:.4f}")  # fmt: skip
+                log(f"  done {Path(job[0]['output_dir']).name}: {_describe(result)}")
     base_metrics, base_images = evaluate_velocity(load_base_model())
     base_metrics["samples_png"] = png_base64(base_images[:64])
     result = {"base": base_metrics, "runs": runs}
@@ -244,7 +263,8 @@ def summarize_sweep(result: dict[str, Any], diversity_keys: Sequence[str] = ("ev
     Both objectives are maximised: (final reward, final diversity). The hypervolume's reference point
     is (the base model's reward, 0): a run counts only for what it gains in reward over the base.
     ``hypervolume`` is that of the front of the seed-means; ``hypervolume_per_seed`` the front of each
-    seed's runs alone (mean, std), which shows how much of a gap is noise.
+    seed's runs alone (mean, std), which shows how much of a gap is noise. Diverged runs (no final
+    metrics) are left out of the points and counted in ``diverged``.
     """
     base_reward = result["base"]["reward"]
     summary: dict[str, Any] = {"reference_point": {"reward": base_reward, "diversity": 0.0}, "by_diversity": {}}
@@ -252,7 +272,7 @@ def summarize_sweep(result: dict[str, Any], diversity_keys: Sequence[str] = ("ev
     for key in diversity_keys:
         per_method = {}
         for method in methods:
-            runs = [r for r in result["runs"] if r["config"]["method"] == method]
+            runs = [r for r in result["runs"] if r["config"]["method"] == method and r["final"] is not None]
             betas = sorted({r["config"]["beta0"] for r in runs})
             points = []
             for beta0 in betas:
@@ -274,6 +294,7 @@ def summarize_sweep(result: dict[str, Any], diversity_keys: Sequence[str] = ("ev
                 "front": pareto_front(xy).tolist(),
                 "hypervolume": hypervolume_2d(xy, (base_reward, 0.0)),
                 "hypervolume_per_seed": {"mean": float(np.mean(hv_seeds)), "std": float(np.std(hv_seeds))},
+                "diverged": sum(1 for r in result["runs"] if r["config"]["method"] == method and r["final"] is None),
             }
         baselines = {m: v["hypervolume"] for m, v in per_method.items() if m != "adrpo"}
         best = max(baselines, key=baselines.get) if baselines else None

@@ -363,7 +363,7 @@ class FlowMatchingRLTrainer:
         while self.iteration < cfg.iterations:
             logs = self.step()
             bar.update(1)
-            bar.set_postfix({k: f"{logs[k]:.3g}" for k in ("reward", "w2", "beta_eff/mean") if k in logs})
+            bar.set_postfix({k: f"{logs[k]:.3g}" for k in ("reward", "w2", "beta_eff/frac_negative") if k in logs})
             if self.iteration % cfg.checkpoint_every == 0 or self.iteration == cfg.iterations:
                 self.save_checkpoint()
             for callback in self.callbacks:

@@ -1,0 +1,36 @@
+"""safetensors weights with their config: round trip, wrong checkpoint, corrupt file."""
+
+import pytest
+import torch
+
+from adrpo_nb.checkpoints import CheckpointError, load_module, save_module
+from adrpo_nb.data import DataFileError
+from adrpo_nb.models.mnist import DigitClassifier, VelocityMLP
+
+
+def test_round_trip(tmp_path):
+    model = VelocityMLP(dim=4, width=16, depth=1)
+    save_module(model, tmp_path / "v.safetensors", {"dim": 4, "width": 16, "depth": 1})
+    loaded = load_module(VelocityMLP, tmp_path / "v.safetensors")
+    x, t = torch.randn(3, 4), torch.rand(3)
+    assert torch.equal(model(x, t), loaded(x, t))
+
+
+def test_wrong_class_is_refused(tmp_path):
+    save_module(VelocityMLP(dim=4, width=16, depth=1), tmp_path / "v.safetensors", {"dim": 4, "width": 16, "depth": 1})
+    with pytest.raises(CheckpointError, match="holds a VelocityMLP, not a DigitClassifier"):
+        load_module(DigitClassifier, tmp_path / "v.safetensors")
+
+
+def test_config_that_does_not_fit_the_weights(tmp_path):
+    save_module(VelocityMLP(dim=4, width=16, depth=2), tmp_path / "v.safetensors", {"dim": 4, "width": 16, "depth": 1})
+    with pytest.raises(CheckpointError, match="unexpected"):
+        load_module(VelocityMLP, tmp_path / "v.safetensors")
+
+
+def test_missing_and_corrupt_files(tmp_path):
+    with pytest.raises(DataFileError, match="nothing.safetensors"):
+        load_module(VelocityMLP, tmp_path / "nothing.safetensors")
+    (tmp_path / "bad.safetensors").write_bytes(b"not a safetensors file")
+    with pytest.raises(CheckpointError, match="bad.safetensors"):
+        load_module(VelocityMLP, tmp_path / "bad.safetensors")

@@ -1,0 +1,101 @@
+"""FlowMatchingRLTrainer: kill and resume bit-identically, it learns, and it refuses bad input."""
+
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+
+from adrpo_nb.checkpoints import CheckpointError
+from adrpo_nb.mnist import even_digits, load_base_model
+from adrpo_nb.models.mnist import LatentFlowAdapter
+from adrpo_nb.trainers.flow_matching import FlowMatchingRLConfig, FlowMatchingRLTrainer
+
+WORKER = Path(__file__).with_name("_resume_worker.py")
+TINY = FlowMatchingRLConfig(iterations=2, samples_per_iteration=16, minibatch_size=16, updates_per_iteration=1,
+                            progress=False)  # fmt: skip
+
+
+def _run_worker(out: Path, kill_at: int) -> int:
+    return subprocess.run([sys.executable, str(WORKER), str(out), str(kill_at)], capture_output=True).returncode
+
+
+def _policy(out: Path) -> dict:
+    return torch.load(out / "checkpoint.pt", weights_only=True)["policy"]
+
+
+def test_kill_and_resume_gives_identical_parameters(tmp_path):
+    straight, killed = tmp_path / "straight", tmp_path / "killed"
+    assert _run_worker(straight, 0) == 0
+    assert _run_worker(killed, 3) == -9  # SIGKILL during the third iteration's reward
+    state = torch.load(killed / "checkpoint.pt", weights_only=True)
+    assert state["iteration"] == 2
+    assert _run_worker(killed, 0) == 0  # resumes from iteration 2
+    a, b = _policy(straight), _policy(killed)
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    # and the run really moved away from the base weights
+    base = load_base_model().velocity.state_dict()
+    assert any(not torch.equal(a[k], base[k]) for k in a)
+
+
+def test_adrpo_learns_the_even_digit_reward():
+    torch.manual_seed(0)
+    cfg = replace(TINY, iterations=12, samples_per_iteration=128, minibatch_size=128, updates_per_iteration=4,
+                  beta0=0.05, seed=3)  # fmt: skip
+    trainer = FlowMatchingRLTrainer(LatentFlowAdapter(load_base_model(), sample_steps=10), even_digits, cfg)
+    history = trainer.train()
+    first, last = history[0]["reward"], sum(h["reward"] for h in history[-3:]) / 3
+    assert last > first + 0.15, (first, last)
+    assert {"beta_eff/mean", "beta_eff/frac_negative", "w2", "rl_term"} <= history[-1].keys()
+
+
+def test_resume_with_another_config_is_refused(tmp_path):
+    cfg = replace(TINY, output_dir=str(tmp_path))
+    FlowMatchingRLTrainer(LatentFlowAdapter(load_base_model(), sample_steps=2), even_digits, cfg).train()
+    other = replace(cfg, beta0=0.5, iterations=4)
+    trainer = FlowMatchingRLTrainer(LatentFlowAdapter(load_base_model(), sample_steps=2), even_digits, other)
+    with pytest.raises(CheckpointError, match=r"beta0: checkpoint 0.05 vs now 0.5"):
+        trainer.train()
+    # more iterations with the same settings is a resume, not an error
+    longer = FlowMatchingRLTrainer(LatentFlowAdapter(load_base_model(), sample_steps=2), even_digits,
+                                   replace(cfg, iterations=3))  # fmt: skip
+    assert len(longer.train()) == 3
+
+
+def test_a_file_that_is_not_a_checkpoint_is_refused(tmp_path):
+    (tmp_path / "checkpoint.pt").write_bytes(b"garbage")
+    trainer = FlowMatchingRLTrainer(LatentFlowAdapter(load_base_model(), sample_steps=2), even_digits,
+                                    replace(TINY, output_dir=str(tmp_path)))  # fmt: skip
+    with pytest.raises(CheckpointError, match="not a readable trainer checkpoint"):
+        trainer.train()
+
+
+def test_nan_reward_is_reported_with_its_index():
+    def bad_reward(images):
+        r = even_digits(images)
+        r[5] = float("nan")
+        return r
+
+    trainer = FlowMatchingRLTrainer(LatentFlowAdapter(load_base_model(), sample_steps=2), bad_reward, TINY)
+    with pytest.raises(ValueError, match=r"non-finite score nan at index 5"):
+        trainer.step()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"method": "ppo"}, "method='ppo'"),
+        ({"beta0": -0.1}, "beta0=-0.1"),
+        ({"method": "fixed", "clip": (-0.1, 0.1)}, "only used by method='adrpo'"),
+        ({"clip": (0.2, 0.1)}, "a_min=0.2 > a_max=0.1"),
+        ({"samples_per_iteration": 10, "group_size": 4}, "multiple of group_size=4"),
+        ({"iterations": 0}, "iterations=0"),
+        ({"learning_rate": -1.0}, "learning_rate=-1.0"),
+    ],
+)
+def test_config_errors(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        FlowMatchingRLConfig(**kwargs)
