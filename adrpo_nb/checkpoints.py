@@ -99,12 +99,20 @@ def device_description(device: torch.device | str | None = None) -> str:
 
 
 def provenance(
-    seconds: float, device: torch.device | str | None = None, command: str | None = None, **extra: Any
+    seconds: float,
+    device: torch.device | str | None = None,
+    command: str | None = None,
+    commit: str | None = None,
+    **extra: Any,
 ) -> dict[str, Any]:
-    """What made a result: command line, commit, device, wall seconds, versions, date; plus ``extra``."""
+    """What made a result: command line, commit, device, wall seconds, versions, date; plus ``extra``.
+
+    Pass ``commit`` taken when the work *started* (:func:`git_commit`): the code that ran is the
+    code of that moment, whatever happened to the tree while it ran.
+    """
     return {
         "command": command if command is not None else " ".join(["python", *sys.argv]),
-        "commit": git_commit(),
+        "commit": commit if commit is not None else git_commit(),
         "device": device_description(device),
         "seconds": round(float(seconds), 1),
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),

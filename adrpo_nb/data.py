@@ -22,6 +22,7 @@ __all__ = [
     "DataFileError",
     "data_dir",
     "data_path",
+    "runs_dir",
     "atomic_write_bytes",
     "atomic_write_json",
     "read_json",
@@ -38,6 +39,12 @@ def data_dir() -> Path:
     """The data folder: ``$ADRPO_DATA`` if set, else ``<repo>/data`` next to the package."""
     env = os.environ.get("ADRPO_DATA")
     return Path(env).expanduser().resolve() if env else Path(__file__).resolve().parents[1] / "data"
+
+
+def runs_dir() -> Path:
+    """Where runs write checkpoints and results: ``$ADRPO_RUNS`` if set, else ``<repo>/runs`` (git-ignored)."""
+    env = os.environ.get("ADRPO_RUNS")
+    return Path(env).expanduser().resolve() if env else Path(__file__).resolve().parents[1] / "runs"
 
 
 def data_path(*parts: str, must_exist: bool = True) -> Path:

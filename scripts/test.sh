@@ -4,5 +4,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
 export ADRPO_SMOKE=1
-ruff check adrpo_nb tests
-python -m pytest tests "$@"
+ruff check adrpo_nb tests book
+# unit tests, the book build and browser tests (tests/), and every chapter executed by nbmake (book/chapters)
+python -m pytest tests book/chapters --nbmake --nbmake-kernel=python3 --nbmake-timeout=900 "$@"

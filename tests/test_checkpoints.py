@@ -29,8 +29,8 @@ def test_config_that_does_not_fit_the_weights(tmp_path):
 
 
 def test_missing_and_corrupt_files(tmp_path):
-    with pytest.raises(DataFileError, match="nothing.safetensors"):
+    with pytest.raises(DataFileError, match=r"nothing\.safetensors"):
         load_module(VelocityMLP, tmp_path / "nothing.safetensors")
     (tmp_path / "bad.safetensors").write_bytes(b"not a safetensors file")
-    with pytest.raises(CheckpointError, match="bad.safetensors"):
+    with pytest.raises(CheckpointError, match=r"bad\.safetensors"):
         load_module(VelocityMLP, tmp_path / "bad.safetensors")

@@ -34,7 +34,7 @@ def mnist_copy(tmp_path, monkeypatch):
 
 def test_missing_file_is_named(mnist_copy):
     (mnist_copy / "t10k-labels-idx1-ubyte.gz").unlink()
-    with pytest.raises(DataFileError, match="t10k-labels-idx1-ubyte.gz"):
+    with pytest.raises(DataFileError, match=r"t10k-labels-idx1-ubyte\.gz"):
         load_mnist_arrays("test")
 
 

@@ -27,22 +27,25 @@ from typing import Any
 import numpy as np
 import torch
 
-from adrpo_nb.checkpoints import provenance, save_module
-from adrpo_nb.core import adaptive_beta
-from adrpo_nb.data import atomic_write_json, data_dir, read_json
+from adrpo_nb.checkpoints import git_commit, provenance, save_module
+from adrpo_nb.core import adaptive_beta, group_advantages
+from adrpo_nb.data import atomic_write_json, data_dir, read_json, runs_dir
 from adrpo_nb.metrics import hypervolume_2d, pareto_front
 from adrpo_nb.mnist import diversity, even_digits, load_base_model, load_mnist
 from adrpo_nb.models.mnist import LatentFlowAdapter, LatentFlowModel
-from adrpo_nb.rewards.mnist import ClassProbabilityReward
-from adrpo_nb.trainers.flow_matching import FlowMatchingRLConfig, FlowMatchingRLTrainer
+from adrpo_nb.rewards.mnist import EVEN_DIGITS, ClassProbabilityReward
+from adrpo_nb.trainers.flow_matching import FlowMatchingRLConfig, FlowMatchingRLTrainer, FlowSamples
 from adrpo_nb.viz_images import png_base64
 
 __all__ = [
     "EVAL_SEED",
+    "book_run",
     "SWEEP_BETAS",
     "SWEEP_METHODS",
     "evaluate_velocity",
+    "learning_from_failures",
     "run_rl",
+    "select_runs",
     "smoke_config",
     "summarize_sweep",
     "sweep",
@@ -122,30 +125,37 @@ def run_rl(
     beta_eff_snapshots: Sequence[int] = (),
     base: LatentFlowModel | None = None,
     command: str | None = None,
+    callbacks: Sequence[Any] = (),
 ) -> dict[str, Any]:
     """Fine-tune the shipped base model with ``config`` and return (and save) a result dict.
 
     If ``config.output_dir`` holds a finished run's ``result.json`` it is returned as is; an
     interrupted run resumes from its checkpoint. The result has ``config``, ``final`` (metrics
     of :func:`evaluate_velocity`), ``curve`` (logs every few iterations), ``samples_png`` (a base64
-    8×8 grid), ``beta_eff`` (per-sample β_eff at the requested iterations) and ``provenance``.
+    8×8 grid), and at the iterations in ``beta_eff_snapshots``: ``beta_eff`` (per-sample β_eff of
+    that iteration's batch) and ``samples_during_training`` (a 4×8 grid of that batch); and ``provenance``.
+    Note: a checkpoint-resumed run only has the snapshots taken after it resumed.
     """
     out = Path(config.output_dir) if config.output_dir else None
     if out is not None and (out / "result.json").exists():
         return read_json(out / "result.json")
-    start = time.perf_counter()
+    start, commit = time.perf_counter(), git_commit()
     base = base or load_base_model()
     adapter = LatentFlowAdapter(base)
     snapshots: dict[str, list[float]] = {}
+    grids: dict[str, str] = {}
 
-    def record_beta_eff(trainer: FlowMatchingRLTrainer, logs: dict) -> None:
-        if trainer.iteration in beta_eff_snapshots and trainer.last_advantages is not None:
+    def record_snapshots(trainer: FlowMatchingRLTrainer, logs: dict) -> None:
+        if trainer.iteration not in beta_eff_snapshots:
+            return
+        grids[str(trainer.iteration)] = png_base64(trainer.last_samples.outputs[:32])
+        if trainer.last_advantages is not None:
             beta = beta_eff_of(config, trainer.last_advantages)
             snapshots[str(trainer.iteration)] = [round(b, 5) for b in beta.tolist()]
 
     trainer = FlowMatchingRLTrainer(
         adapter, lambda images: reward.score_with_info(images), config,
-        metrics_fn=_batch_metrics, callbacks=[record_beta_eff],
+        metrics_fn=_batch_metrics, callbacks=[record_snapshots, *callbacks],
     )  # fmt: skip
     diverged = None
     try:
@@ -166,11 +176,80 @@ def run_rl(
                   **{k: [round(h[k], 5) for h in kept] for k in CURVE_KEYS if k in history[0]}},
         "samples_png": png_base64(images[:64]),
         "beta_eff": snapshots,
-        "provenance": provenance(time.perf_counter() - start, trainer.accelerator.device, command),
+        "samples_during_training": grids,
+        "provenance": provenance(time.perf_counter() - start, trainer.accelerator.device, command, commit),
     }  # fmt: skip
-    if out is not None:
+    if out is not None and trainer.accelerator.is_main_process:
         atomic_write_json(out / "result.json", result)
     return result
+
+
+def book_run(
+    method: str, beta0: float, *, iterations: int | None = None, seed: int = 0, callbacks: Sequence[Any] = (),
+    **overrides: Any,
+) -> dict[str, Any]:
+    """A chapter's run: loads ``runs/book[-smoke]/<name>/result.json`` if present, else trains and saves it.
+
+    Smoke mode (``ADRPO_SMOKE=1``) shrinks it with :func:`smoke_config` and keeps it in its own folder,
+    so a smoke result never stands in for a full one. β_eff is recorded at a few iterations.
+    """
+    cfg = FlowMatchingRLConfig(method=method, beta0=beta0, seed=seed, **overrides)
+    if iterations is not None:
+        cfg = replace(cfg, iterations=iterations)
+    folder = "book-smoke" if smoke() else "book"
+    if smoke():
+        cfg = smoke_config(cfg)
+    name = f"{_run_name(method, beta0, seed)}_it{cfg.iterations}"
+    cfg = replace(cfg, output_dir=str(runs_dir() / folder / name))
+    marks = sorted({1, max(1, cfg.iterations // 10), cfg.iterations // 2, cfg.iterations} - {0})
+    return run_rl(cfg, eval_samples=256 if smoke() else 1024, beta_eff_snapshots=marks, callbacks=callbacks,
+                  command=f"adrpo_nb.experiments.mnist.book_run({method!r}, {beta0!r}, iterations={cfg.iterations})")
+
+
+def learning_from_failures(
+    method: str = "adrpo", beta0: float = 0.05, iterations: int = 30, n: int = 512, seed: int = 0,
+    eval_samples: int = 1024,
+) -> dict[str, Any]:
+    """Fine-tune on the base model's *poor* samples only (advantage < 0, mostly odd digits).
+
+    The same batch is reused every iteration (a fixed-batch adapter) with its advantages against
+    the full batch (the ``advantage_fn`` hook). Methods with a signed advantage (``adrpo``,
+    ``fixed``) push the policy away from these samples, so the share of even digits rises although
+    no good sample was ever shown; ``orw``'s positive weights exp(τ·r) can only pull toward them.
+    Returns the class histograms before and after, and the share of even digits.
+    """
+    base = load_base_model()
+    gen = torch.Generator().manual_seed(seed)
+    latents = base.sample_latents(n, gen)
+    images = base.decode(latents)
+    advantages = group_advantages(even_digits(images), n)
+    poor = advantages < 0
+    batch = FlowSamples(latents=latents[poor], outputs=images[poor])
+
+    class FixedBatchAdapter(LatentFlowAdapter):
+        def sample(self, n: int, generator: torch.Generator) -> FlowSamples:
+            return batch
+
+    cfg = FlowMatchingRLConfig(method=method, beta0=beta0, iterations=iterations, samples_per_iteration=len(batch),
+                               minibatch_size=len(batch), updates_per_iteration=1, seed=seed,
+                               progress=False)  # fmt: skip
+    adapter = FixedBatchAdapter(base)
+    FlowMatchingRLTrainer(adapter, even_digits, cfg, advantage_fn=lambda r, s: advantages[poor]).train()
+    before, _ = evaluate_velocity(base, n=eval_samples)
+    after, _ = evaluate_velocity(base, adapter.policy, n=eval_samples)
+    even = list(EVEN_DIGITS)
+    return {
+        "method": method, "beta0": beta0, "iterations": iterations, "poor_samples": int(poor.sum()),
+        "poor_share_even": float(np.isin(np.argmax(_probs(images[poor]), 1), even).mean()),
+        "before": before["class_histogram"], "after": after["class_histogram"],
+        "even_share_before": float(np.sum(np.array(before["class_histogram"])[even])),
+        "even_share_after": float(np.sum(np.array(after["class_histogram"])[even])),
+        "reward_before": before["reward"], "reward_after": after["reward"],
+    }  # fmt: skip
+
+
+def _probs(images: torch.Tensor) -> np.ndarray:
+    return even_digits.score_with_info(images)[1]["probs"].numpy()
 
 
 def beta_eff_of(config: FlowMatchingRLConfig, advantages: torch.Tensor) -> torch.Tensor:
@@ -200,6 +279,19 @@ def _sweep_job(args: tuple[dict, str]) -> dict[str, Any]:
     return run_rl(config, beta_eff_snapshots=snapshots, command=command)
 
 
+def select_runs(sweep_result: dict[str, Any], method: str | None = None, beta0: float | None = None,
+                seed: int | None = None, finished: bool = False) -> list[dict[str, Any]]:  # fmt: skip
+    """The runs of a sweep dict matching ``method``/``beta0``/``seed`` (``None`` = any); ``finished``
+    drops diverged ones."""
+    return [
+        r for r in sweep_result["runs"]
+        if (method is None or r["config"]["method"] == method)
+        and (beta0 is None or math.isclose(r["config"]["beta0"], beta0))
+        and (seed is None or r["config"]["seed"] == seed)
+        and not (finished and r["final"] is None)
+    ]  # fmt: skip
+
+
 def _describe(result: dict[str, Any]) -> str:
     final = result["final"]
     if final is None:
@@ -222,7 +314,7 @@ def sweep(
     Finished runs are skipped and interrupted ones resume, so the sweep can be stopped and rerun.
     Returns the sweep dict: ``runs`` (each run's result without its curve's bulk) and ``summary``.
     """
-    start = time.perf_counter()
+    start, commit = time.perf_counter(), git_commit()
     base_config = base_config or FlowMatchingRLConfig(progress=False)
     jobs = []
     for method in methods:
@@ -252,7 +344,7 @@ def sweep(
     result["provenance"] = provenance(
         time.perf_counter() - start, "cpu",
         " ".join(["python -m adrpo_nb.experiments.mnist", *sys.argv[1:]]) if sys.argv else None,
-        workers=workers, note="seconds is this invocation's wall time; each run's own provenance has its time",
+        commit, workers=workers, note="seconds is this invocation's wall time; each run's own provenance has its time",
     )  # fmt: skip
     return result
 
@@ -311,7 +403,7 @@ def pretrain(out_dir: Path, smoke_run: bool = False, log=print) -> dict[str, Any
     from adrpo_nb.experiments.mnist_pretrain import PretrainConfig, train_autoencoder, train_classifier, train_flow
 
     cfg = PretrainConfig.smoke() if smoke_run else PretrainConfig()
-    start = time.perf_counter()
+    start, commit = time.perf_counter(), git_commit()
     images, labels = load_mnist("train")
     test_images, test_labels = load_mnist("test")
     if cfg.train_subset:
@@ -333,7 +425,8 @@ def pretrain(out_dir: Path, smoke_run: bool = False, log=print) -> dict[str, Any
         "base_samples": base_metrics,
         "config": vars(cfg),
         "provenance": provenance(time.perf_counter() - start, "cpu",
-                                 "python -m adrpo_nb.experiments.mnist pretrain" + (" --smoke" if smoke_run else "")),
+                                 "python -m adrpo_nb.experiments.mnist pretrain" + (" --smoke" if smoke_run else ""),
+                                 commit),
     }  # fmt: skip
     atomic_write_json(out_dir / "pretrain.json", report)
     return report
@@ -379,6 +472,12 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _is_main_process() -> bool:
+    from accelerate import PartialState
+
+    return PartialState().is_main_process
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "pretrain":
@@ -392,6 +491,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.smoke or smoke():
             cfg = smoke_config(cfg)
         result = run_rl(cfg, eval_samples=256 if args.smoke else 1024)
+        if not _is_main_process():
+            return 0
         final = result["final"]
         print(json.dumps({k: final[k] for k in ("reward", "even_entropy_norm", "class_entropy_norm",
                                                 "pairwise_distance", "w2")}, indent=1))  # fmt: skip

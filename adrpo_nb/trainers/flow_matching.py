@@ -188,7 +188,8 @@ class FlowMatchingRLTrainer:
         self.adapter.policy, self.optimizer = self.accelerator.prepare(adapter.policy, optimizer)
         self.iteration = 0
         self.history: list[dict[str, float]] = []
-        self.last_rewards: torch.Tensor | None = None  # of the latest iteration, for callbacks
+        self.last_samples: FlowSamples | None = None  # of the latest iteration, for callbacks
+        self.last_rewards: torch.Tensor | None = None
         self.last_advantages: torch.Tensor | None = None
 
     # ------------------------------------------------------------------ paths and checkpoints
@@ -347,7 +348,7 @@ class FlowMatchingRLTrainer:
         logs.update({"time/sample": t1 - t0, "time/reward": t2 - t1, "time/update": t3 - t2})
         self.iteration += 1
         self.history.append(logs)
-        self.last_rewards, self.last_advantages = rewards, adv
+        self.last_samples, self.last_rewards, self.last_advantages = samples, rewards, adv
         return logs
 
     # ------------------------------------------------------------------ the loop

@@ -1,0 +1,54 @@
+"""Small helpers every chapter uses: the smoke switch, figure defaults, result files and their provenance.
+
+Chapters read one switch, ``ADRPO_SMOKE=1`` (set by CI and the quick book build), to shrink their
+sizes; everything else is the same code as the full path.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from adrpo_nb.data import data_path, read_json
+
+__all__ = ["REPOSITORY", "colab_url", "is_smoke", "load_result", "provenance_note", "setup"]
+
+#: GitHub ``owner/name`` the Colab badges and launch buttons point to (forks: change it here and in book/_config.yml)
+REPOSITORY = "adrpo-nb/adrpo-nb"
+
+
+def is_smoke() -> bool:
+    """True when ``ADRPO_SMOKE=1``."""
+    return os.environ.get("ADRPO_SMOKE") == "1"
+
+
+def colab_url(notebook: str) -> str:
+    """Colab link of a notebook path relative to the repository root, e.g. ``book/chapters/01_introduction.ipynb``."""
+    return f"https://colab.research.google.com/github/{REPOSITORY}/blob/main/{notebook}"
+
+
+def setup(threads: int | None = None) -> bool:
+    """Figure defaults and CPU threads for a chapter; returns the smoke switch."""
+    import matplotlib as mpl
+    import torch
+
+    mpl.rcParams.update({"figure.dpi": 90, "savefig.dpi": 90, "axes.spines.top": False, "axes.spines.right": False,
+                         "figure.figsize": (7, 3.5)})  # fmt: skip
+    if threads or os.cpu_count():
+        torch.set_num_threads(threads or min(4, os.cpu_count() or 1))
+    return is_smoke()
+
+
+def load_result(*parts: str) -> dict[str, Any]:
+    """A committed result file, e.g. ``load_result("results", "mnist_sweep.json")``."""
+    return read_json(data_path(*parts))
+
+
+def provenance_note(result: dict[str, Any]) -> str:
+    """One Markdown line saying what made a precomputed result (command, commit, device, time, date)."""
+    p = result.get("provenance", {})
+    minutes = p.get("seconds", 0) / 60
+    sha, _, dirty = str(p.get("commit", "?")).partition("+")
+    commit = sha[:10] + (f"+{dirty}" if dirty else "")
+    return (f"*Precomputed by* `{p.get('command', '?')}` *at commit* `{commit}` "
+            f"*on {p.get('device', '?')} in {minutes:.1f} min ({p.get('date', '?')}).*")  # fmt: skip

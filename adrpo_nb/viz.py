@@ -1,0 +1,449 @@
+"""Figures for the book and the β0 slider, all drawn from result files (``data/results/*.json``).
+
+The slider is one object with two faces (:class:`BetaSlider`):
+
+* with a running kernel (Jupyter, Colab) it is an ipywidgets panel: pick a method and a β0, see that
+  run's samples, class histogram and its point on the reward–diversity front; a button fine-tunes
+  at a new β0 with a progress bar;
+* in the static book it is self-contained HTML + JavaScript (an ``<input type=range>`` swapping
+  embedded PNGs and numbers, SVG drawn in the page): no kernel, no CDN.
+
+Both are built from the same sweep dict. Frontends choose: Jupyter renders the widget view, the
+book's configuration ranks ``text/html`` first.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import uuid
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from adrpo_nb.viz_images import decode_png_base64, image_grid
+
+__all__ = [
+    "METHOD_COLORS",
+    "METHOD_LABELS",
+    "BetaSlider",
+    "plot_beta_eff_histograms",
+    "plot_class_histogram",
+    "plot_curves",
+    "plot_pareto_fronts",
+    "show_images",
+    "show_png",
+    "slider_entries",
+    "sweep_table",
+]
+
+METHOD_LABELS = {"none": "β = 0", "fixed": "fixed β", "orw": "ORW-CFM-W2", "adrpo": "ADRPO", "dpo": "Diffusion-DPO"}
+METHOD_COLORS = {"none": "#d62728", "fixed": "#7f7f7f", "orw": "#ff7f0e", "adrpo": "#1f77b4", "dpo": "#2ca02c"}
+DIVERSITY_LABELS = {"even_entropy_norm": "even-digit entropy / ln 5", "pairwise_distance": "pairwise feature distance",
+                    "class_entropy_norm": "class entropy / ln 10"}  # fmt: skip
+
+
+# ----------------------------------------------------------------------------- static figures
+def show_png(png_b64: str, ax=None, title: str | None = None):
+    """Draw a base64 PNG (e.g. a result's ``samples_png``) on ``ax``."""
+    import matplotlib.pyplot as plt
+
+    ax = ax or plt.gca()
+    ax.imshow(decode_png_base64(png_b64), cmap="gray", vmin=0, vmax=255)
+    ax.set_axis_off()
+    if title:
+        ax.set_title(title, fontsize=10)
+    return ax
+
+
+def show_images(images, ax=None, title: str | None = None, nrow: int = 8):
+    """Draw a grid of grey images ``(N, [1,] H, W)`` in ``[0, 1]`` (tensor or array) on ``ax``."""
+    import matplotlib.pyplot as plt
+
+    ax = ax or plt.gca()
+    ax.imshow(image_grid(images, nrow), cmap="gray", vmin=0, vmax=255)
+    ax.set_axis_off()
+    if title:
+        ax.set_title(title, fontsize=10)
+    return ax
+
+
+def plot_class_histogram(hist: Sequence[float], ax=None, title: str | None = None, highlight=(0, 2, 4, 6, 8)):
+    """Bar chart of a 10-class histogram; ``highlight`` classes (the rewarded ones) in blue."""
+    import matplotlib.pyplot as plt
+
+    ax = ax or plt.gca()
+    colors = [METHOD_COLORS["adrpo"] if k in highlight else "#bbbbbb" for k in range(len(hist))]
+    ax.bar(range(len(hist)), hist, color=colors)
+    ax.set_xticks(range(len(hist)))
+    ax.set_ylim(0, max(0.5, max(hist) * 1.05))
+    ax.set_xlabel("predicted digit")
+    ax.set_ylabel("fraction of samples")
+    if title:
+        ax.set_title(title, fontsize=10)
+    return ax
+
+
+def plot_pareto_fronts(summary: dict, diversity_key: str = "even_entropy_norm", ax=None, base: dict | None = None,
+                       annotate: bool = True):  # fmt: skip
+    """Each method's seed-mean points (error bars = std over seeds), its front as a line, the base model."""
+    import matplotlib.pyplot as plt
+
+    ax = ax or plt.gca()
+    block = summary["by_diversity"][diversity_key]
+    for method, data in block["methods"].items():
+        color, label = METHOD_COLORS.get(method), METHOD_LABELS.get(method, method)
+        pts = data["points"]
+        x = [p["reward"] for p in pts]
+        y = [p["diversity"] for p in pts]
+        ax.errorbar(x, y, xerr=[p["reward_std"] for p in pts], yerr=[p["diversity_std"] for p in pts], fmt="o",
+                    color=color, alpha=0.85, ms=5, capsize=2,
+                    label=f"{label} (HV {data['hypervolume']:.3f})")  # fmt: skip
+        front = np.array(data["front"])
+        if len(front):
+            ax.plot(front[:, 0], front[:, 1], "-", color=color, alpha=0.6)
+        if annotate:
+            for p in pts:
+                ax.annotate(f"{p['beta0']:g}", (p["reward"], p["diversity"]), fontsize=7, color=color,
+                            xytext=(3, 3), textcoords="offset points")  # fmt: skip
+    if base is not None:
+        ax.plot([base["reward"]], [base[diversity_key]], "k*", ms=10, label="base model")
+    ax.set_xlabel("reward (mean P(even digit))")
+    ax.set_ylabel(DIVERSITY_LABELS.get(diversity_key, diversity_key))
+    ax.legend(fontsize=8, loc="lower left")
+    ax.grid(alpha=0.3)
+    return ax
+
+
+def plot_curves(runs: Sequence[dict], key: str = "reward", ax=None, label_fn: Callable[[dict], str] | None = None):
+    """Training curves of ``key`` for several results (one line each, coloured by method)."""
+    import matplotlib.pyplot as plt
+
+    ax = ax or plt.gca()
+    for run in runs:
+        cfg = run["config"]
+        name = METHOD_LABELS.get(cfg["method"], cfg["method"])
+        label = label_fn(run) if label_fn else (name if cfg["method"] == "none" else f"{name} β0={cfg['beta0']:g}")
+        ax.plot(run["curve"]["iteration"], run["curve"][key], label=label, color=METHOD_COLORS.get(cfg["method"]),
+                alpha=0.9)  # fmt: skip
+    ax.set_xlabel("iteration")
+    ax.set_ylabel(key)
+    ax.grid(alpha=0.3)
+    return ax
+
+
+def plot_beta_eff_histograms(run: dict, ax=None, bins: int = 30):
+    """Histograms of the per-sample β_eff recorded at several iterations of one ADRPO run."""
+    import matplotlib.pyplot as plt
+
+    ax = ax or plt.gca()
+    snaps = run.get("beta_eff") or {}
+    if not snaps:
+        raise ValueError("this result has no β_eff snapshots (record them with run_rl(beta_eff_snapshots=...))")
+    lo = min(min(v) for v in snaps.values())
+    hi = max(max(v) for v in snaps.values())
+    edges = np.linspace(lo, hi, bins + 1)
+    cmap = plt.get_cmap("viridis")
+    for i, (it, values) in enumerate(sorted(snaps.items(), key=lambda kv: int(kv[0]))):
+        ax.hist(values, bins=edges, histtype="step", lw=1.5, color=cmap(i / max(1, len(snaps) - 1)),
+                label=f"iteration {it}")  # fmt: skip
+    ax.axvline(run["config"]["beta0"], color="k", ls="--", lw=1, label="β0")
+    ax.axvline(0, color="r", ls=":", lw=1)
+    ax.set_xlabel("β_eff = β0 − A")
+    ax.set_ylabel("samples")
+    ax.legend(fontsize=8)
+    return ax
+
+
+def sweep_table(sweep: dict, methods: Sequence[str], keys: Sequence[str] = ("reward", "even_entropy_norm", "w2"),
+                ) -> str:  # fmt: skip
+    """A Markdown table: per method and β0, mean ± std over seeds of the final ``keys``, and divergences."""
+    header = ["method", "β0", *keys, "seeds", "diverged"]
+    rows = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for method in methods:
+        runs = [r for r in sweep["runs"] if r["config"]["method"] == method]
+        for beta0 in sorted({r["config"]["beta0"] for r in runs}):
+            group = [r for r in runs if r["config"]["beta0"] == beta0]
+            done = [r["final"] for r in group if r["final"] is not None]
+            cells = [
+                f"{np.mean([f[k] for f in done]):.3f} ± {np.std([f[k] for f in done]):.3f}" if done else "—"
+                for k in keys
+            ]
+            label = METHOD_LABELS.get(method, method)
+            tail = f" | {len(group)} | {len(group) - len(done)} |"
+            rows.append(f"| {label} | {beta0:g} | " + " | ".join(cells) + tail)
+    return "\n".join(rows)
+
+
+# ----------------------------------------------------------------------------- the β0 slider
+def slider_entries(sweep: dict, diversity_key: str = "even_entropy_norm", seed: int = 0) -> dict[str, list[dict]]:
+    """Per method, one entry per β0 (sorted): seed-``seed`` samples and histogram, seed-mean metrics."""
+    by_method: dict[str, list[dict]] = {}
+    runs = [r for r in sweep["runs"] if r.get("final") is not None]
+    for method in dict.fromkeys(r["config"]["method"] for r in runs):
+        entries = []
+        for beta0 in sorted({r["config"]["beta0"] for r in runs if r["config"]["method"] == method}):
+            group = [r for r in runs if r["config"]["method"] == method and r["config"]["beta0"] == beta0]
+            shown = next((r for r in group if r["config"]["seed"] == seed), group[0])
+            entries.append(_entry(method, beta0, group, shown, diversity_key))
+        by_method[method] = entries
+    return by_method
+
+
+def _entry(method: str, beta0: float, group: list[dict], shown: dict, diversity_key: str) -> dict:
+    finals = [r["final"] for r in group]
+    return {
+        "method": method,
+        "beta0": beta0,
+        "reward": float(np.mean([f["reward"] for f in finals])),
+        "diversity": float(np.mean([f[diversity_key] for f in finals])),
+        "w2": float(np.mean([f["w2"] for f in finals])),
+        "seeds": len(group),
+        "histogram": shown["final"].get("class_histogram"),
+        "png": shown["samples_png"],
+    }
+
+
+_STATIC_CSS = """
+.adrpo-slider{font-family:system-ui,sans-serif;border:1px solid #ddd;border-radius:6px;padding:10px;margin:8px 0;
+ max-width:760px}
+.adrpo-slider .controls{display:flex;gap:16px;align-items:center;flex-wrap:wrap;margin-bottom:8px}
+.adrpo-slider input[type=range]{width:260px}
+.adrpo-slider .panels{display:flex;gap:12px;flex-wrap:wrap;align-items:flex-start}
+.adrpo-slider img{width:224px;height:224px;image-rendering:pixelated;border:1px solid #eee}
+.adrpo-slider .stats{margin-top:6px;font-size:14px}
+"""
+
+_STATIC_JS = """
+(function(){
+ var root=document.getElementById(ROOT_ID); if(!root) return;
+ var data=JSON.parse(root.querySelector('script.adrpo-data').textContent);
+ var methodSel=root.querySelector('select'), range=root.querySelector('input[type=range]');
+ var img=root.querySelector('img'), stats=root.querySelector('.stats'), label=root.querySelector('.beta-label');
+ var hist=root.querySelector('svg.hist'), front=root.querySelector('svg.front');
+ var NS='http://www.w3.org/2000/svg';
+ function el(tag,attrs,parent,text){var e=document.createElementNS(NS,tag);
+   for(var k in attrs){e.setAttribute(k,attrs[k]);} if(text!==undefined){e.textContent=text;}
+   parent.appendChild(e); return e;}
+ var all=[]; Object.keys(data.entries).forEach(function(m){data.entries[m].forEach(function(e){all.push(e);});});
+ var xs=all.map(function(e){return e.reward;}).concat([data.base?data.base.reward:1]);
+ var ys=all.map(function(e){return e.diversity;}).concat([data.base?data.base.diversity:0]);
+ var x0=Math.min.apply(null,xs), x1=Math.max.apply(null,xs), y0=Math.min(0,Math.min.apply(null,ys)),
+     y1=Math.max.apply(null,ys);
+ var W=260,H=224,P=34;
+ function sx(x){return P+(x-x0)/((x1-x0)||1)*(W-P-8);} function sy(y){return H-P-(y-y0)/((y1-y0)||1)*(H-P-8);}
+ function drawFront(cur){
+   while(front.firstChild){front.removeChild(front.firstChild);}
+   el('line',{x1:P,y1:H-P,x2:W-4,y2:H-P,stroke:'#999'},front); el('line',{x1:P,y1:4,x2:P,y2:H-P,stroke:'#999'},front);
+   el('text',{x:W/2,y:H-6,'font-size':11,'text-anchor':'middle'},front,'reward');
+   el('text',{x:10,y:H/2,'font-size':11,'text-anchor':'middle',transform:'rotate(-90 10 '+H/2+')'},front,
+      data.diversity_label);
+   el('text',{x:P,y:H-P+13,'font-size':9,'text-anchor':'middle'},front,x0.toFixed(2));
+   el('text',{x:W-8,y:H-P+13,'font-size':9,'text-anchor':'end'},front,x1.toFixed(2));
+   el('text',{x:P-3,y:H-P,'font-size':9,'text-anchor':'end'},front,y0.toFixed(2));
+   el('text',{x:P-3,y:12,'font-size':9,'text-anchor':'end'},front,y1.toFixed(2));
+   all.forEach(function(e){el('circle',{cx:sx(e.reward),cy:sy(e.diversity),r:3,fill:data.colors[e.method]||'#888',
+      'fill-opacity':0.45},front);});
+   if(data.base){el('text',{x:sx(data.base.reward),y:sy(data.base.diversity)+4,'font-size':14,
+      'text-anchor':'middle'},front,'\u2605');}
+   el('circle',{cx:sx(cur.reward),cy:sy(cur.diversity),r:7,fill:'none',stroke:'#000','stroke-width':2,
+      'class':'current'},front);
+   Object.keys(data.entries).forEach(function(m,k){var y=H-P-10-12*k;
+     el('circle',{cx:W-70,cy:y-3,r:3,fill:data.colors[m]||'#888'},front);
+     el('text',{x:W-63,y:y,'font-size':9},front,data.method_labels[m]||m);});
+ }
+ function drawHist(h){
+   while(hist.firstChild){hist.removeChild(hist.firstChild);} if(!h){return;}
+   var w=22, top=Math.max(0.5,Math.max.apply(null,h));
+   h.forEach(function(v,k){var bh=v/top*(H-40);
+     el('rect',{x:8+k*w,y:H-22-bh,width:w-4,height:bh,fill:data.highlight.indexOf(k)>=0?'#1f77b4':'#bbb'},hist);
+     el('text',{x:8+k*w+(w-4)/2,y:H-8,'font-size':10,'text-anchor':'middle'},hist,String(k));});
+   el('text',{x:8,y:12,'font-size':10},hist,'class histogram');
+ }
+ function show(){
+   var entries=data.entries[methodSel.value]; range.max=entries.length-1;
+   var i=Math.min(parseInt(range.value,10),entries.length-1), e=entries[i];
+   img.src='data:image/png;base64,'+e.png; img.setAttribute('data-beta0',e.beta0);
+   label.textContent='\u03b20 = '+e.beta0;
+   stats.textContent=data.method_labels[e.method]+', \u03b20 = '+e.beta0+': reward '+e.reward.toFixed(3)+
+     ', '+data.diversity_label+' '+e.diversity.toFixed(3)+', W2 '+e.w2.toFixed(4)+' (mean of '+e.seeds+' seeds)';
+   drawHist(e.histogram); drawFront(e);
+ }
+ methodSel.addEventListener('change',show); range.addEventListener('input',show); show();
+})();
+"""
+
+
+class BetaSlider:
+    """The β0 slider over a sweep: a live ipywidgets panel *and* a static HTML/JS page from one object.
+
+    Args:
+        sweep: the sweep dict (e.g. ``data/results/mnist_sweep.json``): ``runs`` with ``config``,
+            ``final`` metrics (``reward``, the diversity key, ``w2``, ``class_histogram``) and ``samples_png``.
+        diversity_key: which final metric is the diversity axis.
+        method: the method shown first.
+        run_fn: optional ``run_fn(method, beta0, progress) -> result`` for the live "fine-tune" button
+            (``progress(done, total)`` is called as it trains); its result joins the slider.
+    """
+
+    def __init__(self, sweep: dict, diversity_key: str = "even_entropy_norm", method: str = "adrpo",
+                 run_fn: Callable[..., dict] | None = None, highlight: Sequence[int] = (0, 2, 4, 6, 8)):  # fmt: skip
+        self.sweep, self.diversity_key, self.run_fn = sweep, diversity_key, run_fn
+        self.entries = slider_entries(sweep, diversity_key)
+        if not self.entries:
+            raise ValueError("the sweep has no finished runs to show")
+        self.method = method if method in self.entries else next(iter(self.entries))
+        self.highlight = list(highlight)
+        base = sweep.get("base")
+        self.base = {"reward": base["reward"], "diversity": base[diversity_key]} if base else None
+
+    # ------------------------------------------------------------------ static face
+    def static_html(self) -> str:
+        """Self-contained HTML + JS (no external resource) of the slider."""
+        root_id = f"adrpo-slider-{uuid.uuid4().hex[:8]}"
+        payload = {
+            "entries": self.entries,
+            "base": self.base,
+            "colors": METHOD_COLORS,
+            "method_labels": METHOD_LABELS,
+            "diversity_label": DIVERSITY_LABELS.get(self.diversity_key, self.diversity_key),
+            "highlight": self.highlight,
+        }
+        options = "".join(
+            f'<option value="{m}"{" selected" if m == self.method else ""}>{html.escape(METHOD_LABELS.get(m, m))}'
+            "</option>"
+            for m in self.entries
+        )
+        n = len(self.entries[self.method])
+        start = min(range(n), key=lambda i: abs(self.entries[self.method][i]["beta0"] - 0.05))
+        data = json.dumps(payload).replace("</", "<\\/")
+        script = _STATIC_JS.replace("ROOT_ID", json.dumps(root_id))
+        return (
+            f'<div class="adrpo-slider" id="{root_id}"><style>{_STATIC_CSS}</style>'
+            f'<div class="controls"><label>method <select>{options}</select></label>'
+            f'<label>β0 <input type="range" min="0" max="{n - 1}" step="1" value="{start}"></label>'
+            f'<span class="beta-label"></span></div>'
+            f'<div class="panels"><img alt="samples at this β0"><svg class="hist" width="232" height="224"></svg>'
+            f'<svg class="front" width="260" height="224"></svg></div><div class="stats"></div>'
+            f'<script type="application/json" class="adrpo-data">{data}</script><script>{script}</script></div>'
+        )
+
+    # ------------------------------------------------------------------ live face
+    def widget(self):
+        """The ipywidgets panel (needs ``ipywidgets`` and a kernel).
+
+        The figure is redrawn into an ``Image`` widget (PNG bytes), not captured by an ``Output``
+        widget: executing display capture inside widgets makes nbclient (nbmake, the book build)
+        hang now and then (jupyter/nbclient#312).
+        """
+        import ipywidgets as w
+
+        method = w.Dropdown(options=[(METHOD_LABELS.get(m, m), m) for m in self.entries], value=self.method,
+                            description="method")  # fmt: skip
+        beta = w.SelectionSlider(options=self._beta_options(self.method), description="β0", continuous_update=False)
+        image = w.Image(format="png", layout=w.Layout(width="100%", max_width="990px"))
+        caption = w.HTML()
+
+        def redraw(*_):
+            entries = {e["beta0"]: e for e in self.entries[method.value]}
+            e = entries.get(beta.value)
+            if e is None:
+                return
+            image.value = self._figure_png(e)
+            caption.value = html.escape(self._caption(e))
+
+        def change_method(*_):
+            beta.options = self._beta_options(method.value)
+            redraw()
+
+        method.observe(change_method, "value")
+        beta.observe(redraw, "value")
+        rows = [w.HBox([method, beta]), image, caption]
+        if self.run_fn is not None:
+            rows.append(self._run_row(method, beta, redraw, w))
+        redraw()
+        return w.VBox(rows)
+
+    def _figure_png(self, e: dict) -> bytes:
+        import io
+
+        import matplotlib.pyplot as plt
+
+        fig, axes = plt.subplots(1, 3, figsize=(11, 3.4))
+        show_png(e["png"], axes[0], f"{METHOD_LABELS.get(e['method'], e['method'])}, β0 = {e['beta0']:g}")
+        if e["histogram"]:
+            plot_class_histogram(e["histogram"], axes[1], highlight=self.highlight)
+        self._draw_front(axes[2], e)
+        fig.tight_layout()
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=80)
+        plt.close(fig)
+        return buffer.getvalue()
+
+    def _caption(self, e: dict) -> str:
+        label = DIVERSITY_LABELS.get(self.diversity_key, self.diversity_key)
+        return (f"{METHOD_LABELS.get(e['method'], e['method'])}, β0 = {e['beta0']:g}: reward {e['reward']:.3f}, "
+                f"{label} {e['diversity']:.3f}, W2 {e['w2']:.4f} (mean of {e['seeds']} seeds)")  # fmt: skip
+
+    def _run_row(self, method, beta, redraw, w):
+        new_beta = w.BoundedFloatText(value=0.03, min=0.0, max=100.0, step=0.01, description="new β0")
+        button = w.Button(description="fine-tune", icon="play")
+        bar = w.IntProgress(value=0, min=0, max=1, description="")
+        status = w.Label("")
+
+        def progress(done: int, total: int) -> None:
+            bar.max, bar.value = total, done
+
+        def run(_):
+            button.disabled = True
+            status.value = f"training {method.value} at β0 = {new_beta.value:g} ..."
+            try:
+                result = self.run_fn(method.value, float(new_beta.value), progress)
+                self.add_run(result)
+                beta.options = self._beta_options(method.value)
+                beta.value = float(new_beta.value)
+                status.value = f"done: reward {result['final']['reward']:.3f}"
+                redraw()
+            finally:
+                button.disabled = False
+
+        button.on_click(run)
+        return w.HBox([new_beta, button, bar, status])
+
+    def add_run(self, result: dict) -> None:
+        """Add one run's result (same format as the sweep's) to the slider."""
+        method, beta0 = result["config"]["method"], result["config"]["beta0"]
+        entry = _entry(method, beta0, [result], result, self.diversity_key)
+        entries = [e for e in self.entries.setdefault(method, []) if e["beta0"] != beta0] + [entry]
+        self.entries[method] = sorted(entries, key=lambda e: e["beta0"])
+
+    def _beta_options(self, method: str) -> list[tuple[str, float]]:
+        return [(f"{e['beta0']:g}", e["beta0"]) for e in self.entries[method]]
+
+    def _draw_front(self, ax, current: dict) -> None:
+        for m, entries in self.entries.items():
+            ax.plot([e["reward"] for e in entries], [e["diversity"] for e in entries], "o-", ms=4, alpha=0.5,
+                    color=METHOD_COLORS.get(m), label=METHOD_LABELS.get(m, m))  # fmt: skip
+        if self.base:
+            ax.plot([self.base["reward"]], [self.base["diversity"]], "k*", ms=10, label="base")
+        ax.plot([current["reward"]], [current["diversity"]], "o", ms=12, mfc="none", mec="k", mew=2)
+        ax.set_xlabel("reward")
+        ax.set_ylabel(DIVERSITY_LABELS.get(self.diversity_key, self.diversity_key))
+        ax.legend(fontsize=7)
+        ax.grid(alpha=0.3)
+
+    # ------------------------------------------------------------------ both faces at once
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict[str, Any]:
+        bundle: dict[str, Any] = {"text/plain": repr(self), "text/html": self.static_html()}
+        try:
+            widget = self.widget()
+        except ImportError:  # no ipywidgets: the static face is all there is
+            return bundle
+        widget_bundle = widget._repr_mimebundle_(include=include, exclude=exclude) or {}
+        bundle.update({k: v for k, v in widget_bundle.items() if k != "text/plain"})
+        return bundle
+
+    def __repr__(self) -> str:
+        counts = {m: len(v) for m, v in self.entries.items()}
+        return f"BetaSlider({counts} β0 values per method, diversity={self.diversity_key!r})"

@@ -1,0 +1,29 @@
+"""Shared fixtures: the book is built once per session (smoke mode) for the build and browser tests."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+collect_ignore_glob = ["data/*.ipynb"]  # run only through their own tests
+
+
+@pytest.fixture(scope="session")
+def built_book() -> Path:
+    """Build ``book/`` with ``ADRPO_SMOKE=1`` (vendor JS fetched first) and return ``book/_build/html``.
+
+    ``ADRPO_REUSE_BOOK=1`` reuses an existing build (for quick local reruns of these tests).
+    """
+    html = ROOT / "book" / "_build" / "html"
+    if os.environ.get("ADRPO_REUSE_BOOK") == "1" and (html / "index.html").exists():
+        return html
+    env = {**os.environ, "ADRPO_SMOKE": "1"}
+    subprocess.run(["bash", str(ROOT / "scripts" / "fetch_vendor.sh")], check=True, env=env)
+    jb = Path(sys.executable).with_name("jupyter-book")
+    proc = subprocess.run([str(jb), "build", str(ROOT / "book"), "--warningiserror", "--keep-going"],
+                          env=env, capture_output=True, text=True)  # fmt: skip
+    assert proc.returncode == 0, f"book build failed:\n{proc.stdout[-6000:]}\n{proc.stderr[-3000:]}"
+    return html
