@@ -12,6 +12,7 @@ __all__ = [
     "class_histogram",
     "histogram_entropy",
     "class_entropy",
+    "clip_diversity",
     "mean_pairwise_distance",
     "pareto_front",
     "hypervolume_2d",
@@ -52,6 +53,22 @@ def mean_pairwise_distance(features: torch.Tensor, max_samples: int | None = 102
         raise ValueError(f"mean_pairwise_distance needs at least 2 samples, got {n}")
     d = torch.cdist(x, x)
     return float(d.sum() / (n * (n - 1)))
+
+
+def clip_diversity(embeddings: torch.Tensor, group_size: int) -> float:
+    """ClipDiversity: mean over prompts of the mean pairwise ``1 − cos`` between that prompt's samples.
+
+    ``embeddings`` is ``(N, ...)`` with contiguous groups of ``group_size`` samples per prompt
+    (CLIP image embeddings on the real path; on the small path, flattened pixels). 0 = every
+    prompt's images are identical (collapse); larger = more varied.
+    """
+    x = embeddings.reshape(embeddings.shape[0], -1).double()
+    if group_size < 2 or x.shape[0] % group_size:
+        raise ValueError(f"need groups of >= 2 samples: got {x.shape[0]} samples, group_size={group_size}")
+    x = torch.nn.functional.normalize(x, dim=1).reshape(-1, group_size, x.shape[1])
+    cos = x @ x.transpose(1, 2)
+    off_diagonal = ~torch.eye(group_size, dtype=torch.bool)
+    return float((1 - cos[:, off_diagonal]).mean())
 
 
 def pareto_front(points: np.ndarray | Sequence[Sequence[float]]) -> np.ndarray:

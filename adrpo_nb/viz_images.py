@@ -12,15 +12,17 @@ __all__ = ["image_grid", "png_bytes", "png_base64", "decode_png_base64"]
 
 
 def image_grid(images: torch.Tensor | np.ndarray, nrow: int = 8, pad: int = 2) -> np.ndarray:
-    """Tile ``(N, [1,] H, W)`` grey images in ``[0, 1]`` into one ``uint8`` array, ``nrow`` per row."""
-    x = images.detach().cpu().numpy() if isinstance(images, torch.Tensor) else np.asarray(images)
-    if x.ndim == 4:
+    """Tile ``(N, [1,] H, W)`` grey or ``(N, 3, H, W)`` RGB images in ``[0, 1]`` into one ``uint8`` array."""
+    x = images.detach().cpu().float().numpy() if isinstance(images, torch.Tensor) else np.asarray(images)
+    if x.ndim == 4 and x.shape[1] == 1:
         x = x[:, 0]
-    if x.ndim != 3:
-        raise ValueError(f"images must be (N, H, W) or (N, 1, H, W), got shape {x.shape}")
-    n, h, w = x.shape
+    if x.ndim == 4 and x.shape[1] == 3:
+        x = x.transpose(0, 2, 3, 1)  # (N, H, W, 3)
+    if x.ndim not in (3, 4):
+        raise ValueError(f"images must be (N, H, W), (N, 1, H, W) or (N, 3, H, W), got shape {x.shape}")
+    n, h, w = x.shape[:3]
     rows = -(-n // nrow)
-    grid = np.zeros((rows * (h + pad) + pad, nrow * (w + pad) + pad), dtype=np.float32)
+    grid = np.zeros((rows * (h + pad) + pad, nrow * (w + pad) + pad, *x.shape[3:]), dtype=np.float32)
     for i in range(n):
         r, c = divmod(i, nrow)
         grid[pad + r * (h + pad) : pad + r * (h + pad) + h, pad + c * (w + pad) : pad + c * (w + pad) + w] = x[i]

@@ -14,13 +14,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
-import sys
 import time
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +26,19 @@ import numpy as np
 import torch
 
 from adrpo_nb.checkpoints import git_commit, provenance, save_module
-from adrpo_nb.core import adaptive_beta, group_advantages
-from adrpo_nb.data import atomic_write_json, data_dir, read_json, runs_dir
-from adrpo_nb.metrics import hypervolume_2d, pareto_front
+from adrpo_nb.core import group_advantages
+from adrpo_nb.data import atomic_write_json, data_dir, runs_dir
+from adrpo_nb.experiments.common import (
+    describe_result,
+    finished_result,
+    run_flow_experiment,
+    run_jobs,
+    run_name,
+    select_runs,
+    smoke,
+    summarize_sweep,
+    sweep_provenance,
+)
 from adrpo_nb.mnist import diversity, even_digits, load_base_model, load_mnist
 from adrpo_nb.models.mnist import LatentFlowAdapter, LatentFlowModel
 from adrpo_nb.rewards.mnist import EVEN_DIGITS, ClassProbabilityReward
@@ -39,15 +47,14 @@ from adrpo_nb.viz_images import png_base64
 
 __all__ = [
     "EVAL_SEED",
-    "book_run",
     "SWEEP_BETAS",
     "SWEEP_METHODS",
+    "book_run",
     "evaluate_velocity",
     "learning_from_failures",
     "run_rl",
     "select_runs",
     "smoke_config",
-    "summarize_sweep",
     "sweep",
 ]
 
@@ -59,11 +66,7 @@ CURVE_KEYS = (
     "beta_eff/mean", "beta_eff/min", "beta_eff/max", "beta_eff/frac_negative", "rl_term", "w2_term", "grad_norm",
 )  # fmt: skip
 RESULTS_FILE = ("results", "mnist_sweep.json")
-
-
-def smoke() -> bool:
-    """True when ``ADRPO_SMOKE=1``: every chapter and CLI shrinks its sizes, the code stays the same."""
-    return os.environ.get("ADRPO_SMOKE") == "1"
+DIVERSITY_KEYS = ("even_entropy_norm", "pairwise_distance")
 
 
 def smoke_config(config: FlowMatchingRLConfig) -> FlowMatchingRLConfig:
@@ -136,52 +139,19 @@ def run_rl(
     that iteration's batch) and ``samples_during_training`` (a 4×8 grid of that batch); and ``provenance``.
     Note: a checkpoint-resumed run only has the snapshots taken after it resumed.
     """
-    out = Path(config.output_dir) if config.output_dir else None
-    if out is not None and (out / "result.json").exists():
-        return read_json(out / "result.json")
-    start, commit = time.perf_counter(), git_commit()
+    done = finished_result(config)
+    if done is not None:
+        return done
+    commit = git_commit()
     base = base or load_base_model()
-    adapter = LatentFlowAdapter(base)
-    snapshots: dict[str, list[float]] = {}
-    grids: dict[str, str] = {}
-
-    def record_snapshots(trainer: FlowMatchingRLTrainer, logs: dict) -> None:
-        if trainer.iteration not in beta_eff_snapshots:
-            return
-        grids[str(trainer.iteration)] = png_base64(trainer.last_samples.outputs[:32])
-        if trainer.last_advantages is not None:
-            beta = beta_eff_of(config, trainer.last_advantages)
-            snapshots[str(trainer.iteration)] = [round(b, 5) for b in beta.tolist()]
-
     trainer = FlowMatchingRLTrainer(
-        adapter, lambda images: reward.score_with_info(images), config,
-        metrics_fn=_batch_metrics, callbacks=[record_snapshots, *callbacks],
+        LatentFlowAdapter(base), lambda images: reward.score_with_info(images), config,
+        metrics_fn=_batch_metrics, callbacks=list(callbacks),
     )  # fmt: skip
-    diverged = None
-    try:
-        history = trainer.train()
-    except FloatingPointError as err:  # fixed β with small β0 can blow up: record it, don't lose the sweep
-        diverged, history = str(err), trainer.history
-    final, images = evaluate_velocity(base, trainer.accelerator.unwrap_model(adapter.policy), reward, eval_samples)
-    if not all(math.isfinite(v) for k, v in final.items() if k != "class_histogram"):
-        diverged = diverged or "non-finite evaluation metrics"
-    stride = max(1, len(history) // 60)
-    kept = [h for i, h in enumerate(history) if i % stride == 0 or i == len(history) - 1]
-    result = {
-        "config": config.to_dict(),
-        "reward_fn": repr(reward),
-        "final": None if diverged else final,
-        "diverged": diverged,
-        "curve": {"iteration": [h["iteration"] for h in kept],
-                  **{k: [round(h[k], 5) for h in kept] for k in CURVE_KEYS if k in history[0]}},
-        "samples_png": png_base64(images[:64]),
-        "beta_eff": snapshots,
-        "samples_during_training": grids,
-        "provenance": provenance(time.perf_counter() - start, trainer.accelerator.device, command, commit),
-    }  # fmt: skip
-    if out is not None and trainer.accelerator.is_main_process:
-        atomic_write_json(out / "result.json", result)
-    return result
+    return run_flow_experiment(
+        trainer, lambda policy: evaluate_velocity(base, policy, reward, eval_samples), curve_keys=CURVE_KEYS,
+        snapshots=beta_eff_snapshots, command=command, commit=commit, extra={"reward_fn": repr(reward)},
+    )  # fmt: skip
 
 
 def book_run(
@@ -199,7 +169,7 @@ def book_run(
     folder = "book-smoke" if smoke() else "book"
     if smoke():
         cfg = smoke_config(cfg)
-    name = f"{_run_name(method, beta0, seed)}_it{cfg.iterations}"
+    name = f"{run_name(method, beta0, seed)}_it{cfg.iterations}"
     cfg = replace(cfg, output_dir=str(runs_dir() / folder / name))
     marks = sorted({1, max(1, cfg.iterations // 10), cfg.iterations // 2, cfg.iterations} - {0})
     return run_rl(cfg, eval_samples=256 if smoke() else 1024, beta_eff_snapshots=marks, callbacks=callbacks,
@@ -227,7 +197,7 @@ def learning_from_failures(
     batch = FlowSamples(latents=latents[poor], outputs=images[poor])
 
     class FixedBatchAdapter(LatentFlowAdapter):
-        def sample(self, n: int, generator: torch.Generator) -> FlowSamples:
+        def sample(self, n: int, generator: torch.Generator, group_size: int | None = None) -> FlowSamples:
             return batch
 
     cfg = FlowMatchingRLConfig(method=method, beta0=beta0, iterations=iterations, samples_per_iteration=len(batch),
@@ -252,22 +222,7 @@ def _probs(images: torch.Tensor) -> np.ndarray:
     return even_digits.score_with_info(images)[1]["probs"].numpy()
 
 
-def beta_eff_of(config: FlowMatchingRLConfig, advantages: torch.Tensor) -> torch.Tensor:
-    """The per-sample coefficient each method applies: β0 − clip(A) (adrpo), β0 (fixed, orw), 0 (none)."""
-    if config.method == "adrpo":
-        return adaptive_beta(advantages, config.beta0, config.clip)
-    return torch.full_like(advantages, 0.0 if config.method == "none" else config.beta0)
-
-
 # ----------------------------------------------------------------------------- the sweep
-def _run_name(method: str, beta0: float, seed: int) -> str:
-    return f"{method}_b{beta0:g}_s{seed}" if method != "none" else f"none_s{seed}"
-
-
-def _worker_init() -> None:
-    torch.set_num_threads(1)
-
-
 SNAPSHOT_ITERATIONS = (1, 10, 50, 150, 300)
 
 
@@ -277,27 +232,6 @@ def _sweep_job(args: tuple[dict, str]) -> dict[str, Any]:
     config = FlowMatchingRLConfig(**config_dict)
     snapshots = SNAPSHOT_ITERATIONS if config.method == "adrpo" and config.seed == 0 else ()
     return run_rl(config, beta_eff_snapshots=snapshots, command=command)
-
-
-def select_runs(sweep_result: dict[str, Any], method: str | None = None, beta0: float | None = None,
-                seed: int | None = None, finished: bool = False) -> list[dict[str, Any]]:  # fmt: skip
-    """The runs of a sweep dict matching ``method``/``beta0``/``seed`` (``None`` = any); ``finished``
-    drops diverged ones."""
-    return [
-        r for r in sweep_result["runs"]
-        if (method is None or r["config"]["method"] == method)
-        and (beta0 is None or math.isclose(r["config"]["beta0"], beta0))
-        and (seed is None or r["config"]["seed"] == seed)
-        and not (finished and r["final"] is None)
-    ]  # fmt: skip
-
-
-def _describe(result: dict[str, Any]) -> str:
-    final = result["final"]
-    if final is None:
-        return f"diverged ({result['diverged']})"
-    return (f"reward {final['reward']:.3f}, even entropy {final['even_entropy_norm']:.3f}, W2 {final['w2']:.4f}, "
-            f"{result['provenance']['seconds']:.0f} s")  # fmt: skip
 
 
 def sweep(
@@ -312,89 +246,28 @@ def sweep(
     """Run every (method, β0, seed) — ``none`` once per seed — in ``workers`` processes of one thread.
 
     Finished runs are skipped and interrupted ones resume, so the sweep can be stopped and rerun.
-    Returns the sweep dict: ``runs`` (each run's result without its curve's bulk) and ``summary``.
+    Returns the sweep dict: ``base`` (the pretrained model's metrics), ``runs``, ``summary``, ``provenance``.
     """
     start, commit = time.perf_counter(), git_commit()
     base_config = base_config or FlowMatchingRLConfig(progress=False)
-    jobs = []
+    jobs, names = [], []
     for method in methods:
         for beta0 in betas if method != "none" else (0.0,):
             for seed in seeds:
+                name = run_name(method, beta0, seed)
                 cfg = replace(base_config, method=method, beta0=beta0, seed=seed, progress=False,
-                              output_dir=str(Path(runs_dir) / _run_name(method, beta0, seed)))  # fmt: skip
-                command = f"python -m adrpo_nb.experiments.mnist sweep (run {Path(cfg.output_dir).name})"
-                jobs.append((cfg.to_dict(), command))
+                              output_dir=str(Path(runs_dir) / name))  # fmt: skip
+                jobs.append((cfg.to_dict(), f"python -m adrpo_nb.experiments.mnist sweep (run {name})"))
+                names.append(name)
     log(f"sweep: {len(jobs)} runs in {workers} worker(s), results under {runs_dir}")
-    runs = []
-    if workers <= 1:
-        for job in jobs:
-            runs.append(_sweep_job(job))
-            log(f"  done {Path(job[0]['output_dir']).name}: {_describe(runs[-1])}")
-    else:
-        import multiprocessing as mp
-
-        with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_worker_init) as pool:
-            for job, result in zip(jobs, pool.map(_sweep_job, jobs), strict=True):
-                runs.append(result)
-                log(f"  done {Path(job[0]['output_dir']).name}: {_describe(result)}")
+    runs = run_jobs(_sweep_job, jobs, workers, partial(describe_result, diversity_key="even_entropy_norm"), names,
+                    log)  # fmt: skip
     base_metrics, base_images = evaluate_velocity(load_base_model())
     base_metrics["samples_png"] = png_base64(base_images[:64])
     result = {"base": base_metrics, "runs": runs}
-    result["summary"] = summarize_sweep(result)
-    result["provenance"] = provenance(
-        time.perf_counter() - start, "cpu",
-        " ".join(["python -m adrpo_nb.experiments.mnist", *sys.argv[1:]]) if sys.argv else None,
-        commit, workers=workers, note="seconds is this invocation's wall time; each run's own provenance has its time",
-    )  # fmt: skip
+    result["summary"] = summarize_sweep(result, DIVERSITY_KEYS)
+    result["provenance"] = sweep_provenance(start, commit, "adrpo_nb.experiments.mnist", workers)
     return result
-
-
-def summarize_sweep(result: dict[str, Any], diversity_keys: Sequence[str] = ("even_entropy_norm", "pairwise_distance")):
-    """Per method and diversity measure: mean±std over seeds per β0, the Pareto front and its hypervolume.
-
-    Both objectives are maximised: (final reward, final diversity). The hypervolume's reference point
-    is (the base model's reward, 0): a run counts only for what it gains in reward over the base.
-    ``hypervolume`` is that of the front of the seed-means; ``hypervolume_per_seed`` the front of each
-    seed's runs alone (mean, std), which shows how much of a gap is noise. Diverged runs (no final
-    metrics) are left out of the points and counted in ``diverged``.
-    """
-    base_reward = result["base"]["reward"]
-    summary: dict[str, Any] = {"reference_point": {"reward": base_reward, "diversity": 0.0}, "by_diversity": {}}
-    methods = sorted({r["config"]["method"] for r in result["runs"]}, key=SWEEP_METHODS.index)
-    for key in diversity_keys:
-        per_method = {}
-        for method in methods:
-            runs = [r for r in result["runs"] if r["config"]["method"] == method and r["final"] is not None]
-            betas = sorted({r["config"]["beta0"] for r in runs})
-            points = []
-            for beta0 in betas:
-                group = [r["final"] for r in runs if r["config"]["beta0"] == beta0]
-                rew = np.array([g["reward"] for g in group])
-                div = np.array([g[key] for g in group])
-                points.append({"beta0": beta0, "reward": float(rew.mean()), "reward_std": float(rew.std()),
-                               "diversity": float(div.mean()), "diversity_std": float(div.std()),
-                               "seeds": len(group)})  # fmt: skip
-            xy = [(p["reward"], p["diversity"]) for p in points]
-            seeds = sorted({r["config"]["seed"] for r in runs})
-            hv_seeds = [
-                hypervolume_2d([(r["final"]["reward"], r["final"][key]) for r in runs if r["config"]["seed"] == s],
-                               (base_reward, 0.0))
-                for s in seeds
-            ]  # fmt: skip
-            per_method[method] = {
-                "points": points,
-                "front": pareto_front(xy).tolist(),
-                "hypervolume": hypervolume_2d(xy, (base_reward, 0.0)),
-                "hypervolume_per_seed": {"mean": float(np.mean(hv_seeds)), "std": float(np.std(hv_seeds))},
-                "diverged": sum(1 for r in result["runs"] if r["config"]["method"] == method and r["final"] is None),
-            }
-        baselines = {m: v["hypervolume"] for m, v in per_method.items() if m != "adrpo"}
-        best = max(baselines, key=baselines.get) if baselines else None
-        ratio = None
-        if best and "adrpo" in per_method and baselines[best] > 0:
-            ratio = per_method["adrpo"]["hypervolume"] / baselines[best]
-        summary["by_diversity"][key] = {"methods": per_method, "best_baseline": best, "adrpo_hv_ratio": ratio}
-    return summary
 
 
 # ----------------------------------------------------------------------------- pretraining

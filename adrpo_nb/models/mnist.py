@@ -184,18 +184,20 @@ class LatentFlowAdapter:
     def device(self) -> torch.device:
         return next(self.base.parameters()).device
 
-    def sample(self, n: int, generator: torch.Generator):
+    def sample(self, n: int, generator: torch.Generator, group_size: int | None = None):
+        """``n`` digits from the current policy (unconditional: ``group_size`` is not used)."""
         from adrpo_nb.trainers.flow_matching import FlowSamples
 
         latents = self.base.sample_latents(n, generator, self.sample_steps, self.sampler, velocity=self.policy)
         return FlowSamples(latents=latents, outputs=self.base.decode(latents))
 
-    def training_pair(self, latents: torch.Tensor, generator: torch.Generator):
-        n = latents.shape[0]
+    def draw_noise_and_time(self, latents: torch.Tensor, generator: torch.Generator):
         noise = torch.randn(latents.shape, generator=generator).to(latents.device)
-        t = torch.rand(n, generator=generator).to(latents.device)
-        x_t = (1 - t[:, None]) * noise + t[:, None] * latents
-        return x_t, t, latents - noise
+        return noise, torch.rand(latents.shape[0], generator=generator).to(latents.device)
+
+    def interpolate(self, latents: torch.Tensor, noise: torch.Tensor, t: torch.Tensor):
+        """Noise at t = 0, data at t = 1: ``x_t = (1 − t)·noise + t·x1``, target ``u = x1 − noise``."""
+        return (1 - t[:, None]) * noise + t[:, None] * latents, latents - noise
 
     def velocity(self, x_t: torch.Tensor, t: torch.Tensor, conditioning=None) -> torch.Tensor:
         return self.policy(x_t, t)

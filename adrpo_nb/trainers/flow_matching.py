@@ -8,7 +8,9 @@ Each iteration
 3. turns rewards into advantages (group mean baseline, see :func:`adrpo_nb.group_advantages`,
    or any ``advantage_fn`` you pass: the documented extension point),
 4. takes ``updates_per_iteration`` passes of :func:`adrpo_nb.fm_rl_loss` over that batch, each
-   minibatch with fresh noise and times for the interpolants and the reference's velocity.
+   minibatch with fresh noise and times for the interpolants and the reference's velocity
+   (``method="dpo"``: :func:`adrpo_nb.diffusion_dpo_loss` on each group's best-vs-worst pair,
+   both noised alike).
 
 The model family is hidden behind a :class:`FlowAdapter` (MNIST latent flow, SD3 + LoRA, ...).
 Runs are deterministic on CPU for a seed (each iteration draws from its own generator, seeded by
@@ -33,10 +35,21 @@ import torch
 from tqdm.auto import tqdm
 
 from adrpo_nb.checkpoints import CheckpointError
-from adrpo_nb.core import FM_METHODS, _check_beta0, _check_clip, fm_rl_loss, group_advantages
+from adrpo_nb.core import FM_METHODS, _check_beta0, _check_clip, diffusion_dpo_loss, fm_rl_loss, group_advantages
 from adrpo_nb.data import atomic_write_bytes, atomic_write_json
 
-__all__ = ["FlowAdapter", "FlowSamples", "FlowMatchingRLConfig", "FlowMatchingRLTrainer", "iteration_generator"]
+__all__ = [
+    "FLOW_METHODS",
+    "FlowAdapter",
+    "FlowMatchingRLConfig",
+    "FlowMatchingRLTrainer",
+    "FlowSamples",
+    "iteration_generator",
+    "preference_pairs",
+]
+
+#: every method of the trainer: fm_rl_loss's four, plus Diffusion-DPO on best/worst pairs of each group
+FLOW_METHODS = (*FM_METHODS, "dpo")
 
 
 @dataclass
@@ -54,19 +67,29 @@ class FlowSamples:
 
 
 class FlowAdapter(Protocol):
-    """What the trainer needs from a model family. ``policy`` is the trainable ``nn.Module``."""
+    """What the trainer needs from a model family. ``policy`` is the trainable ``nn.Module``.
+
+    The interpolation convention is the adapter's: MNIST's latent flow runs from noise (t = 0) to
+    data (t = 1) with target ``x1 − x0``; SD3 from data (σ = 0) to noise (σ = 1) with target
+    ``noise − x0`` and timestep ``σ·1000``. The trainer only pairs ``v`` with ``u``.
+    """
 
     policy: torch.nn.Module
 
     def to(self, device: torch.device) -> FlowAdapter: ...
 
-    def sample(self, n: int, generator: torch.Generator) -> FlowSamples:
-        """Draw ``n`` samples from the current policy (no gradients)."""
+    def sample(self, n: int, generator: torch.Generator, group_size: int | None = None) -> FlowSamples:
+        """Draw ``n`` samples from the current policy (no gradients), ``group_size`` per prompt."""
 
-    def training_pair(
+    def draw_noise_and_time(
         self, latents: torch.Tensor, generator: torch.Generator
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """``(x_t, t, u)``: interpolants of ``latents`` with fresh noise, their times and target velocities."""
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Fresh noise like ``latents`` and one time per sample, drawn with ``generator``."""
+
+    def interpolate(
+        self, latents: torch.Tensor, noise: torch.Tensor, t: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(x_t, u)``: the point on the path from ``latents`` to ``noise`` at ``t`` and its target velocity."""
 
     def velocity(self, x_t: torch.Tensor, t: torch.Tensor, conditioning: Any = None) -> torch.Tensor:
         """The policy's velocity (with gradients)."""
@@ -78,12 +101,22 @@ class FlowAdapter(Protocol):
         """The conditioning of the samples at ``index`` (``None`` for unconditional models)."""
 
 
+def preference_pairs(rewards: torch.Tensor, group_size: int) -> torch.Tensor:
+    """``(P, 2)`` indices ``(best, worst)`` of every group whose rewards are not all equal."""
+    groups = rewards.reshape(-1, group_size)
+    best, worst = groups.argmax(dim=1), groups.argmin(dim=1)
+    offset = torch.arange(groups.shape[0]) * group_size
+    keep = groups.max(dim=1).values > groups.min(dim=1).values
+    return torch.stack([best + offset, worst + offset], dim=1)[keep]
+
+
 @dataclass
 class FlowMatchingRLConfig:
     """Settings of :class:`FlowMatchingRLTrainer`. Defaults are the MNIST chapter's.
 
     ``method``: ``adrpo`` (β_eff = β0 − clip(A)), ``fixed`` (β0), ``none`` (β = 0), ``orw``
-    (ORW-CFM-W2: weights exp(τ·r) on raw rewards, fixed β0).
+    (ORW-CFM-W2: weights exp(τ·r) on raw rewards, fixed β0), ``dpo`` (Diffusion-DPO on each
+    group's best-vs-worst pair; ``beta0`` is DPO's β and ``group_size`` ≥ 2 is required).
     """
 
     method: str = "adrpo"
@@ -108,8 +141,8 @@ class FlowMatchingRLConfig:
     RESUMABLE_CHANGES = ("iterations", "checkpoint_every", "output_dir", "progress")
 
     def __post_init__(self) -> None:
-        if self.method not in FM_METHODS:
-            raise ValueError(f"method must be one of {FM_METHODS}, got method={self.method!r}")
+        if self.method not in FLOW_METHODS:
+            raise ValueError(f"method must be one of {FLOW_METHODS}, got method={self.method!r}")
         self.beta0 = _check_beta0(self.beta0)
         clip = _check_clip(self.clip)
         if clip is not None and self.method != "adrpo":
@@ -123,6 +156,10 @@ class FlowMatchingRLConfig:
         if self.group_size is not None and (self.group_size < 1 or self.samples_per_iteration % self.group_size):
             raise ValueError(
                 f"samples_per_iteration={self.samples_per_iteration} must be a multiple of group_size={self.group_size}"
+            )
+        if self.method == "dpo" and (self.group_size is None or self.group_size < 2):
+            raise ValueError(
+                f"method='dpo' needs groups of at least 2 samples per prompt, got group_size={self.group_size!r}"
             )
         if not (self.learning_rate > 0 and math.isfinite(self.learning_rate)):
             raise ValueError(f"learning_rate must be > 0, got learning_rate={self.learning_rate!r}")
@@ -202,15 +239,14 @@ class FlowMatchingRLTrainer:
         return self.output_dir / "checkpoint.pt" if self.output_dir else None
 
     def save_checkpoint(self) -> None:
-        """Atomically write policy, optimizer, iteration, history and config to ``output_dir/checkpoint.pt``."""
+        """Atomically write trainable weights, optimizer, iteration, history and config to ``checkpoint.pt``."""
         if self.checkpoint_path is None or not self.accelerator.is_main_process:
             return
-        policy = self.accelerator.unwrap_model(self.adapter.policy)
         state = {
             "format": "adrpo_nb.flow_matching/1",
             "config": self.config.to_dict(),
             "iteration": self.iteration,
-            "policy": {k: v.detach().cpu() for k, v in policy.state_dict().items()},
+            "policy": {k: v.detach().cpu() for k, v in self._trainable_parameters().items()},
             "optimizer": self.optimizer.state_dict(),
             "history": self.history,
         }
@@ -244,15 +280,26 @@ class FlowMatchingRLTrainer:
         if diffs:
             detail = ", ".join(f"{k}: checkpoint {a!r} vs now {b!r}" for k, (a, b) in diffs.items())
             raise CheckpointError(f"{path} was made with another config ({detail}); use a new output_dir")
-        policy = self.accelerator.unwrap_model(self.adapter.policy)
-        try:
-            policy.load_state_dict(state["policy"])
-        except RuntimeError as err:
-            raise CheckpointError(f"{path} does not fit this policy: {err}") from None
+        trainable = self._trainable_parameters()
+        if state["policy"].keys() != trainable.keys():
+            missing = sorted(trainable.keys() - state["policy"].keys())[:5]
+            extra = sorted(state["policy"].keys() - trainable.keys())[:5]
+            raise CheckpointError(f"{path} does not fit this policy: missing {missing}, unexpected {extra}")
+        with torch.no_grad():
+            for name, param in trainable.items():
+                if param.shape != state["policy"][name].shape:
+                    raise CheckpointError(f"{path}: {name} has shape {tuple(state['policy'][name].shape)}, "
+                                          f"the policy's is {tuple(param.shape)}")  # fmt: skip
+                param.copy_(state["policy"][name])
         self.optimizer.load_state_dict(state["optimizer"])
         self.iteration = int(state["iteration"])
         self.history = list(state["history"])
         return True
+
+    def _trainable_parameters(self) -> dict[str, torch.nn.Parameter]:
+        """The parameters being trained (all of a small MLP, only the LoRA of SD3): what a checkpoint keeps."""
+        policy = self.accelerator.unwrap_model(self.adapter.policy)
+        return {name: p for name, p in policy.named_parameters() if p.requires_grad}
 
     # ------------------------------------------------------------------ one iteration
     def _score(self, samples: FlowSamples) -> tuple[torch.Tensor, dict]:
@@ -270,7 +317,7 @@ class FlowMatchingRLTrainer:
         return scores, info
 
     def _advantages(self, rewards: torch.Tensor, samples: FlowSamples) -> torch.Tensor | None:
-        if self.config.method == "orw":
+        if self.config.method in ("orw", "dpo"):
             return None
         if self.advantage_fn is not None:
             return torch.as_tensor(self.advantage_fn(rewards, samples), dtype=torch.float32).reshape(-1)
@@ -282,7 +329,33 @@ class FlowMatchingRLTrainer:
         start = self.accelerator.process_index * rewards.numel()
         return adv[start : start + rewards.numel()]
 
+    def _training_pair(self, latents: torch.Tensor, gen: torch.Generator):
+        noise, t = self.adapter.draw_noise_and_time(latents, gen)
+        x_t, u = self.adapter.interpolate(latents, noise, t)
+        return x_t, t, u
+
+    def _velocities(self, x_t: torch.Tensor, t: torch.Tensor, cond: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        with self.accelerator.autocast():
+            v = self.adapter.velocity(x_t, t, cond)
+            v_ref = self.adapter.reference_velocity(x_t, t, cond)
+        return v.float(), v_ref.float()
+
+    def _optimizer_step(self, loss: torch.Tensor, st: dict) -> None:
+        if not torch.isfinite(loss):
+            raise FloatingPointError(
+                f"non-finite loss {loss.item()} at iteration {self.iteration}: the policy diverged "
+                "(lower learning_rate, raise beta0, or set max_grad_norm)"
+            )
+        self.accelerator.backward(loss)
+        if self.config.max_grad_norm is not None:
+            norm = self.accelerator.clip_grad_norm_(self.adapter.policy.parameters(), self.config.max_grad_norm)
+            st["grad_norm"] = float(norm)
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+
     def _update(self, samples: FlowSamples, rewards: torch.Tensor, adv: torch.Tensor | None, gen) -> list[dict]:
+        if self.config.method == "dpo":
+            return self._update_dpo(samples, rewards, gen)
         cfg, device = self.config, self.accelerator.device
         self.adapter.policy.train()
         stats = []
@@ -290,28 +363,41 @@ class FlowMatchingRLTrainer:
             order = torch.randperm(len(samples), generator=gen)
             for start in range(0, len(samples), cfg.minibatch_size):
                 idx = order[start : start + cfg.minibatch_size]
-                x_t, t, u = self.adapter.training_pair(samples.latents[idx.to(samples.latents.device)], gen)
-                cond = self.adapter.select(samples, idx)
-                with self.accelerator.autocast():
-                    v = self.adapter.velocity(x_t, t, cond)
-                    v_ref = self.adapter.reference_velocity(x_t, t, cond)
+                x_t, t, u = self._training_pair(samples.latents[idx.to(samples.latents.device)], gen)
+                v, v_ref = self._velocities(x_t, t, self.adapter.select(samples, idx))
                 loss, st = fm_rl_loss(
-                    v.float(), u.float(), v_ref.float(),
+                    v, u.float(), v_ref,
                     None if adv is None else adv[idx].to(device),
                     rewards=rewards[idx].to(device) if cfg.method == "orw" else None,
                     method=cfg.method, beta0=cfg.beta0, clip=cfg.clip, orw_temperature=cfg.orw_temperature,
                 )  # fmt: skip
-                if not torch.isfinite(loss):
-                    raise FloatingPointError(
-                        f"non-finite loss {loss.item()} at iteration {self.iteration}: the policy diverged "
-                        "(lower learning_rate, raise beta0, or set max_grad_norm)"
-                    )
-                self.accelerator.backward(loss)
-                if cfg.max_grad_norm is not None:
-                    st["grad_norm"] = float(self.accelerator.clip_grad_norm_(self.adapter.policy.parameters(),
-                                                                            cfg.max_grad_norm))  # fmt: skip
-                self.optimizer.step()
-                self.optimizer.zero_grad(set_to_none=True)
+                self._optimizer_step(loss, st)
+                stats.append(st)
+        return stats
+
+    def _update_dpo(self, samples: FlowSamples, rewards: torch.Tensor, gen) -> list[dict]:
+        """Diffusion-DPO on (best, worst) of each group, winner and loser noised with the same noise and time."""
+        cfg = self.config
+        pairs = preference_pairs(rewards, cfg.group_size)
+        if len(pairs) == 0:  # every group tied: nothing to prefer
+            return [{"loss": 0.0, "dpo/pairs": 0.0}]
+        self.adapter.policy.train()
+        stats, per_batch = [], max(1, cfg.minibatch_size // 2)
+        for _ in range(cfg.updates_per_iteration):
+            order = torch.randperm(len(pairs), generator=gen)
+            for start in range(0, len(pairs), per_batch):
+                win, lose = pairs[order[start : start + per_batch]].unbind(dim=1)
+                x_win = samples.latents[win.to(samples.latents.device)]
+                x_lose = samples.latents[lose.to(samples.latents.device)]
+                noise, t = self.adapter.draw_noise_and_time(x_win, gen)
+                xt_win, u_win = self.adapter.interpolate(x_win, noise, t)
+                xt_lose, u_lose = self.adapter.interpolate(x_lose, noise, t)
+                cond = self.adapter.select(samples, torch.cat([win, lose]))
+                v, v_ref = self._velocities(torch.cat([xt_win, xt_lose]), torch.cat([t, t]), cond)
+                (v_w, v_l), (r_w, r_l) = v.chunk(2), v_ref.chunk(2)
+                loss, st = diffusion_dpo_loss(v_w, v_l, r_w, r_l, u_win.float(), u_lose.float(), cfg.beta0)
+                st["dpo/pairs"] = float(len(pairs))
+                self._optimizer_step(loss, st)
                 stats.append(st)
         return stats
 
@@ -321,7 +407,7 @@ class FlowMatchingRLTrainer:
         gen = iteration_generator(cfg.seed, self.iteration, self.accelerator.process_index)
         t0 = time.perf_counter()
         self.adapter.policy.eval()
-        samples = self.adapter.sample(cfg.samples_per_iteration, gen)
+        samples = self.adapter.sample(cfg.samples_per_iteration, gen, group_size=cfg.group_size)
         t1 = time.perf_counter()
         rewards, info = self._score(samples)
         adv = self._advantages(rewards, samples)
@@ -335,6 +421,8 @@ class FlowMatchingRLTrainer:
         if cfg.group_size is not None:
             group_std = rewards.reshape(-1, cfg.group_size).std(dim=1, unbiased=False)
             logs["frac_reward_zero_std"] = (group_std < 1e-8).float().mean().item()
+        for name, values in (info.get("components") or {}).items():
+            logs[f"reward/{name}"] = torch.as_tensor(values, dtype=torch.float32).mean().item()
         for key in stats[0]:
             values = [s[key] for s in stats]
             if key == "beta_eff/min":

@@ -1,0 +1,230 @@
+"""What every flow-matching experiment shares: one run's result file, the sweep's process pool,
+the reward–diversity summary (Pareto fronts, hypervolume), and the smoke switch.
+
+A *result* (one run) is a dict with ``config``, ``final`` (evaluation metrics, ``None`` if the
+run diverged), ``diverged``, ``curve`` (logs every few iterations), ``samples_png``,
+``beta_eff`` and ``samples_during_training`` (at snapshot iterations) and ``provenance``.
+A *sweep* is ``{"base": metrics of the pretrained model, "runs": [result, ...], "summary": ...,
+"provenance": ...}``; the book's figures and the β0 slider read these dicts.
+"""
+
+from __future__ import annotations
+
+import math
+import multiprocessing as mp
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from adrpo_nb.checkpoints import provenance
+from adrpo_nb.core import adaptive_beta
+from adrpo_nb.data import atomic_write_json, read_json
+from adrpo_nb.metrics import hypervolume_2d, pareto_front
+from adrpo_nb.trainers.flow_matching import FLOW_METHODS, FlowMatchingRLConfig, FlowMatchingRLTrainer
+from adrpo_nb.viz_images import png_base64
+
+__all__ = [
+    "beta_eff_of",
+    "finished_result",
+    "run_flow_experiment",
+    "run_jobs",
+    "run_name",
+    "select_runs",
+    "smoke",
+    "summarize_sweep",
+    "sweep_provenance",
+]
+
+Evaluate = Callable[[torch.nn.Module], tuple[dict[str, Any], torch.Tensor]]
+
+
+def smoke() -> bool:
+    """True when ``ADRPO_SMOKE=1``: every chapter and CLI shrinks its sizes, the code stays the same."""
+    return os.environ.get("ADRPO_SMOKE") == "1"
+
+
+def run_name(method: str, beta0: float, seed: int) -> str:
+    """The folder name of one run of a sweep, e.g. ``adrpo_b0.05_s1`` (``none_s1`` for β = 0)."""
+    return f"{method}_b{beta0:g}_s{seed}" if method != "none" else f"none_s{seed}"
+
+
+def beta_eff_of(config: FlowMatchingRLConfig, advantages: torch.Tensor) -> torch.Tensor:
+    """The per-sample coefficient each method applies: β0 − clip(A) (adrpo), β0 (fixed, orw), 0 (none)."""
+    if config.method == "adrpo":
+        return adaptive_beta(advantages, config.beta0, config.clip)
+    return torch.full_like(advantages, 0.0 if config.method == "none" else config.beta0)
+
+
+def finished_result(config: FlowMatchingRLConfig) -> dict[str, Any] | None:
+    """The ``result.json`` of a finished run in ``config.output_dir``, or ``None``."""
+    if config.output_dir and (Path(config.output_dir) / "result.json").exists():
+        return read_json(Path(config.output_dir) / "result.json")
+    return None
+
+
+def run_flow_experiment(
+    trainer: FlowMatchingRLTrainer,
+    evaluate: Evaluate,
+    *,
+    curve_keys: Sequence[str],
+    snapshots: Sequence[int] = (),
+    command: str | None = None,
+    commit: str = "unknown",
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Train (resuming if a checkpoint is there), evaluate the policy, and return/save the result dict.
+
+    ``evaluate(policy) -> (final_metrics, images)``; a run that diverges (``FloatingPointError``, or
+    non-finite metrics) is recorded with ``final = None`` and the reason, so a sweep never stops on it.
+    At the iterations in ``snapshots`` the per-sample β_eff and a 4×8 grid of the batch are kept.
+    """
+    start, config = time.perf_counter(), trainer.config
+    betas: dict[str, list[float]] = {}
+    grids: dict[str, str] = {}
+
+    def record(tr: FlowMatchingRLTrainer, logs: dict) -> None:
+        if tr.iteration not in snapshots:
+            return
+        grids[str(tr.iteration)] = png_base64(tr.last_samples.outputs[:32])
+        if tr.last_advantages is not None:
+            betas[str(tr.iteration)] = [round(b, 5) for b in beta_eff_of(config, tr.last_advantages).tolist()]
+
+    trainer.callbacks.insert(0, record)
+    diverged = None
+    try:
+        history = trainer.train()
+    except FloatingPointError as err:  # e.g. fixed β with a small β0: record it, don't lose the sweep
+        diverged, history = str(err), trainer.history
+    final, images = evaluate(trainer.accelerator.unwrap_model(trainer.adapter.policy))
+    if not all(math.isfinite(v) for v in final.values() if isinstance(v, float)):
+        diverged = diverged or "non-finite evaluation metrics"
+    stride = max(1, len(history) // 60)
+    kept = [h for i, h in enumerate(history) if i % stride == 0 or i == len(history) - 1]
+    result = {
+        "config": config.to_dict(),
+        **(extra or {}),
+        "final": None if diverged else final,
+        "diverged": diverged,
+        "curve": {"iteration": [h["iteration"] for h in kept],
+                  **{k: [round(h[k], 5) for h in kept] for k in curve_keys if kept and k in kept[0]}},
+        "samples_png": png_base64(images[:64]),
+        "beta_eff": betas,
+        "samples_during_training": grids,
+        "provenance": provenance(time.perf_counter() - start, trainer.accelerator.device, command, commit),
+    }  # fmt: skip
+    if config.output_dir and trainer.accelerator.is_main_process:
+        atomic_write_json(Path(config.output_dir) / "result.json", result)
+    return result
+
+
+# ----------------------------------------------------------------------------- sweeps
+def _one_thread() -> None:
+    torch.set_num_threads(1)
+
+
+def run_jobs(job: Callable[[Any], dict], jobs: Sequence[Any], workers: int, describe: Callable[[dict], str],
+             names: Sequence[str], log=print) -> list[dict]:  # fmt: skip
+    """``[job(j) for j in jobs]`` in ``workers`` spawned processes of one thread each, logging each as it ends.
+
+    ``job`` must be importable (module level) for the worker processes.
+    """
+    results = []
+    if workers <= 1:
+        for name, j in zip(names, jobs, strict=True):
+            results.append(job(j))
+            log(f"  done {name}: {describe(results[-1])}")
+        return results
+    with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_one_thread) as pool:
+        for name, result in zip(names, pool.map(job, jobs), strict=True):
+            results.append(result)
+            log(f"  done {name}: {describe(result)}")
+    return results
+
+
+def describe_result(result: dict[str, Any], diversity_key: str) -> str:
+    """One log line: reward, diversity, W2 and time of a run (or why it diverged)."""
+    final = result["final"]
+    if final is None:
+        return f"diverged ({result['diverged']})"
+    return (f"reward {final['reward']:.3f}, {diversity_key} {final[diversity_key]:.3f}, W2 {final['w2']:.4f}, "
+            f"{result['provenance']['seconds']:.0f} s")  # fmt: skip
+
+
+def sweep_provenance(start: float, commit: str, module: str, workers: int) -> dict[str, Any]:
+    """Provenance of a whole sweep (the invocation's wall time; each run keeps its own)."""
+    return provenance(
+        time.perf_counter() - start, "cpu",
+        " ".join([f"python -m {module}", *sys.argv[1:]]) if sys.argv else None,
+        commit, workers=workers, note="seconds is this invocation's wall time; each run's own provenance has its time",
+    )  # fmt: skip
+
+
+def select_runs(sweep_result: dict[str, Any], method: str | None = None, beta0: float | None = None,
+                seed: int | None = None, finished: bool = False) -> list[dict[str, Any]]:  # fmt: skip
+    """The runs of a sweep dict matching ``method``/``beta0``/``seed`` (``None`` = any); ``finished``
+    drops diverged ones."""
+    return [
+        r for r in sweep_result["runs"]
+        if (method is None or r["config"]["method"] == method)
+        and (beta0 is None or math.isclose(r["config"]["beta0"], beta0))
+        and (seed is None or r["config"]["seed"] == seed)
+        and not (finished and r["final"] is None)
+    ]  # fmt: skip
+
+
+def _points(runs: list[dict], key: str) -> list[dict]:
+    points = []
+    for beta0 in sorted({r["config"]["beta0"] for r in runs}):
+        group = [r["final"] for r in runs if r["config"]["beta0"] == beta0]
+        rew = np.array([g["reward"] for g in group])
+        div = np.array([g[key] for g in group])
+        points.append({"beta0": beta0, "reward": float(rew.mean()), "reward_std": float(rew.std()),
+                       "diversity": float(div.mean()), "diversity_std": float(div.std()),
+                       "seeds": len(group)})  # fmt: skip
+    return points
+
+
+def summarize_sweep(result: dict[str, Any], diversity_keys: Sequence[str]) -> dict[str, Any]:
+    """Per method and diversity measure: mean±std over seeds per β0, the Pareto front and its hypervolume.
+
+    Both objectives are maximised: (final reward, final diversity). The hypervolume's reference point
+    is (the base model's reward, 0): a run counts only for what it gains in reward over the base.
+    ``hypervolume`` is that of the front of the seed-means; ``hypervolume_per_seed`` the front of each
+    seed's runs alone (mean, std), which shows how much of a gap is noise. Diverged runs (no final
+    metrics) are left out of the points and counted in ``diverged``.
+    """
+    base_reward = result["base"]["reward"]
+    reference = (base_reward, 0.0)
+    summary: dict[str, Any] = {"reference_point": {"reward": base_reward, "diversity": 0.0}, "by_diversity": {}}
+    methods = sorted({r["config"]["method"] for r in result["runs"]}, key=FLOW_METHODS.index)
+    for key in diversity_keys:
+        per_method = {}
+        for method in methods:
+            runs = select_runs(result, method, finished=True)
+            points = _points(runs, key)
+            xy = [(p["reward"], p["diversity"]) for p in points]
+            hv_seeds = [hypervolume_2d([(r["final"]["reward"], r["final"][key]) for r in runs
+                                        if r["config"]["seed"] == s], reference)
+                        for s in sorted({r["config"]["seed"] for r in runs})]  # fmt: skip
+            per_method[method] = {
+                "points": points,
+                "front": pareto_front(xy).tolist() if xy else [],
+                "hypervolume": hypervolume_2d(xy, reference) if xy else 0.0,
+                "hypervolume_per_seed": {"mean": float(np.mean(hv_seeds)) if hv_seeds else 0.0,
+                                         "std": float(np.std(hv_seeds)) if hv_seeds else 0.0},
+                "diverged": len(select_runs(result, method)) - len(runs),
+            }  # fmt: skip
+        baselines = {m: v["hypervolume"] for m, v in per_method.items() if m != "adrpo"}
+        best = max(baselines, key=baselines.get) if baselines else None
+        ratio = None
+        if best and "adrpo" in per_method and baselines[best] > 0:
+            ratio = per_method["adrpo"]["hypervolume"] / baselines[best]
+        summary["by_diversity"][key] = {"methods": per_method, "best_baseline": best, "adrpo_hv_ratio": ratio}
+    return summary

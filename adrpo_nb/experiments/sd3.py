@@ -1,0 +1,574 @@
+"""SD3 experiments: the tiny SD3 of the shapes world (build, pretrain), one RL run, the sweep.
+
+Command line::
+
+    python -m adrpo_nb.experiments.sd3 pretrain              # the tiny SD3 -> data/checkpoints/sd3_tiny/
+    python -m adrpo_nb.experiments.sd3 train --method adrpo --beta0 0.05
+    python -m adrpo_nb.experiments.sd3 sweep                 # methods × β0 × seeds -> data/results/sd3_sweep.json
+    python -m adrpo_nb.experiments.sd3 evaluate              # the pretrained tiny model's metrics
+
+    python -m adrpo_nb.experiments.sd3 train --model stabilityai/stable-diffusion-3-medium-diffusers \\
+        --reward clip --prompts drawbench                     # the real path (GPU, hub login)
+
+``--smoke`` shrinks any of them to seconds. The tiny model has the real classes — an
+``SD3Transformer2DModel``, an ``AutoencoderKL``, two ``CLIPTextModelWithProjection`` and a
+``T5EncoderModel`` with tokenizers built for the shapes vocabulary — and is loaded with the same
+``StableDiffusion3Pipeline.from_pretrained`` as the hub model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, replace
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from adrpo_nb.checkpoints import git_commit, provenance
+from adrpo_nb.data import atomic_write_json, data_dir, data_path, runs_dir
+from adrpo_nb.experiments.common import (
+    describe_result,
+    finished_result,
+    run_flow_experiment,
+    run_jobs,
+    run_name,
+    select_runs,
+    smoke,
+    summarize_sweep,
+    sweep_provenance,
+)
+from adrpo_nb.metrics import clip_diversity
+from adrpo_nb.models.sd3 import PromptSet, SD3Adapter, load_sd3_pipeline
+from adrpo_nb.rewards.images import AttributeBindingReward
+from adrpo_nb.shapes import all_prompts, parse_prompt, random_scene, render
+from adrpo_nb.trainers.flow_matching import FlowMatchingRLConfig, FlowMatchingRLTrainer
+from adrpo_nb.viz_images import png_base64
+
+__all__ = [
+    "REAL_MODEL",
+    "SWEEP_BETAS",
+    "TINY_ADAPTER",
+    "TinySD3PretrainConfig",
+    "book_run",
+    "build_tiny_pipeline",
+    "build_tokenizers",
+    "default_config",
+    "evaluate_sd3",
+    "load_drawbench",
+    "load_tiny_pipeline",
+    "project_prompts",
+    "pretrain",
+    "run_rl",
+    "select_runs",
+    "shapes_prompts",
+    "sweep",
+]
+
+REAL_MODEL = "stabilityai/stable-diffusion-3-medium-diffusers"
+TINY_DIR = ("checkpoints", "sd3_tiny")
+RESULTS_FILE = ("results", "sd3_sweep.json")
+EVAL_SEED = 4242
+EVAL_PROMPTS, EVAL_IMAGES_PER_PROMPT = 24, 4
+#: sampler/LoRA settings of the small path (the real path: SD3Adapter's defaults, 1024 px, 28 steps)
+TINY_ADAPTER = {"guidance_scale": 4.0, "sample_steps": 10, "max_sequence_length": 16, "lora_rank": 8}
+SWEEP_METHODS = ("none", "fixed", "orw", "dpo", "adrpo")
+SWEEP_BETAS: dict[str, tuple[float, ...]] = {
+    "adrpo": (0.02, 0.05, 0.1, 0.3, 1.0),
+    "fixed": (0.02, 0.05, 0.1, 0.3, 1.0),
+    "orw": (0.02, 0.05, 0.1, 0.3, 1.0),
+    "dpo": (30.0, 100.0, 300.0, 1000.0),  # DPO's β lives on another scale (per-element squared errors)
+}
+DIVERSITY_KEYS = ("diversity",)
+BINDING = AttributeBindingReward()
+CURVE_KEYS = (
+    "reward", "reward_std", "frac_reward_zero_std", "diversity", "w2", "beta_eff/mean", "beta_eff/min",
+    "beta_eff/max", "beta_eff/frac_negative", "rl_term", "w2_term", "grad_norm", "dpo/implicit_acc",
+    "reward/binding/colors", "reward/binding/shapes", "reward/binding/relation",
+)  # fmt: skip
+
+
+# ----------------------------------------------------------------------------- the tiny SD3
+def shapes_vocabulary() -> list[str]:
+    """Every word of the shapes prompts."""
+    return sorted({w for p in all_prompts() for w in p.split()})
+
+
+def build_tokenizers(model_max_length: int = 16):
+    """A CLIP BPE tokenizer and a T5 unigram tokenizer whose vocabularies are the shapes words.
+
+    The CLIP one has the characters of those words and the merges that build each whole word (so
+    every word is one token, as in CLIP's real vocabulary; checked); the T5 one has ``▁word`` pieces.
+    Both are real ``transformers`` tokenizer classes, saved with the pipeline.
+    """
+    from transformers import CLIPTokenizer, T5Tokenizer
+
+    words = shapes_vocabulary()
+    chars = sorted(set("".join(words)))
+    vocab = {"<|startoftext|>": 0, "<|endoftext|>": 1}
+
+    def add(token: str) -> None:
+        vocab.setdefault(token, len(vocab))
+
+    for c in chars:
+        add(c)
+        add(c + "</w>")
+    merges: list[tuple[str, str]] = []
+    for word in sorted(words, key=lambda w: (-len(w), w)):  # longest first: no other word's merge splits it
+        parts = [*word[:-1], word[-1] + "</w>"]
+        current = parts[0]
+        for part in parts[1:]:
+            if (current, part) not in merges:
+                merges.append((current, part))
+            current += part
+            add(current)
+    clip = CLIPTokenizer(vocab=vocab, merges=merges, model_max_length=model_max_length)
+    split = [w for w in words if len(clip(w).input_ids) != 3]
+    if split:
+        raise AssertionError(f"the CLIP merges split these words into several tokens: {split}")
+    pieces = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0)] + [("▁" + w, -1.0) for w in words]
+    pieces += [("▁", -2.0)] + [(c, -5.0) for c in chars]
+    t5 = T5Tokenizer(vocab=pieces, extra_ids=0, model_max_length=model_max_length)
+    return clip, t5
+
+
+def build_tiny_pipeline(seed: int = 0):
+    """A randomly initialised tiny ``StableDiffusion3Pipeline`` (32×32 images, 4-channel 8×8 latents)."""
+    from diffusers import (
+        AutoencoderKL,
+        FlowMatchEulerDiscreteScheduler,
+        SD3Transformer2DModel,
+        StableDiffusion3Pipeline,
+    )
+    from transformers import CLIPTextConfig, CLIPTextModelWithProjection, T5Config, T5EncoderModel
+
+    torch.manual_seed(seed)
+    clip_tok, t5_tok = build_tokenizers()
+    clip_cfg = CLIPTextConfig(vocab_size=len(clip_tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                              num_attention_heads=2, max_position_embeddings=16, projection_dim=32,
+                              bos_token_id=0, eos_token_id=1, pad_token_id=1)  # fmt: skip
+    t5_cfg = T5Config(vocab_size=len(t5_tok), d_model=64, d_kv=16, d_ff=128, num_layers=2, num_heads=4,
+                      relative_attention_num_buckets=8, relative_attention_max_distance=16, pad_token_id=0,
+                      eos_token_id=1, decoder_start_token_id=0)  # fmt: skip
+    transformer = SD3Transformer2DModel(
+        sample_size=8, patch_size=2, in_channels=4, num_layers=4, attention_head_dim=24, num_attention_heads=4,
+        joint_attention_dim=64, caption_projection_dim=96, pooled_projection_dim=64, out_channels=4,
+        pos_embed_max_size=8,
+    )  # fmt: skip
+    vae = AutoencoderKL(in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",) * 3,
+                        up_block_types=("UpDecoderBlock2D",) * 3, block_out_channels=(16, 32, 32), layers_per_block=1,
+                        latent_channels=4, norm_num_groups=8, sample_size=32, scaling_factor=1.0,
+                        shift_factor=0.0)  # fmt: skip
+    return StableDiffusion3Pipeline(
+        transformer=transformer, scheduler=FlowMatchEulerDiscreteScheduler(shift=1.0), vae=vae,
+        text_encoder=CLIPTextModelWithProjection(clip_cfg), tokenizer=clip_tok,
+        text_encoder_2=CLIPTextModelWithProjection(clip_cfg), tokenizer_2=clip_tok,
+        text_encoder_3=T5EncoderModel(t5_cfg), tokenizer_3=t5_tok,
+    )  # fmt: skip
+
+
+@dataclass
+class TinySD3PretrainConfig:
+    """Pretraining of the tiny SD3: the VAE on rendered scenes, then the transformer (text encoders stay
+    at their seeded random initialisation, frozen, as SD3's are frozen)."""
+
+    scenes: int = 20000
+    vae_steps: int = 1000
+    vae_batch: int = 64
+    vae_lr: float = 1e-3
+    transformer_steps: int = 3000
+    batch: int = 64
+    lr: float = 1e-3
+    cond_dropout: float = 0.1  # for classifier-free guidance
+    seed: int = 0
+
+    @classmethod
+    def smoke(cls) -> TinySD3PretrainConfig:
+        return cls(scenes=256, vae_steps=5, vae_batch=16, transformer_steps=5, batch=16)
+
+
+def _train_vae(vae, images: torch.Tensor, cfg: TinySD3PretrainConfig, gen: torch.Generator, log) -> None:
+    opt = torch.optim.AdamW(vae.parameters(), cfg.vae_lr)
+    vae.train()
+    for step in range(cfg.vae_steps):
+        x = images[torch.randint(0, len(images), (cfg.vae_batch,), generator=gen)] * 2 - 1
+        posterior = vae.encode(x).latent_dist
+        recon = vae.decode(posterior.sample(generator=gen)).sample
+        loss = F.mse_loss(recon, x) + 1e-6 * posterior.kl().mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if (step + 1) % max(1, cfg.vae_steps // 5) == 0:
+            log(f"vae step {step + 1}/{cfg.vae_steps}: loss {loss.item():.4f}")
+    vae.eval().requires_grad_(False)
+
+
+def _train_transformer(pipe, latents, prompt_ids, embeds, pooled, cfg: TinySD3PretrainConfig, gen, log) -> None:
+    """Flow matching on cached latents and prompt embeddings (index 0 = the empty prompt, for dropout)."""
+    transformer = pipe.transformer.train().requires_grad_(True)
+    opt = torch.optim.AdamW(transformer.parameters(), cfg.lr, weight_decay=0.0)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, cfg.lr, total_steps=cfg.transformer_steps, pct_start=0.05)
+    start = time.perf_counter()
+    for step in range(cfg.transformer_steps):
+        b = torch.randint(0, len(latents), (cfg.batch,), generator=gen)
+        x0 = latents[b]
+        noise = torch.randn(x0.shape, generator=gen)
+        sigma = torch.sigmoid(torch.randn(cfg.batch, generator=gen))  # logit-normal, as SD3 trains
+        x_t = (1 - sigma[:, None, None, None]) * x0 + sigma[:, None, None, None] * noise
+        ids = torch.where(torch.rand(cfg.batch, generator=gen) < cfg.cond_dropout, 0, prompt_ids[b])
+        pred = transformer(hidden_states=x_t, timestep=sigma * 1000, encoder_hidden_states=embeds[ids],
+                           pooled_projections=pooled[ids]).sample  # fmt: skip
+        loss = F.mse_loss(pred, noise - x0)
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(transformer.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        if (step + 1) % max(1, cfg.transformer_steps // 10) == 0:
+            log(f"transformer step {step + 1}/{cfg.transformer_steps}: loss {loss.item():.4f} "
+                f"({time.perf_counter() - start:.0f} s)")  # fmt: skip
+    transformer.eval().requires_grad_(False)
+
+
+def pretrain(out_dir: Path, cfg: TinySD3PretrainConfig | None = None, log=print) -> dict[str, Any]:
+    """Build and pretrain the tiny SD3, evaluate it, ``save_pretrained`` it to ``out_dir`` with ``pretrain.json``."""
+    cfg = cfg or TinySD3PretrainConfig()
+    start, commit = time.perf_counter(), git_commit()
+    gen = torch.Generator().manual_seed(cfg.seed)
+    pipe = build_tiny_pipeline(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    scenes = [random_scene(rng) for _ in range(cfg.scenes)]
+    images = torch.stack([render(s) for s in scenes])
+    _train_vae(pipe.vae, images, cfg, gen, log)
+    t_vae = time.perf_counter() - start
+    with torch.no_grad():
+        raw = torch.cat([pipe.vae.encode(images[i : i + 500] * 2 - 1).latent_dist.mode()
+                         for i in range(0, len(images), 500)])  # fmt: skip
+        shift, scale = raw.mean().item(), 1.0 / raw.std().item()
+        pipe.vae.register_to_config(shift_factor=shift, scaling_factor=scale)
+        latents = (raw - shift) * scale
+        prompts = ["", *all_prompts()]
+        embeds, _, pooled, _ = pipe.encode_prompt(prompts, None, None, do_classifier_free_guidance=False,
+                                                  max_sequence_length=TINY_ADAPTER["max_sequence_length"])  # fmt: skip
+    index = {p: i for i, p in enumerate(prompts)}
+    prompt_ids = torch.tensor([index[s.prompt] for s in scenes])
+    _train_transformer(pipe, latents, prompt_ids, embeds, pooled, cfg, gen, log)
+    out_dir = Path(out_dir)
+    pipe.save_pretrained(out_dir)
+    adapter = make_adapter(load_sd3_pipeline(out_dir))
+    base, _ = evaluate_sd3(adapter, n_prompts=8 if cfg.transformer_steps < 100 else EVAL_PROMPTS)
+    recon = _vae_reconstruction_reward(pipe, scenes[:512], images[:512])
+    report = {
+        "config": asdict(cfg),
+        "vae": {"seconds": round(t_vae, 1), "shift_factor": shift, "scaling_factor": scale,
+                "binding_reward_of_reconstructions": recon},
+        "base_model": base,
+        "parameters": {name: sum(p.numel() for p in getattr(pipe, name).parameters())
+                       for name in ("transformer", "vae", "text_encoder", "text_encoder_2", "text_encoder_3")},
+        "provenance": provenance(time.perf_counter() - start, "cpu", "python -m adrpo_nb.experiments.sd3 pretrain",
+                                 commit),
+    }  # fmt: skip
+    atomic_write_json(out_dir / "pretrain.json", report)
+    log(f"tiny SD3: binding reward {base['reward']:.3f}, diversity {base['diversity']:.3f} -> {out_dir}")
+    return report
+
+
+@torch.no_grad()
+def _vae_reconstruction_reward(pipe, scenes, images) -> float:
+    recon = pipe.vae.decode(pipe.vae.encode(images * 2 - 1).latent_dist.mode()).sample
+    scores, _ = AttributeBindingReward()((recon / 2 + 0.5).clamp(0, 1), [s.prompt for s in scenes])
+    return round(scores.mean().item(), 4)
+
+
+# ----------------------------------------------------------------------------- prompts
+def shapes_prompts(split: str = "train") -> PromptSet:
+    """The shapes world: ``train`` = all 432 prompts; ``eval`` = a fixed 24 of them (same seed every time)."""
+    prompts = all_prompts()
+    if split == "eval":
+        order = np.random.default_rng(EVAL_SEED).permutation(len(prompts))[:EVAL_PROMPTS]
+        prompts = [prompts[i] for i in sorted(order)]
+    elif split != "train":
+        raise ValueError(f"split must be 'train' or 'eval', got {split!r}")
+    return PromptSet(prompts, [parse_prompt(p) for p in prompts])
+
+
+def project_prompts() -> PromptSet:
+    """``data/prompts/drawbench_style.jsonl``: prompts written for this project in DrawBench's categories."""
+    rows = [json.loads(line) for line in data_path("prompts", "drawbench_style.jsonl").read_text().splitlines()
+            if line.strip()]  # fmt: skip
+    return PromptSet([r["prompt"] for r in rows], [{"category": r["category"]} for r in rows])
+
+
+def load_drawbench(split: str = "train") -> PromptSet:
+    """DrawBench (Saharia et al., 2022) from the hub through ``datasets`` (``sayakpaul/drawbench``): the real path."""
+    try:
+        from datasets import load_dataset
+
+        ds = load_dataset("sayakpaul/drawbench", split=split)
+    except Exception as err:
+        raise OSError(
+            f"could not load DrawBench from the hub ({type(err).__name__}: {err}). It needs network access and "
+            "the `datasets` package; offline, use project_prompts() (data/prompts/drawbench_style.jsonl)."
+        ) from None
+    return PromptSet(list(ds["Prompts"]), [{"category": c} for c in ds["Category"]])
+
+
+# ----------------------------------------------------------------------------- evaluation
+def load_tiny_pipeline():
+    """The shipped tiny SD3 (``data/checkpoints/sd3_tiny``), loaded like any hub model."""
+    return load_sd3_pipeline(data_path(*TINY_DIR))
+
+
+def make_adapter(pipe=None, prompts: PromptSet | None = None, **overrides) -> SD3Adapter:
+    """The small path's adapter (tiny SD3 + LoRA + the shapes prompts) with :data:`TINY_ADAPTER` settings."""
+    return SD3Adapter(pipe if pipe is not None else load_tiny_pipeline(), prompts or shapes_prompts("train"),
+                      **{**TINY_ADAPTER, **overrides})  # fmt: skip
+
+
+@torch.no_grad()
+def evaluate_sd3(
+    adapter: SD3Adapter,
+    reward: Callable = BINDING,
+    prompts: PromptSet | None = None,
+    n_prompts: int = EVAL_PROMPTS,
+    per_prompt: int = EVAL_IMAGES_PER_PROMPT,
+    seed: int = EVAL_SEED,
+) -> tuple[dict[str, Any], torch.Tensor]:
+    """Reward (and its components), per-prompt diversity and W2 gap of the adapter's current policy.
+
+    One fixed noise batch (``seed``) over fixed prompts, ``per_prompt`` images each. ``diversity`` is
+    ClipDiversity (mean pairwise 1 − cos per prompt) of the images' pixels on the small path, of
+    ``info["image_embeds"]`` when the reward provides them (CLIP). ``w2`` is the mean squared
+    difference of the policy's and the reference's velocities on interpolants of these samples.
+    """
+    prompts = prompts or shapes_prompts("eval")
+    gen = torch.Generator().manual_seed(seed)
+    chosen = prompts.prompts[:n_prompts]
+    metas = prompts.metadata[:n_prompts]
+    batch = adapter.generate([p for p in chosen for _ in range(per_prompt)], gen,
+                             [m for m in metas for _ in range(per_prompt)])  # fmt: skip
+    scores, info = reward(batch.outputs, batch.prompts, batch.metadata)
+    features = info.get("image_embeds", batch.outputs)
+    noise, t = adapter.draw_noise_and_time(batch.latents, gen)
+    x_t, _ = adapter.interpolate(batch.latents, noise, t)
+    gap = (adapter.velocity(x_t, t, batch.conditioning).float()
+           - adapter.reference_velocity(x_t, t, batch.conditioning).float()).pow(2).mean().item()  # fmt: skip
+    metrics = {
+        "reward": scores.mean().item(),
+        "reward_std": scores.std(unbiased=False).item(),
+        **{name: torch.as_tensor(v).float().mean().item() for name, v in info.get("components", {}).items()},
+        "diversity": clip_diversity(features, per_prompt),
+        "w2": gap,
+        "prompts": n_prompts,
+        "images_per_prompt": per_prompt,
+    }
+    return metrics, batch.outputs
+
+
+def _batch_diversity(group_size: int):
+    def metrics(samples, rewards, info) -> dict[str, float]:
+        return {"diversity": clip_diversity(info.get("image_embeds", samples.outputs), group_size)}
+
+    return metrics
+
+
+# ----------------------------------------------------------------------------- one RL run
+def default_config(**overrides) -> FlowMatchingRLConfig:
+    """The small path's run: 8 prompts × 4 images per iteration, 150 iterations (≈ 3 min on 2 cores)."""
+    base = {"group_size": 4, "samples_per_iteration": 32, "minibatch_size": 32, "updates_per_iteration": 2,
+            "learning_rate": 3e-4, "iterations": 150, "checkpoint_every": 25, "beta0": 0.05}  # fmt: skip
+    return FlowMatchingRLConfig(**{**base, **overrides})
+
+
+def smoke_config(config: FlowMatchingRLConfig) -> FlowMatchingRLConfig:
+    """The same run shrunk to seconds: 4 iterations of 2 prompts × 4 images."""
+    return replace(config, iterations=4, samples_per_iteration=8, minibatch_size=8, updates_per_iteration=1,
+                   checkpoint_every=2)  # fmt: skip
+
+
+def run_rl(
+    config: FlowMatchingRLConfig,
+    *,
+    adapter: SD3Adapter | None = None,
+    reward: Callable = BINDING,
+    snapshots: Sequence[int] = (),
+    eval_prompts: int = EVAL_PROMPTS,
+    command: str | None = None,
+    callbacks: Sequence[Any] = (),
+) -> dict[str, Any]:
+    """Fine-tune (LoRA) the tiny SD3 — or any ``adapter`` — with ``config``; return and save the result dict.
+
+    A finished run's ``result.json`` in ``config.output_dir`` is returned as is; an interrupted one
+    resumes from its checkpoint. The LoRA is saved next to it with diffusers' ``save_lora_weights``.
+    """
+    done = finished_result(config)
+    if done is not None:
+        return done
+    commit = git_commit()
+    adapter = adapter or make_adapter()
+    trainer = FlowMatchingRLTrainer(adapter, reward, config, metrics_fn=_batch_diversity(config.group_size or 1),
+                                    callbacks=list(callbacks))  # fmt: skip
+    result = run_flow_experiment(
+        trainer, lambda policy: evaluate_sd3(adapter, reward, n_prompts=eval_prompts), curve_keys=CURVE_KEYS,
+        snapshots=snapshots, command=command, commit=commit,
+        extra={"reward_fn": getattr(reward, "__name__", repr(reward)), "adapter": _adapter_settings(adapter)},
+    )  # fmt: skip
+    if config.output_dir and trainer.accelerator.is_main_process:
+        from adrpo_nb.models.sd3 import save_lora
+
+        save_lora(adapter, Path(config.output_dir) / "lora")
+    return result
+
+
+def _adapter_settings(adapter: SD3Adapter) -> dict[str, Any]:
+    keys = ("guidance_scale", "sample_steps", "height", "width", "timestep_sampling")
+    return {k: getattr(adapter, k) for k in keys}
+
+
+def book_run(method: str, beta0: float, *, iterations: int | None = None, seed: int = 0,
+             callbacks: Sequence[Any] = (), **overrides: Any) -> dict[str, Any]:  # fmt: skip
+    """A chapter's run: loads ``runs/book[-smoke]/sd3_<name>/result.json`` if present, else trains and saves it."""
+    cfg = default_config(method=method, beta0=beta0, seed=seed, **overrides)
+    if iterations is not None:
+        cfg = replace(cfg, iterations=iterations)
+    folder = "book-smoke" if smoke() else "book"
+    if smoke():
+        cfg = smoke_config(cfg)
+    name = f"sd3_{run_name(method, beta0, seed)}_it{cfg.iterations}"
+    cfg = replace(cfg, output_dir=str(runs_dir() / folder / name))
+    marks = sorted({1, cfg.iterations // 2, cfg.iterations} - {0})
+    return run_rl(cfg, snapshots=marks, eval_prompts=8 if smoke() else EVAL_PROMPTS, callbacks=callbacks,
+                  command=f"adrpo_nb.experiments.sd3.book_run({method!r}, {beta0!r}, iterations={cfg.iterations})")
+
+
+# ----------------------------------------------------------------------------- the sweep
+def _sweep_job(args: tuple[dict, str]) -> dict[str, Any]:
+    config_dict, command = args
+    config_dict = {**config_dict, "clip": tuple(config_dict["clip"]) if config_dict["clip"] else None}
+    config = FlowMatchingRLConfig(**config_dict)
+    snapshots = (1, config.iterations // 2, config.iterations) if config.seed == 0 else ()
+    return run_rl(config, snapshots=snapshots, command=command)
+
+
+def sweep(
+    methods: Sequence[str] = SWEEP_METHODS,
+    betas: dict[str, Sequence[float]] | None = None,
+    seeds: Sequence[int] = (0, 1, 2),
+    base_config: FlowMatchingRLConfig | None = None,
+    runs_dir: str | Path = "runs/sd3_sweep",
+    workers: int = 2,
+    log=print,
+) -> dict[str, Any]:
+    """Every (method, β0, seed) of the small path — β grids per method (:data:`SWEEP_BETAS`) — and the summary."""
+    start, commit = time.perf_counter(), git_commit()
+    betas = betas or SWEEP_BETAS
+    base_config = base_config or default_config(progress=False)
+    jobs, names = [], []
+    for method in methods:
+        for beta0 in betas.get(method, (0.0,)) if method != "none" else (0.0,):
+            for seed in seeds:
+                name = run_name(method, beta0, seed)
+                cfg = replace(base_config, method=method, beta0=beta0, seed=seed, progress=False,
+                              output_dir=str(Path(runs_dir) / name))  # fmt: skip
+                jobs.append((cfg.to_dict(), f"python -m adrpo_nb.experiments.sd3 sweep (run {name})"))
+                names.append(name)
+    log(f"sweep: {len(jobs)} runs in {workers} worker(s), results under {runs_dir}")
+    runs = run_jobs(_sweep_job, jobs, workers, partial(describe_result, diversity_key="diversity"), names, log)
+    base_metrics, base_images = evaluate_sd3(make_adapter())
+    base_metrics["samples_png"] = png_base64(base_images[:64])
+    result = {"base": base_metrics, "runs": runs}
+    result["summary"] = summarize_sweep(result, DIVERSITY_KEYS)
+    result["provenance"] = sweep_provenance(start, commit, "adrpo_nb.experiments.sd3", workers)
+    return result
+
+
+# ----------------------------------------------------------------------------- CLI
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m adrpo_nb.experiments.sd3", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    sub = p.add_subparsers(dest="command", required=True)
+    pre = sub.add_parser("pretrain", help="build and pretrain the tiny SD3")
+    pre.add_argument("--out", type=Path, default=None, help="default: data/checkpoints/sd3_tiny")
+    pre.add_argument("--smoke", action="store_true")
+    tr = sub.add_parser("train", help="one RL fine-tuning run (LoRA)")
+    tr.add_argument("--method", default="adrpo", choices=SWEEP_METHODS)
+    tr.add_argument("--beta0", type=float, default=0.05)
+    tr.add_argument("--clip", type=float, nargs=2, default=None, metavar=("A_MIN", "A_MAX"))
+    tr.add_argument("--iterations", type=int, default=None)
+    tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument("--model", default=None, help=f"a hub id (e.g. {REAL_MODEL}) or folder; default: the tiny SD3")
+    tr.add_argument("--reward", choices=("binding", "clip"), default="binding")
+    tr.add_argument("--prompts", choices=("shapes", "project", "drawbench"), default="shapes")
+    tr.add_argument("--bf16", action="store_true", help="load the frozen weights in bfloat16 (GPU)")
+    tr.add_argument("--gradient-checkpointing", action="store_true")
+    tr.add_argument("--out", default=None)
+    tr.add_argument("--smoke", action="store_true")
+    sw = sub.add_parser("sweep", help="methods × β0 × seeds on the small path, written as one JSON")
+    sw.add_argument("--methods", nargs="+", default=list(SWEEP_METHODS))
+    sw.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    sw.add_argument("--workers", type=int, default=2)
+    sw.add_argument("--runs-dir", default="runs/sd3_sweep")
+    sw.add_argument("--out", type=Path, default=None, help="default: data/results/sd3_sweep.json")
+    sw.add_argument("--smoke", action="store_true")
+    sub.add_parser("evaluate", help="metrics of the shipped tiny SD3")
+    return p
+
+
+def _train_from_args(args) -> dict[str, Any]:
+    cfg = default_config(method=args.method, beta0=args.beta0, seed=args.seed, output_dir=args.out,
+                         clip=tuple(args.clip) if args.clip else None)  # fmt: skip
+    if args.iterations:
+        cfg = replace(cfg, iterations=args.iterations)
+    if args.smoke or smoke():
+        cfg = smoke_config(cfg)
+    if args.model is None:
+        return run_rl(cfg, eval_prompts=8 if args.smoke else EVAL_PROMPTS)
+    # the real path: the same adapter and trainer with the hub model, its prompts and CLIP score
+    from adrpo_nb.rewards.images import CLIPScore
+
+    pipe = load_sd3_pipeline(args.model, dtype=torch.bfloat16 if args.bf16 else torch.float32,
+                             device="cuda" if torch.cuda.is_available() else None)  # fmt: skip
+    prompts = {"shapes": shapes_prompts, "project": project_prompts, "drawbench": load_drawbench}[args.prompts]()
+    adapter = SD3Adapter(pipe, prompts, gradient_checkpointing=args.gradient_checkpointing)
+    reward = CLIPScore(device=pipe.device) if args.reward == "clip" else AttributeBindingReward()
+    return run_rl(cfg, adapter=adapter, reward=reward)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "pretrain":
+        out = args.out or data_dir().joinpath(*TINY_DIR)
+        pretrain(out, TinySD3PretrainConfig.smoke() if args.smoke else None)
+    elif args.command == "train":
+        result = _train_from_args(args)
+        if result["final"] is not None:
+            print(json.dumps({k: v for k, v in result["final"].items() if isinstance(v, float)}, indent=1))
+        print(f"{result['provenance']['seconds']} s" + (f"; wrote {args.out}" if args.out else ""))
+    elif args.command == "sweep":
+        base_cfg = default_config(progress=False)
+        if args.smoke or smoke():
+            base_cfg = smoke_config(base_cfg)
+        betas = {m: v[:1] for m, v in SWEEP_BETAS.items()} if args.smoke else None
+        result = sweep(args.methods, betas, args.seeds, base_cfg, args.runs_dir, args.workers)
+        out = args.out or data_dir().joinpath(*RESULTS_FILE)
+        atomic_write_json(out, result)
+        for key, s in result["summary"]["by_diversity"].items():
+            hv = {m: round(v["hypervolume"], 4) for m, v in s["methods"].items()}
+            print(f"hypervolume (reward × {key}): {hv}; ADRPO / best baseline ({s['best_baseline']}) = "
+                  f"{s['adrpo_hv_ratio']}")  # fmt: skip
+        print(f"wrote {out}")
+    elif args.command == "evaluate":
+        metrics, _ = evaluate_sd3(make_adapter())
+        print(json.dumps(metrics, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
+

@@ -1,0 +1,248 @@
+"""SD3: the adapter against diffusers' conventions, the LoRA reference, the rewards, DPO, and the real path's errors."""
+
+import copy
+import math
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from adrpo_nb import diffusion_dpo_loss
+from adrpo_nb.experiments import sd3 as exp
+from adrpo_nb.metrics import clip_diversity
+from adrpo_nb.models.sd3 import PromptSet, SD3Adapter, load_lora, load_sd3_pipeline, save_lora
+from adrpo_nb.rewards.images import AttributeBindingReward, CLIPScore, WeightedReward, binding_checks
+from adrpo_nb.shapes import Scene, parse_prompt, random_scene, render
+from adrpo_nb.trainers.flow_matching import FlowMatchingRLTrainer, preference_pairs
+
+
+@pytest.fixture(scope="module")
+def tiny_dir(tmp_path_factory):
+    """A randomly initialised tiny SD3 saved with save_pretrained (fast; the adapter tests need no training)."""
+    path = tmp_path_factory.mktemp("sd3") / "tiny"
+    exp.build_tiny_pipeline(seed=1).save_pretrained(path)
+    return path
+
+
+def _adapter(tiny_dir, **kw):
+    return exp.make_adapter(load_sd3_pipeline(tiny_dir), **kw)
+
+
+def _randomize_lora(adapter, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in adapter.transformer.named_parameters():
+            if "lora_B" in name:
+                p.copy_(torch.randn(p.shape, generator=g) * 0.1)
+
+
+# ----------------------------------------------------------------------------- the shapes reward
+def test_binding_reward_on_renders():
+    rng = np.random.default_rng(0)
+    scenes = [random_scene(rng) for _ in range(64)]
+    scores, info = AttributeBindingReward()(torch.stack([render(s) for s in scenes]), [s.prompt for s in scenes])
+    assert scores.shape == (64,) and scores.mean() > 0.97
+    assert set(info["components"]) == {"binding/colors", "binding/shapes", "binding/relation", "binding/all"}
+
+
+def test_binding_checks_catch_each_error():
+    scene = Scene("red", "circle", "above", "blue", "square", pos1=(16, 8), pos2=(16, 24))
+    assert binding_checks(render(scene), scene.metadata()) == dict.fromkeys(
+        ("color1", "color2", "shape1", "shape2", "relation"), 1.0)
+    wrong_relation = replace(scene, relation="below")
+    assert binding_checks(render(scene), wrong_relation.metadata())["relation"] == 0.0
+    swapped_shapes = Scene("red", "square", "above", "blue", "circle")
+    checks = binding_checks(render(scene), swapped_shapes.metadata())
+    assert checks["shape1"] == 0.0 and checks["shape2"] == 0.0 and checks["color1"] == 1.0
+    missing = binding_checks(render(scene), Scene("green", "circle", "above", "blue", "square").metadata())
+    assert missing["color1"] == 0.0 and missing["relation"] == 0.0
+
+
+def test_prompt_errors_name_the_prompt():
+    with pytest.raises(ValueError, match="a purple circle"):
+        parse_prompt("a purple circle above a blue square")
+    with pytest.raises(ValueError, match="shape"):
+        AttributeBindingReward()(torch.zeros(1, 3, 32, 32), ["a red dog above a blue square"])
+    with pytest.raises(ValueError, match=r"shape \(2, 32, 32\)"):
+        AttributeBindingReward()(torch.zeros(2, 32, 32), ["a", "b"])
+
+
+def test_weighted_reward_and_clip_diversity():
+    imgs = torch.stack([render(random_scene(np.random.default_rng(i))) for i in range(4)])
+    prompts = [random_scene(np.random.default_rng(i)).prompt for i in range(4)]
+    combo = WeightedReward({"binding": (AttributeBindingReward(), 2.0), "half": (AttributeBindingReward(), 0.5)})
+    total, info = combo(imgs, prompts)
+    assert torch.allclose(total, 2.5 * info["components"]["binding"])
+    assert "binding/binding/relation" in info["components"]
+    assert clip_diversity(imgs[:1].repeat(4, 1, 1, 1), 4) == pytest.approx(0.0, abs=1e-9)
+    assert clip_diversity(imgs, 4) > 0.1
+    with pytest.raises(ValueError, match="group_size=3"):
+        clip_diversity(imgs, 3)
+
+
+# ----------------------------------------------------------------------------- the adapter
+def test_disabled_lora_reference_equals_the_base_model_exactly(tiny_dir):
+    base = copy.deepcopy(load_sd3_pipeline(tiny_dir).transformer)
+    adapter = _adapter(tiny_dir)
+    _randomize_lora(adapter)
+    cond = adapter.conditioning(["a red circle above a blue square"] * 2)
+    x = torch.randn(2, 4, 8, 8, generator=torch.Generator().manual_seed(0))
+    t = torch.tensor([300.0, 800.0])
+    with torch.no_grad():
+        expected = base(hidden_states=x, timestep=t, encoder_hidden_states=cond.embeds,
+                        pooled_projections=cond.pooled).sample  # fmt: skip
+        policy = adapter.velocity(x, t, cond)
+    assert torch.equal(adapter.reference_velocity(x, t, cond), expected)
+    assert not torch.allclose(policy, expected)  # the LoRA is on for the policy ...
+    assert torch.equal(adapter.velocity(x, t, cond), policy)  # ... and back on after the reference pass
+
+
+@pytest.mark.parametrize("shift", [1.0, 3.0])
+def test_sigma_and_timestep_convention_match_diffusers_training_script(tiny_dir, shift):
+    """Re-does the lines of diffusers' train_dreambooth_lora_sd3.py and compares with the adapter."""
+    from diffusers import FlowMatchEulerDiscreteScheduler
+    from diffusers.training_utils import compute_density_for_timestep_sampling
+
+    pipe = load_sd3_pipeline(tiny_dir)
+    pipe.scheduler = FlowMatchEulerDiscreteScheduler(shift=shift)
+    adapter = exp.make_adapter(pipe)
+    x0 = torch.randn(6, 4, 8, 8)
+    noise, t = adapter.draw_noise_and_time(x0, torch.Generator().manual_seed(3))
+    x_t, u = adapter.interpolate(x0, noise, t)
+    # the script: u ~ density, indices = u * T, timesteps = scheduler.timesteps[indices], sigmas looked up
+    ref_sched = FlowMatchEulerDiscreteScheduler(shift=shift)
+    gen = torch.Generator().manual_seed(3)
+    density = compute_density_for_timestep_sampling("none", 6, 0.0, 1.0, 1.29, generator=gen)
+    timesteps = ref_sched.timesteps[(density * ref_sched.config.num_train_timesteps).long()]
+    step = [(ref_sched.timesteps == s).nonzero().item() for s in timesteps]
+    sigmas = ref_sched.sigmas[step].view(-1, 1, 1, 1)
+    assert torch.equal(t, timesteps)
+    assert torch.allclose(x_t, (1.0 - sigmas) * x0 + sigmas * noise, atol=1e-6)
+    assert torch.equal(u, noise - x0)
+    # and the same point as the scheduler's own forward noising
+    assert torch.allclose(x_t, ref_sched.scale_noise(x0, timesteps, noise), atol=1e-6)
+
+
+def test_sampling_groups_and_the_prompt_cache(tiny_dir, monkeypatch):
+    adapter = _adapter(tiny_dir, sample_steps=2)
+    calls = []
+    original = adapter._encode
+    monkeypatch.setattr(adapter, "_encode", lambda prompts: calls.append(list(prompts)) or original(prompts))
+    batch = adapter.sample(8, torch.Generator().manual_seed(0), group_size=4)
+    assert batch.outputs.shape == (8, 3, 32, 32) and batch.outputs.min() >= 0 and batch.outputs.max() <= 1
+    assert batch.prompts[:4] == [batch.prompts[0]] * 4 and batch.prompts[4:] == [batch.prompts[4]] * 4
+    assert batch.metadata[0] == parse_prompt(batch.prompts[0])
+    encoded = sum(len(c) for c in calls)
+    assert encoded == len(adapter.prompts) + 1  # the whole prompt set (and the empty prompt), once
+    adapter.sample(8, torch.Generator().manual_seed(1), group_size=4)
+    adapter.conditioning(["a blue square below a red triangle", "not in the set"])
+    assert sum(len(c) for c in calls) == encoded + 1 and calls[-1] == ["not in the set"]
+    with pytest.raises(ValueError, match="group_size=3"):
+        adapter.sample(8, torch.Generator(), group_size=3)
+
+
+def test_lora_save_and_load_round_trip(tiny_dir, tmp_path):
+    adapter = _adapter(tiny_dir)
+    _randomize_lora(adapter, seed=5)
+    save_lora(adapter, tmp_path / "lora")
+    fresh = load_lora(load_sd3_pipeline(tiny_dir), tmp_path / "lora")
+    cond = adapter.conditioning(["a green triangle to the left of a red circle"])
+    x, t = torch.randn(1, 4, 8, 8), torch.tensor([500.0])
+    with torch.no_grad():
+        loaded = fresh.transformer(hidden_states=x, timestep=t, encoder_hidden_states=cond.embeds,
+                                   pooled_projections=cond.pooled).sample  # fmt: skip
+        assert torch.allclose(loaded, adapter.velocity(x, t, cond), atol=1e-6)
+    with pytest.raises(FileNotFoundError, match="no LoRA"):
+        load_lora(fresh, tmp_path)
+
+
+@pytest.mark.parametrize("method", ["adrpo", "fixed", "none", "orw", "dpo"])
+def test_every_method_trains_the_lora_only(tiny_dir, method):
+    adapter = _adapter(tiny_dir, sample_steps=2)
+    frozen = {n: p.detach().clone() for n, p in adapter.transformer.named_parameters() if "lora" not in n}
+    cfg = exp.smoke_config(exp.default_config(method=method, beta0=100.0 if method == "dpo" else 0.05, progress=False))
+    history = FlowMatchingRLTrainer(adapter, exp.BINDING, replace(cfg, iterations=2)).train()
+    assert len(history) == 2 and "reward/binding/relation" in history[-1]
+    assert all(torch.equal(p, frozen[n]) for n, p in adapter.transformer.named_parameters() if "lora" not in n)
+    lora_b = [p for n, p in adapter.transformer.named_parameters() if "lora_B" in n]
+    assert any(p.abs().sum() > 0 for p in lora_b) or method == "dpo"  # DPO skips batches without a preference
+
+
+def test_lora_run_resumes_bit_identically(tiny_dir, tmp_path):
+    cfg = replace(exp.smoke_config(exp.default_config(progress=False)), iterations=3, checkpoint_every=1)
+    straight = _adapter(tiny_dir, sample_steps=2)
+    FlowMatchingRLTrainer(straight, exp.BINDING, replace(cfg, output_dir=str(tmp_path / "a"))).train()
+    first = _adapter(tiny_dir, sample_steps=2)
+    FlowMatchingRLTrainer(first, exp.BINDING, replace(cfg, iterations=2, output_dir=str(tmp_path / "b"))).train()
+    resumed = _adapter(tiny_dir, sample_steps=2)
+    FlowMatchingRLTrainer(resumed, exp.BINDING, replace(cfg, output_dir=str(tmp_path / "b"))).train()
+    state = torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=True)["policy"]
+    assert state and all("lora" in k for k in state)  # only the adapter's weights are checkpointed
+    a = dict(straight.transformer.named_parameters())
+    assert all(torch.equal(a[n], p) for n, p in resumed.transformer.named_parameters() if "lora" in n)
+
+
+# ----------------------------------------------------------------------------- Diffusion-DPO
+def test_dpo_loss_identities():
+    g = torch.Generator().manual_seed(0)
+    v_w, v_l, u_w, u_l = (torch.randn(3, 4, 2, 2, generator=g) for _ in range(4))
+    loss, _ = diffusion_dpo_loss(v_w, v_l, v_w, v_l, u_w, u_l, beta=100.0)
+    assert loss.item() == pytest.approx(math.log(2))  # policy = reference: no preference yet
+    v_w = v_w.clone().requires_grad_(True)
+    v_l = v_l.clone().requires_grad_(True)
+    loss, _ = diffusion_dpo_loss(v_w, v_l, v_w.detach(), v_l.detach(), u_w, u_l, beta=100.0)
+    gw, gl = torch.autograd.grad(loss, (v_w, v_l))
+    # descent moves the winner toward its target and the loser away from its own
+    assert (v_w - 0.01 * gw - u_w).norm() < (v_w - u_w).norm()
+    assert (v_l - 0.01 * gl - u_l).norm() > (v_l - u_l).norm()
+    with pytest.raises(ValueError, match="one shape"):
+        diffusion_dpo_loss(v_w, v_l[:2], v_w, v_l, u_w, u_l, beta=1.0)
+    with pytest.raises(ValueError, match=r"beta0=-1\.0"):
+        diffusion_dpo_loss(v_w, v_l, v_w, v_l, u_w, u_l, beta=-1.0)
+
+
+def test_preference_pairs_pick_best_and_worst_and_skip_ties():
+    rewards = torch.tensor([0.2, 0.9, 0.5, 0.1, 0.5, 0.5, 0.5, 0.5])
+    assert preference_pairs(rewards, 4).tolist() == [[1, 3]]
+
+
+# ----------------------------------------------------------------------------- the real path, offline
+def test_real_path_errors_are_clear_offline(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(OSError, match="huggingface-cli login"):
+        load_sd3_pipeline(exp.REAL_MODEL)
+    with pytest.raises(OSError, match="project_prompts"):
+        exp.load_drawbench()
+    with pytest.raises(OSError, match="AttributeBindingReward"):
+        CLIPScore("openai/clip-vit-large-patch14")
+
+
+def test_clip_score_with_a_tiny_clip():
+    from transformers import CLIPConfig, CLIPModel
+
+    from adrpo_nb.experiments.sd3 import build_tokenizers
+
+    tokenizer, _ = build_tokenizers()
+    config = CLIPConfig(text_config={"vocab_size": len(tokenizer), "hidden_size": 16, "intermediate_size": 32,
+                                     "num_hidden_layers": 1, "num_attention_heads": 2, "max_position_embeddings": 16},
+                        vision_config={"hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 1,
+                                       "num_attention_heads": 2, "image_size": 32, "patch_size": 8},
+                        projection_dim=8)  # fmt: skip
+    reward = CLIPScore(model=CLIPModel(config), tokenizer=tokenizer)
+    scores, info = reward(torch.rand(3, 3, 48, 40), ["a red circle above a blue square"] * 3)
+    assert scores.shape == (3,) and scores.abs().max() <= 100
+    assert torch.allclose(info["image_embeds"].norm(dim=1), torch.ones(3), atol=1e-5)
+
+
+def test_project_prompts_cover_drawbench_categories():
+    prompts = exp.project_prompts()
+    assert len(prompts) == 40
+    assert {m["category"] for m in prompts.metadata} == {"Colors", "Counting", "Positional", "Text", "Styles"}
+    with pytest.raises(ValueError, match="metadata"):
+        PromptSet(["a"], [{}, {}])
+
+
+def test_sd3_adapter_rejects_unknown_timestep_sampling(tiny_dir):
+    with pytest.raises(ValueError, match="timestep_sampling"):
+        SD3Adapter(load_sd3_pipeline(tiny_dir), ["a red circle above a blue square"], timestep_sampling="cosine")
