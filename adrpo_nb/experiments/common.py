@@ -78,12 +78,14 @@ def run_flow_experiment(
     command: str | None = None,
     commit: str = "unknown",
     extra: dict[str, Any] | None = None,
+    nrow: int = 8,
 ) -> dict[str, Any]:
     """Train (resuming if a checkpoint is there), evaluate the policy, and return/save the result dict.
 
     ``evaluate(policy) -> (final_metrics, images)``; a run that diverges (``FloatingPointError``, or
     non-finite metrics) is recorded with ``final = None`` and the reason, so a sweep never stops on it.
-    At the iterations in ``snapshots`` the per-sample β_eff and a 4×8 grid of the batch are kept.
+    At the iterations in ``snapshots`` the per-sample β_eff and a grid of the batch are kept; image
+    grids have ``nrow`` images a row (the group size for prompted models: one prompt a row).
     """
     start, config = time.perf_counter(), trainer.config
     betas: dict[str, list[float]] = {}
@@ -92,7 +94,7 @@ def run_flow_experiment(
     def record(tr: FlowMatchingRLTrainer, logs: dict) -> None:
         if tr.iteration not in snapshots:
             return
-        grids[str(tr.iteration)] = png_base64(tr.last_samples.outputs[:32])
+        grids[str(tr.iteration)] = png_base64(tr.last_samples.outputs[:32], nrow)
         if tr.last_advantages is not None:
             betas[str(tr.iteration)] = [round(b, 5) for b in beta_eff_of(config, tr.last_advantages).tolist()]
 
@@ -114,7 +116,7 @@ def run_flow_experiment(
         "diverged": diverged,
         "curve": {"iteration": [h["iteration"] for h in kept],
                   **{k: [round(h[k], 5) for h in kept] for k in curve_keys if kept and k in kept[0]}},
-        "samples_png": png_base64(images[:64]),
+        "samples_png": png_base64(images[:64], nrow),
         "beta_eff": betas,
         "samples_during_training": grids,
         "provenance": provenance(time.perf_counter() - start, trainer.accelerator.device, command, commit),

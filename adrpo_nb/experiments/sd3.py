@@ -418,6 +418,7 @@ def run_rl(
         trainer, lambda policy: evaluate_sd3(adapter, reward, n_prompts=eval_prompts), curve_keys=CURVE_KEYS,
         snapshots=snapshots, command=command, commit=commit,
         extra={"reward_fn": getattr(reward, "__name__", repr(reward)), "adapter": _adapter_settings(adapter)},
+        nrow=EVAL_IMAGES_PER_PROMPT,
     )  # fmt: skip
     if config.output_dir and trainer.accelerator.is_main_process:
         from adrpo_nb.models.sd3 import save_lora
@@ -481,7 +482,7 @@ def sweep(
     log(f"sweep: {len(jobs)} runs in {workers} worker(s), results under {runs_dir}")
     runs = run_jobs(_sweep_job, jobs, workers, partial(describe_result, diversity_key="diversity"), names, log)
     base_metrics, base_images = evaluate_sd3(make_adapter())
-    base_metrics["samples_png"] = png_base64(base_images[:64])
+    base_metrics["samples_png"] = png_base64(base_images[:64], EVAL_IMAGES_PER_PROMPT)
     result = {"base": base_metrics, "runs": runs}
     result["summary"] = summarize_sweep(result, DIVERSITY_KEYS)
     result["provenance"] = sweep_provenance(start, commit, "adrpo_nb.experiments.sd3", workers)

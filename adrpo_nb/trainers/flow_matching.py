@@ -50,6 +50,18 @@ __all__ = [
 
 #: every method of the trainer: fm_rl_loss's four, plus Diffusion-DPO on best/worst pairs of each group
 FLOW_METHODS = (*FM_METHODS, "dpo")
+OPTIMIZERS = ("adam", "adamw", "adam8bit")
+
+
+def make_optimizer(name: str, params: list[torch.nn.Parameter], lr: float) -> torch.optim.Optimizer:
+    """``adam``/``adamw`` from torch; ``adam8bit`` from bitsandbytes (8-bit optimizer states, CUDA only)."""
+    if name == "adam8bit":
+        try:
+            import bitsandbytes as bnb
+        except ImportError:
+            raise ImportError("optimizer='adam8bit' needs bitsandbytes (pip install bitsandbytes) and a GPU") from None
+        return bnb.optim.Adam8bit(params, lr=lr)
+    return (torch.optim.AdamW if name == "adamw" else torch.optim.Adam)(params, lr=lr)
 
 
 @dataclass
@@ -130,6 +142,7 @@ class FlowMatchingRLConfig:
     updates_per_iteration: int = 4
     minibatch_size: int = 256
     learning_rate: float = 3e-4
+    optimizer: str = "adam"  # "adam", "adamw", or "adam8bit" (bitsandbytes, GPU: a memory saver for big models)
     max_grad_norm: float | None = 1.0
     seed: int = 0
     checkpoint_every: int = 25
@@ -161,6 +174,8 @@ class FlowMatchingRLConfig:
             raise ValueError(
                 f"method='dpo' needs groups of at least 2 samples per prompt, got group_size={self.group_size!r}"
             )
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got optimizer={self.optimizer!r}")
         if not (self.learning_rate > 0 and math.isfinite(self.learning_rate)):
             raise ValueError(f"learning_rate must be > 0, got learning_rate={self.learning_rate!r}")
 
@@ -221,7 +236,7 @@ class FlowMatchingRLTrainer:
         params = [p for p in adapter.policy.parameters() if p.requires_grad]
         if not params:
             raise ValueError("the adapter's policy has no trainable parameters")
-        optimizer = torch.optim.Adam(params, lr=config.learning_rate)
+        optimizer = make_optimizer(config.optimizer, params, config.learning_rate)
         self.adapter.policy, self.optimizer = self.accelerator.prepare(adapter.policy, optimizer)
         self.iteration = 0
         self.history: list[dict[str, float]] = []
