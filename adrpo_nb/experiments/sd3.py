@@ -502,6 +502,11 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("--beta0", type=float, default=0.05)
     tr.add_argument("--clip", type=float, nargs=2, default=None, metavar=("A_MIN", "A_MAX"))
     tr.add_argument("--iterations", type=int, default=None)
+    tr.add_argument("--group-size", type=int, default=None, help="images per prompt (K)")
+    tr.add_argument("--samples", type=int, default=None, help="images per iteration (prompts × K)")
+    tr.add_argument("--updates", type=int, default=None, help="optimizer steps per batch of samples")
+    tr.add_argument("--lr", type=float, default=None, help="learning rate (default: the small path's)")
+    tr.add_argument("--scale-advantages", action="store_true", help="GRPO-style: divide A by the group's std")
     tr.add_argument("--seed", type=int, default=0)
     tr.add_argument("--model", default=None, help=f"a hub id (e.g. {REAL_MODEL}) or folder; default: the tiny SD3")
     tr.add_argument("--reward", choices=("binding", "clip"), default="binding")
@@ -526,6 +531,16 @@ def _train_from_args(args) -> dict[str, Any]:
                          clip=tuple(args.clip) if args.clip else None)  # fmt: skip
     if args.iterations:
         cfg = replace(cfg, iterations=args.iterations)
+    if args.lr:
+        cfg = replace(cfg, learning_rate=args.lr)
+    if args.updates:
+        cfg = replace(cfg, updates_per_iteration=args.updates)
+    if args.group_size:
+        cfg = replace(cfg, group_size=args.group_size)
+    if args.samples:
+        cfg = replace(cfg, samples_per_iteration=args.samples, minibatch_size=args.samples)
+    if args.scale_advantages:
+        cfg = replace(cfg, scale_advantages=True)
     if args.smoke or smoke():
         cfg = smoke_config(cfg)
     if args.model is None:
