@@ -53,7 +53,7 @@ __all__ = [
 ]
 
 SWEEP_METHODS = ("none", "fixed", "adrpo")
-SWEEP_BETAS = (0.01, 0.04, 0.1, 0.3)
+SWEEP_BETAS = (0.01, 0.04, 0.2, 1.0)
 RESULTS_FILE = ("results", "qwen_sweep.json")
 REWARD_FUNCS = (countdown_correct, countdown_format)
 CURVE_KEYS = (
@@ -70,8 +70,8 @@ def smoke() -> bool:
 
 
 def default_config(**overrides: Any) -> GRPOConfig:
-    """The CPU run: 200 iterations of 8 prompts × 8 completions, one update per batch, lr 3e-4."""
-    base = {"iterations": 200, "prompts_per_iteration": 8, "num_generations": 8, "minibatch_size": 64,
+    """The CPU run: 150 iterations of 16 prompts × 8 completions, two optimizer steps of 64 per batch, lr 3e-4."""
+    base = {"iterations": 150, "prompts_per_iteration": 16, "num_generations": 8, "minibatch_size": 64,
             "learning_rate": 3e-4, "checkpoint_every": 50, "progress": False}  # fmt: skip
     return GRPOConfig(**{**base, **overrides})
 
@@ -149,7 +149,7 @@ def _metrics_fn(rollout, rewards) -> dict[str, float]:
     return {}
 
 
-def run_rl(config: GRPOConfig, *, eval_every: int = 25, eval_size: int = 128, samples_per_puzzle: int = 8,
+def run_rl(config: GRPOConfig, *, eval_every: int = 30, eval_size: int = 128, samples_per_puzzle: int = 8,
            beta_eff_snapshots: Sequence[int] = (), command: str | None = None, callbacks: Sequence[Any] = (),
            dataset_size: int = 4000) -> dict[str, Any]:  # fmt: skip
     """Fine-tune the shipped tiny Qwen2 with ``config`` on countdown and return (and save) a result dict.
@@ -253,7 +253,8 @@ def _sweep_job(args: tuple[dict, str, dict]) -> dict[str, Any]:
     config_dict, command, run_kwargs = args
     config_dict = {**config_dict, "clip": tuple(config_dict["clip"]) if config_dict["clip"] else None}
     config = GRPOConfig(**config_dict)
-    snapshots = (1, 50, 100, 200) if config.method == "adrpo" and config.seed == 0 else ()
+    it = config.iterations
+    snapshots = sorted({1, it // 3, 2 * it // 3, it} - {0}) if config.method == "adrpo" and config.seed == 0 else ()
     return run_rl(config, beta_eff_snapshots=snapshots, command=command, **run_kwargs)
 
 
