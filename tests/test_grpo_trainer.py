@@ -13,7 +13,15 @@ from adrpo_nb.models.tiny_qwen import build_char_tokenizer, tiny_qwen2
 from adrpo_nb.rewards.countdown import countdown_correct, countdown_format
 from adrpo_nb.trainers.grpo import GRPOConfig, GRPOTrainer
 
-torch.set_num_threads(1)
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """The tiny models are faster on one thread (and other tests keep their setting)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
 ROWS = [{"prompt": p, "tag": i} for i, p in enumerate(["1,2:3", "4,5:9", "7,1:6", "2,2:4"])]
 
 
@@ -315,3 +323,43 @@ def test_countdown_rewards_read_the_dataset_columns():
     assert countdown_correct(None, completions, None, numbers=numbers, target=target) == [1.0, 0.0, 0.0]
     assert countdown_format(None, completions) == [1.0, 1.0, 0.0]
     assert countdown_correct(None, completions, None) == [None] * 3
+
+
+# ----------------------------------------------------------------------------- the extension point (audio LLMs)
+def test_extra_model_inputs_are_computed_per_prompt_and_reach_generate_and_log_probs():
+    """An adapter subclass can add per-prompt model inputs (as an audio LLM's input_features) without
+    touching the trainer: here a per-prompt logit bias that makes the model say 7."""
+    from transformers import Qwen2ForCausalLM
+
+    class BiasedQwen(Qwen2ForCausalLM):
+        def forward(self, input_ids=None, logit_bias=None, **kwargs):
+            out = super().forward(input_ids=input_ids, **kwargs)
+            if logit_bias is not None:
+                out.logits = out.logits + logit_bias[:, None, :]
+            return out
+
+    model, tok = _model()
+    biased = BiasedQwen(model.config)
+    biased.load_state_dict(model.state_dict())
+    seven = tok.convert_tokens_to_ids("7")
+
+    class SevenAdapter(CausalLMAdapter):
+        calls = 0
+
+        def encode_prompts(self, prompts):
+            ids, mask, _ = super().encode_prompts(prompts)
+            SevenAdapter.calls += 1
+            bias = torch.zeros(len(prompts), len(tok))
+            bias[:, seven] = 8.0
+            return ids, mask, {"logit_bias": bias}
+
+    adapter = SevenAdapter(biased, tok, max_new_tokens=6)
+    rollout = adapter.generate(["1,2:3", "4,5:9"], 4, torch.Generator().manual_seed(0))
+    assert rollout.model_inputs["logit_bias"].shape == (8, len(tok)) and SevenAdapter.calls == 1
+    assert sum(c.count("7") for c in rollout.completions) > 0.8 * int(rollout.completion_mask.sum())
+    with_bias, _ = adapter.logprobs(rollout)
+    rollout_plain = Rollout(**{**rollout.__dict__, "model_inputs": {}})
+    without, _ = adapter.logprobs(rollout_plain)
+    assert (with_bias > without)[rollout.completion_ids == seven].all()  # the forward pass saw the extra input
+    trainer = GRPOTrainer(adapter, sevens, ROWS, _config(iterations=1))
+    assert trainer.step()["reward"] > 0.8
