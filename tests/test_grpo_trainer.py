@@ -363,3 +363,22 @@ def test_extra_model_inputs_are_computed_per_prompt_and_reach_generate_and_log_p
     assert (with_bias > without)[rollout.completion_ids == seven].all()  # the forward pass saw the extra input
     trainer = GRPOTrainer(adapter, sevens, ROWS, _config(iterations=1))
     assert trainer.step()["reward"] > 0.8
+
+
+def test_two_processes_train_in_sync(tmp_path):
+    """torchrun with 2 CPU processes (gloo): each samples its own prompts, the parameters stay identical."""
+    import json
+    import shutil
+    from pathlib import Path
+
+    torchrun = shutil.which("torchrun", path=os.path.dirname(sys.executable))
+    out = tmp_path / "ddp.json"
+    env = {**os.environ, "ACCELERATE_USE_CPU": "true", "OMP_NUM_THREADS": "1"}
+    cmd = [torchrun, "--nproc_per_node", "2", "--master_port", "29519",
+           str(Path(__file__).with_name("_ddp_grpo_worker.py")), str(out)]  # fmt: skip
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(out.read_text())
+    assert result["processes"] == 2
+    assert result["checksums"][0] == result["checksums"][1]  # gradients were averaged
+    assert result["prompt_hashes"][0] != result["prompt_hashes"][1]  # each process drew its own prompts
