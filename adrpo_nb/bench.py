@@ -1,4 +1,4 @@
-"""Benchmarks that print figures (never assert on time): ``python -m adrpo_nb.bench {mnist,sd3}``.
+"""Benchmarks that print figures (never assert on time): ``python -m adrpo_nb.bench {mnist,sd3,grpo}``.
 
 ``mnist``: one RL iteration of :class:`~adrpo_nb.trainers.flow_matching.FlowMatchingRLTrainer`
 split into sampling / reward / update, beside the *forward-pass bound*: the same number of
@@ -8,6 +8,13 @@ around them. The ratio says how much the trainer's bookkeeping costs.
 ``sd3``: one RL iteration of the SD3 adapter (sampling / reward / update) and the memory of the two
 ways to keep a reference — the LoRA adapter switched off (this package) and a deep copy of the
 transformer — each measured in its own process (peak RSS, or peak CUDA memory on a GPU), side by side.
+
+``grpo``: one GRPO iteration (generate K completions for P prompts, score, reference log-probs, one
+optimizer step on all of them) of this package's :class:`~adrpo_nb.trainers.grpo.GRPOTrainer` and of
+``trl.GRPOTrainer`` on the same tiny Qwen2, prompts and sizes, measured in one run, as a ratio; then
+the peak memory (peak RSS of a fresh process on CPU, ``torch.cuda.max_memory_allocated`` on a GPU) of a
+LoRA run whose reference is the adapter-disabled base model against the same run with a frozen copy
+of the model as reference, on a larger random Qwen2 (≈ 25 M parameters) where the copy is visible.
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ from collections.abc import Callable, Sequence
 
 import torch
 
-__all__ = ["bench_mnist", "bench_sd3", "main"]
+__all__ = ["bench_grpo", "bench_mnist", "bench_sd3", "main"]
 
 
 def _time(fn: Callable[[], object], repeats: int) -> float:
@@ -141,17 +148,130 @@ def bench_sd3(model: str | None = None, iterations: int = 3) -> dict[str, dict[s
     return results
 
 
+def _trl_step_times(path, rows, prompts: int, k: int, max_new_tokens: int, steps: int) -> list[float]:
+    """Wall seconds of each optimizer step of ``trl.GRPOTrainer`` (one generation batch per step)."""
+    import tempfile
+
+    from datasets import Dataset
+    from transformers import AutoTokenizer, TrainerCallback
+    from trl import GRPOConfig, GRPOTrainer
+
+    from adrpo_nb.rewards.countdown import countdown_correct, countdown_format
+
+    times: list[float] = []
+
+    class StepTimer(TrainerCallback):
+        def on_step_begin(self, args, state, control, **kw):
+            self.start = time.perf_counter()
+
+        def on_step_end(self, args, state, control, **kw):
+            times.append(time.perf_counter() - self.start)
+
+    with tempfile.TemporaryDirectory() as out:
+        args = GRPOConfig(output_dir=out, per_device_train_batch_size=prompts * k, num_generations=k,
+                          max_completion_length=max_new_tokens, report_to=[], use_cpu=True, max_steps=steps,
+                          logging_strategy="no", save_strategy="no", seed=0, bf16=False, loss_type="grpo", beta=0.04,
+                          learning_rate=3e-4, disable_tqdm=True, dataloader_num_workers=0)  # fmt: skip
+        trainer = GRPOTrainer(model=str(path), reward_funcs=[countdown_correct, countdown_format], args=args,
+                              train_dataset=Dataset.from_list(rows), callbacks=[StepTimer()],
+                              processing_class=AutoTokenizer.from_pretrained(path))  # fmt: skip
+        trainer.train()
+    return times
+
+
+def bench_grpo(prompts: int = 16, k: int = 8, iterations: int = 5, memory: bool = True) -> dict[str, float]:
+    """This package's GRPO iteration against TRL's on the shipped tiny Qwen2; then reference memory."""
+    from adrpo_nb.qwen import countdown_rows, load_tiny, tiny_model_path
+    from adrpo_nb.rewards.countdown import countdown_correct, countdown_format
+    from adrpo_nb.trainers.grpo import GRPOConfig, GRPOTrainer
+
+    rows = countdown_rows(512)
+    adapter = load_tiny()
+    cfg = GRPOConfig(method="fixed", beta0=0.04, iterations=iterations + 1, prompts_per_iteration=prompts,
+                     num_generations=k, minibatch_size=prompts * k, learning_rate=3e-4, progress=False)  # fmt: skip
+    ours = GRPOTrainer(adapter, [countdown_correct, countdown_format], rows, cfg)
+    ours.step()  # warm-up
+    logs = [ours.step() for _ in range(iterations)]
+    ours_s = statistics.median(sum(log[f"time/{p}"] for p in ("generate", "reward", "update")) for log in logs)
+    lengths = statistics.mean(log["completions/mean_length"] for log in logs)
+    trl_times = _trl_step_times(tiny_model_path(), rows, prompts, k, adapter.max_new_tokens, iterations + 1)
+    trl_s = statistics.median(trl_times[1:])
+    print(f"GRPO iteration, tiny Qwen2 ({sum(p.numel() for p in adapter.policy.parameters()):,} parameters), "
+          f"{prompts} prompts × {k} completions ≤ {adapter.max_new_tokens} tokens (mean {lengths:.1f}), "
+          f"one optimizer step, {torch.get_num_threads()} threads")  # fmt: skip
+    print(f"  adrpo_nb GRPOTrainer: {ours_s:.3f} s   trl.GRPOTrainer: {trl_s:.3f} s   ratio ours/TRL: "
+          f"{ours_s / trl_s:.2f}")  # fmt: skip
+    result = {"ours_s": ours_s, "trl_s": trl_s, "ratio": ours_s / trl_s}
+    if memory:
+        result.update(bench_reference_memory())
+    return result
+
+
+def _memory_probe(reference: str) -> None:
+    """(in a fresh process) one LoRA GRPO iteration on a ≈ 25 M-parameter random Qwen2; prints peak memory in MiB."""
+    import resource
+
+    from peft import LoraConfig, get_peft_model
+
+    from adrpo_nb.models.causal_lm import CausalLMAdapter
+    from adrpo_nb.models.tiny_qwen import build_char_tokenizer, tiny_qwen2
+    from adrpo_nb.qwen import countdown_rows
+    from adrpo_nb.rewards.countdown import countdown_correct
+    from adrpo_nb.trainers.grpo import GRPOConfig, GRPOTrainer
+
+    cuda = torch.cuda.is_available()
+    tok = build_char_tokenizer()
+    model = tiny_qwen2(tok, hidden_size=512, layers=8, heads=8, kv_heads=4, intermediate_size=1536)
+    lora = LoraConfig(r=8, lora_alpha=16, target_modules=["q_proj", "v_proj"], lora_dropout=0.0)
+    adapter = CausalLMAdapter(get_peft_model(model, lora), tok, reference=reference, max_new_tokens=24)
+    if cuda:
+        adapter.to("cuda")
+        torch.cuda.reset_peak_memory_stats()
+    cfg = GRPOConfig(method="fixed", iterations=1, prompts_per_iteration=4, num_generations=8, minibatch_size=32,
+                     progress=False)  # fmt: skip
+    GRPOTrainer(adapter, countdown_correct, countdown_rows(64), cfg).step()
+    if cuda:
+        peak = torch.cuda.max_memory_allocated() / 2**20
+    else:
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    print(f"PEAK_MIB {peak:.1f} {sum(p.numel() for p in model.parameters())}")
+
+
+def bench_reference_memory() -> dict[str, float]:
+    """Peak memory of one LoRA iteration: reference = adapters disabled vs a frozen copy (fresh process each)."""
+    import subprocess
+    import sys
+
+    peaks, params = {}, 0
+    for mode in ("disable_adapter", "copy"):
+        out = subprocess.run([sys.executable, "-m", "adrpo_nb.bench", "memory-probe", "--reference", mode],
+                             capture_output=True, text=True, check=True).stdout  # fmt: skip
+        line = next(x for x in out.splitlines() if x.startswith("PEAK_MIB"))
+        peaks[mode], params = float(line.split()[1]), int(line.split()[2])
+    where = "GPU max_memory_allocated" if torch.cuda.is_available() else "CPU peak RSS of the process"
+    print(f"reference memory, LoRA on a random Qwen2 of {params / 1e6:.1f} M parameters ({where}):")
+    print(f"  adapters disabled: {peaks['disable_adapter']:.0f} MiB   frozen copy: {peaks['copy']:.0f} MiB   "
+          f"difference: {peaks['copy'] - peaks['disable_adapter']:.0f} MiB (the weights alone: "
+          f"{params * 4 / 2**20:.0f} MiB in fp32)")  # fmt: skip
+    return {"peak_mib/disable_adapter": peaks["disable_adapter"], "peak_mib/copy": peaks["copy"]}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m adrpo_nb.bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
-    parser.add_argument("target", choices=["mnist", "sd3"])
+    parser.add_argument("target", choices=["mnist", "sd3", "grpo", "memory-probe"])
     parser.add_argument("--iterations", type=int, default=5)
     parser.add_argument("--model", default=None, help="sd3: a hub id or folder (default: the tiny SD3)")
+    parser.add_argument("--reference", default="disable_adapter", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.target == "mnist":
         bench_mnist(iterations=args.iterations)
-    else:
+    elif args.target == "sd3":
         bench_sd3(args.model, iterations=min(args.iterations, 3))
+    elif args.target == "grpo":
+        bench_grpo(iterations=args.iterations)
+    else:
+        _memory_probe(args.reference)
     return 0
 
 

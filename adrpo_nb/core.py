@@ -28,11 +28,15 @@ import torch
 
 __all__ = [
     "FM_METHODS",
+    "GRPO_LOSS_TYPES",
+    "GRPO_METHODS",
     "adaptive_beta",
     "clip_advantages",
     "diffusion_dpo_loss",
     "fm_rl_loss",
     "group_advantages",
+    "grpo_loss",
+    "kl_k3",
     "optimal_velocity",
 ]
 
@@ -330,3 +334,182 @@ def diffusion_dpo_loss(
         "w2": _per_sample_mse(torch.cat([v_win, v_lose]), torch.cat([v_ref_win, v_ref_lose]).detach()).mean().item(),
     }
     return loss, stats
+
+
+# --------------------------------------------------------------------------------------
+# GRPO for language models (token-level policy gradient + per-sample KL coefficient)
+# --------------------------------------------------------------------------------------
+GRPO_METHODS = ("adrpo", "fixed", "none")
+GRPO_LOSS_TYPES = ("grpo", "dapo", "dr_grpo")
+GRPOMethod = Literal["adrpo", "fixed", "none"]
+
+
+def kl_k3(logp: torch.Tensor, ref_logp: torch.Tensor) -> torch.Tensor:
+    r"""Per-token KL estimate "k3" of :math:`\mathrm{KL}(\pi_\theta\,\|\,\pi_{\text{ref}})` (Schulman, 2020).
+
+    .. math::  k_3 = e^{\,\log\pi_{\text{ref}} - \log\pi_\theta} - (\log\pi_{\text{ref}} - \log\pi_\theta) - 1
+
+    evaluated at tokens sampled from :math:`\pi_\theta`: unbiased, and :math:`\ge 0` for every token
+    (as :math:`e^x - x - 1 \ge 0`), zero exactly where the two log-probabilities agree. It is the
+    estimator of GRPO (DeepSeekMath) and TRL. ``ref_logp`` is used as given (detach it yourself
+    if it carries gradients; the reference never should).
+    """
+    if logp.shape != ref_logp.shape:
+        raise ValueError(f"logp and ref_logp must have one shape, got {tuple(logp.shape)} and {tuple(ref_logp.shape)}")
+    diff = ref_logp - logp
+    return torch.exp(diff) - diff - 1
+
+
+def _check_grpo_inputs(
+    logp: torch.Tensor, old_logp: torch.Tensor, ref_logp: torch.Tensor | None, advantages: torch.Tensor,
+    mask: torch.Tensor, method: str,
+) -> torch.Tensor:  # fmt: skip
+    if method not in GRPO_METHODS:
+        raise ValueError(f"method must be one of {GRPO_METHODS}, got method={method!r}")
+    if logp.dim() != 2 or logp.shape[1] == 0:
+        raise ValueError(f"logp must be (num_completions, num_tokens) with num_tokens >= 1, got {tuple(logp.shape)}")
+    for name, t in (("old_logp", old_logp), ("mask", mask)) + ((("ref_logp", ref_logp),) if ref_logp is not None
+                                                                 else ()):  # fmt: skip
+        if t.shape != logp.shape:
+            raise ValueError(f"{name} must have logp's shape {tuple(logp.shape)}, got {tuple(t.shape)}")
+    if ref_logp is None and method != "none":
+        raise ValueError(f"method={method!r} needs ref_logp (the reference's log-probs); only 'none' runs without")
+    advantages = _as_1d("advantages", advantages)
+    if advantages.numel() != logp.shape[0]:
+        raise ValueError(f"need one advantage per completion: got {advantages.numel()} for {logp.shape[0]} completions")
+    _check_finite("advantages", advantages)
+    lengths = mask.sum(dim=1)
+    if (lengths <= 0).any():
+        empty = (lengths <= 0).nonzero()[:, 0].tolist()
+        raise ValueError(f"empty completions (no unmasked token) at indices {empty}: every completion needs >= 1 token")
+    return advantages
+
+
+def grpo_loss(
+    logp: torch.Tensor,
+    old_logp: torch.Tensor,
+    ref_logp: torch.Tensor | None,
+    advantages: torch.Tensor,
+    mask: torch.Tensor,
+    *,
+    method: GRPOMethod,
+    beta0: float,
+    clip: Clip = None,
+    eps_clip: float = 0.2,
+    loss_type: str = "grpo",
+    max_completion_length: int | None = None,
+) -> tuple[torch.Tensor, dict[str, float]]:
+    r"""GRPO's clipped token-level objective with a KL penalty whose coefficient is fixed, adaptive or zero.
+
+    Per token :math:`t` of completion :math:`i`, with :math:`\rho_{i,t} = e^{\log\pi_\theta - \log\pi_{\text{old}}}`:
+
+    .. math::
+        \ell_{i,t} = -\min\big(\rho_{i,t} A_i,\ \operatorname{clip}(\rho_{i,t}, 1-\epsilon, 1+\epsilon)\,A_i\big)
+                     + \beta_i\,k_3(\log\pi_\theta, \log\pi_{\text{ref}})_{i,t}
+
+    ==========  ===================================================================
+    ``adrpo``   :math:`\beta_i = \beta_0 - \operatorname{clip}(A_i, a_{\min}, a_{\max})` (:func:`adaptive_beta`)
+    ``fixed``   :math:`\beta_i = \beta_0` (GRPO as in DeepSeekMath / TRL)
+    ``none``    :math:`\beta_i = 0` (no reference needed: ``ref_logp`` may be ``None``)
+    ==========  ===================================================================
+
+    The ``clip`` bounds only the advantage *inside* :math:`\beta_i`; the policy-gradient term keeps
+    GRPO's own advantage (the ratio clipping already bounds its step). Why a clip by default in the
+    trainer: with std-scaled group advantages (:math:`|A|` up to ≈ 2.5 for a group of 8) and
+    :math:`\beta_0 \approx 0.04`, an unclipped :math:`\beta_i` is *negative* for most good samples,
+    which rewards moving away from the reference without bound (:math:`k_3` is unbounded above).
+    ``clip=(-beta0, beta0)`` keeps :math:`\beta_i \in [0, 2\beta_0]`; ``clip=None`` is allowed, and
+    ``stats`` always report how many coefficients fell below zero.
+
+    Aggregation over tokens (``mask`` = 1 on completion tokens, 0 on padding), as TRL's ``loss_type``:
+
+    * ``"grpo"``: mean over each completion's tokens, then mean over completions;
+    * ``"dapo"``: one mean over every token of the batch (TRL's default since 2025; long
+      completions weigh more);
+    * ``"dr_grpo"``: sum over the batch's tokens divided by ``num_completions × max_completion_length``
+      (a constant, so no length bias; default length = ``mask.shape[1]``).
+
+    Args:
+        logp: ``(N, T)`` log-probs of the sampled tokens under the policy (with gradients).
+        old_logp: ``(N, T)`` under the policy that sampled them (detached inside); ``logp.detach()``
+            when each batch is used for one step (then :math:`\rho = 1`).
+        ref_logp: ``(N, T)`` under the reference (detached inside), or ``None`` for ``method="none"``.
+        advantages: ``(N,)`` one advantage per completion.
+        mask: ``(N, T)`` 1 for tokens of the completion, 0 for padding.
+        method: ``"adrpo" | "fixed" | "none"``.
+        beta0: :math:`\beta_0 \ge 0`.
+        clip: ``(a_min, a_max)`` for ``adrpo`` only (a ``ValueError`` with any other method).
+        eps_clip: :math:`\epsilon` of the ratio clipping.
+        loss_type: ``"grpo" | "dapo" | "dr_grpo"``.
+        max_completion_length: the constant of ``dr_grpo``.
+
+    Returns:
+        ``(loss, stats)`` with ``stats`` floats: ``loss``, ``policy_loss`` (the clipped term alone, same
+        aggregation), ``kl`` (token mean of :math:`k_3`, as TRL logs it), ``beta_eff/mean|min|max``,
+        ``beta_eff/frac_negative``, ``adv/frac_clipped``, ``clip_ratio/low_mean|high_mean|region_mean``.
+
+    Raises:
+        ValueError: unknown method/loss type, ``beta0 < 0``, ``clip`` with a method other than
+            ``adrpo``, mismatched shapes, a completion with no token, a non-finite advantage.
+    """
+    beta0 = _check_beta0(beta0)
+    bounds = _check_clip(clip)
+    if bounds is not None and method != "adrpo":
+        raise ValueError(f"clip is only used by method='adrpo', got clip={clip!r} with method={method!r}")
+    if loss_type not in GRPO_LOSS_TYPES:
+        raise ValueError(f"loss_type must be one of {GRPO_LOSS_TYPES}, got loss_type={loss_type!r}")
+    if not (eps_clip > 0 and math.isfinite(eps_clip)):
+        raise ValueError(f"eps_clip must be > 0, got eps_clip={eps_clip!r}")
+    advantages = _check_grpo_inputs(logp, old_logp, ref_logp, advantages, mask, method)
+    adv = advantages.detach().to(logp.dtype)
+    mask = mask.to(logp.dtype)
+
+    ratio = torch.exp(logp - old_logp.detach())
+    clipped_ratio = ratio.clamp(1 - eps_clip, 1 + eps_clip)
+    per_token_pg = -torch.min(ratio * adv[:, None], clipped_ratio * adv[:, None])
+
+    if method == "adrpo":
+        beta = beta0 - (adv if bounds is None else adv.clamp(*bounds))
+    else:
+        beta = torch.full_like(adv, beta0 if method == "fixed" else 0.0)
+    kl = kl_k3(logp, ref_logp.detach()) if ref_logp is not None else None
+    per_token = per_token_pg if (kl is None or method == "none") else per_token_pg + beta[:, None] * kl
+
+    aggregate = _token_aggregator(mask, loss_type, max_completion_length)
+    loss = aggregate(per_token)
+
+    def token_mean(x: torch.Tensor) -> float:
+        return ((x * mask).sum() / mask.sum()).item()
+
+    low = ((ratio < 1 - eps_clip) & (adv[:, None] < 0)).to(logp.dtype)
+    high = ((ratio > 1 + eps_clip) & (adv[:, None] > 0)).to(logp.dtype)
+    frac_clipped = 0.0
+    if method == "adrpo" and bounds is not None:
+        frac_clipped = ((adv < bounds[0]) | (adv > bounds[1])).float().mean().item()
+    stats = {
+        "loss": loss.item(),
+        "policy_loss": aggregate(per_token_pg).item(),
+        "beta_eff/mean": beta.mean().item(),
+        "beta_eff/min": beta.min().item(),
+        "beta_eff/max": beta.max().item(),
+        "beta_eff/frac_negative": (beta < 0).float().mean().item(),
+        "adv/frac_clipped": frac_clipped,
+        "clip_ratio/low_mean": token_mean(low),
+        "clip_ratio/high_mean": token_mean(high),
+        "clip_ratio/region_mean": token_mean(torch.maximum(low, high)),
+    }
+    if kl is not None:
+        stats["kl"] = token_mean(kl.detach())
+    return loss, stats
+
+
+def _token_aggregator(mask: torch.Tensor, loss_type: str, max_completion_length: int | None):
+    """The reduction of per-token losses ``(N, T) -> scalar`` that ``loss_type`` names."""
+    if loss_type == "grpo":
+        return lambda x: ((x * mask).sum(dim=1) / mask.sum(dim=1)).mean()
+    if loss_type == "dapo":
+        return lambda x: (x * mask).sum() / mask.sum()
+    length = mask.shape[1] if max_completion_length is None else int(max_completion_length)
+    if length < mask.shape[1]:
+        raise ValueError(f"max_completion_length={length} is shorter than the completions ({mask.shape[1]} tokens)")
+    return lambda x: (x * mask).sum() / (mask.shape[0] * length)

@@ -1,4 +1,4 @@
-"""Diversity metrics and multi-objective summaries (Pareto front, hypervolume). Pure torch / numpy."""
+"""Diversity metrics (classes, features, text n-grams) and multi-objective summaries (Pareto front, hypervolume)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,8 @@ __all__ = [
     "mean_pairwise_distance",
     "pareto_front",
     "hypervolume_2d",
+    "distinct_n",
+    "self_bleu",
 ]
 
 
@@ -105,3 +107,56 @@ def hypervolume_2d(points: np.ndarray | Sequence[Sequence[float]], reference: Se
         area += (x - prev_x) * (y_here - ref[1])
         prev_x = x
     return float(area) if math.isfinite(area) else 0.0
+
+
+# ----------------------------------------------------------------------------- text diversity
+def _ngrams(seq: Sequence, n: int) -> list[tuple]:
+    return [tuple(seq[i : i + n]) for i in range(len(seq) - n + 1)]
+
+
+def distinct_n(sequences: Sequence[Sequence], n: int) -> float:
+    """Distinct-n (Li et al., 2016): unique n-grams / all n-grams over ``sequences`` (token lists or strings).
+
+    1.0 when no n-gram repeats anywhere, near 0 when every sequence is the same; 0.0 when no
+    sequence is ``n`` tokens long.
+    """
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got n={n!r}")
+    grams = [g for seq in sequences for g in _ngrams(list(seq), n)]
+    return len(set(grams)) / len(grams) if grams else 0.0
+
+
+def self_bleu(sequences: Sequence[Sequence], max_n: int = 4) -> float:
+    r"""A self-BLEU-style overlap (Zhu et al., 2018) of a group of sequences: high = alike, low = diverse.
+
+    For each sequence, its clipped n-gram precision against the *other* sequences of the group
+    (the count of an n-gram is clipped by its largest count in any one other sequence), for
+    n = 1..``max_n`` with add-one smoothing for n > 1, combined by a geometric mean; no brevity
+    penalty. The result is the mean over the sequences, in [0, 1]: 1 when they are all identical.
+    Sequences shorter than n skip that order. Needs at least two sequences.
+    """
+    seqs = [list(s) for s in sequences]
+    if len(seqs) < 2:
+        raise ValueError(f"self_bleu needs at least 2 sequences, got {len(seqs)}")
+    if max_n < 1:
+        raise ValueError(f"max_n must be >= 1, got max_n={max_n!r}")
+    from collections import Counter
+
+    counts = [[Counter(_ngrams(s, n)) for n in range(1, max_n + 1)] for s in seqs]
+    scores = []
+    for i in range(len(seqs)):
+        logs = []
+        for n in range(max_n):
+            mine = counts[i][n]
+            total = sum(mine.values())
+            if total == 0:
+                continue
+            best: Counter = Counter()
+            for j in range(len(seqs)):
+                if j != i:
+                    best |= counts[j][n]  # element-wise max of counts
+            matched = sum(min(c, best[g]) for g, c in mine.items())
+            smooth = 0 if n == 0 else 1
+            logs.append(math.log((matched + smooth) / (total + smooth)) if matched + smooth > 0 else -math.inf)
+        scores.append(math.exp(sum(logs) / len(logs)) if logs else 0.0)
+    return float(np.mean(scores))

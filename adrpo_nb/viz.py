@@ -41,7 +41,9 @@ __all__ = [
 METHOD_LABELS = {"none": "β = 0", "fixed": "fixed β", "orw": "ORW-CFM-W2", "adrpo": "ADRPO", "dpo": "Diffusion-DPO"}
 METHOD_COLORS = {"none": "#d62728", "fixed": "#7f7f7f", "orw": "#ff7f0e", "adrpo": "#1f77b4", "dpo": "#2ca02c"}
 DIVERSITY_LABELS = {"even_entropy_norm": "even-digit entropy / ln 5", "pairwise_distance": "pairwise feature distance",
-                    "class_entropy_norm": "class entropy / ln 10"}  # fmt: skip
+                    "class_entropy_norm": "class entropy / ln 10", "distinct_correct": "distinct correct answers / 8",
+                    "distinct_2": "distinct-2", "self_bleu": "self-BLEU"}  # fmt: skip
+DISTANCE_LABELS = {"w2": "W2", "kl": "KL/token", "kl_seq": "KL/sequence"}
 
 
 # ----------------------------------------------------------------------------- static figures
@@ -177,8 +179,12 @@ def sweep_table(sweep: dict, methods: Sequence[str], keys: Sequence[str] = ("rew
 
 
 # ----------------------------------------------------------------------------- the β0 slider
-def slider_entries(sweep: dict, diversity_key: str = "even_entropy_norm", seed: int = 0) -> dict[str, list[dict]]:
-    """Per method, one entry per β0 (sorted): seed-``seed`` samples and histogram, seed-mean metrics."""
+def slider_entries(sweep: dict, diversity_key: str = "even_entropy_norm", seed: int = 0, distance_key: str = "w2",
+                   reward_key: str = "reward") -> dict[str, list[dict]]:  # fmt: skip
+    """Per method, one entry per β0 (sorted): seed-``seed`` samples and histogram, seed-mean metrics.
+
+    A run's samples are its ``samples_png`` (images) or its ``samples_html`` (e.g. text completions).
+    """
     by_method: dict[str, list[dict]] = {}
     runs = [r for r in sweep["runs"] if r.get("final") is not None]
     for method in dict.fromkeys(r["config"]["method"] for r in runs):
@@ -186,22 +192,24 @@ def slider_entries(sweep: dict, diversity_key: str = "even_entropy_norm", seed: 
         for beta0 in sorted({r["config"]["beta0"] for r in runs if r["config"]["method"] == method}):
             group = [r for r in runs if r["config"]["method"] == method and r["config"]["beta0"] == beta0]
             shown = next((r for r in group if r["config"]["seed"] == seed), group[0])
-            entries.append(_entry(method, beta0, group, shown, diversity_key))
+            entries.append(_entry(method, beta0, group, shown, diversity_key, distance_key, reward_key))
         by_method[method] = entries
     return by_method
 
 
-def _entry(method: str, beta0: float, group: list[dict], shown: dict, diversity_key: str) -> dict:
+def _entry(method: str, beta0: float, group: list[dict], shown: dict, diversity_key: str, distance_key: str = "w2",
+           reward_key: str = "reward") -> dict:  # fmt: skip
     finals = [r["final"] for r in group]
     return {
         "method": method,
         "beta0": beta0,
-        "reward": float(np.mean([f["reward"] for f in finals])),
+        "reward": float(np.mean([f[reward_key] for f in finals])),
         "diversity": float(np.mean([f[diversity_key] for f in finals])),
-        "w2": float(np.mean([f["w2"] for f in finals])),
+        "distance": float(np.mean([f[distance_key] for f in finals])),
         "seeds": len(group),
         "histogram": shown["final"].get("class_histogram"),
-        "png": shown["samples_png"],
+        "png": shown.get("samples_png"),
+        "html": shown.get("samples_html"),
     }
 
 
@@ -212,6 +220,7 @@ _STATIC_CSS = """
 .adrpo-slider input[type=range]{width:260px}
 .adrpo-slider .panels{display:flex;gap:12px;flex-wrap:wrap;align-items:flex-start}
 .adrpo-slider img{width:224px;height:224px;image-rendering:pixelated;border:1px solid #eee}
+.adrpo-slider .samples-text{width:300px;max-height:224px;overflow:auto;border:1px solid #eee;padding:4px}
 .adrpo-slider .stats{margin-top:6px;font-size:14px}
 """
 
@@ -221,6 +230,7 @@ _STATIC_JS = """
  var data=JSON.parse(root.querySelector('script.adrpo-data').textContent);
  var methodSel=root.querySelector('select'), range=root.querySelector('input[type=range]');
  var img=root.querySelector('img'), stats=root.querySelector('.stats'), label=root.querySelector('.beta-label');
+ var text=root.querySelector('.samples-text');
  var hist=root.querySelector('svg.hist'), front=root.querySelector('svg.front');
  var NS='http://www.w3.org/2000/svg';
  function el(tag,attrs,parent,text){var e=document.createElementNS(NS,tag);
@@ -236,7 +246,7 @@ _STATIC_JS = """
  function drawFront(cur){
    while(front.firstChild){front.removeChild(front.firstChild);}
    el('line',{x1:P,y1:H-P,x2:W-4,y2:H-P,stroke:'#999'},front); el('line',{x1:P,y1:4,x2:P,y2:H-P,stroke:'#999'},front);
-   el('text',{x:W/2,y:H-6,'font-size':11,'text-anchor':'middle'},front,'reward');
+   el('text',{x:W/2,y:H-6,'font-size':11,'text-anchor':'middle'},front,data.reward_label);
    el('text',{x:10,y:H/2,'font-size':11,'text-anchor':'middle',transform:'rotate(-90 10 '+H/2+')'},front,
       data.diversity_label);
    el('text',{x:P,y:H-P+13,'font-size':9,'text-anchor':'middle'},front,x0.toFixed(2));
@@ -254,7 +264,7 @@ _STATIC_JS = """
      el('text',{x:W-63,y:y,'font-size':9},front,data.method_labels[m]||m);});
  }
  function drawHist(h){
-   while(hist.firstChild){hist.removeChild(hist.firstChild);} if(!h){return;}
+   while(hist.firstChild){hist.removeChild(hist.firstChild);} hist.style.display=h?'':'none'; if(!h){return;}
    var w=22, top=Math.max(0.5,Math.max.apply(null,h));
    h.forEach(function(v,k){var bh=v/top*(H-40);
      el('rect',{x:8+k*w,y:H-22-bh,width:w-4,height:bh,fill:data.highlight.indexOf(k)>=0?'#1f77b4':'#bbb'},hist);
@@ -264,10 +274,13 @@ _STATIC_JS = """
  function show(){
    var entries=data.entries[methodSel.value]; range.max=entries.length-1;
    var i=Math.min(parseInt(range.value,10),entries.length-1), e=entries[i];
-   img.src='data:image/png;base64,'+e.png; img.setAttribute('data-beta0',e.beta0);
+   if(e.png){img.style.display=''; text.style.display='none'; img.src='data:image/png;base64,'+e.png;}
+   else{img.style.display='none'; text.style.display=''; text.innerHTML=e.html||'';}
+   img.setAttribute('data-beta0',e.beta0); text.setAttribute('data-beta0',e.beta0);
    label.textContent='\u03b20 = '+e.beta0;
    stats.textContent=data.method_labels[e.method]+', \u03b20 = '+e.beta0+': reward '+e.reward.toFixed(3)+
-     ', '+data.diversity_label+' '+e.diversity.toFixed(3)+', W2 '+e.w2.toFixed(4)+' (mean of '+e.seeds+' seeds)';
+     ', '+data.diversity_label+' '+e.diversity.toFixed(3)+', '+data.distance_label+' '+e.distance.toFixed(4)+
+     ' (mean of '+e.seeds+' seeds)';
    drawHist(e.histogram); drawFront(e);
  }
  methodSel.addEventListener('change',show); range.addEventListener('input',show); show();
@@ -280,23 +293,29 @@ class BetaSlider:
 
     Args:
         sweep: the sweep dict (e.g. ``data/results/mnist_sweep.json``): ``runs`` with ``config``,
-            ``final`` metrics (``reward``, the diversity key, ``w2``, ``class_histogram``) and ``samples_png``.
+            ``final`` metrics (``reward``, the diversity key, the distance key, optionally ``class_histogram``)
+            and ``samples_png`` (images) or ``samples_html`` (text, e.g. completions of a language model).
         diversity_key: which final metric is the diversity axis.
         method: the method shown first.
         run_fn: optional ``run_fn(method, beta0, progress) -> result`` for the live "fine-tune" button
             (``progress(done, total)`` is called as it trains); its result joins the slider.
+        highlight: classes drawn in blue in the class histogram (MNIST: the rewarded even digits).
+        distance_key: the final metric shown as the distance to the reference (``"w2"``, ``"kl"``, ...).
+        reward_key: the final metric on the reward axis.
     """
 
     def __init__(self, sweep: dict, diversity_key: str = "even_entropy_norm", method: str = "adrpo",
-                 run_fn: Callable[..., dict] | None = None, highlight: Sequence[int] = (0, 2, 4, 6, 8)):  # fmt: skip
+                 run_fn: Callable[..., dict] | None = None, highlight: Sequence[int] = (0, 2, 4, 6, 8),
+                 distance_key: str = "w2", reward_key: str = "reward"):  # fmt: skip
         self.sweep, self.diversity_key, self.run_fn = sweep, diversity_key, run_fn
-        self.entries = slider_entries(sweep, diversity_key)
+        self.distance_key, self.reward_key = distance_key, reward_key
+        self.entries = slider_entries(sweep, diversity_key, distance_key=distance_key, reward_key=reward_key)
         if not self.entries:
             raise ValueError("the sweep has no finished runs to show")
         self.method = method if method in self.entries else next(iter(self.entries))
         self.highlight = list(highlight)
         base = sweep.get("base")
-        self.base = {"reward": base["reward"], "diversity": base[diversity_key]} if base else None
+        self.base = {"reward": base[reward_key], "diversity": base[diversity_key]} if base else None
 
     # ------------------------------------------------------------------ static face
     def static_html(self) -> str:
@@ -308,6 +327,8 @@ class BetaSlider:
             "colors": METHOD_COLORS,
             "method_labels": METHOD_LABELS,
             "diversity_label": DIVERSITY_LABELS.get(self.diversity_key, self.diversity_key),
+            "distance_label": DISTANCE_LABELS.get(self.distance_key, self.distance_key),
+            "reward_label": self.reward_key,
             "highlight": self.highlight,
         }
         options = "".join(
@@ -324,7 +345,8 @@ class BetaSlider:
             f'<div class="controls"><label>method <select>{options}</select></label>'
             f'<label>β0 <input type="range" min="0" max="{n - 1}" step="1" value="{start}"></label>'
             f'<span class="beta-label"></span></div>'
-            f'<div class="panels"><img alt="samples at this β0"><svg class="hist" width="232" height="224"></svg>'
+            f'<div class="panels"><img alt="samples at this β0"><div class="samples-text"></div>'
+            f'<svg class="hist" width="232" height="224"></svg>'
             f'<svg class="front" width="260" height="224"></svg></div><div class="stats"></div>'
             f'<script type="application/json" class="adrpo-data">{data}</script><script>{script}</script></div>'
         )
@@ -343,6 +365,7 @@ class BetaSlider:
                             description="method")  # fmt: skip
         beta = w.SelectionSlider(options=self._beta_options(self.method), description="β0", continuous_update=False)
         image = w.Image(format="png", layout=w.Layout(width="100%", max_width="990px"))
+        samples = w.HTML(layout=w.Layout(max_height="260px", overflow="auto"))
         caption = w.HTML()
 
         def redraw(*_):
@@ -351,6 +374,7 @@ class BetaSlider:
             if e is None:
                 return
             image.value = self._figure_png(e)
+            samples.value = "" if e.get("png") else (e.get("html") or "")
             caption.value = html.escape(self._caption(e))
 
         def change_method(*_):
@@ -359,7 +383,7 @@ class BetaSlider:
 
         method.observe(change_method, "value")
         beta.observe(redraw, "value")
-        rows = [w.HBox([method, beta]), image, caption]
+        rows = [w.HBox([method, beta]), image, samples, caption]
         if self.run_fn is not None:
             rows.append(self._run_row(method, beta, redraw, w))
         redraw()
@@ -370,11 +394,17 @@ class BetaSlider:
 
         import matplotlib.pyplot as plt
 
-        fig, axes = plt.subplots(1, 3, figsize=(11, 3.4))
-        show_png(e["png"], axes[0], f"{METHOD_LABELS.get(e['method'], e['method'])}, β0 = {e['beta0']:g}")
-        if e["histogram"]:
-            plot_class_histogram(e["histogram"], axes[1], highlight=self.highlight)
-        self._draw_front(axes[2], e)
+        panels = [k for k in ("png", "histogram") if e.get(k)]
+        fig, axes = plt.subplots(1, len(panels) + 1, figsize=(3.7 * (len(panels) + 1), 3.4), squeeze=False)
+        axes = list(axes[0])
+        title = f"{METHOD_LABELS.get(e['method'], e['method'])}, β0 = {e['beta0']:g}"
+        if e.get("png"):
+            show_png(e["png"], axes.pop(0), title)
+        if e.get("histogram"):
+            plot_class_histogram(e["histogram"], axes.pop(0), highlight=self.highlight)
+        self._draw_front(axes[0], e)
+        if not e.get("png"):
+            axes[0].set_title(title, fontsize=10)
         fig.tight_layout()
         buffer = io.BytesIO()
         fig.savefig(buffer, format="png", dpi=80)
@@ -383,8 +413,10 @@ class BetaSlider:
 
     def _caption(self, e: dict) -> str:
         label = DIVERSITY_LABELS.get(self.diversity_key, self.diversity_key)
-        return (f"{METHOD_LABELS.get(e['method'], e['method'])}, β0 = {e['beta0']:g}: reward {e['reward']:.3f}, "
-                f"{label} {e['diversity']:.3f}, W2 {e['w2']:.4f} (mean of {e['seeds']} seeds)")  # fmt: skip
+        distance = DISTANCE_LABELS.get(self.distance_key, self.distance_key)
+        return (f"{METHOD_LABELS.get(e['method'], e['method'])}, β0 = {e['beta0']:g}: {self.reward_key} "
+                f"{e['reward']:.3f}, {label} {e['diversity']:.3f}, {distance} {e['distance']:.4f} "
+                f"(mean of {e['seeds']} seeds)")  # fmt: skip
 
     def _run_row(self, method, beta, redraw, w):
         new_beta = w.BoundedFloatText(value=0.03, min=0.0, max=100.0, step=0.01, description="new β0")
@@ -414,7 +446,7 @@ class BetaSlider:
     def add_run(self, result: dict) -> None:
         """Add one run's result (same format as the sweep's) to the slider."""
         method, beta0 = result["config"]["method"], result["config"]["beta0"]
-        entry = _entry(method, beta0, [result], result, self.diversity_key)
+        entry = _entry(method, beta0, [result], result, self.diversity_key, self.distance_key, self.reward_key)
         entries = [e for e in self.entries.setdefault(method, []) if e["beta0"] != beta0] + [entry]
         self.entries[method] = sorted(entries, key=lambda e: e["beta0"])
 
@@ -428,7 +460,7 @@ class BetaSlider:
         if self.base:
             ax.plot([self.base["reward"]], [self.base["diversity"]], "k*", ms=10, label="base")
         ax.plot([current["reward"]], [current["diversity"]], "o", ms=12, mfc="none", mec="k", mew=2)
-        ax.set_xlabel("reward")
+        ax.set_xlabel(self.reward_key)
         ax.set_ylabel(DIVERSITY_LABELS.get(self.diversity_key, self.diversity_key))
         ax.legend(fontsize=7)
         ax.grid(alpha=0.3)

@@ -14,7 +14,7 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   .venv/bin/python -m pip install -q --upgrade pip 2>/dev/null || true
   # elsewhere (e.g. GitHub runners) set TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu for the CPU build.
   .venv/bin/python -m pip install -q "torch==2.13.0" ${TORCH_INDEX_URL:+--index-url "$TORCH_INDEX_URL"}
-  .venv/bin/python -m pip install -q -e ".[dev,book,sd3]"
+  .venv/bin/python -m pip install -q -e ".[dev,book,sd3,llm,trl]"
   echo "$want" > "$stamp"
 fi
 # headless Chromium for the real-browser test of the book (Debian packages; the test skips, saying why, without it)

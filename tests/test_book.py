@@ -89,6 +89,10 @@ def test_book_builds_offline_with_every_page_and_the_slider(built_book):
             assert local.exists(), f"{page.name} refers to {url}, which the build does not have"
     chapter3 = (built_book / "chapters" / "03_adrpo_mnist.html").read_text()
     assert 'class="adrpo-slider"' in chapter3 and 'type="range"' in chapter3
+    qwen_page = built_book / "chapters" / "05_qwen_grpo.html"
+    if qwen_page.exists():  # the language-model chapter's slider shows text completions instead of images
+        text = qwen_page.read_text()
+        assert 'class="adrpo-slider"' in text and 'class="samples-text"' in text and "&lt;answer&gt;" in text
     assert "vendor/mathjax/tex-chtml.js" in (built_book / "chapters" / "01_introduction.html").read_text()
 
 

@@ -1,0 +1,125 @@
+"""Pretraining of the tiny Qwen2 on worked countdown solutions, stopped early at a *weak* accuracy.
+
+Supervised fine-tuning on ``prompt → <think>…</think><answer>…</answer><|endoftext|>`` where the
+answer is a uniformly drawn correct one (so the model learns the format and a spread of answers,
+not one per prompt). Training stops at the first evaluation whose sampled accuracy (temperature 1,
+the distribution RL starts from) reaches ``target_accuracy``: RL must have room to improve.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import torch
+
+from adrpo_nb.tasks.countdown import make_puzzles, random_puzzle, solutions, worked_solution
+
+__all__ = ["PretrainConfig", "evaluate_accuracy", "pretrain_tiny_qwen", "sft_batch"]
+
+
+@dataclass
+class PretrainConfig:
+    """Sizes of the tiny model and of its supervised pretraining."""
+
+    hidden_size: int = 96
+    layers: int = 3
+    heads: int = 4
+    kv_heads: int = 2
+    intermediate_size: int = 256
+    batch_size: int = 64
+    learning_rate: float = 2e-3
+    warmup_steps: int = 50
+    max_steps: int = 4000
+    eval_every: int = 50
+    eval_puzzles: int = 256
+    target_accuracy: float = 0.3  # stop at the first evaluation at or above this sampled accuracy
+    seed: int = 1234
+    eval_seed: int = 7
+
+
+def sft_batch(tokenizer, rng: random.Random, batch_size: int) -> dict[str, torch.Tensor]:
+    """A batch of ``prompt + worked solution + <|endoftext|>``; the loss sees only the completion tokens."""
+    rows, labels = [], []
+    for _ in range(batch_size):
+        puzzle = random_puzzle(rng)
+        answer = rng.choice(solutions(puzzle.numbers, puzzle.target))
+        prompt = tokenizer(puzzle.prompt, add_special_tokens=False)["input_ids"]
+        completion = tokenizer(worked_solution(answer), add_special_tokens=False)["input_ids"]
+        completion = [*completion, tokenizer.eos_token_id]
+        rows.append(prompt + completion)
+        labels.append([-100] * len(prompt) + completion)
+    width = max(len(r) for r in rows)
+    pad = tokenizer.pad_token_id
+    ids = torch.tensor([r + [pad] * (width - len(r)) for r in rows])
+    lab = torch.tensor([r + [-100] * (width - len(r)) for r in labels])
+    mask = (torch.arange(width)[None, :] < torch.tensor([len(r) for r in rows])[:, None]).long()
+    return {"input_ids": ids, "attention_mask": mask, "labels": lab}
+
+
+@torch.no_grad()
+def evaluate_accuracy(adapter, puzzles, samples_per_puzzle: int = 1, seed: int = 0) -> dict[str, float]:
+    """Sampled accuracy and format rate of ``adapter``'s policy on ``puzzles`` (temperature of the adapter)."""
+    from adrpo_nb.rewards.countdown import countdown_correct, countdown_format
+
+    gen = torch.Generator().manual_seed(seed)
+    correct, formatted, n = 0.0, 0.0, 0
+    for start in range(0, len(puzzles), 128):
+        chunk = puzzles[start : start + 128]
+        rollout = adapter.generate([p.prompt for p in chunk], samples_per_puzzle, gen,
+                                   columns={"numbers": [list(p.numbers) for p in chunk],
+                                            "target": [p.target for p in chunk]})  # fmt: skip
+        correct += sum(countdown_correct(rollout.prompts, rollout.completions, None, **rollout.columns))
+        formatted += sum(countdown_format(rollout.prompts, rollout.completions))
+        n += len(rollout)
+    return {"accuracy": correct / n, "format": formatted / n, "n": n}
+
+
+def pretrain_tiny_qwen(cfg: PretrainConfig, log: Callable[[str], None] = print):
+    """Train from scratch until the sampled accuracy reaches ``cfg.target_accuracy``.
+
+    Returns ``(model, tokenizer, report)``.
+    """
+    from adrpo_nb.models.causal_lm import CausalLMAdapter
+    from adrpo_nb.models.tiny_qwen import build_char_tokenizer, tiny_qwen2
+
+    tokenizer = build_char_tokenizer()
+    model = tiny_qwen2(tokenizer, seed=cfg.seed, hidden_size=cfg.hidden_size, layers=cfg.layers, heads=cfg.heads,
+                       kv_heads=cfg.kv_heads, intermediate_size=cfg.intermediate_size)  # fmt: skip
+    model.train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate, weight_decay=0.01)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / cfg.warmup_steps))
+    rng = random.Random(cfg.seed)
+    eval_puzzles = make_puzzles(cfg.eval_puzzles, cfg.eval_seed)
+    adapter = CausalLMAdapter(model, tokenizer, reference="copy", max_new_tokens=24)
+    adapter.reference_model = None  # evaluation only: no reference needed
+    curve, start, losses = [], time.perf_counter(), []
+    for step in range(1, cfg.max_steps + 1):
+        loss = model(**sft_batch(tokenizer, rng, cfg.batch_size)).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        schedule.step()
+        optimizer.zero_grad(set_to_none=True)
+        losses.append(loss.item())
+        if step % cfg.eval_every == 0:
+            metrics = evaluate_accuracy(adapter, eval_puzzles, seed=step)
+            point = {"step": step, "loss": sum(losses) / len(losses), **metrics,
+                     "seconds": round(time.perf_counter() - start, 1)}  # fmt: skip
+            losses = []
+            curve.append(point)
+            log(f"step {step}: loss {point['loss']:.3f}, sampled accuracy {metrics['accuracy']:.3f}, "
+                f"format {metrics['format']:.3f} ({point['seconds']:.0f} s)")  # fmt: skip
+            if metrics["accuracy"] >= cfg.target_accuracy:
+                break
+    model.eval()
+    parameters = sum(p.numel() for p in model.parameters())
+    report = {"config": asdict(cfg), "steps": curve[-1]["step"] if curve else 0, "parameters": parameters,
+              "final": curve[-1] if curve else None, "curve": curve,
+              "tokens_per_step": cfg.batch_size, "note": "accuracy = one sample per eval puzzle at temperature 1"}
+    if not curve or not math.isfinite(curve[-1]["loss"]):
+        raise FloatingPointError("pretraining did not produce a finite loss")
+    return model, tokenizer, report

@@ -1,0 +1,1 @@
+"""Integrations with other libraries (optional extras): :mod:`adrpo_nb.integrations.trl`."""

@@ -1,0 +1,169 @@
+r"""ADRPO inside TRL: :class:`ADRPOGRPOTrainer`, a ``trl.GRPOTrainer`` whose KL coefficient is per sample.
+
+TRL's loss adds ``self.beta * per_token_kl`` to the clipped policy-gradient term. This subclass
+replaces the scalar ``self.beta`` by :class:`PerSampleBeta`, an object that multiplies each row of
+``per_token_kl`` by its own
+
+.. math::  \beta_i = \beta_0 - \operatorname{clip}(A_i, a_{\min}, a_{\max})
+
+(:func:`adrpo_nb.adaptive_beta`, with TRL's own group-normalised advantages of the batch), set
+just before TRL computes the loss. Everything else is TRL's: vLLM generation, DeepSpeed/FSDP,
+multi-node, every ``loss_type``, importance-sampling corrections, logging. Install with
+``pip install adrpo-nb[trl]``.
+
+Two of TRL's behaviours are handled here:
+
+* TRL builds **no reference model when** ``beta == 0.0`` (its default). ADRPO always needs one,
+  even at β0 = 0 (then β_i = −clip(A_i)), so the trainer passes a non-zero placeholder while TRL
+  builds its models, and restores ``args.beta = beta0`` afterwards.
+* With a **pretrained PEFT adapter** (a ``PeftModel`` passed in), TRL's reference is a frozen
+  clone of the adapter named ``"ref"``, created only when ``beta != 0``: the placeholder makes TRL
+  create it, so the reference is the adapter you started from, not the base model.
+
+Verified with ``trl>=1.16,<1.17`` (the ``trl`` extra pins that range): the integration relies on the
+line ``per_token_loss + self.beta * per_token_kl`` of ``GRPOTrainer._compute_loss`` and checks at
+construction that it is still there.
+"""
+
+from __future__ import annotations
+
+import inspect
+import warnings
+from typing import Any
+
+import torch
+
+from adrpo_nb.core import GRPO_METHODS, _check_beta0, _check_clip, adaptive_beta
+
+try:
+    import trl
+    from trl import GRPOConfig, GRPOTrainer
+except ImportError as err:  # pragma: no cover - exercised only without the extra
+    raise ImportError("adrpo_nb.integrations.trl needs TRL: pip install 'adrpo-nb[trl]'") from err
+
+__all__ = ["SUPPORTED_TRL", "ADRPOGRPOTrainer", "PerSampleBeta"]
+
+#: the TRL versions this integration was verified against
+SUPPORTED_TRL = ">=1.16,<1.17"
+_HOOKS = ("self.beta * per_token_kl", "if self.beta != 0.0:")
+
+
+class PerSampleBeta:
+    """The per-sample coefficient standing in for TRL's scalar ``beta``.
+
+    ``beta * per_token_kl`` multiplies row ``i`` by ``β_i``; comparisons with a number say
+    "not zero" (so TRL always computes the reference's log-probs and logs ``kl``); ``float(beta)``
+    is ``beta0``. :meth:`set_advantages` must be called with the batch's advantages first.
+    """
+
+    __hash__ = object.__hash__
+
+    def __init__(self, beta0: float, clip: tuple[float, float] | None):
+        self.beta0, self.clip = _check_beta0(beta0), _check_clip(clip)
+        self.values: torch.Tensor | None = None
+
+    def set_advantages(self, advantages: torch.Tensor) -> torch.Tensor:
+        """Compute and keep ``β_i = beta0 − clip(A_i)`` for the batch about to be scored; returns them."""
+        if advantages.dim() != 1:
+            raise ValueError(f"ADRPO needs one advantage per completion, got advantages of shape "
+                             f"{tuple(advantages.shape)}")  # fmt: skip
+        self.values = adaptive_beta(advantages.detach().float(), self.beta0, self.clip)
+        return self.values
+
+    def __mul__(self, other: torch.Tensor) -> torch.Tensor:
+        if self.values is None:
+            raise RuntimeError("PerSampleBeta used before set_advantages(): no batch's coefficients are known")
+        if not isinstance(other, torch.Tensor) or other.shape[0] != self.values.shape[0]:
+            shape = tuple(other.shape) if isinstance(other, torch.Tensor) else type(other).__name__
+            raise ValueError(f"per-sample beta has {self.values.shape[0]} rows, the KL term has shape {shape}")
+        values = self.values.to(device=other.device, dtype=other.dtype)
+        return values.reshape(-1, *([1] * (other.dim() - 1))) * other
+
+    __rmul__ = __mul__
+
+    def __eq__(self, other: object) -> bool:
+        return other is self
+
+    def __ne__(self, other: object) -> bool:
+        return other is not self
+
+    def __float__(self) -> float:
+        return self.beta0
+
+    def __repr__(self) -> str:
+        return f"PerSampleBeta(beta0={self.beta0}, clip={self.clip})"
+
+
+def _check_trl() -> None:
+    source = inspect.getsource(GRPOTrainer._compute_loss) + inspect.getsource(GRPOTrainer)
+    missing = [hook for hook in _HOOKS if hook not in source]
+    if missing:
+        raise RuntimeError(
+            f"trl {trl.__version__}'s GRPOTrainer no longer contains {missing}; adrpo_nb.integrations.trl was "
+            f"verified with trl{SUPPORTED_TRL} and would silently train with a scalar beta. Install that range."
+        )
+    from packaging.version import Version
+
+    if not (Version("1.16") <= Version(trl.__version__) < Version("1.17")):
+        warnings.warn(f"adrpo_nb.integrations.trl was verified with trl{SUPPORTED_TRL}, found {trl.__version__}",
+                      stacklevel=3)  # fmt: skip
+
+
+class ADRPOGRPOTrainer(GRPOTrainer):
+    """``trl.GRPOTrainer`` with ``method ∈ {adrpo, fixed, none}`` and a per-sample KL coefficient for ``adrpo``.
+
+    Takes every argument of ``trl.GRPOTrainer`` plus, keyword-only:
+
+    Args:
+        method: ``"adrpo"`` (β_i = β0 − clip(A_i)), ``"fixed"`` (stock GRPO with β0), ``"none"`` (β = 0,
+            no reference model).
+        beta0: β0; default ``args.beta``.
+        clip: ``"auto"`` = ``(-beta0, beta0)`` for ``adrpo`` (β_i ∈ [0, 2β0]), ``None`` = unclipped (β_i
+            may be negative for good samples), or ``(a_min, a_max)``.
+
+    Logs TRL's metrics plus ``beta_eff/mean``, ``beta_eff/min``, ``beta_eff/max``, ``beta_eff/frac_negative``.
+    """
+
+    def __init__(self, model: Any, reward_funcs: Any = None, args: GRPOConfig | None = None, *positional: Any,
+                 method: str = "adrpo", beta0: float | None = None, clip: Any = "auto", **kwargs: Any):  # fmt: skip
+        _check_trl()
+        if method not in GRPO_METHODS:
+            raise ValueError(f"method must be one of {GRPO_METHODS}, got method={method!r}")
+        if args is None:
+            name = model if isinstance(model, str) else getattr(model.config, "_name_or_path", "model")
+            args = GRPOConfig(f"{str(name).split('/')[-1]}-ADRPO")
+        beta0 = _check_beta0(args.beta if beta0 is None else beta0)
+        if isinstance(clip, str):
+            if clip != "auto":
+                raise ValueError(f"clip must be 'auto', None or a pair (a_min, a_max), got clip={clip!r}")
+            clip = (-beta0, beta0) if method == "adrpo" else None
+        clip = _check_clip(clip)
+        if clip is not None and method != "adrpo":
+            raise ValueError(f"clip is only used by method='adrpo', got clip={clip!r} with method={method!r}")
+        self.method, self.beta0, self.adrpo_clip = method, beta0, clip
+        # TRL builds the reference (a model copy, or the "ref" clone of a pretrained adapter) only when
+        # beta != 0: give it a non-zero placeholder while it builds, then restore the user's value.
+        args.beta = (beta0 or 1.0) if method != "none" else 0.0
+        try:
+            super().__init__(model, reward_funcs, args, *positional, **kwargs)
+        finally:
+            args.beta = beta0 if method != "none" else 0.0
+        if method == "adrpo":
+            self.beta = PerSampleBeta(beta0, clip)
+        else:
+            self.beta = beta0 if method == "fixed" else 0.0
+
+    def _compute_loss(self, model: Any, inputs: dict[str, Any]) -> torch.Tensor:
+        if isinstance(self.beta, PerSampleBeta):
+            beta = self.beta.set_advantages(inputs["advantages"])
+            self._log_beta_eff(beta)
+        return super()._compute_loss(model, inputs)
+
+    def _log_beta_eff(self, beta: torch.Tensor) -> None:
+        mode = "train" if self.model.training else "eval"
+        everything = self.accelerator.gather(beta.to(self.accelerator.device))
+        metrics = self._metrics[mode]
+        metrics["beta_eff/mean"].append(everything.mean().item())
+        metrics["beta_eff/min"].append(everything.min().item())
+        metrics["beta_eff/max"].append(everything.max().item())
+        metrics["beta_eff/frac_negative"].append((everything < 0).float().mean().item())

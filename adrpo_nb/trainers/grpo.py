@@ -1,0 +1,417 @@
+"""Online GRPO / ADRPO-GRPO for causal language models: one trainer, a ``method`` switch.
+
+Each iteration
+
+1. draws ``prompts_per_iteration`` rows of the dataset and samples ``num_generations`` (K)
+   completions per prompt from the *current* policy (``adapter.generate``),
+2. scores them with reward callables in TRL's signature
+   ``reward(prompts, completions, completion_ids, **columns) -> list[float | None]`` (several
+   rewards are weighted and summed; ``None`` = not applicable to that sample),
+3. turns rewards into advantages: GRPO's group-normalised ``(r - mean_g) / (std_g + eps)``
+   (:func:`adrpo_nb.group_advantages` with ``scale=True``) or any ``advantage_fn`` you pass,
+4. takes ``updates_per_iteration`` passes of :func:`adrpo_nb.grpo_loss` over the completions in
+   minibatches, with the per-sample coefficient β_i of ``method``: ``adrpo`` (β0 − clip(A)),
+   ``fixed`` (β0) or ``none`` (0).
+
+The model family is hidden behind a :class:`~adrpo_nb.models.causal_lm.CausalLMAdapter` (any
+transformers causal LM, LoRA or full fine-tuning; other families subclass it). Runs are
+deterministic on CPU for a seed (each iteration draws from its own generator), checkpoint
+atomically (only the trainable weights: a LoRA run stores its adapter) and resume bit-identically.
+Scale-out: built on 🤗 Accelerate (each process samples its own prompts; groups never cross
+processes, so advantages stay local; gradients are averaged by Accelerate). For vLLM generation,
+DeepSpeed/FSDP and multi-node runs use the TRL integration, :mod:`adrpo_nb.integrations.trl`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from adrpo_nb.checkpoints import CheckpointError
+from adrpo_nb.core import GRPO_LOSS_TYPES, GRPO_METHODS, _check_beta0, _check_clip, group_advantages, grpo_loss
+from adrpo_nb.data import atomic_write_bytes, atomic_write_json
+from adrpo_nb.metrics import distinct_n, self_bleu
+from adrpo_nb.models.causal_lm import CausalLMAdapter, Rollout
+from adrpo_nb.trainers.flow_matching import iteration_generator
+
+__all__ = ["GRPOConfig", "GRPOTrainer", "score_completions"]
+
+RewardFn = Callable[..., Sequence[float | None]]
+AdvantageFn = Callable[[torch.Tensor, Rollout], torch.Tensor]
+MetricsFn = Callable[[Rollout, torch.Tensor], dict[str, float]]
+Callback = Callable[["GRPOTrainer", dict[str, float]], None]
+
+
+@dataclass
+class GRPOConfig:
+    """Settings of :class:`GRPOTrainer`. Defaults are the Qwen chapter's CPU run.
+
+    ``method``: ``adrpo`` (β_i = β0 − clip(A_i)), ``fixed`` (β0, GRPO), ``none`` (β = 0).
+    ``clip="auto"`` means ``(-beta0, beta0)`` for ``adrpo`` (β_eff ∈ [0, 2β0]) and ``None`` otherwise;
+    pass ``clip=None`` for the unclipped ADRPO coefficient (negative for good samples when A > β0).
+    """
+
+    method: str = "adrpo"
+    beta0: float = 0.04
+    clip: Any = "auto"
+    num_generations: int = 8  # K completions per prompt (TRL's name)
+    prompts_per_iteration: int = 8
+    iterations: int = 200
+    updates_per_iteration: int = 1  # passes over each batch (TRL's num_iterations, μ)
+    minibatch_size: int = 64  # completions per optimizer step
+    learning_rate: float = 1e-4
+    max_grad_norm: float | None = 1.0
+    eps_clip: float = 0.2
+    loss_type: str = "grpo"
+    scale_rewards: bool = True  # divide advantages by the group std (GRPO); False = Dr. GRPO's centring only
+    reward_weights: list[float] | None = None
+    reference_kl_for_none: bool = True  # also compute the reference for method='none' (logs its KL)
+    seed: int = 0
+    checkpoint_every: int = 25
+    output_dir: str | None = None
+    progress: bool = True
+    extra: dict[str, Any] = field(default_factory=dict)  # free-form, saved with the run
+
+    #: fields that may differ between a checkpoint and the run that resumes it
+    RESUMABLE_CHANGES = ("iterations", "checkpoint_every", "output_dir", "progress")
+
+    def __post_init__(self) -> None:
+        if self.method not in GRPO_METHODS:
+            raise ValueError(f"method must be one of {GRPO_METHODS}, got method={self.method!r}")
+        self.beta0 = _check_beta0(self.beta0)
+        if isinstance(self.clip, str):
+            if self.clip != "auto":
+                raise ValueError(f"clip must be 'auto', None or a pair (a_min, a_max), got clip={self.clip!r}")
+            self.clip = (-self.beta0, self.beta0) if self.method == "adrpo" else None
+        clip = _check_clip(self.clip)
+        if clip is not None and self.method != "adrpo":
+            raise ValueError(f"clip is only used by method='adrpo', got clip={self.clip!r} with method={self.method!r}")
+        self.clip = clip
+        for name in ("num_generations", "prompts_per_iteration", "iterations", "updates_per_iteration",
+                     "minibatch_size", "checkpoint_every"):  # fmt: skip
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive int, got {name}={value!r}")
+        if self.num_generations < 2:
+            raise ValueError(f"num_generations must be >= 2 (a group needs a baseline), got {self.num_generations}")
+        if self.loss_type not in GRPO_LOSS_TYPES:
+            raise ValueError(f"loss_type must be one of {GRPO_LOSS_TYPES}, got loss_type={self.loss_type!r}")
+        if not (self.learning_rate > 0 and math.isfinite(self.learning_rate)):
+            raise ValueError(f"learning_rate must be > 0, got learning_rate={self.learning_rate!r}")
+        if not (self.eps_clip > 0):
+            raise ValueError(f"eps_clip must be > 0, got eps_clip={self.eps_clip!r}")
+
+    @property
+    def completions_per_iteration(self) -> int:
+        return self.prompts_per_iteration * self.num_generations
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["clip"] = list(self.clip) if self.clip is not None else None
+        return d
+
+
+def _reward_name(fn: Any) -> str:
+    return getattr(fn, "__name__", None) or type(fn).__name__
+
+
+def score_completions(reward_fns: Sequence[RewardFn], weights: Sequence[float], rollout: Rollout
+                      ) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+    """Every reward function on a rollout: ``(weighted total [N], per-function values [N, F] with NaN for None)``.
+
+    As in TRL the total is the weighted sum over the functions that apply to a sample (``None``
+    skipped). Unlike TRL, which gives a sample no function applies to a zero advantage, this is an
+    error here (it usually means a dataset column is missing); so is a NaN/inf value, a list of the
+    wrong length, or a reward that is not a number.
+    """
+    n = len(rollout)
+    per_func = torch.full((n, len(reward_fns)), float("nan"))
+    ids = [row[mask.bool()].tolist() for row, mask in zip(rollout.completion_ids, rollout.completion_mask,
+                                                          strict=True)]  # fmt: skip
+    for j, fn in enumerate(reward_fns):
+        values = list(fn(prompts=rollout.prompts, completions=rollout.completions, completion_ids=ids,
+                         **rollout.columns))  # fmt: skip
+        if len(values) != n:
+            raise ValueError(f"reward {_reward_name(fn)!r} returned {len(values)} values for {n} completions")
+        for i, v in enumerate(values):
+            if v is None:
+                continue
+            try:
+                v = float(v)
+            except (TypeError, ValueError):
+                raise ValueError(f"reward {_reward_name(fn)!r} returned {v!r} at index {i}: not a number") from None
+            if not math.isfinite(v):
+                raise ValueError(f"reward {_reward_name(fn)!r} returned a non-finite value {v!r} at index {i} "
+                                 f"(return None for 'not applicable')")  # fmt: skip
+            per_func[i, j] = v
+    unscored = torch.isnan(per_func).all(dim=1)
+    if unscored.any():
+        i = int(unscored.nonzero()[0, 0])
+        raise ValueError(f"every reward function returned None for completion {i} (prompt {rollout.prompts[i]!r}): "
+                         "no reward applies to it; check the dataset's columns")  # fmt: skip
+    total = (per_func * torch.tensor(list(weights), dtype=torch.float32)).nansum(dim=1)
+    return total, per_func
+
+
+class GRPOTrainer:
+    """Online GRPO with ``method ∈ {adrpo, fixed, none}`` for a causal LM (see :class:`GRPOConfig`).
+
+    Args:
+        adapter: the policy, its reference and how to sample (a :class:`CausalLMAdapter`).
+        reward_funcs: one reward callable or several (TRL's signature; TRL's own reward functions plug in).
+        train_dataset: rows (dicts, or a 🤗 ``datasets.Dataset``) with a ``"prompt"`` (a string or chat
+            messages) and any other columns, which reach the rewards as keyword lists.
+        config: a :class:`GRPOConfig`.
+        metrics_fn: optional ``metrics_fn(rollout, rewards) -> dict`` logged every iteration.
+        advantage_fn: optional ``advantage_fn(rewards, rollout) -> Tensor[N]`` replacing the group
+            normalisation — the extension point for other advantage estimators.
+        callbacks: called as ``cb(trainer, logs)`` after each iteration (and its checkpoint).
+        accelerator: an ``accelerate.Accelerator``; one is made if ``None``.
+    """
+
+    def __init__(
+        self,
+        adapter: CausalLMAdapter,
+        reward_funcs: RewardFn | Sequence[RewardFn],
+        train_dataset: Sequence[dict],
+        config: GRPOConfig,
+        *,
+        metrics_fn: MetricsFn | None = None,
+        advantage_fn: AdvantageFn | None = None,
+        callbacks: Sequence[Callback] = (),
+        accelerator: Any = None,
+    ):
+        from accelerate import Accelerator
+
+        self.config = config
+        self.reward_funcs = list(reward_funcs) if isinstance(reward_funcs, (list, tuple)) else [reward_funcs]
+        if not self.reward_funcs:
+            raise ValueError("reward_funcs is empty: pass at least one reward callable")
+        weights = config.reward_weights or [1.0] * len(self.reward_funcs)
+        if len(weights) != len(self.reward_funcs):
+            raise ValueError(f"reward_weights has {len(weights)} entries for {len(self.reward_funcs)} reward functions")
+        self.reward_weights = [float(w) for w in weights]
+        if len(train_dataset) == 0:
+            raise ValueError("train_dataset is empty")
+        if "prompt" not in train_dataset[0]:
+            raise ValueError(f"dataset rows need a 'prompt' column, got columns {sorted(train_dataset[0])}")
+        self.dataset = train_dataset
+        self.metrics_fn, self.advantage_fn, self.callbacks = metrics_fn, advantage_fn, list(callbacks)
+        self.accelerator = accelerator or Accelerator()
+        self.adapter = adapter.to(self.accelerator.device)
+        params = [p for p in adapter.policy.parameters() if p.requires_grad]
+        if not params:
+            raise ValueError("the adapter's policy has no trainable parameters")
+        optimizer = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=0.0)
+        self.adapter.policy, self.optimizer = self.accelerator.prepare(adapter.policy, optimizer)
+        self.iteration = 0
+        self.history: list[dict[str, float]] = []
+        self.last_rollout: Rollout | None = None  # of the latest iteration, for callbacks
+        self.last_rewards: torch.Tensor | None = None
+        self.last_advantages: torch.Tensor | None = None
+
+    # ------------------------------------------------------------------ checkpoints
+    @property
+    def output_dir(self) -> Path | None:
+        return Path(self.config.output_dir) if self.config.output_dir else None
+
+    @property
+    def checkpoint_path(self) -> Path | None:
+        return self.output_dir / "checkpoint.pt" if self.output_dir else None
+
+    def save_checkpoint(self) -> None:
+        """Atomically write trainable weights, optimizer, iteration, history, config to ``output_dir/checkpoint.pt``."""
+        if self.checkpoint_path is None or not self.accelerator.is_main_process:
+            return
+        state = {
+            "format": "adrpo_nb.grpo/1",
+            "config": self.config.to_dict(),
+            "iteration": self.iteration,
+            "policy": self.adapter.trainable_state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "history": self.history,
+        }
+        buffer = io.BytesIO()
+        torch.save(state, buffer)
+        atomic_write_bytes(self.checkpoint_path, buffer.getvalue())
+        atomic_write_json(self.output_dir / "history.json", self.history)
+
+    def load_checkpoint(self, path: str | Path | None = None) -> bool:
+        """Resume from ``path`` (default ``output_dir/checkpoint.pt``); returns False if there is none.
+
+        Raises:
+            CheckpointError: not a GRPO trainer checkpoint, made with another config (the message lists
+                the fields), or weights that do not fit this policy.
+        """
+        path = Path(path) if path is not None else self.checkpoint_path
+        if path is None or not path.exists():
+            return False
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as err:
+            raise CheckpointError(f"{path} is not a readable trainer checkpoint ({err})") from None
+        if not isinstance(state, dict) or state.get("format") != "adrpo_nb.grpo/1":
+            raise CheckpointError(f"{path} is not a GRPOTrainer checkpoint: wrong checkpoint")
+        saved, current = state["config"], self.config.to_dict()
+        diffs = {k: (saved.get(k), v) for k, v in current.items()
+                 if k not in self.config.RESUMABLE_CHANGES and saved.get(k) != v}  # fmt: skip
+        if diffs:
+            detail = ", ".join(f"{k}: checkpoint {a!r} vs now {b!r}" for k, (a, b) in diffs.items())
+            raise CheckpointError(f"{path} was made with another config ({detail}); use a new output_dir")
+        try:
+            self.adapter.load_trainable_state_dict(state["policy"])
+        except KeyError as err:
+            raise CheckpointError(f"{path} does not fit this policy: {err}") from None
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.iteration = int(state["iteration"])
+        self.history = list(state["history"])
+        return True
+
+    # ------------------------------------------------------------------ one iteration
+    def _prompt_rows(self, gen: torch.Generator) -> list[dict]:
+        index = torch.randint(len(self.dataset), (self.config.prompts_per_iteration,), generator=gen)
+        return [dict(self.dataset[int(i)]) for i in index]
+
+    def _rollout(self, gen: torch.Generator) -> Rollout:
+        rows = self._prompt_rows(gen)
+        columns = {k: [r.get(k) for r in rows] for k in rows[0] if k != "prompt"}
+        return self.adapter.generate([r["prompt"] for r in rows], self.config.num_generations, gen, columns)
+
+    def _advantages(self, rewards: torch.Tensor, rollout: Rollout) -> torch.Tensor:
+        if self.advantage_fn is not None:
+            adv = torch.as_tensor(self.advantage_fn(rewards, rollout), dtype=torch.float32).reshape(-1)
+            if adv.numel() != len(rollout):
+                raise ValueError(f"advantage_fn returned {adv.numel()} advantages for {len(rollout)} completions")
+            return adv
+        return group_advantages(rewards, self.config.num_generations, scale=self.config.scale_rewards, eps=1e-4)
+
+    def _minibatches(self, n: int, gen: torch.Generator | None) -> list[torch.Tensor]:
+        order = torch.randperm(n, generator=gen) if gen is not None else torch.arange(n)
+        return [order[s : s + self.config.minibatch_size] for s in range(0, n, self.config.minibatch_size)]
+
+    @torch.no_grad()
+    def _frozen_logprobs(self, rollout: Rollout, reference: bool) -> torch.Tensor:
+        parts = torch.zeros(rollout.completion_ids.shape, device=rollout.completion_ids.device)
+        for idx in self._minibatches(len(rollout), None):
+            sub = rollout.select(idx)
+            parts[idx] = (self.adapter.reference_logprobs(sub) if reference else
+                          self.adapter.logprobs(sub)[0]).float()  # fmt: skip
+        return parts
+
+    def _update(self, rollout: Rollout, adv: torch.Tensor, gen: torch.Generator) -> list[dict]:
+        cfg = self.config
+        needs_ref = cfg.method != "none" or cfg.reference_kl_for_none
+        ref_logp = self._frozen_logprobs(rollout, reference=True) if needs_ref else None
+        steps_per_batch = cfg.updates_per_iteration * len(self._minibatches(len(rollout), None))
+        self.adapter.policy.eval()  # dropout off: log-probs of the sampling policy (as TRL's disable_dropout)
+        old_logp = self._frozen_logprobs(rollout, reference=False) if steps_per_batch > 1 else None
+        stats = []
+        for _ in range(cfg.updates_per_iteration):
+            for idx in self._minibatches(len(rollout), gen):
+                sub = rollout.select(idx)
+                logp, entropy = self.adapter.logprobs(sub, with_entropy=True)
+                mask = sub.completion_mask
+                loss, st = grpo_loss(
+                    logp, logp.detach() if old_logp is None else old_logp[idx], None if ref_logp is None else
+                    ref_logp[idx], adv[idx].to(logp.device), mask, method=cfg.method, beta0=cfg.beta0, clip=cfg.clip,
+                    eps_clip=cfg.eps_clip, loss_type=cfg.loss_type, max_completion_length=self.adapter.max_new_tokens,
+                )  # fmt: skip
+                if not torch.isfinite(loss):
+                    raise FloatingPointError(f"non-finite loss {loss.item()} at iteration {self.iteration}: "
+                                             "lower learning_rate or raise beta0")  # fmt: skip
+                self.accelerator.backward(loss)
+                if cfg.max_grad_norm is not None:
+                    st["grad_norm"] = float(self.accelerator.clip_grad_norm_(self.adapter.policy.parameters(),
+                                                                            cfg.max_grad_norm))  # fmt: skip
+                self.optimizer.step()
+                self.optimizer.zero_grad(set_to_none=True)
+                st["entropy"] = ((entropy * mask).sum() / mask.sum()).item()
+                stats.append(st)
+        return stats
+
+    def step(self) -> dict[str, float]:
+        """Run one iteration (sample, score, advantages, updates) and return its logs."""
+        cfg = self.config
+        gen = iteration_generator(cfg.seed, self.iteration, self.accelerator.process_index)
+        t0 = time.perf_counter()
+        rollout = self._rollout(gen)
+        t1 = time.perf_counter()
+        rewards, per_func = score_completions(self.reward_funcs, self.reward_weights, rollout)
+        adv = self._advantages(rewards, rollout)
+        t2 = time.perf_counter()
+        stats = self._update(rollout, adv, gen)
+        t3 = time.perf_counter()
+
+        logs = {"iteration": self.iteration + 1, **self._reward_logs(rewards, per_func),
+                **_mean_stats(stats), **self._completion_logs(rollout)}  # fmt: skip
+        if self.metrics_fn is not None:
+            logs.update(self.metrics_fn(rollout, rewards))
+        logs.update({"time/generate": t1 - t0, "time/reward": t2 - t1, "time/update": t3 - t2})
+        self.iteration += 1
+        self.history.append(logs)
+        self.last_rollout, self.last_rewards, self.last_advantages = rollout, rewards, adv
+        return logs
+
+    def _reward_logs(self, rewards: torch.Tensor, per_func: torch.Tensor) -> dict[str, float]:
+        k = self.config.num_generations
+        group_std = rewards.reshape(-1, k).std(dim=1, unbiased=False)
+        logs = {"reward": rewards.mean().item(), "reward_std": rewards.std(unbiased=False).item(),
+                "frac_reward_zero_std": (group_std < 1e-6).float().mean().item()}  # fmt: skip
+        for j, fn in enumerate(self.reward_funcs):
+            logs[f"rewards/{_reward_name(fn)}/mean"] = torch.nanmean(per_func[:, j]).item()
+        return logs
+
+    def _completion_logs(self, rollout: Rollout) -> dict[str, float]:
+        lengths = rollout.lengths.float()
+        k = self.config.num_generations
+        seqs = [[row[m.bool()].tolist() for row, m in zip(rollout.completion_ids[i : i + k],
+                                                           rollout.completion_mask[i : i + k], strict=True)]
+                for i in range(0, len(rollout), k)]  # fmt: skip
+        return {
+            "completions/mean_length": lengths.mean().item(),
+            "completions/min_length": lengths.min().item(),
+            "completions/max_length": lengths.max().item(),
+            "completions/clipped_ratio": rollout.truncated.float().mean().item() if rollout.truncated is not None
+            else 0.0,
+            "diversity/distinct_1": float(np.mean([distinct_n(g, 1) for g in seqs])),
+            "diversity/distinct_2": float(np.mean([distinct_n(g, 2) for g in seqs])),
+            "diversity/self_bleu": float(np.mean([self_bleu(g) for g in seqs])),
+        }  # fmt: skip
+
+    # ------------------------------------------------------------------ the loop
+    def train(self, resume: bool = True) -> list[dict[str, float]]:
+        """Run until ``config.iterations``; resumes from ``output_dir`` if a checkpoint is there."""
+        if resume:
+            self.load_checkpoint()
+        cfg = self.config
+        bar = tqdm(total=cfg.iterations, initial=self.iteration, desc=f"{cfg.method} β0={cfg.beta0:g}",
+                   disable=not (cfg.progress and self.accelerator.is_main_process), leave=False)  # fmt: skip
+        while self.iteration < cfg.iterations:
+            logs = self.step()
+            bar.update(1)
+            bar.set_postfix({k: f"{logs[k]:.3g}" for k in ("reward", "kl", "entropy") if k in logs})
+            if self.iteration % cfg.checkpoint_every == 0 or self.iteration == cfg.iterations:
+                self.save_checkpoint()
+            for callback in self.callbacks:
+                callback(self, logs)
+        bar.close()
+        return self.history
+
+
+def _mean_stats(stats: list[dict[str, float]]) -> dict[str, float]:
+    out = {}
+    for key in stats[0]:
+        values = [s[key] for s in stats if key in s]
+        out[key] = min(values) if key == "beta_eff/min" else max(values) if key == "beta_eff/max" else float(
+            np.mean(values))  # fmt: skip
+    return out
