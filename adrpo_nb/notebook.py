@@ -7,6 +7,7 @@ sizes; everything else is the same code as the full path.
 from __future__ import annotations
 
 import os
+import warnings
 from typing import Any
 
 from adrpo_nb.data import data_path, read_json
@@ -28,12 +29,17 @@ def colab_url(notebook: str) -> str:
 
 
 def setup(threads: int | None = None) -> bool:
-    """Figure defaults and CPU threads for a chapter; returns the smoke switch."""
+    """Figure defaults, CPU threads and warning filters for a chapter; returns the smoke switch.
+
+    Silences transformers 5's renaming notices (``gradient_checkpointing`` → ``activation_checkpointing``),
+    which TRL's internals trigger on every run and a reader cannot act on; other warnings stay visible.
+    """
     import matplotlib as mpl
     import torch
 
     mpl.rcParams.update({"figure.dpi": 90, "savefig.dpi": 90, "axes.spines.top": False, "axes.spines.right": False,
                          "figure.figsize": (7, 3.5)})  # fmt: skip
+    warnings.filterwarnings("ignore", message=r".*deprecated and will be removed in v6", category=FutureWarning)
     if threads or os.cpu_count():
         torch.set_num_threads(threads or min(4, os.cpu_count() or 1))
     return is_smoke()
