@@ -6,6 +6,7 @@ sizes; everything else is the same code as the full path.
 
 from __future__ import annotations
 
+import logging
 import os
 import warnings
 from typing import Any
@@ -31,8 +32,10 @@ def colab_url(notebook: str) -> str:
 def setup(threads: int | None = None) -> bool:
     """Figure defaults, CPU threads and warning filters for a chapter; returns the smoke switch.
 
-    Silences transformers 5's renaming notices (``gradient_checkpointing`` → ``activation_checkpointing``),
-    which TRL's internals trigger on every run and a reader cannot act on; other warnings stay visible.
+    Silences two notices a reader cannot act on: transformers 5's renaming notices
+    (``gradient_checkpointing`` → ``activation_checkpointing``, triggered by TRL's internals) and its
+    "requires torchvision; falling back to the PIL image processor" (this project avoids torchvision:
+    the PIL processors are the intended ones). Other warnings stay visible.
     """
     import matplotlib as mpl
     import torch
@@ -40,9 +43,15 @@ def setup(threads: int | None = None) -> bool:
     mpl.rcParams.update({"figure.dpi": 90, "savefig.dpi": 90, "axes.spines.top": False, "axes.spines.right": False,
                          "figure.figsize": (7, 3.5)})  # fmt: skip
     warnings.filterwarnings("ignore", message=r".*deprecated and will be removed in v6", category=FutureWarning)
+    logging.getLogger("transformers.utils.import_utils").addFilter(_NoTorchvisionNotice())
     if threads or os.cpu_count():
         torch.set_num_threads(threads or min(4, os.cpu_count() or 1))
     return is_smoke()
+
+
+class _NoTorchvisionNotice(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "requires torchvision (not installed)" not in record.getMessage()
 
 
 def load_result(*parts: str) -> dict[str, Any]:
