@@ -81,8 +81,8 @@ TINY_ADAPTER = {"guidance_scale": 4.0, "sample_steps": 10, "max_sequence_length"
 SWEEP_METHODS = ("none", "fixed", "orw", "dpo", "adrpo")
 SWEEP_BETAS: dict[str, tuple[float, ...]] = {
     "adrpo": (0.003, 0.01, 0.03),
-    "fixed": (0.01, 0.03, 0.1),
-    "orw": (0.01, 0.03, 0.1),
+    "fixed": (0.01, 0.1),
+    "orw": (0.01, 0.1),
     "dpo": (100.0, 1000.0),  # DPO's β lives on another scale (per-element squared errors)
 }
 DIVERSITY_KEYS = ("diversity",)
