@@ -53,6 +53,7 @@ from adrpo_nb.viz_images import png_base64
 
 __all__ = [
     "REAL_MODEL",
+    "REAL_PATH_BATCH",
     "SWEEP_BETAS",
     "TINY_ADAPTER",
     "TinySD3PretrainConfig",
@@ -86,6 +87,8 @@ SWEEP_BETAS: dict[str, tuple[float, ...]] = {
     "dpo": (100.0, 1000.0),  # DPO's β lives on another scale (per-element squared errors)
 }
 DIVERSITY_KEYS = ("diversity",)
+#: the real path's batch (SD3 Medium at 1024² on one GPU): 32 images per iteration, minibatches of 8
+REAL_PATH_BATCH = {"samples_per_iteration": 32, "minibatch_size": 8, "updates_per_iteration": 1}
 BINDING = AttributeBindingReward()
 CURVE_KEYS = (
     "reward", "reward_std", "frac_reward_zero_std", "diversity", "w2", "beta_eff/mean", "beta_eff/min",
@@ -536,6 +539,8 @@ def _parser() -> argparse.ArgumentParser:
 def _train_from_args(args) -> dict[str, Any]:
     cfg = default_config(method=args.method, beta0=args.beta0, seed=args.seed, output_dir=args.out,
                          clip=tuple(args.clip) if args.clip else None)  # fmt: skip
+    if args.model is not None:  # a large model: 4 prompts × 8 images, optimizer steps of 8 images
+        cfg = replace(cfg, **REAL_PATH_BATCH)
     if args.iterations:
         cfg = replace(cfg, iterations=args.iterations)
     if args.lr:
