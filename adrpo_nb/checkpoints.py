@@ -8,12 +8,14 @@ file that belongs to another model ("wrong checkpoint") before any shape error.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import platform
 import subprocess
 import sys
 import time
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -21,9 +23,18 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save
 
-from adrpo_nb.data import DataFileError, atomic_write_bytes
+from adrpo_nb.data import DataFileError, atomic_write_bytes, atomic_write_json
 
-__all__ = ["CheckpointError", "save_module", "load_module", "read_module_config", "provenance", "git_commit"]
+__all__ = [
+    "CheckpointError",
+    "git_commit",
+    "load_module",
+    "provenance",
+    "read_module_config",
+    "read_trainer_state",
+    "save_module",
+    "write_trainer_state",
+]
 
 M = TypeVar("M", bound=torch.nn.Module)
 
@@ -120,3 +131,36 @@ def provenance(
         "python": platform.python_version(),
         **extra,
     }
+
+
+# ----------------------------------------------------------------------------- trainer checkpoints
+def write_trainer_state(path: str | os.PathLike, state: dict[str, Any]) -> None:
+    """Atomically write a trainer's ``state`` (``torch.save``) and its ``history`` as ``history.json`` beside it."""
+    path = Path(path)
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
+    atomic_write_json(path.parent / "history.json", state["history"])
+
+
+def read_trainer_state(path: str | os.PathLike, fmt: str, trainer: str, config: dict[str, Any],
+                       resumable: Collection[str] = ()) -> dict[str, Any]:  # fmt: skip
+    """Load a trainer checkpoint (``weights_only``) and check it belongs to this run.
+
+    Raises:
+        CheckpointError: unreadable file, a ``format`` other than ``fmt`` ("wrong checkpoint", naming
+            ``trainer``), or a saved config that differs from ``config`` in a field not in
+            ``resumable`` (the message lists each field with both values).
+    """
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:
+        raise CheckpointError(f"{path} is not a readable trainer checkpoint ({err})") from None
+    if not isinstance(state, dict) or state.get("format") != fmt:
+        raise CheckpointError(f"{path} is not a {trainer} checkpoint: wrong checkpoint")
+    saved = state["config"]
+    diffs = {k: (saved.get(k), v) for k, v in config.items() if k not in resumable and saved.get(k) != v}
+    if diffs:
+        detail = ", ".join(f"{k}: checkpoint {a!r} vs now {b!r}" for k, (a, b) in diffs.items())
+        raise CheckpointError(f"{path} was made with another config ({detail}); use a new output_dir")
+    return state

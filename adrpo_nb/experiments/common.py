@@ -17,21 +17,23 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
 
 from adrpo_nb.checkpoints import provenance
 from adrpo_nb.core import adaptive_beta
-from adrpo_nb.data import atomic_write_json, read_json
+from adrpo_nb.data import atomic_write_json, read_json, runs_dir
 from adrpo_nb.metrics import hypervolume_2d, pareto_front
 from adrpo_nb.trainers.flow_matching import FLOW_METHODS, FlowMatchingRLConfig, FlowMatchingRLTrainer
 from adrpo_nb.viz_images import png_base64
 
 __all__ = [
     "beta_eff_of",
+    "book_config",
     "finished_result",
     "run_flow_experiment",
     "run_jobs",
@@ -42,6 +44,7 @@ __all__ = [
     "sweep_provenance",
 ]
 
+C = TypeVar("C")  # a trainer config dataclass with ``iterations`` and ``output_dir``
 Evaluate = Callable[[torch.nn.Module], tuple[dict[str, Any], torch.Tensor]]
 
 
@@ -53,6 +56,17 @@ def smoke() -> bool:
 def run_name(method: str, beta0: float, seed: int) -> str:
     """The folder name of one run of a sweep, e.g. ``adrpo_b0.05_s1`` (``none_s1`` for β = 0)."""
     return f"{method}_b{beta0:g}_s{seed}" if method != "none" else f"none_s{seed}"
+
+
+def book_config(config: C, name: str, shrink: Callable[[C], C], iterations: int | None = None) -> C:
+    """A chapter's run: ``config`` with ``iterations`` if given, shrunk by ``shrink`` in smoke mode, and its
+    ``output_dir`` at ``runs/book[-smoke]/<name>_it<N>`` so a smoke result never stands in for a full one."""
+    if iterations is not None:
+        config = replace(config, iterations=iterations)
+    if smoke():
+        config = shrink(config)
+    folder = "book-smoke" if smoke() else "book"
+    return replace(config, output_dir=str(runs_dir() / folder / f"{name}_it{config.iterations}"))
 
 
 def beta_eff_of(config: FlowMatchingRLConfig, advantages: torch.Tensor) -> torch.Tensor:

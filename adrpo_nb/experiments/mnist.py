@@ -27,8 +27,9 @@ import torch
 
 from adrpo_nb.checkpoints import git_commit, provenance, save_module
 from adrpo_nb.core import group_advantages
-from adrpo_nb.data import atomic_write_json, data_dir, runs_dir
+from adrpo_nb.data import atomic_write_json, data_dir
 from adrpo_nb.experiments.common import (
+    book_config,
     describe_result,
     finished_result,
     run_flow_experiment,
@@ -163,14 +164,8 @@ def book_run(
     Smoke mode (``ADRPO_SMOKE=1``) shrinks it with :func:`smoke_config` and keeps it in its own folder,
     so a smoke result never stands in for a full one. β_eff is recorded at a few iterations.
     """
-    cfg = FlowMatchingRLConfig(method=method, beta0=beta0, seed=seed, **overrides)
-    if iterations is not None:
-        cfg = replace(cfg, iterations=iterations)
-    folder = "book-smoke" if smoke() else "book"
-    if smoke():
-        cfg = smoke_config(cfg)
-    name = f"{run_name(method, beta0, seed)}_it{cfg.iterations}"
-    cfg = replace(cfg, output_dir=str(runs_dir() / folder / name))
+    cfg = book_config(FlowMatchingRLConfig(method=method, beta0=beta0, seed=seed, **overrides),
+                      run_name(method, beta0, seed), smoke_config, iterations)  # fmt: skip
     marks = sorted({1, max(1, cfg.iterations // 10), cfg.iterations // 2, cfg.iterations} - {0})
     return run_rl(cfg, eval_samples=256 if smoke() else 1024, beta_eff_snapshots=marks, callbacks=callbacks,
                   command=f"adrpo_nb.experiments.mnist.book_run({method!r}, {beta0!r}, iterations={cfg.iterations})")

@@ -31,7 +31,8 @@ import torch
 
 from adrpo_nb.checkpoints import git_commit, provenance
 from adrpo_nb.core import adaptive_beta
-from adrpo_nb.data import atomic_write_json, data_dir, read_json, runs_dir
+from adrpo_nb.data import atomic_write_json, data_dir, read_json
+from adrpo_nb.experiments.common import book_config, smoke
 from adrpo_nb.metrics import distinct_n, self_bleu
 from adrpo_nb.models.causal_lm import CausalLMAdapter
 from adrpo_nb.qwen import countdown_correct, countdown_format, countdown_rows, eval_puzzles, load_tiny
@@ -62,11 +63,6 @@ CURVE_KEYS = (
     "diversity/distinct_2", "diversity/self_bleu", "completions/mean_length", "clip_ratio/region_mean", "grad_norm",
     "loss", "policy_loss",
 )  # fmt: skip
-
-
-def smoke() -> bool:
-    """True when ``ADRPO_SMOKE=1``: every chapter and CLI shrinks its sizes, the code stays the same."""
-    return os.environ.get("ADRPO_SMOKE") == "1"
 
 
 def default_config(**overrides: Any) -> GRPOConfig:
@@ -230,14 +226,9 @@ def book_run(method: str, beta0: float, *, seed: int = 0, iterations: int | None
 
     Smoke mode (``ADRPO_SMOKE=1``) shrinks it with :func:`smoke_config` and keeps it in its own folder.
     """
-    cfg = default_config(method=method, beta0=beta0, seed=seed, **overrides)
-    if iterations is not None:
-        cfg = replace(cfg, iterations=iterations)
-    folder = "book-smoke" if smoke() else "book"
-    if smoke():
-        cfg = smoke_config(cfg)
-    name = f"qwen_{_run_name(method, beta0, seed, overrides.get('clip', 'auto'))}_it{cfg.iterations}"
-    cfg = replace(cfg, output_dir=str(runs_dir() / folder / name))
+    cfg = book_config(default_config(method=method, beta0=beta0, seed=seed, **overrides),
+                      f"qwen_{_run_name(method, beta0, seed, overrides.get('clip', 'auto'))}", smoke_config,
+                      iterations)  # fmt: skip
     marks = sorted({1, cfg.iterations // 2, cfg.iterations} - {0})
     return run_rl(cfg, eval_every=max(1, cfg.iterations // 4), eval_size=16 if smoke() else 128,
                   samples_per_puzzle=4 if smoke() else 8, beta_eff_snapshots=marks, callbacks=callbacks,

@@ -32,8 +32,9 @@ import torch
 from torch.nn import functional as F
 
 from adrpo_nb.checkpoints import git_commit, provenance
-from adrpo_nb.data import atomic_write_json, data_dir, data_path, runs_dir
+from adrpo_nb.data import atomic_write_json, data_dir, data_path
 from adrpo_nb.experiments.common import (
+    book_config,
     describe_result,
     finished_result,
     run_flow_experiment,
@@ -443,14 +444,8 @@ def _adapter_settings(adapter: SD3Adapter) -> dict[str, Any]:
 def book_run(method: str, beta0: float, *, iterations: int | None = None, seed: int = 0,
              callbacks: Sequence[Any] = (), **overrides: Any) -> dict[str, Any]:  # fmt: skip
     """A chapter's run: loads ``runs/book[-smoke]/sd3_<name>/result.json`` if present, else trains and saves it."""
-    cfg = default_config(method=method, beta0=beta0, seed=seed, **overrides)
-    if iterations is not None:
-        cfg = replace(cfg, iterations=iterations)
-    folder = "book-smoke" if smoke() else "book"
-    if smoke():
-        cfg = smoke_config(cfg)
-    name = f"sd3_{run_name(method, beta0, seed)}_it{cfg.iterations}"
-    cfg = replace(cfg, output_dir=str(runs_dir() / folder / name))
+    cfg = book_config(default_config(method=method, beta0=beta0, seed=seed, **overrides),
+                      f"sd3_{run_name(method, beta0, seed)}", smoke_config, iterations)  # fmt: skip
     marks = sorted({1, cfg.iterations // 2, cfg.iterations} - {0})
     return run_rl(cfg, snapshots=marks, eval_prompts=8 if smoke() else EVAL_PROMPTS, callbacks=callbacks,
                   command=f"adrpo_nb.experiments.sd3.book_run({method!r}, {beta0!r}, iterations={cfg.iterations})")

@@ -22,7 +22,6 @@ several GPUs (each process samples its own batch; gradients are averaged by Acce
 from __future__ import annotations
 
 import dataclasses
-import io
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -34,9 +33,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from adrpo_nb.checkpoints import CheckpointError
+from adrpo_nb.checkpoints import CheckpointError, read_trainer_state, write_trainer_state
 from adrpo_nb.core import FM_METHODS, _check_beta0, _check_clip, diffusion_dpo_loss, fm_rl_loss, group_advantages
-from adrpo_nb.data import atomic_write_bytes, atomic_write_json
 
 __all__ = [
     "FLOW_METHODS",
@@ -265,10 +263,7 @@ class FlowMatchingRLTrainer:
             "optimizer": self.optimizer.state_dict(),
             "history": self.history,
         }
-        buffer = io.BytesIO()
-        torch.save(state, buffer)
-        atomic_write_bytes(self.checkpoint_path, buffer.getvalue())
-        atomic_write_json(self.output_dir / "history.json", self.history)
+        write_trainer_state(self.checkpoint_path, state)
 
     def load_checkpoint(self, path: str | Path | None = None) -> bool:
         """Resume from ``path`` (default ``output_dir/checkpoint.pt``); returns False if there is none.
@@ -280,21 +275,8 @@ class FlowMatchingRLTrainer:
         path = Path(path) if path is not None else self.checkpoint_path
         if path is None or not path.exists():
             return False
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as err:
-            raise CheckpointError(f"{path} is not a readable trainer checkpoint ({err})") from None
-        if not isinstance(state, dict) or state.get("format") != "adrpo_nb.flow_matching/1":
-            raise CheckpointError(f"{path} is not a FlowMatchingRLTrainer checkpoint: wrong checkpoint")
-        saved, current = state["config"], self.config.to_dict()
-        diffs = {
-            k: (saved.get(k), v)
-            for k, v in current.items()
-            if k not in self.config.RESUMABLE_CHANGES and saved.get(k) != v
-        }
-        if diffs:
-            detail = ", ".join(f"{k}: checkpoint {a!r} vs now {b!r}" for k, (a, b) in diffs.items())
-            raise CheckpointError(f"{path} was made with another config ({detail}); use a new output_dir")
+        state = read_trainer_state(path, "adrpo_nb.flow_matching/1", "FlowMatchingRLTrainer", self.config.to_dict(),
+                                   self.config.RESUMABLE_CHANGES)  # fmt: skip
         trainable = self._trainable_parameters()
         if state["policy"].keys() != trainable.keys():
             missing = sorted(trainable.keys() - state["policy"].keys())[:5]

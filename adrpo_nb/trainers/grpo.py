@@ -25,7 +25,6 @@ DeepSpeed/FSDP and multi-node runs use the TRL integration, :mod:`adrpo_nb.integ
 from __future__ import annotations
 
 import dataclasses
-import io
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -37,9 +36,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from adrpo_nb.checkpoints import CheckpointError
+from adrpo_nb.checkpoints import CheckpointError, read_trainer_state, write_trainer_state
 from adrpo_nb.core import GRPO_LOSS_TYPES, GRPO_METHODS, _check_beta0, _check_clip, group_advantages, grpo_loss
-from adrpo_nb.data import atomic_write_bytes, atomic_write_json
 from adrpo_nb.metrics import distinct_n, self_bleu
 from adrpo_nb.models.causal_lm import CausalLMAdapter, Rollout
 from adrpo_nb.trainers.flow_matching import iteration_generator
@@ -241,10 +239,7 @@ class GRPOTrainer:
             "optimizer": self.optimizer.state_dict(),
             "history": self.history,
         }
-        buffer = io.BytesIO()
-        torch.save(state, buffer)
-        atomic_write_bytes(self.checkpoint_path, buffer.getvalue())
-        atomic_write_json(self.output_dir / "history.json", self.history)
+        write_trainer_state(self.checkpoint_path, state)
 
     def load_checkpoint(self, path: str | Path | None = None) -> bool:
         """Resume from ``path`` (default ``output_dir/checkpoint.pt``); returns False if there is none.
@@ -256,18 +251,8 @@ class GRPOTrainer:
         path = Path(path) if path is not None else self.checkpoint_path
         if path is None or not path.exists():
             return False
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as err:
-            raise CheckpointError(f"{path} is not a readable trainer checkpoint ({err})") from None
-        if not isinstance(state, dict) or state.get("format") != "adrpo_nb.grpo/1":
-            raise CheckpointError(f"{path} is not a GRPOTrainer checkpoint: wrong checkpoint")
-        saved, current = state["config"], self.config.to_dict()
-        diffs = {k: (saved.get(k), v) for k, v in current.items()
-                 if k not in self.config.RESUMABLE_CHANGES and saved.get(k) != v}  # fmt: skip
-        if diffs:
-            detail = ", ".join(f"{k}: checkpoint {a!r} vs now {b!r}" for k, (a, b) in diffs.items())
-            raise CheckpointError(f"{path} was made with another config ({detail}); use a new output_dir")
+        state = read_trainer_state(path, "adrpo_nb.grpo/1", "GRPOTrainer", self.config.to_dict(),
+                                   self.config.RESUMABLE_CHANGES)  # fmt: skip
         try:
             self.adapter.load_trainable_state_dict(state["policy"])
         except KeyError as err:
