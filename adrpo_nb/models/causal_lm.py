@@ -203,6 +203,13 @@ class CausalLMAdapter:
             raise ValueError(f"prompts at indices {empty} encode to no token: {[prompts[i] for i in empty]!r}")
         return ids, mask, {}
 
+    def model_inputs(self, model: torch.nn.Module, input_ids: torch.Tensor, extra: dict[str, torch.Tensor], *,
+                     generation: bool = False) -> dict[str, torch.Tensor]:  # fmt: skip
+        """The keyword inputs of ``model(...)`` / ``model.generate(...)`` for token ids and the extra inputs
+        :meth:`encode_prompts` returned (repeated per completion). Here: ``input_ids`` plus the extras as
+        they are; an audio adapter turns them into ``inputs_embeds`` (its audio encoded once per prompt)."""
+        return {"input_ids": input_ids, **extra}
+
     # ------------------------------------------------------------------ generation
     @torch.no_grad()
     def generate(self, prompts: Sequence[Any], num_generations: int, generator: torch.Generator,
@@ -224,7 +231,8 @@ class CausalLMAdapter:
         try:
             with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
                 torch.manual_seed(seed)
-                out = model.generate(input_ids=ids, attention_mask=mask, **extra, **self._sampling_kwargs())
+                out = model.generate(**self.model_inputs(model, ids, extra, generation=True), attention_mask=mask,
+                                     **self._sampling_kwargs())  # fmt: skip
         finally:
             model.train(was_training)
         completion_ids = out[:, ids.shape[1] :]
@@ -272,9 +280,10 @@ class CausalLMAdapter:
         mask = torch.cat([rollout.prompt_mask, rollout.completion_mask], dim=1)
         positions = (mask.cumsum(dim=1) - 1).clamp(min=0)
         c = rollout.completion_ids.shape[1]
-        out = model(input_ids=ids, attention_mask=mask, position_ids=positions, logits_to_keep=c + 1,
-                    **rollout.model_inputs)  # fmt: skip
-        logits = out.logits[:, :-1, :].float() / self.temperature
+        out = model(**self.model_inputs(model, ids, rollout.model_inputs), attention_mask=mask, position_ids=positions,
+                    logits_to_keep=c + 1)  # fmt: skip
+        # the last c + 1 positions: also right for a model that ignores logits_to_keep
+        logits = out.logits[:, -(c + 1) : -1, :].float() / self.temperature
         if self.suppress_token_ids:
             logits[..., self.suppress_token_ids] = float("-inf")
         logp_all = torch.log_softmax(logits, dim=-1)

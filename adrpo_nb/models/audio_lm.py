@@ -1,0 +1,216 @@
+"""Audio-text LLMs (Qwen2-Audio) behind the GRPO trainer's adapter: audio + question in, completions out.
+
+TRL's ``GRPOTrainer`` has no audio path (R1-AQA and Ke-Omni-R fork an old TRL trainer to pass
+``input_features`` / ``feature_attention_mask``). Here the gap is one subclass of
+:class:`~adrpo_nb.models.causal_lm.CausalLMAdapter`, so the trainer, the ``method`` switch and
+:func:`adrpo_nb.grpo_loss` are the same as for a text model:
+
+* **prompts** are chat messages whose user turn holds one audio part and the question,
+  ``[{"role": "user", "content": [{"type": "audio", "audio": waveform, "sampling_rate": 16000},
+  {"type": "text", "text": "which tone is higher ?"}]}]`` (the form transformers' chat templates take);
+* **audio is encoded once per prompt**: :meth:`AudioLMAdapter.encode_prompts` runs the processor
+  (log-mel features) and the audio tower + projector once per prompt, and every later forward pass
+  (K sampled completions, the policy's and the reference's log-probs, each of μ updates) scatters
+  those embeddings into the ``<|AUDIO|>`` slots of ``inputs_embeds``. This is exact because the audio
+  tower and projector are frozen (the adapter freezes them; LoRA goes on the language model,
+  :data:`AUDIO_LORA_TARGETS`), and it is tested against the model's own ``input_features`` path;
+* **placeholder tokens are never sampled**: ``<|AUDIO|>``, ``<|audio_bos|>`` and ``<|audio_eos|>`` are
+  suppressed in generation and in the log-probs (both see the same distribution);
+* **bad audio fails early** (:func:`validate_waveform`): wrong sample rate, empty, silent, NaN,
+  multi-channel, longer than the feature extractor's window.
+
+:func:`load_audio_lm` is the same ``from_pretrained`` code for ``Qwen/Qwen2-Audio-7B-Instruct`` and
+for the tiny Qwen2-Audio in ``data/checkpoints``. Qwen2.5-Omni's thinker is not supported yet: its
+multimodal RoPE needs position ids computed from the audio layout, which this adapter does not do
+(it raises a clear error rather than train with wrong positions).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from adrpo_nb.models.causal_lm import CausalLMAdapter, ModelLoadError, _offline
+
+__all__ = ["AUDIO_LORA_TARGETS", "AudioLMAdapter", "audio_part", "load_audio_lm", "validate_waveform"]
+
+#: LoRA targets of the language model only (the Whisper-style audio tower has q/k/v_proj too: keep it frozen)
+AUDIO_LORA_TARGETS = r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"
+SUPPORTED_MODEL_TYPES = ("qwen2_audio",)
+
+
+def validate_waveform(audio: Any, sampling_rate: int | None, expected_rate: int, max_seconds: float | None = None
+                      ) -> np.ndarray:  # fmt: skip
+    """A mono float32 waveform, or a ``ValueError`` that names what is wrong with it.
+
+    Args:
+        audio: 1-D array-like (a ``(1, n)`` array is squeezed); values are expected in [-1, 1].
+        sampling_rate: its rate in Hz (``None``: assume ``expected_rate``).
+        expected_rate: the rate the feature extractor was built for (16 kHz for Whisper features).
+        max_seconds: longest accepted clip (the extractor's window; longer audio would be cut silently).
+    """
+    if sampling_rate is not None and int(sampling_rate) != int(expected_rate):
+        raise ValueError(f"audio sampled at {sampling_rate} Hz, the feature extractor expects {expected_rate} Hz: "
+                         "resample it first")  # fmt: skip
+    x = np.asarray(audio, dtype=np.float32)
+    if x.ndim == 2 and 1 in x.shape:
+        x = x.reshape(-1)
+    if x.ndim != 1:
+        raise ValueError(f"audio must be mono (1-D), got an array of shape {x.shape}")
+    if x.size == 0:
+        raise ValueError("audio is empty (0 samples)")
+    if not np.isfinite(x).all():
+        raise ValueError(f"audio has {int((~np.isfinite(x)).sum())} NaN/inf samples")
+    peak = float(np.abs(x).max())
+    if peak < 1e-4:
+        raise ValueError(f"audio is silent (peak |x| = {peak:.2e}); an all-zero clip carries no question")
+    if max_seconds is not None and x.size > max_seconds * expected_rate + 1e-6:
+        raise ValueError(f"audio is {x.size / expected_rate:.2f} s long, longer than the {max_seconds:g} s window "
+                         "of the feature extractor (it would be cut): trim or split it")  # fmt: skip
+    return x
+
+
+def audio_part(prompt: Any) -> dict[str, Any]:
+    """The one ``{"type": "audio", "audio": ...}`` part of a chat prompt (``ValueError`` if none or several)."""
+    if not (isinstance(prompt, list) and all(isinstance(m, dict) for m in prompt)):
+        raise TypeError(f"an audio prompt is a list of chat messages, got {type(prompt).__name__}")
+    parts = [part for message in prompt if isinstance(message.get("content"), list)
+             for part in message["content"] if isinstance(part, dict) and part.get("type") == "audio"]  # fmt: skip
+    if len(parts) != 1:
+        raise ValueError(f"an audio prompt needs exactly one audio part, this one has {len(parts)}")
+    if "audio" not in parts[0]:
+        raise ValueError(f"the audio part needs the waveform under 'audio', got keys {sorted(parts[0])}")
+    return parts[0]
+
+
+def _base_model(model: torch.nn.Module) -> torch.nn.Module:
+    while hasattr(model, "module") and isinstance(model.module, torch.nn.Module):
+        model = model.module
+    return model.get_base_model() if hasattr(model, "get_base_model") else model
+
+
+class AudioLMAdapter(CausalLMAdapter):
+    """A Qwen2-Audio model (optionally with LoRA) seen the way :class:`~adrpo_nb.trainers.grpo.GRPOTrainer` needs it.
+
+    Args:
+        model: ``Qwen2AudioForConditionalGeneration`` or a ``PeftModel`` around one.
+        processor: its ``Qwen2AudioProcessor`` (feature extractor + tokenizer + chat template).
+        **kwargs: as :class:`CausalLMAdapter` (``reference``, ``max_new_tokens``, ``temperature``, …);
+            the audio placeholder tokens are added to ``suppress_token_ids``.
+    """
+
+    def __init__(self, model: torch.nn.Module, processor: Any, **kwargs: Any):
+        base = _base_model(model)
+        model_type = getattr(base.config, "model_type", None)
+        if model_type not in SUPPORTED_MODEL_TYPES:
+            raise ValueError(f"AudioLMAdapter supports {SUPPORTED_MODEL_TYPES}, got model_type={model_type!r}")
+        tokenizer = processor.tokenizer
+        self.processor = processor
+        self.sampling_rate = int(processor.feature_extractor.sampling_rate)
+        self.max_seconds = processor.feature_extractor.n_samples / self.sampling_rate
+        self.audio_token_id = int(base.config.audio_token_id)
+        placeholders = [self.audio_token_id, *(tokenizer.convert_tokens_to_ids(t) for t in
+                                               (processor.audio_bos_token, processor.audio_eos_token))]  # fmt: skip
+        kwargs["suppress_token_ids"] = sorted({*kwargs.get("suppress_token_ids", ()), *placeholders})
+        for module in (base.model.audio_tower, base.model.multi_modal_projector):
+            module.requires_grad_(False)  # frozen: what makes encoding the audio once per prompt exact
+        super().__init__(model, tokenizer, **kwargs)
+
+    # ------------------------------------------------------------------ prompts
+    def prompt_text(self, prompt: Any) -> str:
+        """The prompt as the model reads it: the processor's chat template, one audio placeholder."""
+        audio_part(prompt)
+        return self.processor.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)
+
+    def waveform(self, prompt: Any) -> np.ndarray:
+        """The prompt's audio, validated (:func:`validate_waveform`)."""
+        part = audio_part(prompt)
+        return validate_waveform(part["audio"], part.get("sampling_rate"), self.sampling_rate, self.max_seconds)
+
+    def encode_prompts(self, prompts: Sequence[Any]) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+        """Token ids and mask (left-padded) and, per prompt, the audio's embeddings (computed once, here)."""
+        texts = [self.prompt_text(p) for p in prompts]
+        audios = [self.waveform(p) for p in prompts]
+        enc = self.processor(text=texts, audio=audios, sampling_rate=self.sampling_rate, return_tensors="pt",
+                             padding=True)  # fmt: skip
+        embeds, lengths = self.encode_audio(enc["input_features"], enc["feature_attention_mask"])
+        slots = (enc["input_ids"] == self.audio_token_id).sum(dim=1)
+        if not torch.equal(slots.cpu(), lengths.cpu()):
+            raise ValueError(f"audio placeholders per prompt {slots.tolist()} do not match the audio lengths "
+                             f"{lengths.tolist()} (a prompt cut by max_prompt_length?)")  # fmt: skip
+        return enc["input_ids"], enc["attention_mask"], {"audio_embeds": embeds, "audio_lengths": lengths}
+
+    @torch.no_grad()
+    def encode_audio(self, input_features: torch.Tensor, feature_attention_mask: torch.Tensor
+                     ) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+        """Audio tower + projector on log-mel features: ``(embeddings [P, T, H], valid lengths [P])``.
+
+        The same computation as ``Qwen2AudioModel.forward`` does on every call, done once.
+        """
+        from transformers.masking_utils import create_bidirectional_mask
+
+        inner = _base_model(self.policy).model
+        tower = inner.audio_tower
+        device, dtype = tower.conv1.weight.device, tower.conv1.weight.dtype
+        features, feature_mask = input_features.to(device, dtype), feature_attention_mask.to(device)
+        feat_lengths, out_lengths = tower._get_feat_extract_output_lengths(feature_mask.sum(-1))
+        steps = (features.shape[-1] - 2) // 2 + 1
+        valid = (torch.arange(steps, device=device)[None, :] < feat_lengths[:, None]).long()
+        mask = create_bidirectional_mask(config=tower.config, inputs_embeds=torch.zeros(len(features), steps, 1,
+                                         dtype=dtype, device=device), attention_mask=valid)  # fmt: skip
+        hidden = tower(features, attention_mask=mask).last_hidden_state
+        return inner.multi_modal_projector(hidden), out_lengths
+
+    def model_inputs(self, model: torch.nn.Module, input_ids: torch.Tensor, extra: dict[str, torch.Tensor], *,
+                     generation: bool = False) -> dict[str, torch.Tensor]:  # fmt: skip
+        """``inputs_embeds``: token embeddings with the cached audio embeddings in the ``<|AUDIO|>`` slots."""
+        embeds = model.get_input_embeddings()(input_ids)
+        audio, lengths = extra["audio_embeds"], extra["audio_lengths"].to(audio_device := extra["audio_embeds"].device)
+        valid = torch.arange(audio.shape[1], device=audio_device)[None, :] < lengths[:, None]
+        slots = (input_ids == self.audio_token_id).unsqueeze(-1)
+        embeds = embeds.masked_scatter(slots.to(embeds.device), audio[valid].to(embeds.device, embeds.dtype))
+        # generate() keeps input_ids to return prompt + completion; a forward pass takes the embeddings alone
+        return {"input_ids": input_ids, "inputs_embeds": embeds} if generation else {"inputs_embeds": embeds}
+
+
+def load_audio_lm(name_or_path: str | os.PathLike, *, lora: Any = None, dtype: Any = None,
+                  device: str | torch.device | None = None, **adapter_kwargs: Any) -> AudioLMAdapter:  # fmt: skip
+    """Load a Qwen2-Audio model and its processor with ``from_pretrained`` into an :class:`AudioLMAdapter`.
+
+    The same call for ``"Qwen/Qwen2-Audio-7B-Instruct"`` and for the tiny model's folder in ``data/``.
+    ``lora`` is a ``peft.LoraConfig`` (use ``target_modules=AUDIO_LORA_TARGETS``) or ``None``
+    (full fine-tuning of the language model with a frozen copy as reference).
+
+    Raises:
+        ModelLoadError: not a local folder and not reachable on the hub.
+        ValueError: a model type this adapter does not support (e.g. Qwen2.5-Omni).
+    """
+    from transformers import AutoConfig, AutoProcessor, Qwen2AudioForConditionalGeneration
+
+    name = os.fspath(name_or_path)
+    try:
+        config = AutoConfig.from_pretrained(name)
+        if config.model_type not in SUPPORTED_MODEL_TYPES:
+            raise ValueError(f"{name!r} is a {config.model_type!r} model; load_audio_lm supports "
+                             f"{SUPPORTED_MODEL_TYPES} (Qwen2.5-Omni's multimodal RoPE is not handled)")  # fmt: skip
+        processor = AutoProcessor.from_pretrained(name)
+        model = Qwen2AudioForConditionalGeneration.from_pretrained(name, **({"dtype": dtype} if dtype else {}))
+    except OSError as err:
+        where = "a local folder" if os.path.isdir(name) else "not a local folder"
+        why = ("HF_HUB_OFFLINE=1 is set, so the hub is not asked" if _offline()
+               else "and it could not be fetched from the Hugging Face Hub")  # fmt: skip
+        raise ModelLoadError(f"could not load the audio model {name!r} ({where}; {why}): "
+                             f"{str(err).splitlines()[0][:300]}. Without the hub use the small path "
+                             "(adrpo_nb.audio.TINY_MODEL, a folder in data/).") from err  # fmt: skip
+    model.generation_config.pad_token_id = processor.tokenizer.pad_token_id
+    if lora is not None:
+        from peft import get_peft_model
+
+        model = get_peft_model(model, lora)
+    if device is not None:
+        model.to(device)
+    return AudioLMAdapter(model, processor, **adapter_kwargs)
