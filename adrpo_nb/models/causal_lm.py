@@ -213,8 +213,13 @@ class CausalLMAdapter:
     # ------------------------------------------------------------------ generation
     @torch.no_grad()
     def generate(self, prompts: Sequence[Any], num_generations: int, generator: torch.Generator,
-                 columns: dict[str, list] | None = None) -> Rollout:  # fmt: skip
-        """Sample ``num_generations`` completions per prompt (prompt-major order), reproducibly from ``generator``."""
+                 columns: dict[str, list] | None = None, **generate_kwargs: Any) -> Rollout:  # fmt: skip
+        """Sample ``num_generations`` completions per prompt (prompt-major order), reproducibly from ``generator``.
+
+        ``generate_kwargs`` go to ``model.generate`` over the adapter's sampling settings (e.g. a
+        ``logits_processor`` that forces a reasoning budget). The log-probs do not see them: use them
+        for evaluation, not for rollouts that train.
+        """
         if not prompts:
             raise ValueError("generate needs at least one prompt")
         if num_generations < 1:
@@ -232,7 +237,7 @@ class CausalLMAdapter:
             with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
                 torch.manual_seed(seed)
                 out = model.generate(**self.model_inputs(model, ids, extra, generation=True), attention_mask=mask,
-                                     **self._sampling_kwargs())  # fmt: skip
+                                     **{**self._sampling_kwargs(), **generate_kwargs})  # fmt: skip
         finally:
             model.train(was_training)
         completion_ids = out[:, ids.shape[1] :]

@@ -1,0 +1,615 @@
+"""CESAR's reasoning-process rewards, as plain callables in TRL's reward signature.
+
+CESAR ("Consistent, Effective and Scalable Audio Reasoners", Fan et al., 2025, arXiv:2510.20867)
+fine-tunes audio LLMs with GRPO. Outcome-only GRPO for audio question answering (R1-AQA,
+Ke-Omni-R) rewards a completion for the right answer and the right format; CESAR argues that
+this leaves the reasoning itself unsupervised (it drifts, contradicts the answer, grows long and
+gets *worse* with more test-time thinking) and adds three rewards on the reasoning *process*.
+A completion is expected to look like::
+
+    <think> i listen to the first tone and it is low then the second tone is high ... </think> <answer> second </answer>
+
+and is scored by five rewards, each a function of one completion (and its dataset row):
+
+========================  =========  ==============================================================================
+reward                    range      definition (``t`` = think text, ``a`` = answer text, ``q`` = question)
+========================  =========  ==============================================================================
+``accuracy_reward``       {0, 1}     ``1[norm(a) == norm(gold)]`` (or ``a`` is the gold choice's letter)
+``format_reward``         {0, 1}     ``1[text == <think>t</think> <answer>a</answer>]``
+``consistency_reward``    [0, 2]     ``sim(t, a) + sim(t, q)`` with ``sim(x, y) = |C(x) ∩ C(y)| / max(|C(x)|, |C(y)|)``
+``keyword_reward``        [0, 1]     ``mean_c min(1, hits_c(t) / target_c)`` over 3 keyword categories
+``OverthinkingReward``    [0, 1]     ``max(0, 1 - n(t) / L_max)``, ``n`` = length of ``t`` in tokens
+========================  =========  ==============================================================================
+
+``C(x)`` are the "key concepts" of ``x`` (:func:`extract_concepts`: content words, stopwords
+removed). The three bonus terms (consistency, keywords, overthinking) are 0 unless the format is
+valid, so a completion cannot earn them by skipping the tags; accuracy is an outcome reward and is
+scored whenever one ``<answer>…</answer>`` pair is present.
+
+Composition. GRPO's scalar reward is the weighted sum
+
+    R = α_acc r_acc + α_fmt r_fmt + α_cons r_cons + α_kw r_kw + α_over r_over,
+
+with the paper's weights :data:`CESAR_ALPHAS` ``= (5, 1, 1, 1, 1)``, so ``R ∈ [0, 10]`` and a
+correct answer (5) outweighs a perfect reasoning process (at most 1 + 2 + 1 + 1 = 5) — the process
+terms break ties among completions with the same outcome, they cannot buy a wrong answer a higher
+reward than a right one with an equally good process. Both this package's
+:class:`~adrpo_nb.trainers.grpo.GRPOTrainer` and TRL's take the five callables and the weights
+separately and form the sum themselves::
+
+    funcs, weights = cesar_reward_funcs()                     # outcome_only=True: accuracy + format
+    trainer = GRPOTrainer(model, reward_funcs=funcs, args=GRPOConfig(reward_weights=weights, ...), ...)
+
+Dataset columns: ``answer`` (the correct choice's text, required by accuracy), ``choices``
+(optional list of choice strings, for letter answers), ``question`` (optional; else the prompt's
+text is the question of the consistency reward). Completions may be strings or TRL conversational
+lists ``[{"role": "assistant", "content": "..."}]``.
+
+The keyword lists (``data/cesar/keywords.json``) and the stopwords (``data/cesar/stopwords.txt``)
+were written for this project: the paper names the keyword categories (analytical patterns,
+logical connectives, audio domain terms) without publishing lists.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from adrpo_nb.data import DataFileError, data_path, read_json
+
+__all__ = [
+    "CESAR_ALPHAS",
+    "CESAR_COMPONENTS",
+    "KEYWORD_CATEGORIES",
+    "ParsedCompletion",
+    "parse_completion",
+    "normalize_answer",
+    "load_stopwords",
+    "load_keywords",
+    "extract_concepts",
+    "concept_similarity",
+    "completion_text",
+    "question_text",
+    "accuracy_reward",
+    "format_reward",
+    "consistency_reward",
+    "KeywordReward",
+    "keyword_reward",
+    "OverthinkingReward",
+    "cesar_reward_funcs",
+    "cesar_breakdown",
+]
+
+#: Paper weights of (accuracy, format, consistency, keywords, overthinking).
+CESAR_ALPHAS: tuple[float, float, float, float, float] = (5.0, 1.0, 1.0, 1.0, 1.0)
+#: Names of the five components, in the order of :data:`CESAR_ALPHAS` (keys of :func:`cesar_breakdown`).
+CESAR_COMPONENTS: tuple[str, ...] = ("accuracy", "format", "consistency", "keywords", "overthinking")
+#: The keyword categories of ``data/cesar/keywords.json``, in the order of ``KeywordReward(targets=...)``.
+KEYWORD_CATEGORIES: tuple[str, str, str] = ("analytical", "connectives", "audio_terms")
+
+_TAGS = ("<think>", "</think>", "<answer>", "</answer>")
+_FORMAT = re.compile(r"<think>(.*)</think>\s*<answer>(.*)</answer>", re.S)
+_WORD = re.compile(r"[a-z0-9]+")
+_TAG_WORDS = frozenset({"think", "answer"})
+# a leading choice label: "(a)", "( a )", "a)", "a." — the letter, then the rest of the answer
+_LABEL = re.compile(r"^(?:\(\s*([a-z])\s*\)\s*|([a-z])\s*\)\s*|([a-z])\s*\.(?:\s+|$))")
+
+
+# --------------------------------------------------------------------------------------
+# parsing and normalisation
+# --------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ParsedCompletion:
+    """A completion split into its reasoning and its answer.
+
+    Attributes:
+        think: the stripped text between the one ``<think>`` and the one ``</think>`` (``None`` unless
+            each tag occurs exactly once, in that order).
+        answer: the stripped text between the one ``<answer>`` and the one ``</answer>`` (same rule).
+        valid_format: the whole text, ignoring outer whitespace, is exactly
+            ``<think>…</think>`` + optional whitespace + ``<answer>…</answer>`` with each tag once and a
+            non-empty answer.
+    """
+
+    think: str | None
+    answer: str | None
+    valid_format: bool
+
+
+def _between(text: str, open_tag: str, close_tag: str) -> str | None:
+    if text.count(open_tag) != 1 or text.count(close_tag) != 1:
+        return None
+    start, end = text.index(open_tag) + len(open_tag), text.index(close_tag)
+    return text[start:end].strip() if start <= end else None
+
+
+def parse_completion(text: str) -> ParsedCompletion:
+    """Parse ``<think>…</think> <answer>…</answer>``; see :class:`ParsedCompletion` for the rules.
+
+    Whitespace around and inside the tags' contents is ignored (a word-level tokenizer decodes
+    ``<think> i listen … </think> <answer> second </answer>``); anything before the first tag or
+    after ``</answer>`` makes the format invalid. The think and the answer are still extracted from
+    an invalid completion when their own pair of tags occurs exactly once (accuracy uses that).
+    """
+    if not isinstance(text, str):
+        raise TypeError(f"a completion must be a string, got {type(text).__name__}: {text!r:.80}")
+    think = _between(text, "<think>", "</think>")
+    answer = _between(text, "<answer>", "</answer>")
+    valid = (
+        think is not None
+        and bool(answer)
+        and all(text.count(tag) == 1 for tag in _TAGS)
+        and _FORMAT.fullmatch(text.strip()) is not None
+    )
+    return ParsedCompletion(think=think, answer=answer, valid_format=valid)
+
+
+def normalize_answer(text: str) -> str:
+    """Canonical form of an answer, for exact-match accuracy.
+
+    Lowercase; strip; drop one leading choice label ``(a)``, ``a)`` or ``a.`` (an answer that *is*
+    only a label becomes its letter: ``"(b)" -> "b"``); replace punctuation by spaces; collapse
+    whitespace. ``"(A) The second tone." -> "the second tone"``, ``"b ." -> "b"``.
+    """
+    s = str(text).lower().strip()
+    label = _LABEL.match(s)
+    if label:
+        rest = s[label.end() :].strip()
+        s = rest if rest else next(g for g in label.groups() if g)
+    s = re.sub(r"[^\w\s]|_", " ", s)
+    return " ".join(s.split())
+
+
+# --------------------------------------------------------------------------------------
+# key concepts
+# --------------------------------------------------------------------------------------
+@lru_cache(maxsize=1)
+def load_stopwords() -> frozenset[str]:
+    """The stopwords of ``data/cesar/stopwords.txt`` (one word a line, ``#`` comments); cached."""
+    path = data_path("cesar", "stopwords.txt")
+    words = set()
+    for line in path.read_text(encoding="utf-8").splitlines():
+        word = line.split("#", 1)[0].strip().lower()
+        if word:
+            words.add(word)
+    if not words:
+        raise DataFileError(f"{path} holds no stopwords")
+    return frozenset(words)
+
+
+@lru_cache(maxsize=1)
+def _keywords_items() -> tuple[tuple[str, tuple[str, ...]], ...]:
+    path = data_path("cesar", "keywords.json")
+    raw = read_json(path)
+    if not isinstance(raw, dict):
+        raise DataFileError(f"{path} must hold a JSON object, got {type(raw).__name__}")
+    try:
+        return tuple((c, _clean_keywords(c, raw.get(c))) for c in KEYWORD_CATEGORIES)
+    except (TypeError, ValueError) as err:
+        raise DataFileError(f"{path}: {err}") from None
+
+
+def load_keywords() -> dict[str, tuple[str, ...]]:
+    """``{category: keywords}`` of ``data/cesar/keywords.json`` for :data:`KEYWORD_CATEGORIES` (cached read)."""
+    return dict(_keywords_items())
+
+
+def _clean_keywords(category: str, words: Any) -> tuple[str, ...]:
+    if words is None:
+        raise ValueError(f"keyword category {category!r} is missing")
+    if isinstance(words, str) or not isinstance(words, Sequence | set | frozenset):
+        raise TypeError(f"keyword category {category!r} must be a list of strings, got {words!r:.80}")
+    out: list[str] = []
+    for word in words:
+        if not isinstance(word, str):
+            raise TypeError(f"keyword category {category!r} holds a non-string entry {word!r}")
+        norm = " ".join(_WORD.findall(word.lower()))
+        if not norm:
+            raise ValueError(f"keyword category {category!r} holds an entry with no letters or digits: {word!r}")
+        if norm not in out:
+            out.append(norm)
+    return tuple(out)
+
+
+def _singular(word: str) -> str:
+    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        return word[:-1]
+    return word
+
+
+def extract_concepts(text: str) -> frozenset[str]:
+    """The key concepts ``C(x)`` of a text: its content words.
+
+    ``C(x) = { sing(w) : w ∈ words(lower(x)), w ∉ S, sing(w) ∉ S }`` where ``words`` are the runs of
+    ``[a-z0-9]`` (punctuation and tags split words; other characters are dropped), ``S`` is the
+    stopwords of ``data/cesar/stopwords.txt`` plus the tag words ``think`` and ``answer``, and
+    ``sing`` is a light plural normalisation: drop a trailing ``s`` when the word has more than 3
+    letters and does not end in ``ss``, ``us`` or ``is`` (``tones -> tone``, ``clicks -> click``;
+    ``bass``, ``chorus``, ``this`` and ``yes`` stay; ``pitches -> pitche`` is *not* matched to
+    ``pitch``). Connectives (``so``, ``then``, ``because``) are stopwords: they count for the keyword
+    reward, never as concepts.
+    """
+    stop = load_stopwords() | _TAG_WORDS
+    concepts = set()
+    for word in _WORD.findall(str(text).lower()):
+        if word in stop:
+            continue
+        single = _singular(word)
+        if single not in stop:
+            concepts.add(single)
+    return frozenset(concepts)
+
+
+def concept_similarity(x: str, y: str) -> float:
+    """``|C(x) ∩ C(y)| / max(|C(x)|, |C(y)|)`` in [0, 1], 0.0 when both have no concepts.
+
+    Symmetric; 1.0 iff both texts have the same (non-empty) concept set. Dividing by the *larger*
+    set means a long reasoning that mentions the one-word answer scores ``1 / |C(think)|``, not 1.
+    """
+    cx, cy = extract_concepts(x), extract_concepts(y)
+    denom = max(len(cx), len(cy))
+    return len(cx & cy) / denom if denom else 0.0
+
+
+# --------------------------------------------------------------------------------------
+# completions, prompts and columns
+# --------------------------------------------------------------------------------------
+def _content_text(content: Any) -> str:
+    """A message's content as text: a string, or the ``text`` of its ``{"type": "text"}`` parts."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, Sequence):
+        parts = []
+        for part in content:
+            if isinstance(part, str):
+                parts.append(part)
+            elif isinstance(part, Mapping) and part.get("type", "text") == "text":
+                parts.append(str(part.get("text", "")))
+        return "\n".join(parts)
+    raise TypeError(f"a message content must be a string or a list of parts, got {type(content).__name__}")
+
+
+def completion_text(completion: Any) -> str:
+    """A completion as text: a string as it is, TRL's ``[{"role": "assistant", "content": ...}]`` as its content.
+
+    With several messages the contents of the assistant messages are joined by newlines (all of
+    them if no message has a role).
+    """
+    if isinstance(completion, str):
+        return completion
+    if isinstance(completion, Mapping):
+        completion = [completion]
+    if isinstance(completion, Sequence) and all(isinstance(m, Mapping) for m in completion):
+        messages = [m for m in completion if m.get("role") == "assistant"] or list(completion)
+        return "\n".join(_content_text(m.get("content")) for m in messages)
+    raise TypeError(
+        "a completion must be a string or a list of chat messages ({'role': ..., 'content': ...}), "
+        f"got {type(completion).__name__}: {completion!r:.80}"
+    )
+
+
+def question_text(prompt: Any) -> str:
+    """The question of a prompt: a string as it is; for chat messages, the text parts of the last user message.
+
+    Content may be a string or a list of parts (``{"type": "text", "text": ...}``,
+    ``{"type": "audio", ...}``: only text parts count). Without a user message, the last message.
+    """
+    if prompt is None:
+        return ""
+    if isinstance(prompt, str):
+        return prompt
+    if isinstance(prompt, Mapping):
+        prompt = [prompt]
+    if isinstance(prompt, Sequence) and all(isinstance(m, Mapping) for m in prompt):
+        if not prompt:
+            return ""
+        users = [m for m in prompt if m.get("role") == "user"]
+        return _content_text((users or list(prompt))[-1].get("content"))
+    raise TypeError(f"a prompt must be a string or a list of chat messages, got {type(prompt).__name__}")
+
+
+def _is_listlike(x: Any) -> bool:
+    """A list, tuple, NumPy array… of entries (not a string or a mapping)."""
+    return not isinstance(x, str | bytes | Mapping) and hasattr(x, "__len__") and hasattr(x, "__iter__")
+
+
+def _column(columns: Mapping[str, Any], name: str, n: int, *, required: bool, reward: str) -> list | None:
+    """Column ``name`` as a list of ``n`` entries; ``None`` if optional and absent."""
+    values = columns.get(name)
+    if values is None:
+        if required:
+            raise KeyError(
+                f"{reward} needs the dataset column {name!r} (one entry per completion); got columns {sorted(columns)}"
+            )
+        return None
+    if not _is_listlike(values):
+        raise ValueError(f"column {name!r} must be a list with one entry per completion, got {type(values).__name__}")
+    if len(values) != n:
+        raise ValueError(f"column {name!r} has {len(values)} entries but there are {n} completions")
+    return list(values)
+
+
+def _texts(completions: Sequence[Any]) -> list[str]:
+    if isinstance(completions, str):
+        raise TypeError("completions must be a list of completions, got a single string")
+    return [completion_text(c) for c in completions]
+
+
+def _check_prompts(prompts: Sequence[Any] | None, n: int) -> None:
+    if prompts is not None and len(prompts) != n:
+        raise ValueError(f"prompts has {len(prompts)} entries but there are {n} completions")
+
+
+# --------------------------------------------------------------------------------------
+# the five rewards
+# --------------------------------------------------------------------------------------
+def _letter(i: int) -> str | None:
+    return chr(ord("a") + i) if 0 <= i < 26 else None
+
+
+def _accepted_answers(gold: Any, choices: Any) -> set[str]:
+    """Normalised answers counted as correct: the gold text, and with choices the gold choice's letter.
+
+    When ``gold`` is itself a letter naming a choice (and no choice's text equals it), that choice's
+    text is accepted as well.
+    """
+    g = normalize_answer(gold)
+    accepted = {g} if g else set()
+    if choices is None or not g:
+        return accepted
+    if not _is_listlike(choices):
+        raise TypeError(f"a 'choices' entry must be a list of choice strings, got {choices!r:.80}")
+    norm_choices = [normalize_answer(c) for c in choices]
+    if g in norm_choices:
+        letter = _letter(norm_choices.index(g))
+        if letter:
+            accepted.add(letter)
+    elif len(g) == 1 and "a" <= g <= "z" and ord(g) - ord("a") < len(norm_choices):
+        accepted.add(norm_choices[ord(g) - ord("a")])
+    accepted.discard("")
+    return accepted
+
+
+def accuracy_reward(prompts: Sequence[Any], completions: Sequence[Any], completion_ids: Any = None,
+                    **columns: Any) -> list[float]:  # fmt: skip
+    """Outcome reward ``r_acc ∈ {0, 1}``: is the answer in ``<answer>…</answer>`` correct?
+
+    ``r_acc = 1[norm(a) ∈ A]`` where ``a`` is the text of the completion's one ``<answer>`` pair and
+    ``A = {norm(answer)}``, plus the letter (``a``, ``b``, …) of the correct choice when the row has
+    ``choices`` (and, if ``answer`` is a letter, that choice's text). ``norm`` is
+    :func:`normalize_answer`. No answer pair (or an empty answer, or a ``None`` gold answer) gives
+    0.0. The rest of the format is not checked: accuracy is the outcome, format has its own reward.
+
+    Columns: ``answer`` (required), ``choices`` (optional); others are ignored.
+    """
+    texts = _texts(completions)
+    n = len(texts)
+    _check_prompts(prompts, n)
+    golds = _column(columns, "answer", n, required=True, reward="accuracy_reward")
+    choices = _column(columns, "choices", n, required=False, reward="accuracy_reward") or [None] * n
+    out = []
+    for text, gold, row_choices in zip(texts, golds, choices, strict=True):
+        guess = parse_completion(text).answer
+        if guess is None or gold is None:
+            out.append(0.0)
+            continue
+        g = normalize_answer(guess)
+        out.append(float(bool(g) and g in _accepted_answers(gold, row_choices)))
+    return out
+
+
+def format_reward(prompts: Sequence[Any], completions: Sequence[Any], completion_ids: Any = None,
+                  **columns: Any) -> list[float]:  # fmt: skip
+    """``r_fmt = 1[valid format]``: exactly ``<think>…</think> <answer>…</answer>`` (see :func:`parse_completion`)."""
+    texts = _texts(completions)
+    _check_prompts(prompts, len(texts))
+    return [float(parse_completion(t).valid_format) for t in texts]
+
+
+def consistency_reward(prompts: Sequence[Any], completions: Sequence[Any], completion_ids: Any = None,
+                       **columns: Any) -> list[float]:  # fmt: skip
+    """Consistency ``r_cons ∈ [0, 2]``: does the reasoning talk about the question and the answer it gives?
+
+    ``r_cons = sim(t, a) + sim(t, q)`` for a valid format, else 0, with ``sim`` =
+    :func:`concept_similarity`, ``t`` the think text, ``a`` the answer text and ``q`` the question:
+    the row's ``question`` column if present (and not ``None``), else the prompt's text
+    (:func:`question_text`: a string prompt as it is, a chat prompt's last user message).
+    """
+    texts = _texts(completions)
+    n = len(texts)
+    _check_prompts(prompts, n)
+    questions = _column(columns, "question", n, required=False, reward="consistency_reward") or [None] * n
+    if prompts is None and any(q is None for q in questions):
+        raise ValueError("consistency_reward needs the prompts or a 'question' column")
+    out = []
+    for i, text in enumerate(texts):
+        parsed = parse_completion(text)
+        if not parsed.valid_format:
+            out.append(0.0)
+            continue
+        q = questions[i] if questions[i] is not None else question_text(prompts[i])
+        out.append(concept_similarity(parsed.think, parsed.answer) + concept_similarity(parsed.think, str(q)))
+    return out
+
+
+class KeywordReward:
+    """Structured-reasoning reward ``r_kw ∈ [0, 1]``: does the think use analysis, logic and domain words?
+
+    ``r_kw = (1/3) Σ_c min(1, hits_c / target_c)`` for a valid format, else 0, over the categories
+    ``c`` of :data:`KEYWORD_CATEGORIES` (analytical patterns, logical connectives, audio domain
+    terms), where ``hits_c`` is the number of *distinct* keywords of ``c`` found in the think text
+    as whole words or phrases (words are runs of ``[a-z0-9]``; ``higher`` does not count as
+    ``high``, ``which means`` matches across any punctuation between the two words). Repeating one
+    keyword earns nothing more: ``target_c`` distinct ones saturate the category.
+
+    Args:
+        targets: ``target_c`` for (analytical, connectives, audio_terms); positive numbers.
+        keywords: ``{category: [keywords]}`` with the three categories (other keys are ignored);
+            default: ``data/cesar/keywords.json``.
+    """
+
+    __name__ = "keywords"
+
+    def __init__(self, targets: Sequence[float] = (1, 1, 1), keywords: Mapping[str, Sequence[str]] | None = None):
+        targets = tuple(targets)
+        if len(targets) != len(KEYWORD_CATEGORIES) or not all(
+            isinstance(t, numbers.Real) and not isinstance(t, bool) and math.isfinite(t) and t > 0 for t in targets
+        ):
+            raise ValueError(f"targets must be {len(KEYWORD_CATEGORIES)} finite positive numbers (one per category "
+                             f"{KEYWORD_CATEGORIES}), got targets={targets!r}")  # fmt: skip
+        self.targets: tuple[float, ...] = tuple(float(t) for t in targets)
+        self._keywords: dict[str, tuple[str, ...]] | None = None  # None: data/cesar/keywords.json, read on first use
+        if keywords is not None:
+            if not isinstance(keywords, Mapping):
+                raise TypeError(f"keywords must be a mapping {{category: [keywords]}}, got {type(keywords).__name__}")
+            self._keywords = {c: _clean_keywords(c, keywords.get(c)) for c in KEYWORD_CATEGORIES}
+
+    @property
+    def keywords(self) -> dict[str, tuple[str, ...]]:
+        """``{category: normalised keywords}`` (lowercase, words joined by one space)."""
+        if self._keywords is None:
+            self._keywords = load_keywords()
+        return self._keywords
+
+    def category_hits(self, think: str) -> dict[str, int]:
+        """``{category: number of distinct keywords of the category in think}``."""
+        padded = f" {' '.join(_WORD.findall(str(think).lower()))} "
+        return {c: sum(f" {kw} " in padded for kw in kws) for c, kws in self.keywords.items()}
+
+    def score(self, think: str) -> float:
+        """``(1/3) Σ_c min(1, hits_c / target_c)`` of one think text (no format check)."""
+        hits = self.category_hits(think)
+        return sum(min(1.0, hits[c] / t) for c, t in zip(KEYWORD_CATEGORIES, self.targets, strict=True)) / len(
+            self.targets
+        )
+
+    def __call__(self, prompts: Sequence[Any], completions: Sequence[Any], completion_ids: Any = None,
+                 **columns: Any) -> list[float]:  # fmt: skip
+        texts = _texts(completions)
+        _check_prompts(prompts, len(texts))
+        out = []
+        for text in texts:
+            parsed = parse_completion(text)
+            out.append(self.score(parsed.think) if parsed.valid_format else 0.0)
+        return out
+
+    def __repr__(self) -> str:
+        sizes = {c: len(k) for c, k in self.keywords.items()}
+        return f"KeywordReward(targets={self.targets}, keywords sizes={sizes})"
+
+
+#: :class:`KeywordReward` with targets (1, 1, 1) and the keywords of ``data/cesar/keywords.json`` (read on first call).
+keyword_reward = KeywordReward()
+
+
+def _count_words(text: str) -> int:
+    return len(text.split())
+
+
+class OverthinkingReward:
+    """Calibrated-depth reward ``r_over ∈ [0, 1]``: shorter reasoning is better, up to ``l_max``.
+
+    ``r_over = max(0, 1 - n / L_max)`` for a valid format, else 0, with ``n = count_tokens(think)``.
+    A think of ``L_max`` tokens or more earns 0; an empty think earns 1 (but no consistency or
+    keyword reward). Weighted against accuracy (α = 5 vs 1) it trims reasoning that does not pay off
+    in correct answers.
+
+    Args:
+        l_max: ``L_max``, the think length (tokens) at which the reward reaches 0; an integer >= 1.
+        count_tokens: ``str -> int``; default: the number of whitespace-separated words. For model
+            tokens pass e.g. ``lambda s: len(tokenizer(s, add_special_tokens=False).input_ids)``.
+    """
+
+    __name__ = "overthinking"
+
+    def __init__(self, l_max: int = 256, count_tokens: Callable[[str], int] | None = None):
+        if not isinstance(l_max, numbers.Integral) or isinstance(l_max, bool) or l_max < 1:
+            raise ValueError(f"l_max must be an integer >= 1 (the think length, in tokens, at which the "
+                             f"overthinking reward reaches 0), got l_max={l_max!r}")  # fmt: skip
+        if count_tokens is not None and not callable(count_tokens):
+            raise TypeError(f"count_tokens must be a callable str -> int or None, got {count_tokens!r}")
+        self.l_max = int(l_max)
+        self.count_tokens: Callable[[str], int] = count_tokens or _count_words
+
+    def score(self, think: str) -> float:
+        """``max(0, 1 - count_tokens(think) / l_max)`` of one think text (no format check)."""
+        n = self.count_tokens(think)
+        if not isinstance(n, numbers.Integral) or n < 0:
+            raise ValueError(f"count_tokens returned {n!r} for a think text; expected an integer >= 0")
+        return max(0.0, 1.0 - int(n) / self.l_max)
+
+    def __call__(self, prompts: Sequence[Any], completions: Sequence[Any], completion_ids: Any = None,
+                 **columns: Any) -> list[float]:  # fmt: skip
+        texts = _texts(completions)
+        _check_prompts(prompts, len(texts))
+        out = []
+        for text in texts:
+            parsed = parse_completion(text)
+            out.append(self.score(parsed.think) if parsed.valid_format else 0.0)
+        return out
+
+    def __repr__(self) -> str:
+        counter = "words" if self.count_tokens is _count_words else repr(self.count_tokens)
+        return f"OverthinkingReward(l_max={self.l_max}, count_tokens={counter})"
+
+
+# --------------------------------------------------------------------------------------
+# composition
+# --------------------------------------------------------------------------------------
+def _check_alphas(alphas: Sequence[float]) -> tuple[float, ...]:
+    if isinstance(alphas, str) or not isinstance(alphas, Sequence) or len(alphas) != len(CESAR_COMPONENTS):
+        raise ValueError(f"alphas must be {len(CESAR_COMPONENTS)} weights, one per {CESAR_COMPONENTS}, "
+                         f"got alphas={alphas!r}")  # fmt: skip
+    for name, a in zip(CESAR_COMPONENTS, alphas, strict=True):
+        if not isinstance(a, numbers.Real) or isinstance(a, bool) or not math.isfinite(a) or a < 0:
+            raise ValueError(f"alpha of {name!r} must be a finite number >= 0, got {a!r} (alphas={alphas!r})")
+    return tuple(float(a) for a in alphas)
+
+
+def cesar_reward_funcs(alphas: Sequence[float] = CESAR_ALPHAS, l_max: int = 256,
+                       count_tokens: Callable[[str], int] | None = None, outcome_only: bool = False,
+                       ) -> tuple[list[Callable[..., list[float]]], list[float]]:  # fmt: skip
+    """CESAR's ``(reward_funcs, reward_weights)``: pass them as ``reward_funcs=`` and ``GRPOConfig(reward_weights=)``.
+
+    The trainer's reward is ``R = Σ_k α_k r_k`` over (accuracy, format, consistency, keywords,
+    overthinking) with ``alphas`` (paper: :data:`CESAR_ALPHAS` = (5, 1, 1, 1, 1), ``R ∈ [0, 10]``).
+    The bonus terms (consistency, keywords, overthinking) only count when the format is valid, so
+    skipping the tags cannot earn them.
+
+    Args:
+        alphas: 5 finite non-negative weights.
+        l_max, count_tokens: of the :class:`OverthinkingReward`.
+        outcome_only: return ``[accuracy_reward, format_reward]`` with weights ``[alphas[0], alphas[1]]``:
+            the outcome-only GRPO baseline (accuracy + format, as R1-AQA and Ke-Omni-R).
+    """
+    weights = list(_check_alphas(alphas))
+    if outcome_only:
+        return [accuracy_reward, format_reward], weights[:2]
+    funcs: list[Callable[..., list[float]]] = [
+        accuracy_reward,
+        format_reward,
+        consistency_reward,
+        keyword_reward,
+        OverthinkingReward(l_max=l_max, count_tokens=count_tokens),
+    ]
+    return funcs, weights
+
+
+def cesar_breakdown(prompts: Sequence[Any], completions: Sequence[Any], *, l_max: int = 256,
+                    count_tokens: Callable[[str], int] | None = None,
+                    **columns: Any) -> dict[str, list[float]]:  # fmt: skip
+    """Every CESAR component per completion: ``{name: [value per completion]}`` for plots and tables.
+
+    Keys are :data:`CESAR_COMPONENTS` (accuracy, format, consistency, keywords, overthinking), unweighted;
+    the total of :func:`cesar_reward_funcs` is ``Σ_k alphas[k] * breakdown[name_k][i]``. ``columns`` as for
+    the rewards (``answer`` required; ``choices``, ``question`` optional).
+    """
+    funcs, _ = cesar_reward_funcs(l_max=l_max, count_tokens=count_tokens)
+    return {name: list(fn(prompts, completions, **columns)) for name, fn in zip(CESAR_COMPONENTS, funcs, strict=True)}

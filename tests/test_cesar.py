@@ -1,0 +1,379 @@
+"""CESAR's process rewards (adrpo_nb.rewards.cesar): exact values on hand-written completions."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from adrpo_nb.data import DataFileError
+from adrpo_nb.rewards import cesar
+from adrpo_nb.rewards.cesar import (
+    CESAR_ALPHAS,
+    CESAR_COMPONENTS,
+    KeywordReward,
+    OverthinkingReward,
+    ParsedCompletion,
+    accuracy_reward,
+    cesar_breakdown,
+    cesar_reward_funcs,
+    concept_similarity,
+    consistency_reward,
+    extract_concepts,
+    format_reward,
+    keyword_reward,
+    load_keywords,
+    load_stopwords,
+    normalize_answer,
+    parse_completion,
+)
+
+THINK = "i listen to the first tone and it is low then the second tone is high so the second tone is higher"
+GOOD = f"<think> {THINK} </think> <answer> second </answer>"
+QUESTION = "which tone is higher , the first or the second ?"
+# C(THINK): drop the stopwords i, to, the, and, it, is, then, so ->
+#   {listen, first, tone, low, second, high, higher}                       (7 concepts)
+THINK_CONCEPTS = {"listen", "first", "tone", "low", "second", "high", "higher"}
+# C("second") = {second}:                 sim(think, answer)   = 1 / max(7, 1) = 1/7
+# C(QUESTION) = {tone, higher, first, second} (which, is, the, or are stopwords), all 4 in C(THINK):
+#                                         sim(think, question) = 4 / max(7, 4) = 4/7
+GOOD_CONSISTENCY = 1 / 7 + 4 / 7
+# THINK has 22 whitespace-separated words
+THINK_WORDS = 22
+# missing <think> tags: the answer still counts for accuracy, nothing else does
+NO_THINK = "i think it is the second one . <answer> second </answer>"
+
+
+def _all(completions, prompts=None, **columns):
+    prompts = prompts if prompts is not None else [QUESTION] * len(completions)
+    return cesar_breakdown(prompts, completions, **columns)
+
+
+# --------------------------------------------------------------------------------------
+# parsing
+# --------------------------------------------------------------------------------------
+def test_parse_valid_with_spaces_and_newlines():
+    assert parse_completion(GOOD) == ParsedCompletion(think=THINK, answer="second", valid_format=True)
+    text = "\n<think>\nline one\nline two\n</think>\n\n<answer>(b) high</answer>\n"
+    assert parse_completion(text) == ParsedCompletion("line one\nline two", "(b) high", True)
+    # no whitespace between the blocks, empty think: still valid
+    assert parse_completion("<think></think><answer>x</answer>") == ParsedCompletion("", "x", True)
+
+
+@pytest.mark.parametrize(
+    ("text", "think", "answer"),
+    [
+        (NO_THINK, None, "second"),  # no think tags
+        ("<think> a </think> <answer> </answer>", "a", ""),  # empty answer
+        ("<think> a </think> <answer> b </answer> extra", "a", "b"),  # text after </answer>
+        ("preamble <think> a </think> <answer> b </answer>", "a", "b"),  # text before <think>
+        ("<answer> b </answer> <think> a </think>", "a", "b"),  # wrong order
+        ("<think> a </think> so <answer> b </answer>", "a", "b"),  # text between the blocks
+        ("<think> a </think> <think> c </think> <answer> b </answer>", None, "b"),  # think twice
+        ("<think> a </think> <answer> b </answer> <answer> c </answer>", "a", None),  # answer twice
+        ("<think> a <answer> b </answer>", None, "b"),  # unclosed think
+        ("</think> a <think> <answer> b </answer>", None, "b"),  # closing tag first
+        ("just text", None, None),
+    ],
+)
+def test_parse_invalid_still_extracts(text, think, answer):
+    parsed = parse_completion(text)
+    assert parsed == ParsedCompletion(think=think, answer=answer, valid_format=False)
+
+
+def test_parse_rejects_non_string():
+    with pytest.raises(TypeError, match="string"):
+        parse_completion(None)
+
+
+@pytest.mark.parametrize(
+    ("raw", "norm"),
+    [
+        ("Second", "second"),
+        ("  The second tone. ", "the second tone"),
+        ("(A) The second tone.", "the second tone"),
+        ("( b ) high", "high"),
+        ("a) low", "low"),
+        ("a. low", "low"),
+        ("(b)", "b"),  # a bare label is its letter
+        ("b .", "b"),  # word-level tokenizer output
+        ("c-major", "c major"),
+        ("higher  ,  clearly", "higher clearly"),
+        ("a second", "a second"),  # "a" without punctuation is not a label
+        ("", ""),
+    ],
+)
+def test_normalize_answer(raw, norm):
+    assert normalize_answer(raw) == norm
+
+
+# --------------------------------------------------------------------------------------
+# concepts
+# --------------------------------------------------------------------------------------
+def test_extract_concepts_of_the_example():
+    assert extract_concepts(THINK) == THINK_CONCEPTS
+    assert extract_concepts(GOOD) == THINK_CONCEPTS  # tag words think/answer are not concepts
+    assert extract_concepts("so then because and therefore") == frozenset()  # connectives are not concepts
+
+
+def test_extract_concepts_plural_rule():
+    # tones -> tone, clicks -> click; bass (ss), chorus (us), analysis (is), yes and was (<= 3 letters) stay
+    assert extract_concepts("Tones, CLICKS. bass chorus analysis yes 440hz") == {
+        "tone", "click", "bass", "chorus", "analysis", "yes", "440hz"
+    }  # fmt: skip
+    assert extract_concepts("answers thinks") == frozenset()  # plural of a tag word is dropped too
+
+
+def test_concept_similarity_by_hand():
+    assert concept_similarity(THINK, "second") == pytest.approx(1 / 7)
+    assert concept_similarity(THINK, QUESTION) == pytest.approx(4 / 7)
+    assert concept_similarity(QUESTION, THINK) == pytest.approx(4 / 7)  # symmetric
+    # C = {beep, fast} vs {beep, fast, slow}: 2 / max(2, 3)
+    assert concept_similarity("the beeps are fast", "are the beeps fast or slow ?") == pytest.approx(2 / 3)
+    assert concept_similarity("tone", "tones") == 1.0
+    assert concept_similarity("the and so", "it is") == 0.0  # both empty
+    assert concept_similarity("tone", "") == 0.0
+
+
+def test_stopwords_file():
+    stop = load_stopwords()
+    assert 100 <= len(stop) <= 150
+    assert {"the", "a", "and", "so", "then", "is", "i", "to"} <= stop
+    keywords = load_keywords()
+    # ordinals and audio terms must stay concepts
+    assert not stop & ({"first", "second", "one", "two", "yes", "no", "up", "down"} | set(keywords["audio_terms"]))
+    assert set(keywords) == {"analytical", "connectives", "audio_terms"}
+
+
+def test_missing_data_file(monkeypatch, tmp_path):
+    monkeypatch.setenv("ADRPO_DATA", str(tmp_path))
+    load_stopwords.cache_clear()
+    try:
+        with pytest.raises(DataFileError, match=r"stopwords\.txt"):
+            load_stopwords()
+    finally:
+        monkeypatch.delenv("ADRPO_DATA")
+        load_stopwords.cache_clear()
+    assert "the" in load_stopwords()
+
+
+# --------------------------------------------------------------------------------------
+# the rewards
+# --------------------------------------------------------------------------------------
+def test_good_completion_all_components():
+    out = _all([GOOD], answer=["second"])
+    assert list(out) == list(CESAR_COMPONENTS)
+    assert out["accuracy"] == [1.0]
+    assert out["format"] == [1.0]
+    assert out["consistency"][0] == pytest.approx(GOOD_CONSISTENCY)  # 5/7
+    # analytical: listen, first; connectives: then, so; audio: tone, low, high, higher -> each category saturated
+    assert out["keywords"] == [1.0]
+    assert out["overthinking"][0] == pytest.approx(1 - THINK_WORDS / 256)  # 234/256 = 0.9140625
+    total = sum(a * out[name][0] for a, name in zip(CESAR_ALPHAS, CESAR_COMPONENTS, strict=True))
+    assert total == pytest.approx(5 + 1 + 5 / 7 + 1 + 234 / 256)
+
+
+def test_missing_tags_gets_accuracy_but_no_bonus():
+    out = _all([NO_THINK], answer=["second"])
+    assert out == {"accuracy": [1.0], "format": [0.0], "consistency": [0.0], "keywords": [0.0], "overthinking": [0.0]}
+
+
+def test_wrong_answer_and_no_answer():
+    wrong = GOOD.replace("<answer> second </answer>", "<answer> first </answer>")
+    no_answer = f"<think> {THINK} </think>"
+    assert accuracy_reward(None, [wrong, no_answer, GOOD], answer=["second"] * 3) == [0.0, 0.0, 1.0]
+    assert format_reward(None, [wrong, no_answer, GOOD]) == [1.0, 0.0, 1.0]
+    # a None gold answer scores 0.0
+    assert accuracy_reward(None, [GOOD], answer=[None]) == [0.0]
+
+
+def test_accuracy_letters_and_choices():
+    choices = [["first", "second"]] * 5
+    answers = ["(b)", "b", "b .", "(a)", "(B) second"]
+    comps = [f"<think> x </think> <answer> {a} </answer>" for a in answers]
+    assert accuracy_reward(None, comps, answer=["second"] * 5, choices=choices) == [1.0, 1.0, 1.0, 0.0, 1.0]
+    # without choices a letter is only a letter
+    assert accuracy_reward(None, comps[:2], answer=["second"] * 2) == [0.0, 0.0]
+    # a gold letter accepts the letter and the text of that choice
+    text = ["<think> x </think> <answer> second </answer>", "<think> x </think> <answer> b) </answer>"]
+    assert accuracy_reward(None, text, answer=["b", "b"], choices=[["first", "second"]] * 2) == [1.0, 1.0]
+    # choices given as labelled strings
+    assert accuracy_reward(None, comps[:1], answer=["(b) second"], choices=[["(a) first", "(b) second"]]) == [1.0]
+    # a None choices entry falls back to the text only
+    assert accuracy_reward(None, comps[:1], answer=["second"], choices=[None]) == [0.0]
+
+
+def test_conversational_completions_and_prompts():
+    chat_prompt = [
+        {"role": "system", "content": "answer in tags"},
+        {"role": "user", "content": [{"type": "audio", "audio": "tones.wav"}, {"type": "text", "text": QUESTION}]},
+    ]
+    chat_completion = [{"role": "assistant", "content": GOOD}]
+    out = cesar_breakdown([chat_prompt], [chat_completion], answer=["second"])
+    assert out["accuracy"] == [1.0] and out["format"] == [1.0] and out["keywords"] == [1.0]
+    # the question is the text part of the last user message (the system message is not part of it)
+    assert out["consistency"][0] == pytest.approx(GOOD_CONSISTENCY)
+    string_content = [{"role": "user", "content": QUESTION}]
+    assert consistency_reward([string_content], [chat_completion])[0] == pytest.approx(GOOD_CONSISTENCY)
+
+
+def test_consistency_reward_values():
+    beeps = "<think> the beeps are fast </think> <answer> fast </answer>"
+    question = "are the beeps fast or slow ?"
+    # sim(think, answer) = |{fast}| / max(2, 1) = 1/2; sim(think, question) = 2/3 (see above) -> 7/6
+    assert consistency_reward([question], [beeps])[0] == pytest.approx(1 / 2 + 2 / 3)
+    # the question column wins over the prompt; an empty question only leaves sim(think, answer)
+    assert consistency_reward(["ignored"], [beeps], question=[question])[0] == pytest.approx(7 / 6)
+    assert consistency_reward([question], [beeps], question=[""])[0] == pytest.approx(1 / 2)
+    # a None question entry falls back to the prompt
+    assert consistency_reward([question], [beeps], question=[None])[0] == pytest.approx(7 / 6)
+    # invalid format -> 0 even when the words overlap
+    assert consistency_reward([question], ["the beeps are fast <answer> fast </answer>"]) == [0.0]
+    with pytest.raises(ValueError, match="prompts or a 'question' column"):
+        consistency_reward(None, [beeps])
+
+
+def test_keyword_reward_values():
+    def comp(think):
+        return f"<think> {think} </think> <answer> x </answer>"
+
+    assert keyword_reward.__name__ == "keywords"
+    # analytical {listen, first} = 2, connectives {then, so} = 2, audio {tone, low, high, higher} = 4
+    assert keyword_reward.category_hits(THINK) == {"analytical": 2, "connectives": 2, "audio_terms": 4}
+    assert keyword_reward(None, [comp(THINK)]) == [1.0]
+    # targets (2, 3, 5): (min(1, 2/2) + min(1, 2/3) + min(1, 4/5)) / 3 = (1 + 2/3 + 4/5) / 3 = 37/45
+    assert KeywordReward(targets=(2, 3, 5))(None, [comp(THINK)])[0] == pytest.approx(37 / 45)
+    # whole words only: "highest" is not "high"; a repeated keyword counts once
+    assert keyword_reward(None, [comp("the pitch pitch pitch is highest")]) == [pytest.approx(1 / 3)]
+    # a phrase keyword ("which means") across a comma; no analytical word -> (0 + 1 + 1) / 3
+    assert keyword_reward(None, [comp("it rises , which means the pitch goes up")]) == [pytest.approx(2 / 3)]
+    assert keyword_reward(None, [comp("nothing relevant")]) == [0.0]
+    # invalid format -> 0
+    assert keyword_reward(None, [f"{THINK} <answer> second </answer>"]) == [0.0]
+
+
+def test_keyword_reward_custom_and_validation():
+    custom = KeywordReward(keywords={"analytical": ["Step By Step"], "connectives": ["so"], "audio_terms": ["hz"],
+                                     "_about": "ignored"})  # fmt: skip
+    assert custom(None, ["<think> step by step , so </think> <answer> 440 </answer>"]) == [pytest.approx(2 / 3)]
+    with pytest.raises(ValueError, match="targets"):
+        KeywordReward(targets=(1, 1))
+    with pytest.raises(ValueError, match="targets"):
+        KeywordReward(targets=(1, 0, 1))
+    with pytest.raises(ValueError, match="connectives"):
+        KeywordReward(keywords={"analytical": ["a"], "audio_terms": ["b"]})
+    with pytest.raises(TypeError, match="audio_terms"):
+        KeywordReward(keywords={"analytical": ["a"], "connectives": ["so"], "audio_terms": "tone"})
+
+
+def test_overthinking_reward_values():
+    good = [GOOD]
+    assert OverthinkingReward()(None, good)[0] == pytest.approx(1 - 22 / 256)
+    assert OverthinkingReward(l_max=44)(None, good) == [0.5]  # 1 - 22/44
+    assert OverthinkingReward(l_max=22)(None, good) == [0.0]  # exactly l_max
+    assert OverthinkingReward(l_max=10)(None, good) == [0.0]  # overlong: clipped at 0, not negative
+    # count_tokens: characters instead of words; "ab cd" has 5 characters -> 1 - 5/10
+    chars = OverthinkingReward(l_max=10, count_tokens=len)
+    assert chars(None, ["<think> ab cd </think> <answer> x </answer>"]) == [0.5]
+    # empty think -> 1.0; invalid format -> 0.0
+    assert OverthinkingReward()(None, ["<think></think><answer>x</answer>", NO_THINK]) == [1.0, 0.0]
+    assert OverthinkingReward().__name__ == "overthinking"
+
+
+@pytest.mark.parametrize("bad", [0, -3, 2.5, True, "256", None])
+def test_overthinking_l_max_validation(bad):
+    with pytest.raises(ValueError, match=rf"l_max={bad!r}"):
+        OverthinkingReward(l_max=bad)
+
+
+def test_overthinking_count_tokens_validation():
+    with pytest.raises(TypeError, match="count_tokens"):
+        OverthinkingReward(count_tokens=5)
+    with pytest.raises(ValueError, match="count_tokens returned -1"):
+        OverthinkingReward(count_tokens=lambda s: -1)(None, [GOOD])
+
+
+# --------------------------------------------------------------------------------------
+# columns
+# --------------------------------------------------------------------------------------
+def test_column_length_mismatch():
+    with pytest.raises(ValueError, match=r"'answer' has 3 entries but there are 2 completions"):
+        accuracy_reward(None, [GOOD, GOOD], answer=["second"] * 3)
+    with pytest.raises(ValueError, match=r"'choices' has 1 entries but there are 2 completions"):
+        accuracy_reward(None, [GOOD, GOOD], answer=["second"] * 2, choices=[["first", "second"]])
+    with pytest.raises(ValueError, match=r"'question' has 1 entries but there are 2 completions"):
+        consistency_reward([QUESTION] * 2, [GOOD, GOOD], question=[QUESTION])
+    with pytest.raises(ValueError, match=r"prompts has 1 entries but there are 2 completions"):
+        format_reward([QUESTION], [GOOD, GOOD])
+
+
+def test_missing_answer_column():
+    with pytest.raises(KeyError, match="'answer'"):
+        accuracy_reward([QUESTION], [GOOD])
+    with pytest.raises(KeyError, match="'answer'"):
+        cesar_breakdown([QUESTION], [GOOD], question=[QUESTION])
+
+
+def test_unknown_columns_and_trl_kwargs_are_ignored():
+    extra = {"trainer_state": object(), "log_metric": print, "audio": ["a.wav"], "completion_ids": [[1, 2, 3]]}
+    funcs, _ = cesar_reward_funcs()
+    values = [fn(prompts=[QUESTION], completions=[GOOD], answer=["second"], **extra)[0] for fn in funcs]
+    assert values == pytest.approx([1.0, 1.0, GOOD_CONSISTENCY, 1.0, 1 - 22 / 256])
+
+
+# --------------------------------------------------------------------------------------
+# composition
+# --------------------------------------------------------------------------------------
+def test_cesar_reward_funcs_default():
+    funcs, weights = cesar_reward_funcs()
+    assert weights == [5.0, 1.0, 1.0, 1.0, 1.0] == list(CESAR_ALPHAS)
+    assert [f.__name__ for f in funcs] == [
+        "accuracy_reward", "format_reward", "consistency_reward", "keywords", "overthinking"
+    ]  # fmt: skip
+    assert funcs[3] is keyword_reward
+    assert isinstance(funcs[4], OverthinkingReward) and funcs[4].l_max == 256
+    funcs, _ = cesar_reward_funcs(l_max=44, count_tokens=len)
+    assert funcs[4].l_max == 44 and funcs[4].count_tokens is len
+
+
+def test_outcome_only():
+    funcs, weights = cesar_reward_funcs(alphas=(2, 0.5, 1, 1, 1), outcome_only=True)
+    assert funcs == [accuracy_reward, format_reward]
+    assert weights == [2.0, 0.5]
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [(5, 1, 1, 1), (5, 1, 1, 1, 1, 1), (5, -1, 1, 1, 1), (5, 1, math.nan, 1, 1), (5, 1, 1, math.inf, 1),
+     (5, 1, 1, 1, "1"), "51111", 5.0],
+)  # fmt: skip
+def test_alphas_validation(bad):
+    with pytest.raises(ValueError, match="alpha"):
+        cesar_reward_funcs(alphas=bad)
+
+
+def test_l_max_validated_by_cesar_reward_funcs():
+    with pytest.raises(ValueError, match="l_max=0"):
+        cesar_reward_funcs(l_max=0)
+
+
+def test_breakdown_batch():
+    comps = [GOOD, NO_THINK, "<think> the beeps are fast </think> <answer> first </answer>"]
+    out = cesar_breakdown([QUESTION] * 3, comps, answer=["second"] * 3, l_max=44)
+    assert out["accuracy"] == [1.0, 1.0, 0.0]
+    assert out["format"] == [1.0, 0.0, 1.0]
+    # third: C(think) = {beep, fast}; answer {first}: 0/2; question {tone, higher, first, second}: 0/4
+    assert out["consistency"] == pytest.approx([GOOD_CONSISTENCY, 0.0, 0.0])
+    # third: analytical 0, connectives 0, audio {fast} -> 1/3
+    assert out["keywords"] == pytest.approx([1.0, 0.0, 1 / 3])
+    # l_max = 44: 1 - 22/44 and 1 - 4/44
+    assert out["overthinking"] == pytest.approx([0.5, 0.0, 40 / 44])
+    assert cesar.__all__ and all(hasattr(cesar, name) for name in cesar.__all__)
+
+
+def test_array_columns_and_string_column():
+    np = pytest.importorskip("numpy")
+    comp = ["<think> x </think> <answer> (b) </answer>"]
+    assert accuracy_reward(None, comp, answer=np.array(["second"]), choices=[np.array(["first", "second"])]) == [1.0]
+    with pytest.raises(ValueError, match="'answer' must be a list"):
+        accuracy_reward(None, comp, answer="second")
