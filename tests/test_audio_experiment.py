@@ -1,0 +1,92 @@
+"""The audio chapter's pieces: reasoning budgets, reward set-ups, the shipped tiny model, a smoke RL run."""
+
+import math
+
+import pytest
+import torch
+
+from adrpo_nb import audio
+from adrpo_nb.experiments.audio import (
+    VARIANTS,
+    audio_config,
+    reward_setup,
+    run_rl,
+    scaling_slope,
+    smoke_config,
+    sweep_grid,  # fmt: skip
+)
+from adrpo_nb.rewards.cesar import parse_completion
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_think_budget_forces_the_closing_tag_after_budget_tokens():
+    think, close = 7, 8
+    processor = audio.ThinkBudget(budget=2, prompt_length=3, think_id=think, close_id=close)
+    scores = torch.zeros(3, 10)
+    ids = torch.tensor([[1, 1, 1, think, 4, 5],   # opened, 2 reasoning tokens: must close now
+                        [1, 1, 1, think, 4, close],  # already closed: free
+                        [1, 1, 1, 4, 5, 6]])  # never opened: free  # fmt: skip
+    out = processor(ids, scores)
+    assert out[0].argmax() == close and torch.isinf(out[0, :close]).all()
+    assert torch.equal(out[1], scores[1]) and torch.equal(out[2], scores[2])
+    assert torch.equal(processor(ids[:, :5], scores), scores)  # one reasoning token so far: free
+    with pytest.raises(ValueError, match="budget"):
+        audio.ThinkBudget(-1, 3, think, close)
+
+
+def test_reward_setups_and_config_validation():
+    funcs, weights = reward_setup("outcome")
+    assert [f.__name__ for f in funcs] == ["accuracy_reward", "format_reward"] and weights == [5.0, 1.0]
+    funcs, weights = reward_setup("cesar", process_weight=0.5)
+    assert len(funcs) == 5 and weights == [5.0, 1.0, 0.5, 0.5, 0.5]
+    cfg = audio_config("grpo_outcome", 0.04)
+    assert cfg.method == "fixed" and cfg.reward_weights == [5.0, 1.0] and cfg.extra["rewards"] == "outcome"
+    assert audio_config("adrpo_cesar").method == "adrpo"
+    with pytest.raises(ValueError, match="variant"):
+        audio_config("ppo")
+    with pytest.raises(ValueError, match="process_weight"):
+        audio_config("adrpo_cesar", process_weight=-1)
+    assert {g[0] for g in sweep_grid()} == set(VARIANTS)
+
+
+def test_scaling_slope_is_accuracy_points_per_reasoning_token():
+    points = [{"think_length": x, "accuracy": 0.5 + 0.01 * x} for x in (0, 10, 20)]
+    assert math.isclose(scaling_slope(points), 1.0)
+    assert scaling_slope(points[:1]) == 0.0
+
+
+def test_the_shipped_tiny_model_answers_in_format_and_respects_a_budget():
+    policy = audio.load_tiny(max_new_tokens=40)
+    questions = audio.eval_questions(5)
+    texts = audio.sample_answers(policy, questions, budget=3, seed=0)
+    parsed = [parse_completion(t) for t in texts]
+    assert sum(p.valid_format for p in parsed) >= 3
+    assert all(len(p.think.split()) <= 3 for p in parsed if p.think is not None)
+    assert not policy.policy.training
+
+
+def test_dataset_rows_carry_the_clip_and_the_reward_columns():
+    rows = audio.dataset("test", tasks=("pitch",))
+    row = rows[0]
+    assert set(row) >= {"prompt", "answer", "choices", "question", "task"} and row["task"] == "pitch"
+    clip = row["prompt"][0]["content"][0]["audio"]
+    assert clip.shape == (32000,) and clip.dtype.name == "float32"
+    with pytest.raises(ValueError, match="unknown tasks"):
+        audio.dataset("test", tasks=("speech",))
+
+
+def test_a_smoke_rl_run_writes_its_result_and_is_reused(tmp_path):
+    cfg = smoke_config(audio_config("adrpo_cesar", 0.04, output_dir=str(tmp_path), iterations=2))
+    result = run_rl(cfg, eval_size=5, budgets=(4, None))
+    assert [p["budget"] for p in result["scaling"]] == [4, audio.MAX_NEW_TOKENS]
+    assert 0.0 <= result["final"]["accuracy"] <= 1.0 and result["provenance"]["seconds"] > 0
+    assert len(result["beta_eff"]) == cfg.completions_per_iteration
+    assert all(0.0 <= b <= 2 * cfg.beta0 + 1e-9 for b in result["beta_eff"])
+    assert run_rl(cfg, eval_size=5, budgets=(4, None)) == result  # finished: read back, not retrained
