@@ -1,4 +1,4 @@
-"""Benchmarks that print figures (never assert on time): ``python -m adrpo_nb.bench {mnist,sd3,grpo}``.
+"""Benchmarks that print figures (never assert on time): ``python -m adrpo_nb.bench {mnist,sd3,grpo,audio}``.
 
 ``mnist``: one RL iteration of :class:`~adrpo_nb.trainers.flow_matching.FlowMatchingRLTrainer`
 split into sampling / reward / update, beside the *forward-pass bound*: the same number of
@@ -15,6 +15,11 @@ optimizer step on all of them) of this package's :class:`~adrpo_nb.trainers.grpo
 the peak memory (peak RSS of a fresh process on CPU, ``torch.cuda.max_memory_allocated`` on a GPU) of a
 LoRA run whose reference is the adapter-disabled base model against the same run with a frozen copy
 of the model as reference, on a larger random Qwen2 (≈ 25 M parameters) where the copy is visible.
+
+``audio``: one GRPO iteration of the shipped tiny Qwen2-Audio split into audio encoding (time inside
+the audio tower), sampling and update, with the audio encoded once per prompt (this package) and
+with ``input_features`` passed to every forward pass (the audio tower then runs for each completion
+and each log-prob pass, as in the forks of TRL), side by side in one run.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from collections.abc import Callable, Sequence
 
 import torch
 
-__all__ = ["bench_grpo", "bench_mnist", "bench_sd3", "main"]
+__all__ = ["bench_audio", "bench_grpo", "bench_mnist", "bench_sd3", "main"]
 
 
 def _time(fn: Callable[[], object], repeats: int) -> float:
@@ -260,10 +265,61 @@ def bench_reference_memory() -> dict[str, float]:
     return {"peak_mib/disable_adapter": peaks["disable_adapter"], "peak_mib/copy": peaks["copy"]}
 
 
+def _audio_iterations(cache_audio: bool, prompts: int, k: int, iterations: int) -> dict[str, float]:
+    from adrpo_nb.audio import dataset, load_tiny
+    from adrpo_nb.experiments.audio import reward_setup
+    from adrpo_nb.trainers.grpo import GRPOConfig, GRPOTrainer
+
+    adapter = load_tiny(cache_audio=cache_audio)
+    tower = adapter.policy.model.audio_tower
+    clock = {"seconds": 0.0, "calls": 0, "rows": 0}
+    tower.register_forward_pre_hook(lambda m, args: clock.__setitem__("start", time.perf_counter()))
+
+    def stop(m, args, out):
+        clock["seconds"] += time.perf_counter() - clock["start"]
+        clock["calls"] += 1
+        clock["rows"] += args[0].shape[0]
+
+    tower.register_forward_hook(stop)
+    funcs, weights = reward_setup("cesar")
+    cfg = GRPOConfig(method="adrpo", beta0=0.04, iterations=iterations + 1, prompts_per_iteration=prompts,
+                     num_generations=k, minibatch_size=prompts * k, reward_weights=weights, progress=False)  # fmt: skip
+    trainer = GRPOTrainer(adapter, funcs, dataset("train"), cfg)
+    trainer.step()  # warm-up
+    runs = []
+    for _ in range(iterations):
+        clock.update(seconds=0.0, calls=0, rows=0)
+        logs = trainer.step()
+        runs.append({"audio": clock["seconds"], "calls": clock["calls"], "rows": clock["rows"],
+                     "generate": logs["time/generate"], "reward": logs["time/reward"],
+                     "update": logs["time/update"]})  # fmt: skip
+    return {key: statistics.median(r[key] for r in runs) for key in runs[0]}
+
+
+def bench_audio(prompts: int = 8, k: int = 8, iterations: int = 3) -> dict[str, dict[str, float]]:
+    """One GRPO iteration of the tiny Qwen2-Audio: audio encoded once per prompt vs with every forward pass."""
+    results = {}
+    print(f"GRPO iteration, tiny Qwen2-Audio, {prompts} prompts × {k} completions, one optimizer step, "
+          f"{torch.get_num_threads()} threads (median of {iterations})")  # fmt: skip
+    for name, cache in (("audio encoded once per prompt", True), ("input_features every pass", False)):
+        r = _audio_iterations(cache, prompts, k, iterations)
+        total = r["generate"] + r["reward"] + r["update"]
+        print(f"  {name:>30}: audio tower {r['audio']:.3f} s ({r['calls']:.0f} calls, {r['rows']:.0f} clips)  "
+              f"sampling {r['generate']:.3f} s  reward {r['reward']:.3f} s  update {r['update']:.3f} s  "
+              f"total {total:.3f} s")  # fmt: skip
+        results["cached" if cache else "uncached"] = {**r, "total": total}
+    ratio = results["uncached"]["total"] / results["cached"]["total"]
+    tower = results["uncached"]["audio"] / max(results["cached"]["audio"], 1e-9)
+    print(f"  ratio every-pass / once-per-prompt: iteration {ratio:.2f}×, audio tower time {tower:.1f}× "
+          "(sampling includes the once-per-prompt encoding)")
+    results["ratio"] = {"total": ratio, "audio": tower}
+    return results
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m adrpo_nb.bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
-    parser.add_argument("target", choices=["mnist", "sd3", "grpo", "memory-probe"])
+    parser.add_argument("target", choices=["mnist", "sd3", "grpo", "audio", "memory-probe"])
     parser.add_argument("--iterations", type=int, default=5)
     parser.add_argument("--model", default=None, help="sd3: a hub id or folder (default: the tiny SD3)")
     parser.add_argument("--reference", default="disable_adapter", help=argparse.SUPPRESS)
@@ -274,6 +330,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         bench_sd3(args.model, iterations=min(args.iterations, 3))
     elif args.target == "grpo":
         bench_grpo(iterations=args.iterations)
+    elif args.target == "audio":
+        bench_audio(iterations=min(args.iterations, 3))
     else:
         _memory_probe(args.reference)
     return 0

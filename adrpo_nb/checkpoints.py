@@ -88,14 +88,15 @@ def load_module(cls: type[M], path: str | os.PathLike) -> M:
 
 
 def git_commit(short: bool = False) -> str:
-    """The repository's HEAD commit (with ``+dirty`` if the tree has changes), or ``"unknown"``."""
+    """The repository's HEAD commit, or ``"unknown"``; with ``+dirty`` if tracked files have changes or the
+    package folder has untracked files (code that ran but is in no commit)."""
     root = Path(__file__).resolve().parents[1]
     try:
         args = ["git", "rev-parse", "--short" if short else "--verify", "HEAD"]
         sha = subprocess.run(args, cwd=root, capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, capture_output=True, text=True
-        ).stdout.strip()
+        checks = (["git", "status", "--porcelain", "--untracked-files=no"],
+                  ["git", "status", "--porcelain", "--untracked-files=all", "--", "adrpo_nb"])  # fmt: skip
+        dirty = "".join(subprocess.run(c, cwd=root, capture_output=True, text=True).stdout.strip() for c in checks)
         return sha + ("+dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"

@@ -35,7 +35,8 @@ def setup(threads: int | None = None) -> bool:
     Silences two notices a reader cannot act on: transformers 5's renaming notices
     (``gradient_checkpointing`` → ``activation_checkpointing``, triggered by TRL's internals) and its
     "requires torchvision; falling back to the PIL image processor" (this project avoids torchvision:
-    the PIL processors are the intended ones). Other warnings stay visible.
+    the PIL processors are the intended ones). Turns off transformers' "Loading weights" progress bars
+    (a widget per loaded model in the book). Other warnings stay visible.
     """
     import matplotlib as mpl
     import torch
@@ -44,6 +45,12 @@ def setup(threads: int | None = None) -> bool:
                          "figure.figsize": (7, 3.5)})  # fmt: skip
     warnings.filterwarnings("ignore", message=r".*deprecated and will be removed in v6", category=FutureWarning)
     logging.getLogger("transformers.utils.import_utils").addFilter(_NoTorchvisionNotice())
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+    except ImportError:  # the MNIST chapters do not need transformers
+        pass
     if threads or os.cpu_count():
         torch.set_num_threads(threads or min(4, os.cpu_count() or 1))
     return is_smoke()
@@ -65,5 +72,6 @@ def provenance_note(result: dict[str, Any]) -> str:
     minutes = p.get("seconds", 0) / 60
     sha, _, dirty = str(p.get("commit", "?")).partition("+")
     commit = sha[:10] + (f"+{dirty}" if dirty else "")
+    note = f" *{p['note']}*" if p.get("note") else ""
     return (f"*Precomputed by* `{p.get('command', '?')}` *at commit* `{commit}` "
-            f"*on {p.get('device', '?')} in {minutes:.1f} min ({p.get('date', '?')}).*")  # fmt: skip
+            f"*on {p.get('device', '?')} in {minutes:.1f} min ({p.get('date', '?')}).*{note}")  # fmt: skip

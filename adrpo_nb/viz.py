@@ -42,7 +42,8 @@ METHOD_LABELS = {"none": "β = 0", "fixed": "fixed β", "orw": "ORW-CFM-W2", "ad
 METHOD_COLORS = {"none": "#d62728", "fixed": "#7f7f7f", "orw": "#ff7f0e", "adrpo": "#1f77b4", "dpo": "#2ca02c"}
 DIVERSITY_LABELS = {"even_entropy_norm": "even-digit entropy / ln 5", "pairwise_distance": "pairwise feature distance",
                     "class_entropy_norm": "class entropy / ln 10", "distinct_correct": "distinct correct answers / 8",
-                    "distinct_2": "distinct-2", "self_bleu": "self-BLEU"}  # fmt: skip
+                    "distinct_2": "distinct-2", "self_bleu": "self-BLEU",
+                    "think_length": "reasoning length (words)"}  # fmt: skip
 DISTANCE_LABELS = {"w2": "W2", "kl": "KL/token", "kl_seq": "KL/sequence"}
 
 
@@ -179,18 +180,29 @@ def sweep_table(sweep: dict, methods: Sequence[str], keys: Sequence[str] = ("rew
 
 
 # ----------------------------------------------------------------------------- the β0 slider
+def _config_method(run: dict) -> str:
+    return run["config"]["method"]
+
+
+def _config_beta0(run: dict) -> float:
+    return run["config"]["beta0"]
+
+
 def slider_entries(sweep: dict, diversity_key: str = "even_entropy_norm", seed: int = 0, distance_key: str = "w2",
-                   reward_key: str = "reward") -> dict[str, list[dict]]:  # fmt: skip
+                   reward_key: str = "reward", method_of: Callable[[dict], str] = _config_method,
+                   param_of: Callable[[dict], float] = _config_beta0) -> dict[str, list[dict]]:  # fmt: skip
     """Per method, one entry per β0 (sorted): seed-``seed`` samples and histogram, seed-mean metrics.
 
     A run's samples are its ``samples_png`` (images) or its ``samples_html`` (e.g. text completions).
+    ``method_of(run)`` and ``param_of(run)`` say which curve a run belongs to and where on the slider
+    (default: ``config.method`` and ``config.beta0``; the audio chapter slides over CESAR's α as well).
     """
     by_method: dict[str, list[dict]] = {}
     runs = [r for r in sweep["runs"] if r.get("final") is not None]
-    for method in dict.fromkeys(r["config"]["method"] for r in runs):
+    for method in dict.fromkeys(method_of(r) for r in runs):
         entries = []
-        for beta0 in sorted({r["config"]["beta0"] for r in runs if r["config"]["method"] == method}):
-            group = [r for r in runs if r["config"]["method"] == method and r["config"]["beta0"] == beta0]
+        for beta0 in sorted({param_of(r) for r in runs if method_of(r) == method}):
+            group = [r for r in runs if method_of(r) == method and param_of(r) == beta0]
             shown = next((r for r in group if r["config"]["seed"] == seed), group[0])
             entries.append(_entry(method, beta0, group, shown, diversity_key, distance_key, reward_key))
         by_method[method] = entries
@@ -277,8 +289,9 @@ _STATIC_JS = """
    if(e.png){img.style.display=''; text.style.display='none'; img.src='data:image/png;base64,'+e.png;}
    else{img.style.display='none'; text.style.display=''; text.innerHTML=e.html||'';}
    img.setAttribute('data-beta0',e.beta0); text.setAttribute('data-beta0',e.beta0);
-   label.textContent='\u03b20 = '+e.beta0;
-   stats.textContent=data.method_labels[e.method]+', \u03b20 = '+e.beta0+': reward '+e.reward.toFixed(3)+
+   label.textContent=data.param_label+' = '+e.beta0;
+   stats.textContent=(data.method_labels[e.method]||e.method)+', '+data.param_label+' = '+e.beta0+': '+
+     data.reward_label+' '+e.reward.toFixed(3)+
      ', '+data.diversity_label+' '+e.diversity.toFixed(3)+', '+data.distance_label+' '+e.distance.toFixed(4)+
      ' (mean of '+e.seeds+' seeds)';
    drawHist(e.histogram); drawFront(e);
@@ -302,14 +315,20 @@ class BetaSlider:
         highlight: classes drawn in blue in the class histogram (MNIST: the rewarded even digits).
         distance_key: the final metric shown as the distance to the reference (``"w2"``, ``"kl"``, ...).
         reward_key: the final metric on the reward axis.
+        param_label, method_of, param_of: what the slider moves along (default β0, one curve per
+            ``config.method``); see :func:`slider_entries`.
     """
 
     def __init__(self, sweep: dict, diversity_key: str = "even_entropy_norm", method: str = "adrpo",
                  run_fn: Callable[..., dict] | None = None, highlight: Sequence[int] = (0, 2, 4, 6, 8),
-                 distance_key: str = "w2", reward_key: str = "reward"):  # fmt: skip
+                 distance_key: str = "w2", reward_key: str = "reward", param_label: str = "β0",
+                 method_of: Callable[[dict], str] = _config_method,
+                 param_of: Callable[[dict], float] = _config_beta0):  # fmt: skip
         self.sweep, self.diversity_key, self.run_fn = sweep, diversity_key, run_fn
         self.distance_key, self.reward_key = distance_key, reward_key
-        self.entries = slider_entries(sweep, diversity_key, distance_key=distance_key, reward_key=reward_key)
+        self.param_label, self.method_of, self.param_of = param_label, method_of, param_of
+        self.entries = slider_entries(sweep, diversity_key, distance_key=distance_key, reward_key=reward_key,
+                                      method_of=method_of, param_of=param_of)  # fmt: skip
         if not self.entries:
             raise ValueError("the sweep has no finished runs to show")
         self.method = method if method in self.entries else next(iter(self.entries))
@@ -330,6 +349,7 @@ class BetaSlider:
             "distance_label": DISTANCE_LABELS.get(self.distance_key, self.distance_key),
             "reward_label": self.reward_key,
             "highlight": self.highlight,
+            "param_label": self.param_label,
         }
         options = "".join(
             f'<option value="{m}"{" selected" if m == self.method else ""}>{html.escape(METHOD_LABELS.get(m, m))}'
@@ -343,7 +363,8 @@ class BetaSlider:
         return (
             f'<div class="adrpo-slider" id="{root_id}"><style>{_STATIC_CSS}</style>'
             f'<div class="controls"><label>method <select>{options}</select></label>'
-            f'<label>β0 <input type="range" min="0" max="{n - 1}" step="1" value="{start}"></label>'
+            f'<label>{html.escape(self.param_label)} <input type="range" min="0" max="{n - 1}" step="1" '
+            f'value="{start}"></label>'
             f'<span class="beta-label"></span></div>'
             f'<div class="panels"><img alt="samples at this β0"><div class="samples-text"></div>'
             f'<svg class="hist" width="232" height="224"></svg>'
@@ -363,7 +384,8 @@ class BetaSlider:
 
         method = w.Dropdown(options=[(METHOD_LABELS.get(m, m), m) for m in self.entries], value=self.method,
                             description="method")  # fmt: skip
-        beta = w.SelectionSlider(options=self._beta_options(self.method), description="β0", continuous_update=False)
+        beta = w.SelectionSlider(options=self._beta_options(self.method), description=self.param_label,
+                                 continuous_update=False)  # fmt: skip
         image = w.Image(format="png", layout=w.Layout(width="100%", max_width="990px"))
         samples = w.HTML(layout=w.Layout(max_height="260px", overflow="auto"))
         caption = w.HTML()
@@ -397,7 +419,7 @@ class BetaSlider:
         panels = [k for k in ("png", "histogram") if e.get(k)]
         fig, axes = plt.subplots(1, len(panels) + 1, figsize=(3.7 * (len(panels) + 1), 3.4), squeeze=False)
         axes = list(axes[0])
-        title = f"{METHOD_LABELS.get(e['method'], e['method'])}, β0 = {e['beta0']:g}"
+        title = f"{METHOD_LABELS.get(e['method'], e['method'])}, {self.param_label} = {e['beta0']:g}"
         if e.get("png"):
             show_png(e["png"], axes.pop(0), title)
         if e.get("histogram"):
@@ -414,8 +436,8 @@ class BetaSlider:
     def _caption(self, e: dict) -> str:
         label = DIVERSITY_LABELS.get(self.diversity_key, self.diversity_key)
         distance = DISTANCE_LABELS.get(self.distance_key, self.distance_key)
-        return (f"{METHOD_LABELS.get(e['method'], e['method'])}, β0 = {e['beta0']:g}: {self.reward_key} "
-                f"{e['reward']:.3f}, {label} {e['diversity']:.3f}, {distance} {e['distance']:.4f} "
+        return (f"{METHOD_LABELS.get(e['method'], e['method'])}, {self.param_label} = {e['beta0']:g}: "
+                f"{self.reward_key} {e['reward']:.3f}, {label} {e['diversity']:.3f}, {distance} {e['distance']:.4f} "
                 f"(mean of {e['seeds']} seeds)")  # fmt: skip
 
     def _run_row(self, method, beta, redraw, w):
@@ -445,7 +467,7 @@ class BetaSlider:
 
     def add_run(self, result: dict) -> None:
         """Add one run's result (same format as the sweep's) to the slider."""
-        method, beta0 = result["config"]["method"], result["config"]["beta0"]
+        method, beta0 = self.method_of(result), self.param_of(result)
         entry = _entry(method, beta0, [result], result, self.diversity_key, self.distance_key, self.reward_key)
         entries = [e for e in self.entries.setdefault(method, []) if e["beta0"] != beta0] + [entry]
         self.entries[method] = sorted(entries, key=lambda e: e["beta0"])

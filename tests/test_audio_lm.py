@@ -83,6 +83,18 @@ def test_audio_is_encoded_once_per_prompt_per_iteration():
     assert calls == [2]  # one batch of 2 prompts: not 8 completions, not once per forward pass
 
 
+def test_uncached_audio_gives_the_same_log_probs_and_runs_the_tower_per_pass():
+    cached, uncached = _adapter(), _adapter(cache_audio=False)
+    prompts = [_prompt(_tone(440)), _prompt(_tone(880))]
+    rollout = cached.generate(prompts, 3, torch.Generator().manual_seed(0))
+    again = uncached.generate(prompts, 3, torch.Generator().manual_seed(0))
+    assert torch.equal(rollout.completion_ids, again.completion_ids)
+    calls = []
+    uncached.policy.model.audio_tower.register_forward_hook(lambda m, args, out: calls.append(args[0].shape[0]))
+    assert torch.allclose(cached.logprobs(rollout)[0], uncached.logprobs(again)[0], atol=1e-5)
+    assert calls == [6]  # all 2 × 3 completions' audio, again
+
+
 def test_the_audio_tower_is_frozen_and_the_language_model_trains():
     adapter = _adapter()
     tower = adapter.policy.model.audio_tower

@@ -99,17 +99,20 @@ class AudioLMAdapter(CausalLMAdapter):
     Args:
         model: ``Qwen2AudioForConditionalGeneration`` or a ``PeftModel`` around one.
         processor: its ``Qwen2AudioProcessor`` (feature extractor + tokenizer + chat template).
+        cache_audio: encode each prompt's audio once and reuse the embeddings (default). ``False`` passes
+            ``input_features`` with every forward pass instead, so the audio tower runs for each of the K
+            completions and each log-prob pass (what forks of TRL do; kept for the benchmark).
         **kwargs: as :class:`CausalLMAdapter` (``reference``, ``max_new_tokens``, ``temperature``, …);
             the audio placeholder tokens are added to ``suppress_token_ids``.
     """
 
-    def __init__(self, model: torch.nn.Module, processor: Any, **kwargs: Any):
+    def __init__(self, model: torch.nn.Module, processor: Any, *, cache_audio: bool = True, **kwargs: Any):
         base = _base_model(model)
         model_type = getattr(base.config, "model_type", None)
         if model_type not in SUPPORTED_MODEL_TYPES:
             raise ValueError(f"AudioLMAdapter supports {SUPPORTED_MODEL_TYPES}, got model_type={model_type!r}")
         tokenizer = processor.tokenizer
-        self.processor = processor
+        self.processor, self.cache_audio = processor, cache_audio
         self.sampling_rate = int(processor.feature_extractor.sampling_rate)
         self.max_seconds = processor.feature_extractor.n_samples / self.sampling_rate
         self.audio_token_id = int(base.config.audio_token_id)
@@ -137,6 +140,9 @@ class AudioLMAdapter(CausalLMAdapter):
         audios = [self.waveform(p) for p in prompts]
         enc = self.processor(text=texts, audio=audios, sampling_rate=self.sampling_rate, return_tensors="pt",
                              padding=True)  # fmt: skip
+        if not self.cache_audio:
+            features = {k: enc[k] for k in ("input_features", "feature_attention_mask")}
+            return enc["input_ids"], enc["attention_mask"], features
         embeds, lengths = self.encode_audio(enc["input_features"], enc["feature_attention_mask"])
         slots = (enc["input_ids"] == self.audio_token_id).sum(dim=1)
         if not torch.equal(slots.cpu(), lengths.cpu()):
@@ -168,6 +174,8 @@ class AudioLMAdapter(CausalLMAdapter):
     def model_inputs(self, model: torch.nn.Module, input_ids: torch.Tensor, extra: dict[str, torch.Tensor], *,
                      generation: bool = False) -> dict[str, torch.Tensor]:  # fmt: skip
         """``inputs_embeds``: token embeddings with the cached audio embeddings in the ``<|AUDIO|>`` slots."""
+        if not self.cache_audio:
+            return super().model_inputs(model, input_ids, extra, generation=generation)
         embeds = model.get_input_embeddings()(input_ids)
         audio, lengths = extra["audio_embeds"], extra["audio_lengths"].to(audio_device := extra["audio_embeds"].device)
         valid = torch.arange(audio.shape[1], device=audio_device)[None, :] < lengths[:, None]
