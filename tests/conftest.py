@@ -27,3 +27,14 @@ def built_book() -> Path:
                           env=env, capture_output=True, text=True)  # fmt: skip
     assert proc.returncode == 0, f"book build failed:\n{proc.stdout[-6000:]}\n{proc.stderr[-3000:]}"
     return html
+
+
+@pytest.fixture
+def one_thread():
+    """Tiny models are faster on one thread (and other tests keep their setting): ``pytestmark`` of the LM tests."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -13,17 +13,11 @@ from adrpo_nb.experiments.audio import (
     run_rl,
     scaling_slope,
     smoke_config,
-    sweep_grid,  # fmt: skip
+    sweep_grid,
 )
 from adrpo_nb.rewards.cesar import parse_completion
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py
 
 
 def test_think_budget_forces_the_closing_tag_after_budget_tokens():

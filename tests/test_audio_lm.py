@@ -15,12 +15,7 @@ WORDS = ("which", "tone", "is", "higher", "?", "choose", "first", "or", "second"
 SR = 16000
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py
 
 
 def _tone(freq, seconds=2.0):

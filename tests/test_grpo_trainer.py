@@ -13,14 +13,7 @@ from adrpo_nb.models.tiny_qwen import build_char_tokenizer, tiny_qwen2
 from adrpo_nb.rewards.countdown import countdown_correct, countdown_format
 from adrpo_nb.trainers.grpo import GRPOConfig, GRPOTrainer
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """The tiny models are faster on one thread (and other tests keep their setting)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py
 
 ROWS = [{"prompt": p, "tag": i} for i, p in enumerate(["1,2:3", "4,5:9", "7,1:6", "2,2:4"])]
 

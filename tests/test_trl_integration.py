@@ -11,14 +11,7 @@ from adrpo_nb import adaptive_beta, grpo_loss
 from adrpo_nb.integrations.trl import ADRPOGRPOTrainer, PerSampleBeta
 from adrpo_nb.models.tiny_qwen import build_char_tokenizer, tiny_qwen2
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """The tiny models are faster on one thread (and other tests keep their setting)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py
 
 PROMPTS = ["1,2:3", "4,5:9", "7,1:6", "2,2:4"]
 

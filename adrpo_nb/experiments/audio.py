@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import time
 from collections.abc import Sequence
 from dataclasses import replace
@@ -32,7 +31,7 @@ import torch
 from adrpo_nb.audio import L_MAX, MAX_NEW_TOKENS, dataset, eval_questions, evaluate, load_tiny
 from adrpo_nb.checkpoints import git_commit, provenance
 from adrpo_nb.data import atomic_write_json, data_dir, read_json
-from adrpo_nb.experiments.common import book_config, run_jobs, smoke
+from adrpo_nb.experiments.common import book_config, run_jobs, smoke, sweep_provenance
 from adrpo_nb.experiments.qwen import beta_eff_of
 from adrpo_nb.rewards.cesar import CESAR_ALPHAS, cesar_reward_funcs
 from adrpo_nb.trainers.grpo import GRPOConfig, GRPOTrainer
@@ -172,8 +171,7 @@ def book_run(variant: str, beta0: float = 0.04, *, seed: int = 0, iterations: in
 # ----------------------------------------------------------------------------- the sweep
 def _sweep_job(args: tuple[dict, str, dict]) -> dict[str, Any]:
     config_dict, command, run_kwargs = args
-    config_dict = {**config_dict, "clip": tuple(config_dict["clip"]) if config_dict["clip"] else None}
-    return run_rl(GRPOConfig(**config_dict), command=command, **run_kwargs)
+    return run_rl(GRPOConfig.from_dict(config_dict), command=command, **run_kwargs)
 
 
 def sweep_grid(seeds: Sequence[int] = (0, 1, 2), betas: Sequence[float] = (0.01, 0.1),
@@ -210,10 +208,7 @@ def sweep(grid: Sequence[tuple[str, float, float, int]] | None = None, *, runs_d
     base = {"final": scaling[-1], "scaling": scaling, "slope": round(scaling_slope(scaling), 5)}
     result = {"base": base, "runs": runs}
     result["summary"] = summarize_sweep(result)
-    result["provenance"] = provenance(
-        time.perf_counter() - start, "cpu", " ".join(["python -m adrpo_nb.experiments.audio", *sys.argv[1:]]), commit,
-        workers=workers, note="seconds is this invocation's wall time; each run's own provenance has its time",
-    )  # fmt: skip
+    result["provenance"] = sweep_provenance(start, commit, "adrpo_nb.experiments.audio", workers)
     return result
 
 

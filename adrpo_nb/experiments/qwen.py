@@ -18,7 +18,6 @@ import argparse
 import json
 import math
 import os
-import sys
 import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -32,7 +31,7 @@ import torch
 from adrpo_nb.checkpoints import git_commit, provenance
 from adrpo_nb.core import adaptive_beta
 from adrpo_nb.data import atomic_write_json, data_dir, read_json
-from adrpo_nb.experiments.common import book_config, smoke
+from adrpo_nb.experiments.common import book_config, smoke, sweep_provenance
 from adrpo_nb.metrics import distinct_n, self_bleu
 from adrpo_nb.models.causal_lm import CausalLMAdapter
 from adrpo_nb.qwen import countdown_correct, countdown_format, countdown_rows, eval_puzzles, load_tiny
@@ -242,8 +241,7 @@ def _worker_init() -> None:
 
 def _sweep_job(args: tuple[dict, str, dict]) -> dict[str, Any]:
     config_dict, command, run_kwargs = args
-    config_dict = {**config_dict, "clip": tuple(config_dict["clip"]) if config_dict["clip"] else None}
-    config = GRPOConfig(**config_dict)
+    config = GRPOConfig.from_dict(config_dict)
     it = config.iterations
     snapshots = sorted({1, it // 3, 2 * it // 3, it} - {0}) if config.method == "adrpo" and config.seed == 0 else ()
     return run_rl(config, beta_eff_snapshots=snapshots, command=command, **run_kwargs)
@@ -286,10 +284,7 @@ def sweep(methods: Sequence[str] = SWEEP_METHODS, betas: Sequence[float] = SWEEP
     base["samples_html"] = samples_html(base.pop("examples"))
     result = {"base": base, "runs": runs}
     result["summary"] = summarize_sweep(result)
-    result["provenance"] = provenance(
-        time.perf_counter() - start, "cpu", " ".join(["python -m adrpo_nb.experiments.qwen", *sys.argv[1:]]), commit,
-        workers=workers, note="seconds is this invocation's wall time; each run's own provenance has its time",
-    )  # fmt: skip
+    result["provenance"] = sweep_provenance(start, commit, "adrpo_nb.experiments.qwen", workers)
     return result
 
 

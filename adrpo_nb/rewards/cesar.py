@@ -439,6 +439,15 @@ def consistency_reward(prompts: Sequence[Any], completions: Sequence[Any], compl
     return out
 
 
+def _format_gated_scores(prompts: Sequence[Any] | None, completions: Sequence[Any], score: Callable[[str], float]
+                         ) -> list[float]:  # fmt: skip
+    """``score(think)`` for completions with a valid format, 0.0 for the others (the bonus terms' gate)."""
+    texts = _texts(completions)
+    _check_prompts(prompts, len(texts))
+    parsed = [parse_completion(text) for text in texts]
+    return [score(p.think) if p.valid_format else 0.0 for p in parsed]
+
+
 class KeywordReward:
     """Structured-reasoning reward ``r_kw ∈ [0, 1]``: does the think use analysis, logic and domain words?
 
@@ -492,13 +501,7 @@ class KeywordReward:
 
     def __call__(self, prompts: Sequence[Any], completions: Sequence[Any], completion_ids: Any = None,
                  **columns: Any) -> list[float]:  # fmt: skip
-        texts = _texts(completions)
-        _check_prompts(prompts, len(texts))
-        out = []
-        for text in texts:
-            parsed = parse_completion(text)
-            out.append(self.score(parsed.think) if parsed.valid_format else 0.0)
-        return out
+        return _format_gated_scores(prompts, completions, self.score)
 
     def __repr__(self) -> str:
         sizes = {c: len(k) for c, k in self.keywords.items()}
@@ -547,13 +550,7 @@ class OverthinkingReward:
 
     def __call__(self, prompts: Sequence[Any], completions: Sequence[Any], completion_ids: Any = None,
                  **columns: Any) -> list[float]:  # fmt: skip
-        texts = _texts(completions)
-        _check_prompts(prompts, len(texts))
-        out = []
-        for text in texts:
-            parsed = parse_completion(text)
-            out.append(self.score(parsed.think) if parsed.valid_format else 0.0)
-        return out
+        return _format_gated_scores(prompts, completions, self.score)
 
     def __repr__(self) -> str:
         counter = "words" if self.count_tokens is _count_words else repr(self.count_tokens)

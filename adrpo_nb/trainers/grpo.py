@@ -118,6 +118,11 @@ class GRPOConfig:
         d["clip"] = list(self.clip) if self.clip is not None else None
         return d
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> GRPOConfig:
+        """The inverse of :meth:`to_dict` (a JSON round trip turns the clip pair into a list)."""
+        return cls(**{**d, "clip": tuple(d["clip"]) if d.get("clip") is not None else None})
+
 
 def _reward_name(fn: Any) -> str:
     return getattr(fn, "__name__", None) or type(fn).__name__
