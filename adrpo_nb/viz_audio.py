@@ -34,7 +34,7 @@ def plot_clip(audio: np.ndarray, features: np.ndarray, title: str, axes: Sequenc
     """A clip's waveform and its log-mel features (what the audio tower sees) on two axes."""
     t = np.arange(len(audio)) / 16000
     axes[0].plot(t, audio, lw=0.4, color="#333")
-    axes[0].set_title(title, fontsize=9)
+    axes[0].set_title(title, fontsize=8)
     axes[0].set_xlabel("seconds", fontsize=8)
     axes[0].set_yticks([])
     axes[1].imshow(features, origin="lower", aspect="auto", cmap="magma", extent=(0, t[-1], 0, features.shape[0]))
@@ -94,7 +94,8 @@ def plot_by_length(sweep: dict, ax, variants: Sequence[str] = ("grpo_outcome", "
     ax.set_xticklabels([f"{a}–{b}" if b < 1000 else f"≥ {a}" for a, b in keys], fontsize=8)
     ax.set_xlabel("reasoning length of the completion (words); numbers in bars: completions")
     ax.set_ylabel("accuracy")
-    ax.legend(fontsize=7)
+    ax.set_ylim(0, 1.12)
+    ax.legend(fontsize=7, ncol=4, loc="upper center")
 
 
 def plot_training(runs: Sequence[dict], keys: Sequence[str], axes: Sequence[Any]) -> None:
