@@ -45,8 +45,8 @@ __all__ = [
 
 #: where the tiny Qwen2-Audio lives under data/ (weights, config, tokenizer, processor, pretrain.json)
 TINY_MODEL = ("checkpoints", "qwen2_audio_tiny")
-#: the real path (GPU): the audio LLMs of the paper's family; Qwen2.5-Omni's thinker is not supported yet
-REAL_MODELS = {"qwen2_audio": "Qwen/Qwen2-Audio-7B-Instruct"}
+#: the real path (GPU): the paper's base model (through its thinker) and Qwen2-Audio
+REAL_MODELS = {"omni": "Qwen/Qwen2.5-Omni-7B", "qwen2_audio": "Qwen/Qwen2-Audio-7B-Instruct"}
 #: longest completion of the small path: the longest overthinking trace of the benchmark is 107 words
 MAX_NEW_TOKENS = 112
 #: the overthinking penalty's reasoning length scale on the small path (the paper's 256, scaled to its traces)

@@ -7,7 +7,12 @@ import torch
 
 from adrpo_nb.models.audio_lm import AudioLMAdapter, load_audio_lm, validate_waveform
 from adrpo_nb.models.causal_lm import ModelLoadError
-from adrpo_nb.models.tiny_qwen_audio import build_tiny_audio_processor, build_word_tokenizer, tiny_qwen2_audio
+from adrpo_nb.models.tiny_qwen_audio import (
+    build_tiny_audio_processor,
+    build_word_tokenizer,
+    tiny_omni_thinker,
+    tiny_qwen2_audio,
+)
 from adrpo_nb.trainers.grpo import GRPOConfig, GRPOTrainer
 
 WORDS = ("which", "tone", "is", "higher", "?", "choose", "first", "or", "second", ".", "i", "listen", "to", "the", "it",
@@ -165,3 +170,42 @@ def test_load_audio_lm_round_trip_and_errors(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(ModelLoadError, match="HF_HUB_OFFLINE"):
         load_audio_lm("Qwen/Qwen2-Audio-7B-Instruct")
+
+
+# ----------------------------------------------------------------------------- Qwen2.5-Omni's thinker
+def _omni(seed=0, **kw):
+    processor = build_tiny_audio_processor(build_word_tokenizer(WORDS))
+    kw.setdefault("max_new_tokens", 6)
+    return AudioLMAdapter(tiny_omni_thinker(processor, seed=seed), processor, **kw)
+
+
+def test_omni_thinker_log_probs_are_those_of_its_sampling_distribution_under_left_padding():
+    adapter = _omni()
+    assert not adapter.cache_audio and not adapter.text_positions  # mRoPE: the model computes positions
+    prompts = [_prompt(_tone(440)), _prompt(_tone(880, seconds=1.0))]  # different lengths: left padding
+    rollout = adapter.generate(prompts, 2, torch.Generator().manual_seed(0))
+    logp, _ = adapter.logprobs(rollout)
+    model = adapter.policy.eval()
+    for i, prompt in enumerate(prompts):
+        ids, _, extra = adapter.encode_prompts([prompt])  # alone: no padding
+        row = 2 * i
+        n = int(rollout.completion_mask[row].sum())
+        full = torch.cat([ids, rollout.completion_ids[row : row + 1, :n]], dim=1)
+        logits = model(input_ids=full, attention_mask=torch.ones_like(full), **extra).logits[0, ids.shape[1] - 1 : -1]
+        logits[:, adapter.suppress_token_ids] = float("-inf")
+        expected = logits.log_softmax(-1).gather(-1, rollout.completion_ids[row, :n, None]).squeeze(-1)
+        assert torch.allclose(logp[row, :n], expected, atol=1e-4)
+
+
+def test_omni_thinker_trains_with_grpo_and_round_trips_through_load_audio_lm(tmp_path):
+    adapter = _omni(max_new_tokens=3)
+    assert not any(p.requires_grad for p in adapter.policy.model.audio_tower.parameters())
+    cfg = GRPOConfig(iterations=1, prompts_per_iteration=2, num_generations=4, minibatch_size=8, progress=False)
+    logs = GRPOTrainer(adapter, _pitch_reward, _pitch_rows(), cfg).train()
+    assert len(logs) == 1 and "kl" in logs[0]
+    adapter.policy.save_pretrained(tmp_path / "omni")
+    adapter.processor.save_pretrained(tmp_path / "omni")
+    loaded = load_audio_lm(tmp_path / "omni")
+    assert type(loaded.policy).__name__ == "Qwen2_5OmniThinkerForConditionalGeneration"
+    for p, q in zip(adapter.policy.parameters(), loaded.policy.parameters(), strict=True):
+        assert torch.equal(p, q)

@@ -5,8 +5,8 @@ Command line (each prints where it wrote and what it measured)::
     python -m adrpo_nb.experiments.audio pretrain      # SFT to a weak start -> data/checkpoints/qwen2_audio_tiny/
     python -m adrpo_nb.experiments.audio train --variant adrpo_cesar --beta0 0.04   # one CPU run
     python -m adrpo_nb.experiments.audio sweep         # variants × seeds, β0/α grids -> data/results/audio_sweep.json
-    # the real path (GPU): Qwen2-Audio-7B-Instruct + LoRA on MMAU test-mini rows you provide as JSONL
-    python -m adrpo_nb.experiments.audio train --model qwen2_audio --rows mmau_train.jsonl --variant adrpo_cesar
+    # the real path (GPU): Qwen2.5-Omni-7B's thinker (or qwen2_audio) + LoRA on MMAU-style rows you provide as JSONL
+    python -m adrpo_nb.experiments.audio train --model omni --rows mmau_train.jsonl --variant adrpo_cesar
 
 The three variants of the chapter are one trainer with two switches: the KL coefficient (``method``:
 ``fixed`` β0 = GRPO, ``adrpo``) and the reward (``outcome``: accuracy + format, as R1-AQA and
@@ -260,8 +260,9 @@ def pretrain(out_dir: Path, smoke_run: bool = False, log=print) -> dict[str, Any
 
 
 # ----------------------------------------------------------------------------- the real path (GPU)
-def real_setup(model: str = "qwen2_audio", *, lora_rank: int = 16, max_new_tokens: int = 256, device: Any = None):
-    """``AudioLMAdapter`` for the real path: Qwen2-Audio-7B-Instruct in bf16 with LoRA on the language model.
+def real_setup(model: str = "omni", *, lora_rank: int = 16, max_new_tokens: int = 256, device: Any = None):
+    """``AudioLMAdapter`` for the real path: Qwen2.5-Omni-7B's thinker (``"omni"``) or Qwen2-Audio-7B-Instruct
+    (``"qwen2_audio"``) in bf16 with LoRA on the language model.
 
     Needs the hub (≈ 16 GB download) and a GPU: ≈ 40 GB of VRAM for K = 8 completions of 256 tokens
     with gradient checkpointing off (an A100/H100 80 GB; an estimate, not measured here).
@@ -317,7 +318,7 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("--iterations", type=int, default=None)
     tr.add_argument("--seed", type=int, default=0)
     tr.add_argument("--out", default=None, help="run folder (checkpoint, result.json)")
-    tr.add_argument("--model", default=None, help="real path: qwen2_audio or a hub id (needs the hub and a GPU)")
+    tr.add_argument("--model", default=None, help="real path: omni, qwen2_audio or a hub id (needs the hub and a GPU)")
     tr.add_argument("--rows", default=None, help="real path: MMAU-style JSONL (see mmau_rows)")
     tr.add_argument("--smoke", action="store_true")
     sw = sub.add_parser("sweep", help="variants × seeds, β0 and α grids, written as one JSON")

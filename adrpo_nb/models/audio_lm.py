@@ -20,9 +20,13 @@ TRL's ``GRPOTrainer`` has no audio path (R1-AQA and Ke-Omni-R fork an old TRL tr
   multi-channel, longer than the feature extractor's window.
 
 :func:`load_audio_lm` is the same ``from_pretrained`` code for ``Qwen/Qwen2-Audio-7B-Instruct`` and
-for the tiny Qwen2-Audio in ``data/checkpoints``. Qwen2.5-Omni's thinker is not supported yet: its
-multimodal RoPE needs position ids computed from the audio layout, which this adapter does not do
-(it raises a clear error rather than train with wrong positions).
+for the tiny Qwen2-Audio in ``data/checkpoints``. **Qwen2.5-Omni** (the paper's base model) goes through
+its thinker, ``Qwen2_5OmniThinkerForConditionalGeneration`` (text out; the talker is not needed), with an
+*audio-only* processor: Omni's own processor needs torchvision for its video part, but its audio
+placeholders follow Qwen2-Audio's layout and token-count formula, so a ``Qwen2AudioProcessor`` built from
+Omni's tokenizer and Whisper feature extractor serves (:func:`omni_audio_processor`). Omni's multimodal
+RoPE computes position ids from the audio layout, so for it the adapter passes ``input_features`` with
+each forward pass (no embedding cache) and lets the model compute its positions.
 """
 
 from __future__ import annotations
@@ -36,11 +40,21 @@ import torch
 
 from adrpo_nb.models.causal_lm import CausalLMAdapter, ModelLoadError, _offline
 
-__all__ = ["AUDIO_LORA_TARGETS", "AudioLMAdapter", "audio_part", "load_audio_lm", "validate_waveform"]
+__all__ = ["AUDIO_LORA_TARGETS", "OMNI_CHAT_TEMPLATE", "AudioLMAdapter", "audio_part", "load_audio_lm",
+           "omni_audio_processor", "validate_waveform"]  # fmt: skip
 
 #: LoRA targets of the language model only (the Whisper-style audio tower has q/k/v_proj too: keep it frozen)
 AUDIO_LORA_TARGETS = r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"
-SUPPORTED_MODEL_TYPES = ("qwen2_audio",)
+SUPPORTED_MODEL_TYPES = ("qwen2_audio", "qwen2_5_omni_thinker")
+OMNI_TYPES = ("qwen2_5_omni", "qwen2_5_omni_thinker")
+#: ChatML with Qwen2-Audio's audio placeholder, the layout Qwen2.5-Omni's template gives an audio part
+OMNI_CHAT_TEMPLATE = (
+    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n"
+    "{% if message['content'] is string %}{{ message['content'] }}{% else %}{% for part in message['content'] %}"
+    "{% if part['type'] == 'audio' %}<|audio_bos|><|AUDIO|><|audio_eos|>"
+    "{% elif part['type'] == 'text' %}{{ part['text'] }}{% endif %}{% endfor %}{% endif %}<|im_end|>\n"
+    "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
 
 
 def validate_waveform(audio: Any, sampling_rate: int | None, expected_rate: int, max_seconds: float | None = None
@@ -112,6 +126,8 @@ class AudioLMAdapter(CausalLMAdapter):
         if model_type not in SUPPORTED_MODEL_TYPES:
             raise ValueError(f"AudioLMAdapter supports {SUPPORTED_MODEL_TYPES}, got model_type={model_type!r}")
         tokenizer = processor.tokenizer
+        if model_type in OMNI_TYPES:
+            cache_audio, self.text_positions = False, False  # mRoPE: the model derives positions from the audio
         self.processor, self.cache_audio = processor, cache_audio
         self.sampling_rate = int(processor.feature_extractor.sampling_rate)
         self.max_seconds = processor.feature_extractor.n_samples / self.sampling_rate
@@ -119,8 +135,9 @@ class AudioLMAdapter(CausalLMAdapter):
         placeholders = [self.audio_token_id, *(tokenizer.convert_tokens_to_ids(t) for t in
                                                (processor.audio_bos_token, processor.audio_eos_token))]  # fmt: skip
         kwargs["suppress_token_ids"] = sorted({*kwargs.get("suppress_token_ids", ()), *placeholders})
-        for module in (base.model.audio_tower, base.model.multi_modal_projector):
-            module.requires_grad_(False)  # frozen: what makes encoding the audio once per prompt exact
+        for name in ("audio_tower", "multi_modal_projector", "visual"):
+            if hasattr(base.model, name):  # frozen: what makes encoding the audio once per prompt exact
+                getattr(base.model, name).requires_grad_(False)
         super().__init__(model, tokenizer, **kwargs)
 
     # ------------------------------------------------------------------ prompts
@@ -185,28 +202,42 @@ class AudioLMAdapter(CausalLMAdapter):
         return {"input_ids": input_ids, "inputs_embeds": embeds} if generation else {"inputs_embeds": embeds}
 
 
+def omni_audio_processor(name_or_path: str | os.PathLike):
+    """An audio-only processor for Qwen2.5-Omni: its tokenizer and Whisper feature extractor in a
+    ``Qwen2AudioProcessor`` (same ``<|AUDIO|>`` expansion) with :data:`OMNI_CHAT_TEMPLATE`; no torchvision."""
+    from transformers import AutoTokenizer, Qwen2AudioProcessor, WhisperFeatureExtractor
+
+    name = os.fspath(name_or_path)
+    features, tokenizer = WhisperFeatureExtractor.from_pretrained(name), AutoTokenizer.from_pretrained(name)
+    return Qwen2AudioProcessor(feature_extractor=features, tokenizer=tokenizer, chat_template=OMNI_CHAT_TEMPLATE)
+
+
 def load_audio_lm(name_or_path: str | os.PathLike, *, lora: Any = None, dtype: Any = None,
                   device: str | torch.device | None = None, **adapter_kwargs: Any) -> AudioLMAdapter:  # fmt: skip
-    """Load a Qwen2-Audio model and its processor with ``from_pretrained`` into an :class:`AudioLMAdapter`.
+    """Load an audio LLM and its processor with ``from_pretrained`` into an :class:`AudioLMAdapter`.
 
-    The same call for ``"Qwen/Qwen2-Audio-7B-Instruct"`` and for the tiny model's folder in ``data/``.
-    ``lora`` is a ``peft.LoraConfig`` (use ``target_modules=AUDIO_LORA_TARGETS``) or ``None``
-    (full fine-tuning of the language model with a frozen copy as reference).
+    The same call for ``"Qwen/Qwen2-Audio-7B-Instruct"``, ``"Qwen/Qwen2.5-Omni-7B"`` (its thinker, with
+    :func:`omni_audio_processor`) and the tiny model's folder in ``data/``. ``lora`` is a
+    ``peft.LoraConfig`` (use ``target_modules=AUDIO_LORA_TARGETS``) or ``None`` (full fine-tuning of the
+    language model with a frozen copy as reference).
 
     Raises:
         ModelLoadError: not a local folder and not reachable on the hub.
-        ValueError: a model type this adapter does not support (e.g. Qwen2.5-Omni).
+        ValueError: a model type this adapter does not support.
     """
     from transformers import AutoConfig, AutoProcessor, Qwen2AudioForConditionalGeneration
+    from transformers import Qwen2_5OmniThinkerForConditionalGeneration as OmniThinker
 
     name = os.fspath(name_or_path)
     try:
         config = AutoConfig.from_pretrained(name)
-        if config.model_type not in SUPPORTED_MODEL_TYPES:
+        if config.model_type not in (*SUPPORTED_MODEL_TYPES, *OMNI_TYPES):
             raise ValueError(f"{name!r} is a {config.model_type!r} model; load_audio_lm supports "
-                             f"{SUPPORTED_MODEL_TYPES} (Qwen2.5-Omni's multimodal RoPE is not handled)")  # fmt: skip
-        processor = AutoProcessor.from_pretrained(name)
-        model = Qwen2AudioForConditionalGeneration.from_pretrained(name, **({"dtype": dtype} if dtype else {}))
+                             f"{(*SUPPORTED_MODEL_TYPES, 'qwen2_5_omni')}")  # fmt: skip
+        omni = config.model_type in OMNI_TYPES
+        processor = omni_audio_processor(name) if omni else AutoProcessor.from_pretrained(name)
+        cls = OmniThinker if omni else Qwen2AudioForConditionalGeneration
+        model = cls.from_pretrained(name, **({"dtype": dtype} if dtype else {}))
     except OSError as err:
         where = "a local folder" if os.path.isdir(name) else "not a local folder"
         why = ("HF_HUB_OFFLINE=1 is set, so the hub is not asked" if _offline()

@@ -103,6 +103,9 @@ class CausalLMAdapter:
         max_prompt_length: prompts longer than this many tokens are cut from the left (``None``: never).
     """
 
+    #: pass 1-D position ids (from the attention mask) to log-prob passes; a multimodal-RoPE model computes its own
+    text_positions: bool = True
+
     def __init__(self, model: torch.nn.Module, tokenizer: Any, *, reference: str = "auto", max_new_tokens: int = 64,
                  temperature: float = 1.0, top_p: float = 1.0, top_k: int = 0,
                  suppress_token_ids: Sequence[int] = (), max_prompt_length: int | None = None):  # fmt: skip
@@ -285,6 +288,7 @@ class CausalLMAdapter:
         mask = torch.cat([rollout.prompt_mask, rollout.completion_mask], dim=1)
         positions = (mask.cumsum(dim=1) - 1).clamp(min=0)
         c = rollout.completion_ids.shape[1]
+        positions = positions if self.text_positions else None  # None: the model computes its own (mRoPE)
         out = model(**self.model_inputs(model, ids, rollout.model_inputs), attention_mask=mask, position_ids=positions,
                     logits_to_keep=c + 1)  # fmt: skip
         # the last c + 1 positions: also right for a model that ignores logits_to_keep

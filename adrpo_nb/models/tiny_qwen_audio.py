@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 __all__ = ["AUDIO_TOKENS", "CHAT_TEMPLATE", "TAG_TOKENS", "build_tiny_audio_processor", "build_word_tokenizer",
-           "tiny_qwen2_audio"]  # fmt: skip
+           "tiny_omni_thinker", "tiny_qwen2_audio"]  # fmt: skip
 
 PAD, EOS, UNK = "<|pad|>", "<|endoftext|>", "<|unk|>"
 #: chat and audio special tokens, as in Qwen2-Audio's tokenizer
@@ -83,6 +83,39 @@ def tiny_qwen2_audio(processor, seed: int = 0, *, d_audio: int = 64, audio_layer
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         model = Qwen2AudioForConditionalGeneration(config)
+    model.generation_config.pad_token_id = tok.pad_token_id
+    model.generation_config.eos_token_id = tok.eos_token_id
+    return model
+
+
+def tiny_omni_thinker(processor, seed: int = 0, *, d_audio: int = 32, hidden_size: int = 32, layers: int = 1,
+                      heads: int = 2, kv_heads: int = 1, intermediate_size: int = 64):  # fmt: skip
+    """A freshly initialised tiny ``Qwen2_5OmniThinkerForConditionalGeneration`` (Qwen2.5-Omni's text-out part:
+    windowed audio encoder, a vision tower that stays unused, Qwen2 language model with multimodal RoPE)."""
+    import torch
+    from transformers import Qwen2_5OmniThinkerConfig, Qwen2_5OmniThinkerForConditionalGeneration
+
+    tok, features = processor.tokenizer, processor.feature_extractor
+    ids, n = tok.convert_tokens_to_ids, len(tok)
+    half = hidden_size // heads // 2  # rotary pairs per head, split over (time, height, width)
+    sections = [half // 4, (half - half // 4) // 2, half - half // 4 - (half - half // 4) // 2]
+    audio = dict(num_mel_bins=features.feature_size, encoder_layers=1, encoder_attention_heads=2,
+                 encoder_ffn_dim=2 * d_audio, d_model=d_audio, output_dim=hidden_size, n_window=50,
+                 max_source_positions=features.nb_max_frames // 2)  # fmt: skip
+    vision = dict(depth=1, hidden_size=16, intermediate_size=32, num_heads=2, out_hidden_size=hidden_size,
+                  fullatt_block_indexes=[0])  # fmt: skip
+    text = dict(vocab_size=n, hidden_size=hidden_size, intermediate_size=intermediate_size, num_hidden_layers=layers,
+                num_attention_heads=heads, num_key_value_heads=kv_heads, max_position_embeddings=512,
+                rope_scaling={"type": "default", "mrope_section": sections}, pad_token_id=tok.pad_token_id,
+                eos_token_id=tok.eos_token_id, bos_token_id=None)  # fmt: skip
+    config = Qwen2_5OmniThinkerConfig(
+        audio_config=audio, vision_config=vision, text_config=text, audio_token_index=ids("<|AUDIO|>"),
+        audio_start_token_id=ids("<|audio_bos|>"), audio_end_token_id=ids("<|audio_eos|>"), user_token_id=ids("user"),
+        image_token_index=n + 1, video_token_index=n + 2, vision_start_token_id=n + 3, vision_end_token_id=n + 4,
+    )  # fmt: skip  (image/video ids outside the vocabulary: this tiny model never sees pictures)
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        model = Qwen2_5OmniThinkerForConditionalGeneration(config)
     model.generation_config.pad_token_id = tok.pad_token_id
     model.generation_config.eos_token_id = tok.eos_token_id
     return model
