@@ -271,16 +271,20 @@ def _audio_iterations(cache_audio: bool, prompts: int, k: int, iterations: int) 
     from adrpo_nb.trainers.grpo import GRPOConfig, GRPOTrainer
 
     adapter = load_tiny(cache_audio=cache_audio)
-    tower = adapter.policy.model.audio_tower
     clock = {"seconds": 0.0, "calls": 0, "rows": 0}
-    tower.register_forward_pre_hook(lambda m, args: clock.__setitem__("start", time.perf_counter()))
+
+    def start(m, args):
+        clock["start"] = time.perf_counter()
 
     def stop(m, args, out):
         clock["seconds"] += time.perf_counter() - clock["start"]
         clock["calls"] += 1
         clock["rows"] += args[0].shape[0]
 
-    tower.register_forward_hook(stop)
+    for model in (adapter.policy, adapter.reference_model):  # the reference is a frozen copy (full fine-tuning)
+        if model is not None:
+            model.model.audio_tower.register_forward_pre_hook(start)
+            model.model.audio_tower.register_forward_hook(stop)
     funcs, weights = reward_setup("cesar")
     cfg = GRPOConfig(method="adrpo", beta0=0.04, iterations=iterations + 1, prompts_per_iteration=prompts,
                      num_generations=k, minibatch_size=prompts * k, reward_weights=weights, progress=False)  # fmt: skip
