@@ -84,3 +84,14 @@ def test_a_smoke_rl_run_writes_its_result_and_is_reused(tmp_path):
     assert len(result["beta_eff"]) == cfg.completions_per_iteration
     assert all(0.0 <= b <= 2 * cfg.beta0 + 1e-9 for b in result["beta_eff"])
     assert run_rl(cfg, eval_size=5, budgets=(4, None)) == result  # finished: read back, not retrained
+
+
+def test_a_book_run_with_other_settings_gets_its_own_folder(monkeypatch, tmp_path):
+    from adrpo_nb.experiments.common import book_config
+
+    monkeypatch.setenv("ADRPO_RUNS", str(tmp_path))
+    default = book_config(audio_config("adrpo_cesar"), "audio_x", smoke_config)
+    again = book_config(audio_config("adrpo_cesar"), "audio_x", smoke_config)
+    exercise = book_config(audio_config("adrpo_cesar", reward_weights=[5, 1, 1, 1, 0]), "audio_x", smoke_config)
+    assert default.output_dir == again.output_dir != exercise.output_dir
+    assert default.output_dir.startswith(str(tmp_path))

@@ -10,6 +10,9 @@ A *sweep* is ``{"base": metrics of the pretrained model, "runs": [result, ...], 
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 import math
 import multiprocessing as mp
 import os
@@ -60,13 +63,17 @@ def run_name(method: str, beta0: float, seed: int) -> str:
 
 def book_config(config: C, name: str, shrink: Callable[[C], C], iterations: int | None = None) -> C:
     """A chapter's run: ``config`` with ``iterations`` if given, shrunk by ``shrink`` in smoke mode, and its
-    ``output_dir`` at ``runs/book[-smoke]/<name>_it<N>`` so a smoke result never stands in for a full one."""
+    ``output_dir`` at ``runs/book[-smoke]/<name>_it<N>_<hash>``: the hash of every setting, so a run with
+    other settings (an exercise's learning rate, say) never reads a finished run's result, and a smoke
+    result never stands in for a full one."""
     if iterations is not None:
         config = replace(config, iterations=iterations)
     if smoke():
         config = shrink(config)
+    settings = {k: v for k, v in dataclasses.asdict(config).items() if k not in ("output_dir", "progress")}
+    digest = hashlib.sha1(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:8]
     folder = "book-smoke" if smoke() else "book"
-    return replace(config, output_dir=str(runs_dir() / folder / f"{name}_it{config.iterations}"))
+    return replace(config, output_dir=str(runs_dir() / folder / f"{name}_it{config.iterations}_{digest}"))
 
 
 def beta_eff_of(config: FlowMatchingRLConfig, advantages: torch.Tensor) -> torch.Tensor:
