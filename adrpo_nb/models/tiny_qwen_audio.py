@@ -67,7 +67,6 @@ def tiny_qwen2_audio(processor, seed: int = 0, *, d_audio: int = 64, audio_layer
                      max_positions: int = 256):  # fmt: skip
     """A freshly initialised tiny ``Qwen2AudioForConditionalGeneration`` for ``processor`` (train mode, as
     any model built from a config). The encoder's window matches the feature extractor's frames."""
-    import torch
     from transformers import Qwen2AudioConfig, Qwen2AudioForConditionalGeneration
 
     tok, features = processor.tokenizer, processor.feature_extractor
@@ -80,19 +79,13 @@ def tiny_qwen2_audio(processor, seed: int = 0, *, d_audio: int = 64, audio_layer
     config = Qwen2AudioConfig(audio_config=audio, text_config=text,
                               audio_token_index=tok.convert_tokens_to_ids("<|AUDIO|>"))  # fmt: skip
     config.pad_token_id = tok.pad_token_id
-    with torch.random.fork_rng():
-        torch.manual_seed(seed)
-        model = Qwen2AudioForConditionalGeneration(config)
-    model.generation_config.pad_token_id = tok.pad_token_id
-    model.generation_config.eos_token_id = tok.eos_token_id
-    return model
+    return _seeded_model(Qwen2AudioForConditionalGeneration, config, seed, tok)
 
 
 def tiny_omni_thinker(processor, seed: int = 0, *, d_audio: int = 32, hidden_size: int = 32, layers: int = 1,
                       heads: int = 2, kv_heads: int = 1, intermediate_size: int = 64):  # fmt: skip
     """A freshly initialised tiny ``Qwen2_5OmniThinkerForConditionalGeneration`` (Qwen2.5-Omni's text-out part:
     windowed audio encoder, a vision tower that stays unused, Qwen2 language model with multimodal RoPE)."""
-    import torch
     from transformers import Qwen2_5OmniThinkerConfig, Qwen2_5OmniThinkerForConditionalGeneration
 
     tok, features = processor.tokenizer, processor.feature_extractor
@@ -113,9 +106,17 @@ def tiny_omni_thinker(processor, seed: int = 0, *, d_audio: int = 32, hidden_siz
         audio_start_token_id=ids("<|audio_bos|>"), audio_end_token_id=ids("<|audio_eos|>"), user_token_id=ids("user"),
         image_token_index=n + 1, video_token_index=n + 2, vision_start_token_id=n + 3, vision_end_token_id=n + 4,
     )  # fmt: skip  (image/video ids outside the vocabulary: this tiny model never sees pictures)
+    return _seeded_model(Qwen2_5OmniThinkerForConditionalGeneration, config, seed, tok)
+
+
+def _seeded_model(cls, config, seed: int, tokenizer):
+    """``cls(config)`` initialised from ``seed`` (without touching the global RNG), generating with the
+    tokenizer's pad and end-of-text tokens."""
+    import torch
+
     with torch.random.fork_rng():
         torch.manual_seed(seed)
-        model = Qwen2_5OmniThinkerForConditionalGeneration(config)
-    model.generation_config.pad_token_id = tok.pad_token_id
-    model.generation_config.eos_token_id = tok.eos_token_id
+        model = cls(config)
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    model.generation_config.eos_token_id = tokenizer.eos_token_id
     return model
