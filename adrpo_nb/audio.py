@@ -14,7 +14,9 @@ The weights, tokenizer and processor are a folder in ``data/`` written with ``sa
 from __future__ import annotations
 
 import itertools
+import json
 from collections.abc import Sequence
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +26,7 @@ import torch
 from adrpo_nb.data import data_path
 from adrpo_nb.models.audio_lm import AudioLMAdapter, load_audio_lm
 from adrpo_nb.rewards.cesar import cesar_breakdown, parse_completion
-from adrpo_nb.tasks.audio_qa import SAMPLE_RATE, TASKS, AudioQuestion, load_split, prompt_text
+from adrpo_nb.tasks.audio_qa import SAMPLE_RATE, TASKS, AudioQuestion, load_split, prompt_text, render_audio
 
 __all__ = [
     "LENGTH_BINS",
@@ -75,7 +77,8 @@ def audio_prompt(question: AudioQuestion, audio: np.ndarray | None = None) -> li
 
 
 class AudioQARows(Sequence):
-    """Benchmark questions as GRPO dataset rows, the clip rendered when a row is read (not kept in memory).
+    """Benchmark questions as GRPO dataset rows, the clip rendered when a row is read (the last 512 clips are
+    cached: 64 MB; rendering one takes a few milliseconds).
 
     A row is ``{"prompt": chat messages with the audio, "answer", "choices", "question", "task", "id"}``;
     the columns reach the reward functions as keyword lists, as in TRL.
@@ -93,18 +96,20 @@ class AudioQARows(Sequence):
         if isinstance(i, slice):
             return [self[j] for j in range(*i.indices(len(self)))]
         q = self.questions[i]
-        return {"prompt": audio_prompt(q, _rendered(q.task, q.id, q)), "answer": q.answer,
+        return {"prompt": audio_prompt(q, _clip(q)), "answer": q.answer,
                 "choices": list(q.choices), "question": q.question, "task": q.task, "id": q.id}  # fmt: skip
 
 
-_CACHE: dict[str, np.ndarray] = {}
+@lru_cache(maxsize=512)
+def _render(task: str, params_json: str) -> np.ndarray:
+    clip = render_audio(task, json.loads(params_json))
+    clip.flags.writeable = False  # shared by every row that reads it
+    return clip
 
 
-def _rendered(task: str, qid: str, q: AudioQuestion) -> np.ndarray:
-    """The clip of ``q``, rendered once per process (2400 clips of 128 KB fit in memory easily)."""
-    if qid not in _CACHE:
-        _CACHE[qid] = q.audio()
-    return _CACHE[qid]
+def _clip(q: AudioQuestion) -> np.ndarray:
+    """The clip of ``q``, from a bounded cache (the evaluation reads the same 400 clips at every budget)."""
+    return _render(q.task, json.dumps(q.params, sort_keys=True))
 
 
 def dataset(split: str = "train", tasks: Sequence[str] = TASKS) -> AudioQARows:
@@ -125,17 +130,21 @@ def eval_questions(n: int | None = None) -> list[AudioQuestion]:
 class ThinkBudget:
     """A ``transformers`` logits processor that closes the reasoning after ``budget`` tokens (budget forcing).
 
-    Counting from the first generated token, once ``budget`` tokens follow ``<think>`` without a
-    ``</think>``, the next token is forced to be ``</think>``; the model then writes its answer. This
-    is how test-time scaling curves are measured: accuracy as a function of the reasoning budget.
+    When a completion opens with ``<think>`` and ``budget`` tokens follow it without a ``</think>``, the
+    next token is forced to be ``</think>``; the model then writes its answer. This is how test-time
+    scaling curves are measured: accuracy as a function of the reasoning budget. ``prompt_length=None``
+    takes the width of the first ``input_ids`` it is called with: ``generate`` calls it first with the
+    (padded) prompts, so one processor serves one ``generate`` call.
     """
 
-    def __init__(self, budget: int, prompt_length: int, think_id: int, close_id: int):
+    def __init__(self, budget: int, prompt_length: int | None, think_id: int, close_id: int):
         if budget < 0:
             raise ValueError(f"budget must be >= 0, got budget={budget!r}")
         self.budget, self.prompt_length, self.think_id, self.close_id = budget, prompt_length, think_id, close_id
 
     def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        if self.prompt_length is None:
+            self.prompt_length = input_ids.shape[1]
         new = input_ids[:, self.prompt_length :]
         if new.shape[1] == 0:
             return scores
@@ -159,13 +168,12 @@ def sample_answers(adapter: AudioLMAdapter, questions: Sequence[AudioQuestion], 
     texts: list[str] = []
     for start in range(0, len(questions), batch_size):
         chunk = questions[start : start + batch_size]
-        prompts = [audio_prompt(q, _rendered(q.task, q.id, q)) for q in chunk]
+        prompts = [audio_prompt(q, _clip(q)) for q in chunk]
         kwargs: dict[str, Any] = {}
         if budget is not None:
             from transformers import LogitsProcessorList
 
-            length = adapter.encode_prompts(prompts)[0].shape[1]
-            kwargs["logits_processor"] = LogitsProcessorList([ThinkBudget(budget, length, think_id, close_id)])
+            kwargs["logits_processor"] = LogitsProcessorList([ThinkBudget(budget, None, think_id, close_id)])
         texts += adapter.generate(prompts, samples, gen, **kwargs).completions
     return texts
 
@@ -180,7 +188,7 @@ def evaluate(adapter: AudioLMAdapter, questions: Sequence[AudioQuestion], *, sam
     """
     completions = sample_answers(adapter, questions, samples=samples, budget=budget, seed=seed)
     rows = [q for q in questions for _ in range(samples)]
-    parts = cesar_breakdown([audio_prompt_text(q) for q in rows], completions, l_max=l_max,
+    parts = cesar_breakdown([prompt_text(q) for q in rows], completions, l_max=l_max,
                             answer=[q.answer for q in rows], choices=[q.choices for q in rows],
                             question=[q.question for q in rows])  # fmt: skip
     lengths = [len((parse_completion(c).think or "").split()) for c in completions]
@@ -210,8 +218,3 @@ def accuracy_by_length(lengths: Sequence[int], correct: Sequence[float], bins: S
         if picked:
             rows.append({"from": lo, "to": hi, "count": len(picked), "accuracy": round(float(np.mean(picked)), 4)})
     return rows
-
-
-def audio_prompt_text(question: AudioQuestion) -> str:
-    """The text part of a question's prompt (what the consistency reward compares the reasoning with)."""
-    return prompt_text(question)

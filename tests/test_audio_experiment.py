@@ -95,3 +95,8 @@ def test_a_book_run_with_other_settings_gets_its_own_folder(monkeypatch, tmp_pat
     exercise = book_config(audio_config("adrpo_cesar", reward_weights=[5, 1, 1, 1, 0]), "audio_x", smoke_config)
     assert default.output_dir == again.output_dir != exercise.output_dir
     assert default.output_dir.startswith(str(tmp_path))
+
+
+def test_run_rl_needs_the_unlimited_budget():
+    with pytest.raises(ValueError, match="budgets must include None"):
+        run_rl(smoke_config(audio_config("adrpo_cesar")), budgets=(4, 8))

@@ -92,15 +92,16 @@ def smoke_config(config: GRPOConfig) -> GRPOConfig:
                    checkpoint_every=3)  # fmt: skip
 
 
-def _scaling(adapter, questions, budgets: Sequence[int | None], seed: int) -> list[dict[str, Any]]:
-    points = []
+def _scaling(adapter, questions, budgets: Sequence[int | None], seed: int) -> tuple[list[dict[str, Any]], list[dict]]:
+    """One :func:`~adrpo_nb.audio.evaluate` per budget: the curve, and the unlimited budget's examples."""
+    points, examples = [], []
     for budget in budgets:
         m = evaluate(adapter, questions, budget=budget, seed=seed)
         points.append({"budget": budget if budget is not None else MAX_NEW_TOKENS,
                        **{k: round(v, 4) for k, v in m.items() if isinstance(v, float)}})  # fmt: skip
         if budget is None:
-            points[-1]["by_length"] = m["by_length"]
-    return points
+            points[-1]["by_length"], examples = m["by_length"], m["examples"]
+    return points, examples
 
 
 def scaling_slope(points: list[dict[str, Any]], x: str = "think_length") -> float:
@@ -120,6 +121,8 @@ def run_rl(config: GRPOConfig, *, eval_size: int = 400, budgets: Sequence[int | 
     same at each reasoning budget), ``slope`` (accuracy points per reasoning token), ``curve``
     (training logs), ``beta_eff`` (per-sample β_eff of the last iteration), ``examples`` and ``provenance``.
     """
+    if None not in budgets:
+        raise ValueError(f"budgets must include None (the unlimited budget the final metrics come from), got {budgets}")
     out = Path(config.output_dir) if config.output_dir else None
     if out is not None and (out / "result.json").exists():
         return read_json(out / "result.json")
@@ -131,9 +134,8 @@ def run_rl(config: GRPOConfig, *, eval_size: int = 400, budgets: Sequence[int | 
     history = trainer.train()
     adapter.policy.eval()
     questions = eval_questions(eval_size)
-    scaling = _scaling(adapter, questions, budgets, seed=config.seed + 1)
+    scaling, examples = _scaling(adapter, questions, budgets, seed=config.seed + 1)
     final = next(p for p in scaling if p["budget"] == MAX_NEW_TOKENS)
-    examples = evaluate(adapter, questions[:5], seed=config.seed + 1)["examples"]
     stride = max(1, len(history) // 60)
     kept = [h for i, h in enumerate(history) if i % stride == 0 or i == len(history) - 1]
     last_adv = trainer.last_advantages
@@ -204,7 +206,7 @@ def sweep(grid: Sequence[tuple[str, float, float, int]] | None = None, *, runs_d
     runs = run_jobs(_sweep_job, jobs, workers, _describe, names, log)
     base_adapter = load_tiny()
     base_budgets = run_kwargs.get("budgets", BUDGETS)
-    scaling = _scaling(base_adapter, eval_questions(run_kwargs.get("eval_size", 400)), base_budgets, seed=1)
+    scaling, _ = _scaling(base_adapter, eval_questions(run_kwargs.get("eval_size", 400)), base_budgets, seed=1)
     base = {"final": scaling[-1], "scaling": scaling, "slope": round(scaling_slope(scaling), 5)}
     result = {"base": base, "runs": runs}
     result["summary"] = summarize_sweep(result)
@@ -345,9 +347,9 @@ def _train(args: argparse.Namespace) -> None:
         history = GRPOTrainer(adapter, funcs, mmau_rows(args.rows), cfg).train()
         print(json.dumps({k: history[-1][k] for k in ("reward", "kl", "entropy") if k in history[-1]}, indent=1))
         return
-    if args.smoke or smoke():
-        cfg = smoke_config(cfg)
-    result = run_rl(cfg, eval_size=10 if args.smoke else 400, budgets=(4, None) if args.smoke else BUDGETS)
+    shrink = args.smoke or smoke()
+    cfg = smoke_config(cfg) if shrink else cfg
+    result = run_rl(cfg, eval_size=10 if shrink else 400, budgets=(4, None) if shrink else BUDGETS)
     print(json.dumps({k: v for k, v in result["final"].items()}, indent=1))
     print(f"slope {result['slope']:+.4f} accuracy points per reasoning token; {result['provenance']['seconds']} s")
 

@@ -286,9 +286,9 @@ class CausalLMAdapter:
         model = self.policy if model is None else model
         ids = torch.cat([rollout.prompt_ids, rollout.completion_ids], dim=1)
         mask = torch.cat([rollout.prompt_mask, rollout.completion_mask], dim=1)
-        positions = (mask.cumsum(dim=1) - 1).clamp(min=0)
+        # left padding: positions count real tokens only; None lets a multimodal-RoPE model compute its own
+        positions = (mask.cumsum(dim=1) - 1).clamp(min=0) if self.text_positions else None
         c = rollout.completion_ids.shape[1]
-        positions = positions if self.text_positions else None  # None: the model computes its own (mRoPE)
         out = model(**self.model_inputs(model, ids, rollout.model_inputs), attention_mask=mask, position_ids=positions,
                     logits_to_keep=c + 1)  # fmt: skip
         # the last c + 1 positions: also right for a model that ignores logits_to_keep
