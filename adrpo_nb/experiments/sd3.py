@@ -512,6 +512,8 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("--updates", type=int, default=None, help="optimizer steps per batch of samples")
     tr.add_argument("--lr", type=float, default=None, help="learning rate (default: the small path's)")
     tr.add_argument("--scale-advantages", action="store_true", help="GRPO-style: divide A by the group's std")
+    tr.add_argument("--shared-noise", action="store_true", help="one (t, noise) per group in each update")
+    tr.add_argument("--guidance", type=float, default=None, help="CFG scale of sampling (default: the adapter's)")
     tr.add_argument("--seed", type=int, default=0)
     tr.add_argument("--model", default=None, help=f"a hub id (e.g. {REAL_MODEL}) or folder; default: the tiny SD3")
     tr.add_argument("--reward", choices=("binding", "clip"), default="binding")
@@ -548,9 +550,13 @@ def _train_from_args(args) -> dict[str, Any]:
         cfg = replace(cfg, samples_per_iteration=args.samples, minibatch_size=args.samples)
     if args.scale_advantages:
         cfg = replace(cfg, scale_advantages=True)
+    if args.shared_noise:
+        cfg = replace(cfg, shared_noise=True)
     if args.smoke or smoke():
         cfg = smoke_config(cfg)
     adapter_overrides = {"timestep_sampling": args.timestep_sampling} if args.timestep_sampling else {}
+    if args.guidance is not None:
+        adapter_overrides["guidance_scale"] = args.guidance
     if args.model is None:
         return run_rl(cfg, adapter=make_adapter(**adapter_overrides), eval_prompts=8 if args.smoke else EVAL_PROMPTS)
     # the real path: the same adapter and trainer with the hub model, its prompts and CLIP score

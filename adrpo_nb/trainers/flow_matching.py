@@ -135,6 +135,10 @@ class FlowMatchingRLConfig:
     orw_temperature: float = 0.5
     scale_advantages: bool = False  # divide by the group std (GRPO); off in the paper's flow-matching form
     group_size: int | None = None  # samples per prompt; None = the whole batch is one group
+    #: noise the samples of one group with the same (t, noise) in each update (common random numbers;
+    #: needs group_size). Σ A_i = 0 in a group, so the loss's dependence on t then cancels from the
+    #: advantage-weighted sum instead of adding noise to its gradient. ("dpo" always noises a pair alike.)
+    shared_noise: bool = False
     iterations: int = 300
     samples_per_iteration: int = 256
     updates_per_iteration: int = 4
@@ -168,6 +172,8 @@ class FlowMatchingRLConfig:
             raise ValueError(
                 f"samples_per_iteration={self.samples_per_iteration} must be a multiple of group_size={self.group_size}"
             )
+        if self.shared_noise and self.group_size is None:
+            raise ValueError("shared_noise=True noises each group alike: it needs group_size (samples per prompt)")
         if self.method == "dpo" and (self.group_size is None or self.group_size < 2):
             raise ValueError(
                 f"method='dpo' needs groups of at least 2 samples per prompt, got group_size={self.group_size!r}"
@@ -326,8 +332,24 @@ class FlowMatchingRLTrainer:
         start = self.accelerator.process_index * rewards.numel()
         return adv[start : start + rewards.numel()]
 
+    def _minibatches(self, n: int, gen: torch.Generator) -> list[torch.Tensor]:
+        """Shuffled sample indices in minibatches; with ``shared_noise``, whole groups stay together."""
+        cfg = self.config
+        if not cfg.shared_noise:
+            order = torch.randperm(n, generator=gen)
+            return list(order.split(cfg.minibatch_size))
+        g = cfg.group_size
+        groups = torch.randperm(n // g, generator=gen)
+        order = (groups[:, None] * g + torch.arange(g)).reshape(-1)
+        return list(order.split(max(g, cfg.minibatch_size - cfg.minibatch_size % g)))
+
     def _training_pair(self, latents: torch.Tensor, gen: torch.Generator):
-        noise, t = self.adapter.draw_noise_and_time(latents, gen)
+        if self.config.shared_noise:  # one (noise, t) per group, repeated for its samples
+            g = self.config.group_size
+            noise, t = self.adapter.draw_noise_and_time(latents[::g], gen)
+            noise, t = noise.repeat_interleave(g, dim=0), t.repeat_interleave(g, dim=0)
+        else:
+            noise, t = self.adapter.draw_noise_and_time(latents, gen)
         x_t, u = self.adapter.interpolate(latents, noise, t)
         return x_t, t, u
 
@@ -357,9 +379,7 @@ class FlowMatchingRLTrainer:
         self.adapter.policy.train()
         stats = []
         for _ in range(cfg.updates_per_iteration):
-            order = torch.randperm(len(samples), generator=gen)
-            for start in range(0, len(samples), cfg.minibatch_size):
-                idx = order[start : start + cfg.minibatch_size]
+            for idx in self._minibatches(len(samples), gen):
                 x_t, t, u = self._training_pair(samples.latents[idx.to(samples.latents.device)], gen)
                 v, v_ref = self._velocities(x_t, t, self.adapter.select(samples, idx))
                 loss, st = fm_rl_loss(
