@@ -31,6 +31,7 @@ __all__ = [
     "plot_beta_eff_histograms",
     "plot_class_histogram",
     "plot_curves",
+    "plot_guidance_curve",
     "plot_pareto_fronts",
     "show_images",
     "show_png",
@@ -116,6 +117,22 @@ def plot_pareto_fronts(summary: dict, diversity_key: str = "even_entropy_norm", 
     ax.set_ylabel(DIVERSITY_LABELS.get(diversity_key, diversity_key))
     ax.legend(fontsize=8, loc="lower left")
     ax.grid(alpha=0.3)
+    return ax
+
+
+def plot_guidance_curve(curve: dict, diversity_key: str = "diversity", ax=None, label: str = "pretrained, CFG scale"):
+    """The pretrained model's reward–diversity points over guidance scales (a result of
+    :func:`adrpo_nb.experiments.sd3.guidance_curve`), as a dashed line annotated with each scale."""
+    import matplotlib.pyplot as plt
+
+    ax = ax or plt.gca()
+    pts = curve["points"]
+    x, y = [p["reward"] for p in pts], [p[diversity_key] for p in pts]
+    scales = f"{pts[0]['guidance_scale']:g}–{pts[-1]['guidance_scale']:g}"
+    ax.plot(x, y, "k--", marker=".", alpha=0.6, label=f"{label} {scales}")
+    for p in pts:
+        ax.annotate(f"w={p['guidance_scale']:g}", (p["reward"], p[diversity_key]), fontsize=7, color="k", alpha=0.7,
+                    xytext=(-8, -10), textcoords="offset points")  # fmt: skip
     return ax
 
 

@@ -1,6 +1,7 @@
 """SD3: the adapter against diffusers' conventions, the LoRA reference, the rewards, DPO, and the real path's errors."""
 
 import copy
+import json
 import math
 from dataclasses import replace
 
@@ -9,6 +10,7 @@ import pytest
 import torch
 
 from adrpo_nb import diffusion_dpo_loss
+from adrpo_nb.data import data_path
 from adrpo_nb.experiments import sd3 as exp
 from adrpo_nb.metrics import clip_diversity
 from adrpo_nb.models.sd3 import PromptSet, SD3Adapter, load_lora, load_sd3_pipeline, save_lora
@@ -246,3 +248,13 @@ def test_project_prompts_cover_drawbench_categories():
 def test_sd3_adapter_rejects_unknown_timestep_sampling(tiny_dir):
     with pytest.raises(ValueError, match="timestep_sampling"):
         SD3Adapter(load_sd3_pipeline(tiny_dir), ["a red circle above a blue square"], timestep_sampling="cosine")
+
+
+def test_guidance_trades_diversity_for_reward_as_the_committed_curve_says():
+    """data/results/sd3_guidance.json is what guidance_curve computes from the shipped tiny SD3."""
+    committed = {p["guidance_scale"]: p for p in json.loads(data_path(*exp.GUIDANCE_FILE).read_text())["points"]}
+    now = {p["guidance_scale"]: p for p in exp.guidance_curve((1.0, 4.0))["points"]}
+    for scale in (1.0, 4.0):
+        for key in ("reward", "diversity"):
+            assert now[scale][key] == pytest.approx(committed[scale][key], abs=0.02)
+    assert now[1.0]["diversity"] > now[4.0]["diversity"] + 0.1 and now[4.0]["reward"] > now[1.0]["reward"]

@@ -94,6 +94,7 @@ def test_nan_reward_is_reported_with_its_index():
         ({"samples_per_iteration": 10, "group_size": 4}, "multiple of group_size=4"),
         ({"iterations": 0}, "iterations=0"),
         ({"learning_rate": -1.0}, "learning_rate=-1.0"),
+        ({"shared_noise": True}, "needs group_size"),
     ],
 )
 def test_config_errors(kwargs, match):
@@ -118,3 +119,21 @@ def test_two_processes_train_in_sync(tmp_path):
     assert result["processes"] == 2
     assert result["checksums"][0] == result["checksums"][1]  # gradients were averaged
     assert result["first_latents"][0] != result["first_latents"][1]  # but each process drew its own samples
+
+
+def test_shared_noise_noises_each_group_alike_in_whole_group_minibatches():
+    adapter = LatentFlowAdapter(load_base_model(), sample_steps=2)
+    calls = []
+    interpolate = adapter.interpolate
+
+    def recording(latents, noise, t):
+        calls.append((noise.clone(), t.clone()))
+        return interpolate(latents, noise, t)
+
+    adapter.interpolate = recording
+    cfg = replace(TINY, iterations=1, group_size=4, minibatch_size=6, updates_per_iteration=2, shared_noise=True)
+    FlowMatchingRLTrainer(adapter, even_digits, cfg).step()
+    assert [len(t) for _, t in calls] == [4] * 8  # 16 samples in minibatches of whole groups, 2 updates
+    for noise, t in calls:
+        assert torch.equal(t, t[:1].expand_as(t)) and torch.equal(noise, noise[:1].expand_as(noise))
+    assert not torch.equal(calls[0][1], calls[1][1]) or not torch.equal(calls[0][0], calls[1][0])

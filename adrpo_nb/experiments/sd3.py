@@ -62,6 +62,7 @@ __all__ = [
     "build_tiny_pipeline",
     "build_tokenizers",
     "default_config",
+    "guidance_curve",
     "evaluate_sd3",
     "load_drawbench",
     "load_tiny_pipeline",
@@ -492,6 +493,27 @@ def sweep(
     return result
 
 
+# ----------------------------------------------------------------------------- guidance, the free knob
+GUIDANCE_FILE = ("results", "sd3_guidance.json")
+GUIDANCE_SCALES = (1.0, 1.5, 2.0, 3.0, 4.0, 5.5, 7.0)
+
+
+def guidance_curve(scales: Sequence[float] = GUIDANCE_SCALES, pipe=None) -> dict[str, Any]:
+    """The pretrained model's reward and diversity at each classifier-free guidance scale, no training.
+
+    Guidance trades diversity for reward by itself; an RL fine-tune at the training scale should be
+    judged against this curve as well as against the pretrained point. Same evaluation as every run.
+    """
+    start, commit = time.perf_counter(), git_commit()
+    pipe = pipe if pipe is not None else load_tiny_pipeline()
+    points = []
+    for scale in scales:
+        metrics, _ = evaluate_sd3(make_adapter(pipe, guidance_scale=float(scale)))
+        points.append({"guidance_scale": float(scale), **metrics})
+    return {"points": points, "provenance": provenance(time.perf_counter() - start, "cpu",
+            "python -m adrpo_nb.experiments.sd3 guidance", commit, threads=torch.get_num_threads())}  # fmt: skip
+
+
 # ----------------------------------------------------------------------------- CLI
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m adrpo_nb.experiments.sd3", description=__doc__,
@@ -530,6 +552,8 @@ def _parser() -> argparse.ArgumentParser:
     sw.add_argument("--out", type=Path, default=None, help="default: data/results/sd3_sweep.json")
     sw.add_argument("--smoke", action="store_true")
     sub.add_parser("evaluate", help="metrics of the shipped tiny SD3")
+    gd = sub.add_parser("guidance", help="the pretrained tiny SD3's reward and diversity per guidance scale")
+    gd.add_argument("--out", type=Path, default=None, help="default: data/results/sd3_guidance.json")
     return p
 
 
@@ -592,6 +616,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             hv = {m: round(v["hypervolume"], 4) for m, v in s["methods"].items()}
             print(f"hypervolume (reward × {key}): {hv}; ADRPO / best baseline ({s['best_baseline']}) = "
                   f"{s['adrpo_hv_ratio']}")  # fmt: skip
+        print(f"wrote {out}")
+    elif args.command == "guidance":
+        result = guidance_curve()
+        out = args.out or data_dir().joinpath(*GUIDANCE_FILE)
+        atomic_write_json(out, result)
+        for pt in result["points"]:
+            print(f"guidance {pt['guidance_scale']:>4}: reward {pt['reward']:.3f}, diversity {pt['diversity']:.3f}")
         print(f"wrote {out}")
     elif args.command == "evaluate":
         metrics, _ = evaluate_sd3(make_adapter())
