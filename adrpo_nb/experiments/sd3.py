@@ -66,6 +66,7 @@ __all__ = [
     "evaluate_sd3",
     "load_drawbench",
     "load_tiny_pipeline",
+    "probe_rows",
     "project_prompts",
     "pretrain",
     "run_rl",
@@ -414,6 +415,8 @@ def run_rl(
 ) -> dict[str, Any]:
     """Fine-tune (LoRA) the tiny SD3 — or any ``adapter`` — with ``config``; return and save the result dict.
 
+    Without ``adapter``, the tiny SD3's is made with ``config.extra["adapter"]`` as overrides of
+    :data:`TINY_ADAPTER` (e.g. ``{"guidance_scale": 1.0}``), so a config says how its images were sampled.
     A finished run's ``result.json`` in ``config.output_dir`` is returned as is; an interrupted one
     resumes from its checkpoint. The LoRA is saved next to it with diffusers' ``save_lora_weights``.
     """
@@ -421,7 +424,7 @@ def run_rl(
     if done is not None:
         return done
     commit = git_commit()
-    adapter = adapter or make_adapter()
+    adapter = adapter or make_adapter(**config.extra.get("adapter", {}))
     trainer = FlowMatchingRLTrainer(adapter, reward, config, metrics_fn=_batch_diversity(config.group_size or 1),
                                     callbacks=list(callbacks))  # fmt: skip
     result = run_flow_experiment(
@@ -470,10 +473,15 @@ def sweep(
     workers: int = 2,
     log=print,
 ) -> dict[str, Any]:
-    """Every (method, β0, seed) of the small path — β grids per method (:data:`SWEEP_BETAS`) — and the summary."""
+    """Every (method, β0, seed) of the small path — β grids per method (:data:`SWEEP_BETAS`) — and the summary.
+
+    ``base_config.extra["adapter"]`` (adapter overrides, e.g. the guidance scale) applies to every run
+    and to the pretrained model's evaluation.
+    """
     start, commit = time.perf_counter(), git_commit()
     betas = betas or SWEEP_BETAS
     base_config = base_config or default_config(progress=False)
+    adapter_overrides = base_config.extra.get("adapter", {})
     jobs, names = [], []
     for method in methods:
         for beta0 in betas.get(method, (0.0,)) if method != "none" else (0.0,):
@@ -485,7 +493,7 @@ def sweep(
                 names.append(name)
     log(f"sweep: {len(jobs)} runs in {workers} worker(s), results under {runs_dir}")
     runs = run_jobs(_sweep_job, jobs, workers, partial(describe_result, diversity_key="diversity"), names, log)
-    base_metrics, base_images = evaluate_sd3(make_adapter())
+    base_metrics, base_images = evaluate_sd3(make_adapter(**adapter_overrides))
     base_metrics["samples_png"] = png_base64(base_images[:64], EVAL_IMAGES_PER_PROMPT)
     result = {"base": base_metrics, "runs": runs}
     result["summary"] = summarize_sweep(result, DIVERSITY_KEYS)
@@ -512,6 +520,27 @@ def guidance_curve(scales: Sequence[float] = GUIDANCE_SCALES, pipe=None) -> dict
         points.append({"guidance_scale": float(scale), **metrics})
     return {"points": points, "provenance": provenance(time.perf_counter() - start, "cpu",
             "python -m adrpo_nb.experiments.sd3 guidance", commit, threads=torch.get_num_threads())}  # fmt: skip
+
+
+PROBES_DIR = ("results", "sd3_probes")
+
+
+def probe_rows() -> list[dict[str, Any]]:
+    """The committed single-run probes (``data/results/sd3_probes/*.json``, made with ``train``): one row each
+    with what was changed against :func:`default_config` and the final held-out metrics."""
+    defaults = default_config()
+    rows = []
+    for path in sorted(data_path(*PROBES_DIR).glob("*.json")):
+        result = json.loads(path.read_text())
+        cfg, final = result["config"], result["final"]
+        keys = ("learning_rate", "scale_advantages", "shared_noise", "updates_per_iteration")
+        changes = [f"{k}={cfg[k]}" for k in keys if cfg.get(k, getattr(defaults, k)) != getattr(defaults, k)]
+        rows.append({"name": path.stem, "method": cfg["method"], "beta0": cfg["beta0"], "seed": cfg["seed"],
+                     "iterations": cfg["iterations"], "guidance": result["adapter"]["guidance_scale"],
+                     "changes": ", ".join(changes) or "none",
+                     **{k: final[k] for k in ("reward", "binding/shapes", "binding/relation", "diversity", "w2")},
+                     "provenance": result["provenance"]})  # fmt: skip
+    return rows
 
 
 # ----------------------------------------------------------------------------- CLI
@@ -550,6 +579,8 @@ def _parser() -> argparse.ArgumentParser:
     sw.add_argument("--workers", type=int, default=2)
     sw.add_argument("--runs-dir", default="runs/sd3_sweep")
     sw.add_argument("--out", type=Path, default=None, help="default: data/results/sd3_sweep.json")
+    sw.add_argument("--guidance", type=float, default=None, help="CFG scale of sampling (default: the adapter's)")
+    sw.add_argument("--shared-noise", action="store_true", help="one (t, noise) per group in each update")
     sw.add_argument("--smoke", action="store_true")
     sub.add_parser("evaluate", help="metrics of the shipped tiny SD3")
     gd = sub.add_parser("guidance", help="the pretrained tiny SD3's reward and diversity per guidance scale")
@@ -605,7 +636,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(json.dumps({k: v for k, v in result["final"].items() if isinstance(v, float)}, indent=1))
         print(f"{result['provenance']['seconds']} s" + (f"; wrote {args.out}" if args.out else ""))
     elif args.command == "sweep":
-        base_cfg = default_config(progress=False)
+        base_cfg = default_config(progress=False, shared_noise=args.shared_noise)
+        if args.guidance is not None:
+            base_cfg = replace(base_cfg, extra={"adapter": {"guidance_scale": args.guidance}})
         if args.smoke or smoke():
             base_cfg = smoke_config(base_cfg)
         betas = {m: v[:1] for m, v in SWEEP_BETAS.items()} if args.smoke else None
