@@ -78,6 +78,7 @@ __all__ = [
 REAL_MODEL = "stabilityai/stable-diffusion-3-medium-diffusers"
 TINY_DIR = ("checkpoints", "sd3_tiny")
 RESULTS_FILE = ("results", "sd3_sweep.json")
+RESULTS_FILE_G1 = ("results", "sd3_sweep_g1.json")  # the same sweep sampled without guidance, shared noise
 EVAL_SEED = 4242
 EVAL_PROMPTS, EVAL_IMAGES_PER_PROMPT = 48, 4
 #: sampler/LoRA settings of the small path (the real path: SD3Adapter's defaults, 1024 px, 28 steps)
