@@ -613,8 +613,10 @@ def _train_from_args(args) -> dict[str, Any]:
     adapter_overrides = {"timestep_sampling": args.timestep_sampling} if args.timestep_sampling else {}
     if args.guidance is not None:
         adapter_overrides["guidance_scale"] = args.guidance
+    if adapter_overrides:  # recorded in the config: a run resumes only with the same sampler
+        cfg = replace(cfg, extra={**cfg.extra, "adapter": adapter_overrides})
     if args.model is None:
-        return run_rl(cfg, adapter=make_adapter(**adapter_overrides), eval_prompts=8 if args.smoke else EVAL_PROMPTS)
+        return run_rl(cfg, eval_prompts=8 if args.smoke else EVAL_PROMPTS)
     # the real path: the same adapter and trainer with the hub model, its prompts and CLIP score
     from adrpo_nb.rewards.images import CLIPScore
 
