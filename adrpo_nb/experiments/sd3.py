@@ -66,6 +66,7 @@ __all__ = [
     "evaluate_sd3",
     "load_drawbench",
     "load_tiny_pipeline",
+    "long_runs",
     "probe_rows",
     "project_prompts",
     "pretrain",
@@ -524,6 +525,20 @@ def guidance_curve(scales: Sequence[float] = GUIDANCE_SCALES, pipe=None) -> dict
 
 
 PROBES_DIR = ("results", "sd3_probes")
+LONG_DIRS = {4.0: ("results", "sd3_long"), 1.0: ("results", "sd3_g1_long")}  # 600-iteration runs per guidance
+
+
+def long_runs(guidance: float = 4.0) -> dict[tuple[str, int], dict[str, Any]]:
+    """The committed 600-iteration runs at a guidance scale, keyed by ``(method, seed)``."""
+    if guidance not in LONG_DIRS:
+        raise ValueError(f"no long runs at guidance {guidance!r}; there are runs at {sorted(LONG_DIRS)}")
+    runs = {}
+    for path in sorted(data_path(*LONG_DIRS[guidance]).glob("*.json")):
+        result = json.loads(path.read_text())
+        runs[result["config"]["method"], result["config"]["seed"]] = result
+    return runs
+
+
 
 
 def probe_rows() -> list[dict[str, Any]]:
