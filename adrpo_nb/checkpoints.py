@@ -27,6 +27,7 @@ from adrpo_nb.data import DataFileError, atomic_write_bytes, atomic_write_json
 
 __all__ = [
     "CheckpointError",
+    "command_line",
     "git_commit",
     "load_module",
     "provenance",
@@ -110,6 +111,15 @@ def device_description(device: torch.device | str | None = None) -> str:
     return f"cpu ({torch.get_num_threads()} threads, {platform.machine()})"
 
 
+def command_line() -> str:
+    """The command that started this process as a reader would type it again: ``python -m package.module
+    args`` for a module run with ``-m`` (whose ``sys.argv[0]`` is the absolute path of its file)."""
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    if spec is not None and spec.name:
+        return " ".join(["python", "-m", spec.name.removesuffix(".__main__"), *sys.argv[1:]])
+    return " ".join(["python", *sys.argv])
+
+
 def provenance(
     seconds: float,
     device: torch.device | str | None = None,
@@ -123,7 +133,7 @@ def provenance(
     code of that moment, whatever happened to the tree while it ran.
     """
     return {
-        "command": command if command is not None else " ".join(["python", *sys.argv]),
+        "command": command if command is not None else command_line(),
         "commit": commit if commit is not None else git_commit(),
         "device": device_description(device),
         "seconds": round(float(seconds), 1),

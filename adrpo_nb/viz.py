@@ -33,6 +33,8 @@ __all__ = [
     "plot_curves",
     "plot_guidance_curve",
     "plot_pareto_fronts",
+    "plot_seed_curves",
+    "seeds_table",
     "show_images",
     "show_png",
     "slider_entries",
@@ -136,6 +138,26 @@ def plot_guidance_curve(curve: dict, diversity_key: str = "diversity", ax=None, 
     return ax
 
 
+def plot_seed_curves(runs: dict[tuple[str, int], dict], keys: Sequence[str] = ("reward", "diversity", "w2"),
+                     log_keys: Sequence[str] = ("w2",)):  # fmt: skip
+    """Training curves of results keyed by ``(method, seed)``, one panel per key (log scale for ``log_keys``)."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(keys), figsize=(4.7 * len(keys), 3), squeeze=False)
+    def label(r: dict) -> str:
+        return f"{METHOD_LABELS.get(r['config']['method'])} s{r['config']['seed']}"
+
+    for ax, key in zip(axes[0], keys, strict=True):
+        plot_curves(list(runs.values()), key, ax, label_fn=label)
+        ax.set_xlabel("iteration")
+        ax.set_ylabel(f"batch {DISTANCE_LABELS.get(key, key)}")
+        if key in log_keys:
+            ax.set_yscale("log")
+    axes[0][0].legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    return fig
+
+
 def plot_curves(runs: Sequence[dict], key: str = "reward", ax=None, label_fn: Callable[[dict], str] | None = None):
     """Training curves of ``key`` for several results (one line each, coloured by method)."""
     import matplotlib.pyplot as plt
@@ -193,6 +215,20 @@ def sweep_table(sweep: dict, methods: Sequence[str], keys: Sequence[str] = ("rew
             label = METHOD_LABELS.get(method, method)
             tail = f" | {len(group)} | {len(group) - len(done)} |"
             rows.append(f"| {label} | {beta0:g} | " + " | ".join(cells) + tail)
+    return "\n".join(rows)
+
+
+def seeds_table(runs: dict[tuple[str, int], dict], keys: Sequence[str] = ("reward", "diversity", "w2")) -> str:
+    """A Markdown table of results keyed by ``(method, seed)``: one row per seed and method, then each
+    method's mean ± std over its seeds (e.g. :func:`adrpo_nb.experiments.sd3.long_runs`)."""
+    rows = ["| seed | method | " + " | ".join(keys) + " |", "|" + "---|" * (len(keys) + 2)]
+    for (method, seed), r in sorted(runs.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+        rows.append(f"| {seed} | {METHOD_LABELS.get(method, method)} | "
+                    + " | ".join(f"{r['final'][k]:.3f}" for k in keys) + " |")  # fmt: skip
+    for method in sorted({m for m, _ in runs}):
+        finals = [r["final"] for (m, _), r in runs.items() if m == method]
+        rows.append(f"| mean ± std | {METHOD_LABELS.get(method, method)} | " + " | ".join(
+            f"{np.mean([f[k] for f in finals]):.3f} ± {np.std([f[k] for f in finals]):.3f}" for k in keys) + " |")
     return "\n".join(rows)
 
 

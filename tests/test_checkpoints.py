@@ -1,9 +1,13 @@
 """safetensors weights with their config: round trip, wrong checkpoint, corrupt file."""
 
+import importlib.machinery
+import sys
+import types
+
 import pytest
 import torch
 
-from adrpo_nb.checkpoints import CheckpointError, load_module, save_module
+from adrpo_nb.checkpoints import CheckpointError, command_line, load_module, save_module
 from adrpo_nb.data import DataFileError
 from adrpo_nb.models.mnist import DigitClassifier, VelocityMLP
 
@@ -34,3 +38,13 @@ def test_missing_and_corrupt_files(tmp_path):
     (tmp_path / "bad.safetensors").write_bytes(b"not a safetensors file")
     with pytest.raises(CheckpointError, match=r"bad\.safetensors"):
         load_module(VelocityMLP, tmp_path / "bad.safetensors")
+
+
+def test_command_line_retypes_a_module_run_with_dash_m(monkeypatch):
+    main = types.ModuleType("__main__")
+    main.__spec__ = importlib.machinery.ModuleSpec("adrpo_nb.experiments.sd3", None)
+    monkeypatch.setitem(sys.modules, "__main__", main)
+    monkeypatch.setattr(sys, "argv", ["/somewhere/adrpo_nb/experiments/sd3.py", "train", "--seed", "2"])
+    assert command_line() == "python -m adrpo_nb.experiments.sd3 train --seed 2"
+    main.__spec__ = None  # a script run by its path
+    assert command_line() == "python /somewhere/adrpo_nb/experiments/sd3.py train --seed 2"

@@ -258,3 +258,11 @@ def test_guidance_trades_diversity_for_reward_as_the_committed_curve_says():
         for key in ("reward", "diversity"):
             assert now[scale][key] == pytest.approx(committed[scale][key], abs=0.02)
     assert now[1.0]["diversity"] > now[4.0]["diversity"] + 0.1 and now[4.0]["reward"] > now[1.0]["reward"]
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [({"guidance_scale": -1.0}, "guidance_scale"),
+                                               ({"guidance_scale": float("nan")}, "guidance_scale"),
+                                               ({"sample_steps": 0}, "sample_steps=0")])  # fmt: skip
+def test_sd3_adapter_rejects_bad_sampler_settings(tiny_dir, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        SD3Adapter(load_sd3_pipeline(tiny_dir), ["a red circle above a blue square"], **kwargs)

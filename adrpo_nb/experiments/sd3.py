@@ -32,7 +32,7 @@ import torch
 from torch.nn import functional as F
 
 from adrpo_nb.checkpoints import git_commit, provenance
-from adrpo_nb.data import atomic_write_json, data_dir, data_path
+from adrpo_nb.data import atomic_write_json, data_dir, data_path, read_json
 from adrpo_nb.experiments.common import (
     book_config,
     describe_result,
@@ -62,8 +62,8 @@ __all__ = [
     "build_tiny_pipeline",
     "build_tokenizers",
     "default_config",
-    "guidance_curve",
     "evaluate_sd3",
+    "guidance_curve",
     "load_drawbench",
     "load_tiny_pipeline",
     "long_runs",
@@ -534,11 +534,9 @@ def long_runs(guidance: float = 4.0) -> dict[tuple[str, int], dict[str, Any]]:
         raise ValueError(f"no long runs at guidance {guidance!r}; there are runs at {sorted(LONG_DIRS)}")
     runs = {}
     for path in sorted(data_path(*LONG_DIRS[guidance]).glob("*.json")):
-        result = json.loads(path.read_text())
+        result = read_json(path)
         runs[result["config"]["method"], result["config"]["seed"]] = result
     return runs
-
-
 
 
 def probe_rows() -> list[dict[str, Any]]:
@@ -547,7 +545,7 @@ def probe_rows() -> list[dict[str, Any]]:
     defaults = default_config()
     rows = []
     for path in sorted(data_path(*PROBES_DIR).glob("*.json")):
-        result = json.loads(path.read_text())
+        result = read_json(path)
         cfg, final = result["config"], result["final"]
         keys = ("learning_rate", "scale_advantages", "shared_noise", "updates_per_iteration")
         changes = [f"{k}={cfg[k]}" for k in keys if cfg.get(k, getattr(defaults, k)) != getattr(defaults, k)]

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -150,6 +151,10 @@ class SD3Adapter:
 
         if timestep_sampling not in ("none", "logit_normal"):
             raise ValueError(f"timestep_sampling must be 'none' or 'logit_normal', got {timestep_sampling!r}")
+        if not (math.isfinite(guidance_scale) and guidance_scale >= 0):
+            raise ValueError(f"guidance_scale must be a finite number >= 0 (1 = no guidance), got {guidance_scale!r}")
+        if not (isinstance(sample_steps, int) and sample_steps >= 1):
+            raise ValueError(f"sample_steps must be a positive int, got sample_steps={sample_steps!r}")
         self.pipe = pipe
         self.prompts = prompts if isinstance(prompts, PromptSet) else PromptSet(list(prompts))
         self.transformer = pipe.transformer
