@@ -1,4 +1,6 @@
-"""Benchmarks that print figures (never assert on time): ``python -m adrpo_nb.bench {mnist,sd3,grpo,audio}``.
+"""Benchmarks that print figures (never assert on time): ``python -m adrpo_nb.bench {mnist,sd3,grpo,audio}``;
+``realsize --family {sd3,qwen,audio}`` (:mod:`adrpo_nb.experiments.realsize`) and ``plan --model …``
+(:mod:`adrpo_nb.experiments.plan`) have their own options.
 
 ``mnist``: one RL iteration of :class:`~adrpo_nb.trainers.flow_matching.FlowMatchingRLTrainer`
 split into sampling / reward / update, beside the *forward-pass bound*: the same number of
@@ -321,6 +323,18 @@ def bench_audio(prompts: int = 8, k: int = 8, iterations: int = 3) -> dict[str, 
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    import sys
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["realsize"]:  # real-size dry runs: adrpo_nb.experiments.realsize
+        from adrpo_nb.experiments import realsize
+
+        realsize.main(argv[1:])
+        return 0
+    if argv[:1] == ["plan"]:  # the memory planner: adrpo_nb.experiments.plan
+        from adrpo_nb.experiments import plan
+
+        return plan.main(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m adrpo_nb.bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     parser.add_argument("target", choices=["mnist", "sd3", "grpo", "audio", "memory-probe"])

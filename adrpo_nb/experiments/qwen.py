@@ -397,7 +397,10 @@ def _loose_format(prompts, completions, completion_ids=None, **columns) -> list[
     """0.2 when the completion has a ``<think>`` block followed by an ``<answer>`` block."""
     import re
 
-    return [0.2 * bool(re.search(r"<think>.*?</think>\s*<answer>.*?</answer>", c, re.S)) for c in completions]
+    from adrpo_nb.rewards.text import completion_as_text
+
+    return [0.2 * bool(re.search(r"<think>.*?</think>\s*<answer>.*?</answer>", completion_as_text(c), re.S))
+            for c in completions]  # fmt: skip
 
 
 def run_real(model: str, task: str, config: GRPOConfig) -> list[dict[str, float]]:

@@ -21,7 +21,7 @@ import copy
 import json
 import os
 from collections.abc import Iterator
-from functools import lru_cache
+from functools import cache, lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -36,6 +36,7 @@ __all__ = [
     "build_causal_lm",
     "build_clip_tokenizer",
     "build_qwen_tokenizer",
+    "build_reward_clip",
     "build_sd3_pipeline",
     "build_sd3_component",
     "build_t5_tokenizer",
@@ -80,7 +81,7 @@ def load_spec(model: str | os.PathLike) -> dict[str, Any]:
     return copy.deepcopy(_read_config_file(REAL_CONFIGS[name]))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _read_config_file(filename: str) -> dict[str, Any]:
     return json.loads(resources.files("adrpo_nb.models").joinpath("real_configs", filename).read_text())
 
@@ -109,7 +110,8 @@ def _spec_from_folder(folder: Path) -> dict[str, Any]:
 # ----------------------------------------------------------------------------- devices and dtypes
 @contextlib.contextmanager
 def default_dtype(dtype: torch.dtype | None) -> Iterator[None]:
-    """Create parameters directly in ``dtype`` (no float32 copy first: a 2 B model built for bf16 needs 4 GB, not 12)."""
+    """Create parameters directly in ``dtype`` (no float32 copy first: a 2 B model built for bf16 needs 4 GB,
+    not 12)."""
     before = torch.get_default_dtype()
     if dtype is not None:
         torch.set_default_dtype(dtype)
@@ -280,7 +282,11 @@ def build_audio_lm(spec: dict[str, Any], *, device: str | torch.device = "cpu", 
                    seed: int = 0):  # fmt: skip
     """``Qwen2AudioForConditionalGeneration`` / ``Qwen2_5OmniThinkerForConditionalGeneration`` from a spec,
     randomly initialised, optionally with fewer layers (full widths)."""
-    from transformers import GenerationConfig, Qwen2_5OmniThinkerForConditionalGeneration, Qwen2AudioForConditionalGeneration
+    from transformers import (
+        GenerationConfig,
+        Qwen2_5OmniThinkerForConditionalGeneration,
+        Qwen2AudioForConditionalGeneration,
+    )
 
     config = audio_lm_config(spec, text_layers=text_layers, audio_layers=audio_layers, vision_layers=vision_layers)
     cls = Qwen2AudioForConditionalGeneration if config.model_type == "qwen2_audio" else \
@@ -357,3 +363,16 @@ def build_sd3_pipeline(spec: dict[str, Any], *, dtype: torch.dtype | None = torc
             module.requires_grad_(False).eval()
     pipe.set_progress_bar_config(disable=True)
     return pipe
+
+
+def build_reward_clip(spec: dict[str, Any], *, dtype: torch.dtype | None = None, seed: int = 0):
+    """``(CLIPModel, tokenizer)`` of CLIPScore's default model (CLIP ViT-L/14) from the SD3 spec's ``reward_clip``
+    entry, randomly initialised: pass them to :class:`~adrpo_nb.rewards.images.CLIPScore` as ``model``/``tokenizer``."""
+    from transformers import CLIPConfig, CLIPModel
+
+    cfg = spec["reward_clip"]
+    config = CLIPConfig(text_config=cfg["text_config"], vision_config=cfg["vision_config"],
+                        projection_dim=cfg["projection_dim"], logit_scale_init_value=cfg["logit_scale_init_value"])
+    with _building("cpu", dtype, seed):
+        model = CLIPModel(config)
+    return model, build_clip_tokenizer(spec["tokenizers"]["tokenizer"])

@@ -13,7 +13,8 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["RM_GEMMA_2B", "RewardModelReward", "gsm8k_correct", "gsm8k_answer_value", "prompt_as_text"]
+__all__ = ["RM_GEMMA_2B", "RewardModelReward", "completion_as_text", "gsm8k_correct", "gsm8k_answer_value",
+           "prompt_as_text"]
 
 RM_GEMMA_2B = "weqweasdas/RM-Gemma-2B"
 _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
@@ -24,6 +25,11 @@ def prompt_as_text(prompt: Any) -> str:
     if isinstance(prompt, str):
         return prompt
     return "\n\n".join(str(m.get("content", "")) for m in prompt)
+
+
+def completion_as_text(completion: Any) -> str:
+    """A completion as a string: TRL passes conversational completions (chat prompts) as a list of messages."""
+    return completion if isinstance(completion, str) else prompt_as_text(completion)
 
 
 class RewardModelReward:
@@ -65,7 +71,8 @@ class RewardModelReward:
             self._load()
         texts = [
             self._tokenizer.apply_chat_template(
-                [{"role": "user", "content": prompt_as_text(p)}, {"role": "assistant", "content": c}], tokenize=False
+                [{"role": "user", "content": prompt_as_text(p)},
+                 {"role": "assistant", "content": completion_as_text(c)}], tokenize=False
             )
             for p, c in zip(prompts, completions, strict=True)
         ]
@@ -89,7 +96,7 @@ def gsm8k_correct(prompts: Sequence, completions: Sequence[str], completion_ids=
     if answer_value is None:
         return [None] * len(completions)
     out: list[float | None] = []
-    for text, gold in zip(completions, answer_value, strict=True):
+    for text, gold in zip(map(completion_as_text, completions), answer_value, strict=True):
         tagged = re.search(r"<answer>(.*?)</answer>", text, re.S)
         numbers = _NUMBER.findall(tagged.group(1) if tagged else text)
         guess = numbers[-1].replace(",", "").rstrip(".") if numbers else None
