@@ -110,19 +110,18 @@ class PhaseClock:
 
 
 @contextlib.contextmanager
-def saved_tensor_bytes(record: dict[str, int]) -> Iterator[None]:
-    """Count the bytes of distinct storages autograd saves for backward inside the block into ``record["bytes"]``
-    (parameters excluded: they are weights, not activations)."""
+def saved_tensor_bytes(record: dict[str, int], *exclude: torch.nn.Module) -> Iterator[None]:
+    """Count the bytes of distinct storages autograd saves for backward inside the block into ``record["bytes"]``;
+    storages of the parameters and buffers of the ``exclude`` modules (the weights, saved by frozen layers for
+    the gradient of their input) are not activations and are left out."""
+    weights = {t.untyped_storage().data_ptr() for m in exclude for t in (*m.parameters(), *m.buffers())}
     seen: dict[int, int] = {}
-    params: set[int] = set()
 
     def pack(t: torch.Tensor) -> torch.Tensor:
-        if isinstance(t, torch.nn.Parameter) or t.device.type == "meta":
-            return t
-        storage = t.untyped_storage()
-        ptr = storage.data_ptr()
-        if ptr not in params:
-            seen[ptr] = storage.nbytes()
+        if t.device.type != "meta":
+            storage = t.untyped_storage()
+            if storage.data_ptr() not in weights:
+                seen[storage.data_ptr()] = storage.nbytes()
         return t
 
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
@@ -147,7 +146,7 @@ def run_sd3(*, resolution: int = 256, images: int = 2, steps: int = 2, t5: bool 
     from adrpo_nb.experiments import plan as planner
     from adrpo_nb.experiments import sd3 as exp
     from adrpo_nb.models import real_size
-    from adrpo_nb.models.sd3 import SD3Adapter
+    from adrpo_nb.models.sd3 import PromptSet, SD3Adapter
     from adrpo_nb.rewards.images import CLIPScore
     from adrpo_nb.trainers.flow_matching import FlowMatchingRLTrainer
 
@@ -158,7 +157,9 @@ def run_sd3(*, resolution: int = 256, images: int = 2, steps: int = 2, t5: bool 
         clip_model, clip_tok = real_size.build_reward_clip(spec, dtype=torch.bfloat16)
         if device != "cpu":
             pipe.to(device)
-    adapter = SD3Adapter(pipe, exp.project_prompts(), gradient_checkpointing=device != "cpu", height=resolution,
+    prompts = exp.project_prompts()  # the first 4 (the adapter encodes the whole set with its first batch)
+    prompts = PromptSet(prompts.prompts[:4], prompts.metadata[:4])
+    adapter = SD3Adapter(pipe, prompts, gradient_checkpointing=device != "cpu", height=resolution,
                          width=resolution, sample_steps=steps)  # fmt: skip  (guidance 4.5: the adapter's default)
     reward = CLIPScore(device=pipe.device, model=clip_model, tokenizer=clip_tok)
     cfg = replace(exp.default_config(method="adrpo", beta0=0.01, progress=False, **exp.REAL_PATH_BATCH),
@@ -171,7 +172,7 @@ def run_sd3(*, resolution: int = 256, images: int = 2, steps: int = 2, t5: bool 
     update = trainer._update
 
     def measured_update(*args: Any, **kwargs: Any) -> Any:
-        with clock.phase("update (policy + reference, backward)"), saved_tensor_bytes(saved):
+        with clock.phase("update (policy + reference, backward)"), saved_tensor_bytes(saved, pipe.transformer):
             return update(*args, **kwargs)
 
     trainer._update = measured_update
@@ -185,7 +186,7 @@ def run_sd3(*, resolution: int = 256, images: int = 2, steps: int = 2, t5: bool 
     parts = {p: getattr(pipe, p) for p in real_size.SD3_PARTS}
     result = {
         "family": "sd3", "model": spec["hub_id"], "device": device,
-        "settings": {"resolution": resolution, "images": images, "prompts": 1, "sample_steps": steps,
+        "settings": {"resolution": resolution, "images": images, "prompts": 1, "prompt_set": len(prompts), "sample_steps": steps,
                      "guidance_scale": adapter.guidance_scale, "t5": t5, "transformer_blocks": len(
                          transformer.transformer_blocks), "lora_rank": 8, "max_sequence_length":
                      adapter.max_sequence_length, "updates": cfg.updates_per_iteration},
@@ -259,7 +260,7 @@ def run_qwen(*, model: str = "qwen2", prompts: int = 2, k: int = 4, max_new_toke
     update = trainer._update
 
     def measured_update(*args: Any, **kwargs: Any) -> Any:
-        with clock.phase("update (reference + policy, backward)"), saved_tensor_bytes(saved):
+        with clock.phase("update (reference + policy, backward)"), saved_tensor_bytes(saved, policy):
             return update(*args, **kwargs)
 
     trainer._update = measured_update
@@ -363,7 +364,7 @@ def _audio_one(name: str, *, prompts: int, k: int, max_new_tokens: int, text_lay
     update = trainer._update
 
     def measured_update(*args: Any, **kwargs: Any) -> Any:
-        with clock.phase("update (reference + policy, backward)"), saved_tensor_bytes(saved):
+        with clock.phase("update (reference + policy, backward)"), saved_tensor_bytes(saved, policy):
             return update(*args, **kwargs)
 
     trainer._update = measured_update
