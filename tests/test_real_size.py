@@ -46,12 +46,17 @@ def test_plan_counts_equal_the_shipped_tiny_qwen2_audio():
 
 def test_plan_counts_equal_the_tiny_builders(tmp_path):
     from adrpo_nb.models.tiny_qwen import build_char_tokenizer, tiny_qwen2
-    from adrpo_nb.models.tiny_qwen_audio import (build_tiny_audio_processor, build_word_tokenizer, tiny_omni_thinker,
-                                                 tiny_qwen2_audio)  # fmt: skip
+    from adrpo_nb.models.tiny_qwen_audio import (
+        build_tiny_audio_processor,
+        build_word_tokenizer,
+        tiny_omni_thinker,
+        tiny_qwen2_audio,
+    )
 
     processor = build_tiny_audio_processor(build_word_tokenizer(["a", "b"]))
-    for name, model in {"qwen": tiny_qwen2(build_char_tokenizer(), hidden_size=64, layers=2),
-                        "audio": tiny_qwen2_audio(processor), "omni": tiny_omni_thinker(processor)}.items():  # fmt: skip
+    models = {"qwen": tiny_qwen2(build_char_tokenizer(), hidden_size=64, layers=2),
+              "audio": tiny_qwen2_audio(processor), "omni": tiny_omni_thinker(processor)}  # fmt: skip
+    for name, model in models.items():
         model.config.save_pretrained(tmp_path / name)
         assert planner.make_plan(str(tmp_path / name)).params_total == _count(model), name
 

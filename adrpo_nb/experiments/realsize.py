@@ -176,8 +176,9 @@ def run_sd3(*, resolution: int = 256, images: int = 2, steps: int = 2, t5: bool 
             return update(*args, **kwargs)
 
     trainer._update = measured_update
-    with clock.phase("iteration"):
-        logs = trainer.step()
+    for _ in range(iterations):
+        with clock.phase("iteration"):
+            logs = trainer.step()
     transformer = pipe.transformer
     text_tokens = 77 + adapter.max_sequence_length
     predicted = planner.dit_activation_bytes(dict(spec["components"]["transformer"], num_layers=len(
@@ -186,7 +187,8 @@ def run_sd3(*, resolution: int = 256, images: int = 2, steps: int = 2, t5: bool 
     parts = {p: getattr(pipe, p) for p in real_size.SD3_PARTS}
     result = {
         "family": "sd3", "model": spec["hub_id"], "device": device,
-        "settings": {"resolution": resolution, "images": images, "prompts": 1, "prompt_set": len(prompts), "sample_steps": steps,
+        "settings": {"resolution": resolution, "images": images, "prompts": 1, "prompt_set": len(prompts),
+                     "sample_steps": steps,
                      "guidance_scale": adapter.guidance_scale, "t5": t5, "transformer_blocks": len(
                          transformer.transformer_blocks), "lora_rank": 8, "max_sequence_length":
                      adapter.max_sequence_length, "updates": cfg.updates_per_iteration},
@@ -333,8 +335,8 @@ def _trl_iteration(spec: dict[str, Any], device: str, layers: int | None, prompt
 
 
 # ----------------------------------------------------------------------------- audio
-def _audio_one(name: str, *, prompts: int, k: int, max_new_tokens: int, text_layers: int, audio_layers: int,
-               device: str) -> dict[str, Any]:  # fmt: skip
+def _audio_one(name: str, *, prompts: int, k: int, max_new_tokens: int, text_layers: int | None,
+               audio_layers: int | None, device: str) -> dict[str, Any]:  # fmt: skip
     from peft import LoraConfig, get_peft_model
 
     from adrpo_nb.audio import dataset
@@ -349,7 +351,8 @@ def _audio_one(name: str, *, prompts: int, k: int, max_new_tokens: int, text_lay
     with clock.phase("build (random weights, bf16)"):
         processor = real_size.build_audio_processor(spec)
         model = real_size.build_audio_lm(spec, dtype=torch.bfloat16, text_layers=text_layers,
-                                         audio_layers=audio_layers, vision_layers=1, device=device)  # fmt: skip
+                                         audio_layers=audio_layers, vision_layers=1 if text_layers else None,
+                                         device=device)  # fmt: skip
         model.generation_config.pad_token_id = processor.tokenizer.pad_token_id
         lora = LoraConfig(r=16, lora_alpha=32, lora_dropout=0.0, target_modules=AUDIO_LORA_TARGETS)  # real_setup's
         policy = get_peft_model(model, lora)
@@ -378,9 +381,10 @@ def _audio_one(name: str, *, prompts: int, k: int, max_new_tokens: int, text_lay
     return {
         "model": spec["hub_id"], "settings": {"prompts": prompts, "k": k, "max_new_tokens": max_new_tokens,
                                              "prompt_tokens": rollout.prompt_ids.shape[1], "lora_rank": 16},
-        "cut": f"text layers {text_layers} of {spec['config']['text_config']['num_hidden_layers']}, audio encoder "
-               f"layers {audio_layers} of {spec['config']['audio_config']['encoder_layers']}"
-               + (", vision tower 1 block (unused)" if "vision_config" in spec["config"] else "") + "; full widths",
+        "cut": [] if text_layers is None and audio_layers is None else [
+            f"text layers {text_layers} of {spec['config']['text_config']['num_hidden_layers']}, audio encoder "
+            f"layers {audio_layers} of {spec['config']['audio_config']['encoder_layers']}"
+            + (", vision tower 1 block (unused)" if "vision_config" in spec["config"] else "") + "; full widths"],
         "parameters": _param_count(policy, False), "trainable_parameters": _param_count(policy, True),
         "weights_mib": _weights_mib(policy), "phases": clock.phases, "baseline_rss_mib": baseline,
         "generated_tokens": int(rollout.completion_mask.sum()), "saved_activation_mib": saved.get("bytes", 0) / MIB,
@@ -388,7 +392,8 @@ def _audio_one(name: str, *, prompts: int, k: int, max_new_tokens: int, text_lay
     }  # fmt: skip
 
 
-def run_audio(*, prompts: int = 1, k: int = 2, max_new_tokens: int = 16, text_layers: int = 2, audio_layers: int = 2,
+def run_audio(*, prompts: int = 1, k: int = 2, max_new_tokens: int = 16, text_layers: int | None = 2,
+              audio_layers: int | None = 2,
               device: str = "cpu", models: Sequence[str] = ("qwen2_audio", "omni")) -> dict[str, Any]:  # fmt: skip
     """One GRPO iteration of each audio real path (Qwen2-Audio-7B, Omni-7B's thinker) at full widths, cut depth."""
     runs = {}
@@ -397,6 +402,37 @@ def run_audio(*, prompts: int = 1, k: int = 2, max_new_tokens: int = 16, text_la
                                 audio_layers=audio_layers, device=device)  # fmt: skip
         gc.collect()
     return {"family": "audio", "device": device, "runs": runs}
+
+
+# ----------------------------------------------------------------------------- throughput
+#: dense bf16 peak of the GPU for the MFU estimate (H200 / H100 SXM: 989 TFLOP/s); override with GPU_PEAK_TFLOPS
+DEFAULT_PEAK_TFLOPS = 989.0
+
+
+def add_throughput(result: dict[str, Any]) -> None:
+    """Tokens/s or images/s per run and an MFU estimate on a GPU: FLOPs ≈ 2·N per token and pass (sampling, the
+    reference's and the policy's forward) + 2·N for the backward to the inputs (the weights are frozen)."""
+    import os
+
+    runs = result["runs"].values() if "runs" in result else [result]
+    peak = float(os.environ.get("GPU_PEAK_TFLOPS", DEFAULT_PEAK_TFLOPS)) * 1e12
+    for r in runs:
+        seconds = r["phases"]["iteration"]["seconds"] / r["phases"]["iteration"]["calls"]
+        n = r["parameters"] if isinstance(r["parameters"], int) else r["parameters"]["transformer"]
+        s = r["settings"]
+        if "images" in s:  # SD3: the transformer's tokens per image
+            tokens = (s["resolution"] // 16) ** 2 + 77 + s["max_sequence_length"]
+            flops = 2 * n * tokens * s["images"] * (2 * s["sample_steps"] + 4 * s["updates"])
+            r["images_per_s"] = s["images"] / seconds
+        else:
+            batch = s["prompts"] * s["k"]
+            gen, total = r["generated_tokens"], batch * (s["prompt_tokens"] + s["max_new_tokens"])
+            flops = 2 * n * (gen + batch * s["prompt_tokens"]) + 2 * n * total * 3
+            phase = r["phases"].get("generate") or r["phases"]["generate (audio encoded, sampling)"]
+            r["generated_tokens_per_s"] = gen / (phase["seconds"] / phase["calls"])
+        r["flops_per_iteration"] = float(flops)
+        if result.get("device", "cpu") != "cpu":
+            r["mfu"] = flops / seconds / peak
 
 
 # ----------------------------------------------------------------------------- report
@@ -435,6 +471,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     p.add_argument("--layers", type=int, default=None, help="cut the depth (sd3, qwen: full by default)")
     p.add_argument("--text-layers", type=int, default=2, help="audio: language-model layers kept")
     p.add_argument("--audio-layers", type=int, default=2, help="audio: audio-encoder layers kept")
+    p.add_argument("--full-depth", action="store_true", help="audio: every layer (a GPU run)")
     p.add_argument("--iterations", type=int, default=None)
     p.add_argument("--no-trl", action="store_true", help="qwen: skip the trl.GRPOTrainer comparison")
     p.add_argument("--out", type=Path, default=None, help="default: data/results/realsize/<family>.json")
@@ -449,7 +486,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         result = run_qwen(layers=args.layers, device=args.device, trl=not args.no_trl, **opt)
     else:
         opt.pop("iterations", None)
-        result = run_audio(text_layers=args.text_layers, audio_layers=args.audio_layers, device=args.device, **opt)
+        layers = (None, None) if args.full_depth else (args.text_layers, args.audio_layers)
+        result = run_audio(text_layers=layers[0], audio_layers=layers[1], device=args.device, **opt)
+    add_throughput(result)
     result["provenance"] = provenance(time.perf_counter() - start, device=args.device, commit=commit,
                                       peak_rss_mib=round(_status_kib("VmPeak") and peak_rss_mib(), 1))  # fmt: skip
     _print(result)
