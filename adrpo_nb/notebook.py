@@ -11,7 +11,7 @@ import os
 import warnings
 from typing import Any
 
-from adrpo_nb.data import data_path, read_json
+from adrpo_nb.utils.paths import data_path, read_json
 
 __all__ = ["REPOSITORY", "colab_url", "is_smoke", "load_result", "provenance_note", "setup"]
 

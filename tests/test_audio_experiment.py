@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from adrpo_nb import audio
+from adrpo_nb.experiments import audio
 from adrpo_nb.experiments.audio import (
     VARIANTS,
     audio_config,
@@ -87,7 +87,7 @@ def test_a_smoke_rl_run_writes_its_result_and_is_reused(tmp_path):
 
 
 def test_a_book_run_with_other_settings_gets_its_own_folder(monkeypatch, tmp_path):
-    from adrpo_nb.experiments.common import book_config
+    from adrpo_nb.experiments.runner import book_config
 
     monkeypatch.setenv("ADRPO_RUNS", str(tmp_path))
     default = book_config(audio_config("adrpo_cesar"), "audio_x", smoke_config)

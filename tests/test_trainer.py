@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from adrpo_nb.checkpoints import CheckpointError
-from adrpo_nb.mnist import even_digits, load_base_model
-from adrpo_nb.models.mnist import LatentFlowAdapter
+from adrpo_nb.experiments.mnist import even_digits
+from adrpo_nb.models.mnist import LatentFlowAdapter, load_base_model
 from adrpo_nb.trainers.flow_matching import FlowMatchingRLConfig, FlowMatchingRLTrainer
+from adrpo_nb.utils.checkpoints import CheckpointError
 
 WORKER = Path(__file__).with_name("_resume_worker.py")
 TINY = FlowMatchingRLConfig(iterations=2, samples_per_iteration=16, minibatch_size=16, updates_per_iteration=1,

@@ -27,14 +27,16 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from adrpo_nb.checkpoints import CheckpointError, read_trainer_state, write_trainer_state
-from adrpo_nb.core import FM_METHODS, _check_beta0, _check_clip, diffusion_dpo_loss, fm_rl_loss, group_advantages
+from adrpo_nb.core import FM_METHODS, check_beta0, diffusion_dpo_loss, fm_rl_loss, group_advantages, resolve_clip
+from adrpo_nb.trainers.base import OPTIMIZERS, iteration_generator, make_optimizer
+from adrpo_nb.trainers.types import FlowAdapter, FlowSamples
+from adrpo_nb.utils.checkpoints import CheckpointError, read_trainer_state, write_trainer_state
 
 __all__ = [
     "FLOW_METHODS",
@@ -48,69 +50,6 @@ __all__ = [
 
 #: every method of the trainer: fm_rl_loss's four, plus Diffusion-DPO on best/worst pairs of each group
 FLOW_METHODS = (*FM_METHODS, "dpo")
-OPTIMIZERS = ("adam", "adamw", "adam8bit")
-
-
-def make_optimizer(name: str, params: list[torch.nn.Parameter], lr: float) -> torch.optim.Optimizer:
-    """``adam``/``adamw`` from torch; ``adam8bit`` from bitsandbytes (8-bit optimizer states, CUDA only)."""
-    if name == "adam8bit":
-        try:
-            import bitsandbytes as bnb
-        except ImportError:
-            raise ImportError("optimizer='adam8bit' needs bitsandbytes (pip install bitsandbytes) and a GPU") from None
-        return bnb.optim.Adam8bit(params, lr=lr)
-    return (torch.optim.AdamW if name == "adamw" else torch.optim.Adam)(params, lr=lr)
-
-
-@dataclass
-class FlowSamples:
-    """A batch drawn from the policy: what is trained on (``latents``) and what is scored (``outputs``)."""
-
-    latents: torch.Tensor
-    outputs: Any
-    prompts: list[str] | None = None
-    metadata: list[dict] | None = None
-    conditioning: Any = None  # per-sample conditioning the adapter's velocity needs (e.g. prompt embeddings)
-
-    def __len__(self) -> int:
-        return self.latents.shape[0]
-
-
-class FlowAdapter(Protocol):
-    """What the trainer needs from a model family. ``policy`` is the trainable ``nn.Module``.
-
-    The interpolation convention is the adapter's: MNIST's latent flow runs from noise (t = 0) to
-    data (t = 1) with target ``x1 − x0``; SD3 from data (σ = 0) to noise (σ = 1) with target
-    ``noise − x0`` and timestep ``σ·1000``. The trainer only pairs ``v`` with ``u``.
-    """
-
-    policy: torch.nn.Module
-
-    def to(self, device: torch.device) -> FlowAdapter: ...
-
-    def sample(self, n: int, generator: torch.Generator, group_size: int | None = None) -> FlowSamples:
-        """Draw ``n`` samples from the current policy (no gradients), ``group_size`` per prompt."""
-
-    def draw_noise_and_time(
-        self, latents: torch.Tensor, generator: torch.Generator
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Fresh noise like ``latents`` and one time per sample, drawn with ``generator``."""
-
-    def interpolate(
-        self, latents: torch.Tensor, noise: torch.Tensor, t: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(x_t, u)``: the point on the path from ``latents`` to ``noise`` at ``t`` and its target velocity."""
-
-    def velocity(self, x_t: torch.Tensor, t: torch.Tensor, conditioning: Any = None) -> torch.Tensor:
-        """The policy's velocity (with gradients)."""
-
-    def reference_velocity(self, x_t: torch.Tensor, t: torch.Tensor, conditioning: Any = None) -> torch.Tensor:
-        """The frozen reference's velocity (no gradients)."""
-
-    def select(self, samples: FlowSamples, index: torch.Tensor) -> Any:
-        """The conditioning of the samples at ``index`` (``None`` for unconditional models)."""
-
-
 def preference_pairs(rewards: torch.Tensor, group_size: int) -> torch.Tensor:
     """``(P, 2)`` indices ``(best, worst)`` of every group whose rewards are not all equal."""
     groups = rewards.reshape(-1, group_size)
@@ -131,7 +70,7 @@ class FlowMatchingRLConfig:
 
     method: str = "adrpo"
     beta0: float = 0.05
-    clip: tuple[float, float] | None = None
+    clip: Any = None  # (a_min, a_max), None, or "auto" = (-beta0, beta0) for adrpo (as GRPOConfig)
     orw_temperature: float = 0.5
     scale_advantages: bool = False  # divide by the group std (GRPO); off in the paper's flow-matching form
     group_size: int | None = None  # samples per prompt; None = the whole batch is one group
@@ -158,11 +97,8 @@ class FlowMatchingRLConfig:
     def __post_init__(self) -> None:
         if self.method not in FLOW_METHODS:
             raise ValueError(f"method must be one of {FLOW_METHODS}, got method={self.method!r}")
-        self.beta0 = _check_beta0(self.beta0)
-        clip = _check_clip(self.clip)
-        if clip is not None and self.method != "adrpo":
-            raise ValueError(f"clip is only used by method='adrpo', got clip={self.clip!r} with method={self.method!r}")
-        self.clip = clip
+        self.beta0 = check_beta0(self.beta0)
+        self.clip = resolve_clip(self.clip, self.method, self.beta0)
         positive = ("iterations", "samples_per_iteration", "updates_per_iteration", "minibatch_size")
         for name in positive:
             value = getattr(self, name)
@@ -187,12 +123,6 @@ class FlowMatchingRLConfig:
         d = dataclasses.asdict(self)
         d["clip"] = list(self.clip) if self.clip is not None else None
         return d
-
-
-def iteration_generator(seed: int, iteration: int, process: int = 0) -> torch.Generator:
-    """A CPU generator for one iteration of one process, independent of everything that ran before."""
-    state = np.random.SeedSequence([seed, iteration, process]).generate_state(2, dtype=np.uint64)
-    return torch.Generator().manual_seed(int(state[0] % (2**63 - 1)))
 
 
 RewardFn = Callable[..., Any]

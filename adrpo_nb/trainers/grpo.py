@@ -36,11 +36,12 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from adrpo_nb.checkpoints import CheckpointError, read_trainer_state, write_trainer_state
-from adrpo_nb.core import GRPO_LOSS_TYPES, GRPO_METHODS, _check_beta0, _check_clip, group_advantages, grpo_loss
+from adrpo_nb.core import GRPO_LOSS_TYPES, GRPO_METHODS, check_beta0, group_advantages, grpo_loss, resolve_clip
 from adrpo_nb.metrics import distinct_n, self_bleu
-from adrpo_nb.models.causal_lm import CausalLMAdapter, Rollout
-from adrpo_nb.trainers.flow_matching import iteration_generator
+from adrpo_nb.models.causal_lm import CausalLMAdapter
+from adrpo_nb.trainers.base import iteration_generator
+from adrpo_nb.trainers.types import Rollout
+from adrpo_nb.utils.checkpoints import CheckpointError, read_trainer_state, write_trainer_state
 
 __all__ = ["GRPOConfig", "GRPOTrainer", "score_completions"]
 
@@ -86,15 +87,8 @@ class GRPOConfig:
     def __post_init__(self) -> None:
         if self.method not in GRPO_METHODS:
             raise ValueError(f"method must be one of {GRPO_METHODS}, got method={self.method!r}")
-        self.beta0 = _check_beta0(self.beta0)
-        if isinstance(self.clip, str):
-            if self.clip != "auto":
-                raise ValueError(f"clip must be 'auto', None or a pair (a_min, a_max), got clip={self.clip!r}")
-            self.clip = (-self.beta0, self.beta0) if self.method == "adrpo" else None
-        clip = _check_clip(self.clip)
-        if clip is not None and self.method != "adrpo":
-            raise ValueError(f"clip is only used by method='adrpo', got clip={self.clip!r} with method={self.method!r}")
-        self.clip = clip
+        self.beta0 = check_beta0(self.beta0)
+        self.clip = resolve_clip(self.clip, self.method, self.beta0)
         for name in ("num_generations", "prompts_per_iteration", "iterations", "updates_per_iteration",
                      "minibatch_size", "checkpoint_every"):  # fmt: skip
             value = getattr(self, name)

@@ -31,9 +31,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from adrpo_nb.checkpoints import git_commit, provenance
-from adrpo_nb.data import atomic_write_json, data_dir, data_path, read_json
-from adrpo_nb.experiments.common import (
+from adrpo_nb.experiments.runner import (
     book_config,
     describe_result,
     finished_result,
@@ -48,16 +46,22 @@ from adrpo_nb.experiments.common import (
 from adrpo_nb.metrics import clip_diversity
 from adrpo_nb.models.sd3 import PromptSet, SD3Adapter, load_sd3_pipeline
 from adrpo_nb.rewards.images import AttributeBindingReward
-from adrpo_nb.shapes import all_prompts, parse_prompt, random_scene, render
+from adrpo_nb.tasks.shapes import all_prompts, parse_prompt, random_scene, render
 from adrpo_nb.trainers.flow_matching import FlowMatchingRLConfig, FlowMatchingRLTrainer
-from adrpo_nb.viz_images import png_base64
+from adrpo_nb.utils.paths import atomic_write_json, data_dir, data_path, read_json
+from adrpo_nb.utils.provenance import git_commit, provenance
+from adrpo_nb.viz.images import png_base64
 
 __all__ = [
+    "BINDING",
+    "GUIDANCE_FILE",
     "REAL_MODEL",
     "REAL_PATH_BATCH",
+    "RESULTS_FILE",
+    "RESULTS_FILE_G1",
     "SWEEP_BETAS",
     "TINY_ADAPTER",
-    "TinySD3PretrainConfig",
+    "TINY_DIR",
     "book_run",
     "build_tiny_pipeline",
     "build_tokenizers",
@@ -67,13 +71,16 @@ __all__ = [
     "load_drawbench",
     "load_tiny_pipeline",
     "long_runs",
+    "make_adapter",
+    "pretrain",
     "probe_rows",
     "project_prompts",
-    "pretrain",
     "run_rl",
     "select_runs",
     "shapes_prompts",
+    "smoke_config",
     "sweep",
+    "TinySD3PretrainConfig",
 ]
 
 REAL_MODEL = "stabilityai/stable-diffusion-3-medium-diffusers"
@@ -677,8 +684,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         metrics, _ = evaluate_sd3(make_adapter())
         print(json.dumps(metrics, indent=1))
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
-

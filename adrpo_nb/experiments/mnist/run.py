@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 from collections.abc import Sequence
 from dataclasses import replace
@@ -25,10 +24,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from adrpo_nb.checkpoints import git_commit, provenance, save_module
 from adrpo_nb.core import group_advantages
-from adrpo_nb.data import atomic_write_json, data_dir
-from adrpo_nb.experiments.common import (
+from adrpo_nb.experiments.mnist.family import diversity, even_digits
+from adrpo_nb.experiments.runner import (
     book_config,
     describe_result,
     finished_result,
@@ -40,11 +38,15 @@ from adrpo_nb.experiments.common import (
     summarize_sweep,
     sweep_provenance,
 )
-from adrpo_nb.mnist import diversity, even_digits, load_base_model, load_mnist
-from adrpo_nb.models.mnist import LatentFlowAdapter, LatentFlowModel
+from adrpo_nb.models.mnist import LatentFlowAdapter, LatentFlowModel, load_base_model
 from adrpo_nb.rewards.mnist import EVEN_DIGITS, ClassProbabilityReward
-from adrpo_nb.trainers.flow_matching import FlowMatchingRLConfig, FlowMatchingRLTrainer, FlowSamples
-from adrpo_nb.viz_images import png_base64
+from adrpo_nb.tasks.mnist import load_mnist
+from adrpo_nb.trainers.flow_matching import FlowMatchingRLConfig, FlowMatchingRLTrainer
+from adrpo_nb.trainers.types import FlowSamples
+from adrpo_nb.utils.checkpoints import save_module
+from adrpo_nb.utils.paths import atomic_write_json, data_dir
+from adrpo_nb.utils.provenance import git_commit, provenance
+from adrpo_nb.viz.images import png_base64
 
 __all__ = [
     "EVAL_SEED",
@@ -268,7 +270,7 @@ def sweep(
 # ----------------------------------------------------------------------------- pretraining
 def pretrain(out_dir: Path, smoke_run: bool = False, log=print) -> dict[str, Any]:
     """Train classifier, autoencoder and base flow; write safetensors + ``pretrain.json`` to ``out_dir``."""
-    from adrpo_nb.experiments.mnist_pretrain import PretrainConfig, train_autoencoder, train_classifier, train_flow
+    from adrpo_nb.experiments.mnist.pretrain import PretrainConfig, train_autoencoder, train_classifier, train_flow
 
     cfg = PretrainConfig.smoke() if smoke_run else PretrainConfig()
     start, commit = time.perf_counter(), git_commit()
@@ -381,9 +383,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         metrics, _ = evaluate_velocity(load_base_model())
         print(json.dumps(metrics, indent=1))
     return 0
-
-
-if __name__ == "__main__":
-    torch.set_num_threads(min(torch.get_num_threads(), os.cpu_count() or 1))
-    raise SystemExit(main())
-
