@@ -20,7 +20,7 @@ history = trainer.train()
 policy = accelerator.unwrap_model(trainer.adapter.policy)
 checksum = torch.stack([p.double().sum() for p in policy.parameters()]).sum().reshape(1)
 sums = accelerator.gather(checksum).tolist()
-samples = accelerator.gather(trainer.last_samples.latents[:1]).sum(dim=1).tolist()
+samples = accelerator.gather(trainer.last_rollout.latents[:1]).sum(dim=1).tolist()
 if accelerator.is_main_process:
     with open(sys.argv[1], "w") as fh:
         json.dump({"processes": accelerator.num_processes, "checksums": sums, "first_latents": samples,

@@ -143,8 +143,8 @@ def bench_sd3(model: str | None = None, iterations: int = 3) -> dict[str, dict[s
     from adrpo_nb.experiments.sd3 import default_config
 
     cfg = default_config()
-    print(f"SD3 RL iteration ({model or 'tiny SD3'}; {cfg.samples_per_iteration // cfg.group_size} prompts × "
-          f"{cfg.group_size} images, {cfg.updates_per_iteration} updates; {torch.get_num_threads()} threads)")
+    print(f"SD3 RL iteration ({model or 'tiny SD3'}; {cfg.samples_per_iteration // cfg.num_generations} prompts × "
+          f"{cfg.num_generations} images, {cfg.updates_per_iteration} updates; {torch.get_num_threads()} threads)")
     for k in ("sample", "reward", "update"):
         print(f"  {k:<8}{a[k]:>9.3f} s")
     print(f"  {'total':<8}{sum(a[k] for k in ('sample', 'reward', 'update')):>9.3f} s")

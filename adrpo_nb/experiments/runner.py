@@ -109,7 +109,7 @@ def run_flow_experiment(
     def record(tr: FlowMatchingRLTrainer, logs: dict) -> None:
         if tr.iteration not in snapshots:
             return
-        grids[str(tr.iteration)] = png_base64(tr.last_samples.outputs[:32], nrow)
+        grids[str(tr.iteration)] = png_base64(tr.last_rollout.outputs[:32], nrow)
         if tr.last_advantages is not None:
             beta = effective_beta(config.method, tr.last_advantages, config.beta0, config.clip)
             betas[str(tr.iteration)] = [round(b, 5) for b in beta.tolist()]

@@ -326,7 +326,7 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("--clip", type=float, nargs=2, default=None, metavar=("A_MIN", "A_MAX"))
     tr.add_argument("--iterations", type=int, default=FlowMatchingRLConfig.iterations)
     tr.add_argument("--lr", type=float, default=FlowMatchingRLConfig.learning_rate)
-    tr.add_argument("--scale-advantages", action="store_true")
+    tr.add_argument("--scale-rewards", "--scale-advantages", dest="scale_rewards", action="store_true")
     tr.add_argument("--seed", type=int, default=0)
     tr.add_argument("--out", default=None, help="run folder (checkpoint, history.json, result.json)")
     tr.add_argument("--smoke", action="store_true")
@@ -357,7 +357,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif args.command == "train":
         cfg = FlowMatchingRLConfig(method=args.method, beta0=args.beta0, clip=tuple(args.clip) if args.clip else None,
                                    iterations=args.iterations, learning_rate=args.lr, seed=args.seed,
-                                   scale_advantages=args.scale_advantages, output_dir=args.out)  # fmt: skip
+                                   scale_rewards=args.scale_rewards, output_dir=args.out)  # fmt: skip
         if args.smoke or smoke():
             cfg = smoke_config(cfg)
         result = run_rl(cfg, eval_samples=256 if args.smoke else 1024)

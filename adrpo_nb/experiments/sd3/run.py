@@ -401,7 +401,7 @@ def default_config(**overrides) -> FlowMatchingRLConfig:
     prompt, 32 images and 2 updates per iteration the LoRA barely moved; a learning rate of 3e-3 drifted
     (reward and diversity fell).
     """
-    base = {"group_size": 8, "samples_per_iteration": 64, "minibatch_size": 64, "updates_per_iteration": 4,
+    base = {"num_generations": 8, "samples_per_iteration": 64, "minibatch_size": 64, "updates_per_iteration": 4,
             "learning_rate": 1e-3, "iterations": 150, "checkpoint_every": 25, "beta0": 0.01}  # fmt: skip
     return FlowMatchingRLConfig(**{**base, **overrides})
 
@@ -434,7 +434,7 @@ def run_rl(
         return done
     commit = git_commit()
     adapter = adapter or make_adapter(**config.extra.get("adapter", {}))
-    trainer = FlowMatchingRLTrainer(adapter, reward, config, metrics_fn=_batch_diversity(config.group_size or 1),
+    trainer = FlowMatchingRLTrainer(adapter, reward, config, metrics_fn=_batch_diversity(config.num_generations or 1),
                                     callbacks=list(callbacks))  # fmt: skip
     result = run_flow_experiment(
         trainer, lambda policy: evaluate_sd3(adapter, reward, n_prompts=eval_prompts), curve_keys=CURVE_KEYS,
@@ -554,7 +554,8 @@ def probe_rows() -> list[dict[str, Any]]:
     for path in sorted(data_path(*PROBES_DIR).glob("*.json")):
         result = read_json(path)
         cfg, final = result["config"], result["final"]
-        keys = ("learning_rate", "scale_advantages", "shared_noise", "updates_per_iteration")
+        cfg = FlowMatchingRLConfig.from_dict(cfg).to_dict()  # today's field names
+        keys = ("learning_rate", "scale_rewards", "shared_noise", "updates_per_iteration")
         changes = [f"{k}={cfg[k]}" for k in keys if cfg.get(k, getattr(defaults, k)) != getattr(defaults, k)]
         rows.append({"name": path.stem, "method": cfg["method"], "beta0": cfg["beta0"], "seed": cfg["seed"],
                      "iterations": cfg["iterations"], "guidance": result["adapter"]["guidance_scale"],
@@ -577,13 +578,15 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("--beta0", type=float, default=0.01)
     tr.add_argument("--clip", type=float, nargs=2, default=None, metavar=("A_MIN", "A_MAX"))
     tr.add_argument("--iterations", type=int, default=None)
-    tr.add_argument("--group-size", type=int, default=None, help="images per prompt (K)")
+    tr.add_argument("--num-generations", "--group-size", dest="num_generations", type=int, default=None,
+                    help="images per prompt (K)")
     tr.add_argument("--samples", type=int, default=None, help="images per iteration (prompts × K)")
     tr.add_argument("--timestep-sampling", choices=("none", "logit_normal"), default=None,
                     help="σ density of the updates (default: the adapter's)")
     tr.add_argument("--updates", type=int, default=None, help="optimizer steps per batch of samples")
     tr.add_argument("--lr", type=float, default=None, help="learning rate (default: the small path's)")
-    tr.add_argument("--scale-advantages", action="store_true", help="GRPO-style: divide A by the group's std")
+    tr.add_argument("--scale-rewards", "--scale-advantages", dest="scale_rewards", action="store_true",
+                    help="GRPO-style: divide A by the group's std")
     tr.add_argument("--shared-noise", action="store_true", help="one (t, noise) per group in each update")
     tr.add_argument("--guidance", type=float, default=None, help="CFG scale of sampling (default: the adapter's)")
     tr.add_argument("--seed", type=int, default=0)
@@ -620,12 +623,12 @@ def _train_from_args(args) -> dict[str, Any]:
         cfg = replace(cfg, learning_rate=args.lr)
     if args.updates:
         cfg = replace(cfg, updates_per_iteration=args.updates)
-    if args.group_size:
-        cfg = replace(cfg, group_size=args.group_size)
+    if args.num_generations:
+        cfg = replace(cfg, num_generations=args.num_generations)
     if args.samples:
         cfg = replace(cfg, samples_per_iteration=args.samples, minibatch_size=args.samples)
-    if args.scale_advantages:
-        cfg = replace(cfg, scale_advantages=True)
+    if args.scale_rewards:
+        cfg = replace(cfg, scale_rewards=True)
     if args.shared_noise:
         cfg = replace(cfg, shared_noise=True)
     if args.smoke or smoke():
