@@ -13,4 +13,5 @@ fi
 bash scripts/fetch_vendor.sh
 rm -rf book/_build/html book/_build/.doctrees
 jupyter-book build book --warningiserror --keep-going
+echo "{\"mode\": \"$([ "$ADRPO_SMOKE" = 1 ] && echo smoke || echo full)\"}" > book/_build/html/.adrpo-build.json
 echo "book: $(pwd)/book/_build/html/index.html (ADRPO_SMOKE=$ADRPO_SMOKE)"
