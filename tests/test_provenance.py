@@ -51,3 +51,14 @@ def test_no_machine_path_in_data_readme_or_book():
         for match in MACHINE_PATH.finditer(path.read_text(errors="replace")):
             offenders.append(f"{path.relative_to(ROOT)}: {match.group(0)}")
     assert not offenders, "absolute machine paths:\n" + "\n".join(offenders[:20])
+
+
+def test_every_committed_result_and_model_says_what_made_it():
+    from adrpo_nb.utils.paths import data_dir
+    from adrpo_nb.utils.provenance import PROVENANCE_KEYS, result_records
+
+    rows = result_records(data_dir())
+    assert len(rows) >= 20
+    incomplete = [r["file"] for r in rows if any(r[k] in (None, "") for k in PROVENANCE_KEYS)]
+    assert not incomplete, f"results without command/commit/device/seconds: {incomplete}"
+    assert all(r["command"].startswith("python") for r in rows)

@@ -12,7 +12,15 @@ from typing import Any
 
 import torch
 
-__all__ = ["command_line", "device_description", "git_commit", "provenance", "repo_relative", "relativize_record"]
+__all__ = [
+    "command_line",
+    "device_description",
+    "git_commit",
+    "provenance",
+    "relativize_record",
+    "repo_relative",
+    "result_records",
+]
 
 _SCRIPT = re.compile(r"python3? (?:\S*/)?adrpo_nb/((?:\w+/)*\w+)\.py")
 _ABSOLUTE = re.compile(r"(?<![\w.~-])/[^\s\"',;:=]+")
@@ -115,3 +123,24 @@ def provenance(
         "python": platform.python_version(),
         **extra,
     }
+
+
+#: what every committed record must say
+PROVENANCE_KEYS = ("command", "commit", "device", "seconds")
+
+
+def result_records(data_root: Path) -> list[dict[str, Any]]:
+    """One row per committed result or shipped model under ``data_root``: ``file`` (relative to ``data_root``'s
+    parent), ``command``, ``commit``, ``device``, ``seconds``, ``date``. Reads ``results/**/*.json`` and
+    ``checkpoints/*/pretrain.json``, each from its ``provenance``. A file without the
+    keys of :data:`PROVENANCE_KEYS` gets a row whose missing keys are ``None``."""
+    import json
+
+    rows = []
+    results = sorted((data_root / "results").rglob("*.json"))
+    files = [*results, *sorted((data_root / "checkpoints").glob("*/pretrain.json"))]
+    for path in files:
+        prov = json.loads(path.read_text()).get("provenance", {})
+        rows.append({"file": path.relative_to(data_root.parent).as_posix(),
+                     **{k: prov.get(k) for k in (*PROVENANCE_KEYS, "date")}})  # fmt: skip
+    return rows
