@@ -28,6 +28,13 @@ import torch
 
 __all__ = [
     "FM_METHODS",
+    "METHODS",
+    "check_adrpo_beta0",
+    "check_beta0",
+    "check_clip",
+    "check_finite",
+    "effective_beta",
+    "resolve_clip",
     "GRPO_LOSS_TYPES",
     "GRPO_METHODS",
     "adaptive_beta",
@@ -40,6 +47,8 @@ __all__ = [
     "optimal_velocity",
 ]
 
+#: every method of this package: the adaptive coefficient, a fixed one, none, ORW-CFM-W2, Diffusion-DPO
+METHODS = ("adrpo", "fixed", "none", "orw", "dpo")
 FM_METHODS = ("adrpo", "fixed", "none", "orw")
 FMMethod = Literal["adrpo", "fixed", "none", "orw"]
 Clip = tuple[float, float] | Sequence[float] | None
@@ -48,14 +57,18 @@ Clip = tuple[float, float] | Sequence[float] | None
 # --------------------------------------------------------------------------------------
 # validation helpers (errors name the offending value)
 # --------------------------------------------------------------------------------------
-def _check_beta0(beta0: float) -> float:
+def check_beta0(beta0: float) -> float:
+    """``beta0`` as a float; ``ValueError`` naming it unless it is a finite number ``>= 0``."""
+    if isinstance(beta0, (str, bytes, bool)):
+        raise TypeError(f"beta0 must be a number, got beta0={beta0!r}")
     beta0 = float(beta0)
     if not math.isfinite(beta0) or beta0 < 0:
         raise ValueError(f"beta0 must be a finite number >= 0, got beta0={beta0!r}")
     return beta0
 
 
-def _check_clip(clip: Clip) -> tuple[float, float] | None:
+def check_clip(clip: Clip) -> tuple[float, float] | None:
+    """``clip`` as ``None`` or a float pair ``(a_min, a_max)`` with ``a_min <= a_max``; ``ValueError`` otherwise."""
     if clip is None:
         return None
     try:
@@ -69,12 +82,14 @@ def _check_clip(clip: Clip) -> tuple[float, float] | None:
     return a_min, a_max
 
 
-def _check_finite(name: str, x: torch.Tensor) -> None:
+def check_finite(name: str, x: torch.Tensor) -> None:
+    """``ValueError`` naming ``name``, the first non-finite value and its index (a tuple for N-D tensors)."""
     bad = ~torch.isfinite(x)
     if bad.any():
-        idx = int(bad.nonzero()[0, 0] if x.dim() else 0)
-        value = x.reshape(-1)[idx].item()
-        raise ValueError(f"{name} must be finite, found {value!r} at index {idx} (of {x.numel()})")
+        flat = int(bad.reshape(-1).nonzero()[0, 0])
+        value = x.reshape(-1)[flat].item()
+        where = tuple(int(i) for i in torch.unravel_index(torch.tensor(flat), x.shape)) if x.dim() > 1 else flat
+        raise ValueError(f"{name} must be finite, found {value!r} at index {where} (of {x.numel()})")
 
 
 def _as_1d(name: str, x: torch.Tensor) -> torch.Tensor:
@@ -85,9 +100,57 @@ def _as_1d(name: str, x: torch.Tensor) -> torch.Tensor:
     return x
 
 
+def resolve_clip(clip: Clip | str, method: str, beta0: float) -> tuple[float, float] | None:
+    """The advantage clip a run uses: ``"auto"`` is ``(-beta0, beta0)`` for ``adrpo`` (β_eff ∈ [0, 2β0]) and
+    ``None`` for every other method; a pair or ``None`` is checked and returned. A clip with a method other
+    than ``adrpo`` is an error (no other method reads it)."""
+    if isinstance(clip, str):
+        if clip != "auto":
+            raise ValueError(f"clip must be 'auto', None or a pair (a_min, a_max), got clip={clip!r}")
+        return (-float(beta0), float(beta0)) if method == "adrpo" else None
+    bounds = check_clip(clip)
+    if bounds is not None and method != "adrpo":
+        raise ValueError(f"clip is only used by method='adrpo', got clip={clip!r} with method={method!r}")
+    return bounds
+
+
+def check_adrpo_beta0(method: str, beta0: float) -> None:
+    """ADRPO needs ``beta0 > 0``: at 0 its default clip makes every β_i zero (plain β = 0 labelled ADRPO), and
+    without a clip the flow-matching loss is linear in v (no minimum)."""
+    if method == "adrpo" and beta0 == 0:
+        raise ValueError("method='adrpo' needs beta0 > 0, got beta0=0.0: with beta0 = 0 every β_i is 0 under the "
+                         "default clip (this is method='none'); pass beta0 > 0 or method='none'")
+
+
 # --------------------------------------------------------------------------------------
 # advantages and the adaptive coefficient
 # --------------------------------------------------------------------------------------
+def effective_beta(method: str, advantages: torch.Tensor, beta0: float, clip: Clip = None) -> torch.Tensor:
+    r"""The per-sample divergence coefficient of every method: the ONE β rule of this package.
+
+    * ``adrpo``: :math:`\beta_i = \beta_0 - \operatorname{clip}(A_i, a_{\min}, a_{\max})`
+    * ``fixed``, ``orw``, ``dpo``: :math:`\beta_i = \beta_0`
+    * ``none``: :math:`\beta_i = 0`
+
+    Args:
+        method: one of :data:`METHODS`.
+        advantages: ``(N,)`` advantages (any shape; only ``adrpo`` reads their values).
+        beta0: :math:`\beta_0 \ge 0`.
+        clip: ``(a_min, a_max)`` or ``None`` (already resolved: see :func:`resolve_clip`); ``adrpo`` only.
+
+    Returns:
+        A float tensor shaped like ``advantages``.
+    """
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got method={method!r}")
+    advantages = torch.as_tensor(advantages)
+    if method == "adrpo":
+        return adaptive_beta(advantages, beta0, clip)
+    beta0 = check_beta0(beta0)
+    return torch.full(advantages.shape, 0.0 if method == "none" else beta0, dtype=torch.float32,
+                      device=advantages.device)  # fmt: skip
+
+
 def adaptive_beta(advantages: torch.Tensor, beta0: float, clip: Clip = None) -> torch.Tensor:
     r"""The per-sample coefficient :math:`\beta_{\text{eff}} = \beta_0 - \operatorname{clip}(A, a_{\min}, a_{\max})`.
 
@@ -103,15 +166,15 @@ def adaptive_beta(advantages: torch.Tensor, beta0: float, clip: Clip = None) -> 
     Raises:
         ValueError: ``beta0 < 0``, ``a_min > a_max``, or a non-finite advantage.
     """
-    beta0 = _check_beta0(beta0)
+    beta0 = check_beta0(beta0)
     return beta0 - clip_advantages(advantages, clip)
 
 
 def clip_advantages(advantages: torch.Tensor, clip: Clip = None) -> torch.Tensor:
     """``advantages.clamp(a_min, a_max)`` after checking the bounds and that every advantage is finite."""
-    bounds = _check_clip(clip)
+    bounds = check_clip(clip)
     advantages = torch.as_tensor(advantages)
-    _check_finite("advantages", advantages)
+    check_finite("advantages", advantages)
     return advantages if bounds is None else advantages.clamp(*bounds)
 
 
@@ -139,7 +202,7 @@ def group_advantages(
         raise ValueError(
             f"len(rewards)={rewards.numel()} is not a positive multiple of group_size={group_size}"
         )
-    _check_finite("rewards", rewards)
+    check_finite("rewards", rewards)
     groups = rewards.reshape(-1, group_size)
     centred = groups - groups.mean(dim=1, keepdim=True)
     if scale:
@@ -210,8 +273,8 @@ def fm_rl_loss(
     """
     if method not in FM_METHODS:
         raise ValueError(f"method must be one of {FM_METHODS}, got method={method!r}")
-    beta0 = _check_beta0(beta0)
-    bounds = _check_clip(clip)
+    beta0 = check_beta0(beta0)
+    bounds = check_clip(clip)
     if bounds is not None and method != "adrpo":
         raise ValueError(f"clip is only used by method='adrpo', got clip={clip!r} with method={method!r}")
     if v.shape != u.shape or v.shape != v_ref.shape:
@@ -226,12 +289,12 @@ def fm_rl_loss(
         if rewards is None:
             raise ValueError("method='orw' needs rewards=... (raw rewards, one per sample)")
         signal = _as_1d("rewards", rewards).to(v.dtype)
-        _check_finite("rewards", signal)
+        check_finite("rewards", signal)
     else:
         if advantages is None:
             raise ValueError(f"method={method!r} needs advantages (one per sample), got None")
         signal = _as_1d("advantages", advantages).to(v.dtype)
-        _check_finite("advantages", signal)
+        check_finite("advantages", signal)
     if signal.numel() != n:
         raise ValueError(f"need one advantage/reward per sample: got {signal.numel()} for batch size {n}")
 
@@ -239,15 +302,13 @@ def fm_rl_loss(
     w2 = _per_sample_mse(v, v_ref.detach())
     signal = signal.detach()
 
-    if method == "adrpo":
-        a_hat = signal if bounds is None else signal.clamp(*bounds)
-        rl_weight, beta = a_hat, beta0 - a_hat
-    elif method == "fixed":
-        rl_weight, beta = signal, torch.full_like(signal, beta0)
-    elif method == "none":
-        rl_weight, beta = signal, torch.zeros_like(signal)
-    else:  # orw
-        rl_weight, beta = torch.exp(orw_temperature * signal), torch.full_like(signal, beta0)
+    beta = effective_beta(method, signal, beta0, bounds).to(signal)
+    if method == "adrpo":  # ADRPO-FM weights the FM term by the clipped advantage too
+        rl_weight = signal if bounds is None else signal.clamp(*bounds)
+    elif method == "orw":
+        rl_weight = torch.exp(orw_temperature * signal)
+    else:
+        rl_weight = signal
 
     rl_term = rl_weight * fm
     w2_term = beta * w2
@@ -280,7 +341,7 @@ def optimal_velocity(
     (``A = beta0``), extrapolates past ``u`` when ``A > beta0`` and points away from ``u`` when
     ``A < 0``. Needs ``beta0 > 0``.
     """
-    beta0 = _check_beta0(beta0)
+    beta0 = check_beta0(beta0)
     if beta0 == 0:
         raise ValueError("optimal_velocity needs beta0 > 0: at beta0 = 0 the ADRPO loss has no minimiser")
     a_hat = clip_advantages(advantages, clip)
@@ -318,7 +379,7 @@ def diffusion_dpo_loss(
     Returns ``(loss, stats)`` with ``dpo/implicit_acc`` (fraction of pairs the policy already
     ranks right), ``dpo/model_diff`` and ``dpo/ref_diff``.
     """
-    beta = _check_beta0(beta)
+    beta = check_beta0(beta)
     shapes = {tuple(t.shape) for t in (v_win, v_lose, v_ref_win, v_ref_lose, u_win, u_lose)}
     if len(shapes) != 1:
         raise ValueError(f"all six tensors need one shape (pairs × ...), got {sorted(shapes)}")
@@ -377,7 +438,7 @@ def _check_grpo_inputs(
     advantages = _as_1d("advantages", advantages)
     if advantages.numel() != logp.shape[0]:
         raise ValueError(f"need one advantage per completion: got {advantages.numel()} for {logp.shape[0]} completions")
-    _check_finite("advantages", advantages)
+    check_finite("advantages", advantages)
     lengths = mask.sum(dim=1)
     if (lengths <= 0).any():
         empty = (lengths <= 0).nonzero()[:, 0].tolist()
@@ -452,8 +513,8 @@ def grpo_loss(
         ValueError: unknown method/loss type, ``beta0 < 0``, ``clip`` with a method other than
             ``adrpo``, mismatched shapes, a completion with no token, a non-finite advantage.
     """
-    beta0 = _check_beta0(beta0)
-    bounds = _check_clip(clip)
+    beta0 = check_beta0(beta0)
+    bounds = check_clip(clip)
     if bounds is not None and method != "adrpo":
         raise ValueError(f"clip is only used by method='adrpo', got clip={clip!r} with method={method!r}")
     if loss_type not in GRPO_LOSS_TYPES:
@@ -468,10 +529,7 @@ def grpo_loss(
     clipped_ratio = ratio.clamp(1 - eps_clip, 1 + eps_clip)
     per_token_pg = -torch.min(ratio * adv[:, None], clipped_ratio * adv[:, None])
 
-    if method == "adrpo":
-        beta = beta0 - (adv if bounds is None else adv.clamp(*bounds))
-    else:
-        beta = torch.full_like(adv, beta0 if method == "fixed" else 0.0)
+    beta = effective_beta(method, adv.detach(), beta0, bounds).to(adv)
     kl = kl_k3(logp, ref_logp.detach()) if ref_logp is not None else None
     per_token = per_token_pg if (kl is None or method == "none") else per_token_pg + beta[:, None] * kl
 

@@ -7,7 +7,7 @@ import zlib
 import torch
 from accelerate import Accelerator
 
-from adrpo_nb.qwen import countdown_correct, countdown_format, countdown_rows, load_tiny
+from adrpo_nb.experiments.qwen import countdown_correct, countdown_format, countdown_rows, load_tiny
 from adrpo_nb.trainers.grpo import GRPOConfig, GRPOTrainer
 
 torch.set_num_threads(1)

@@ -6,8 +6,8 @@ import sys
 import torch
 from accelerate import Accelerator
 
-from adrpo_nb.mnist import even_digits, load_base_model
-from adrpo_nb.models.mnist import LatentFlowAdapter
+from adrpo_nb.experiments.mnist import even_digits
+from adrpo_nb.models.mnist import LatentFlowAdapter, load_base_model
 from adrpo_nb.trainers.flow_matching import FlowMatchingRLConfig, FlowMatchingRLTrainer
 
 torch.set_num_threads(1)
@@ -20,7 +20,7 @@ history = trainer.train()
 policy = accelerator.unwrap_model(trainer.adapter.policy)
 checksum = torch.stack([p.double().sum() for p in policy.parameters()]).sum().reshape(1)
 sums = accelerator.gather(checksum).tolist()
-samples = accelerator.gather(trainer.last_samples.latents[:1]).sum(dim=1).tolist()
+samples = accelerator.gather(trainer.last_rollout.latents[:1]).sum(dim=1).tolist()
 if accelerator.is_main_process:
     with open(sys.argv[1], "w") as fh:
         json.dump({"processes": accelerator.num_processes, "checksums": sums, "first_latents": samples,

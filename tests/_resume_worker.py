@@ -9,8 +9,8 @@ import sys
 
 import torch
 
-from adrpo_nb.mnist import even_digits, load_base_model
-from adrpo_nb.models.mnist import LatentFlowAdapter
+from adrpo_nb.experiments.mnist import even_digits
+from adrpo_nb.models.mnist import LatentFlowAdapter, load_base_model
 from adrpo_nb.trainers.flow_matching import FlowMatchingRLConfig, FlowMatchingRLTrainer
 
 torch.set_num_threads(1)

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from adrpo_nb import audio
+from adrpo_nb.experiments import audio
 from adrpo_nb.experiments.audio import (
     VARIANTS,
     audio_config,
@@ -81,13 +81,13 @@ def test_a_smoke_rl_run_writes_its_result_and_is_reused(tmp_path):
     result = run_rl(cfg, eval_size=5, budgets=(4, None))
     assert [p["budget"] for p in result["scaling"]] == [4, audio.MAX_NEW_TOKENS]
     assert 0.0 <= result["final"]["accuracy"] <= 1.0 and result["provenance"]["seconds"] > 0
-    assert len(result["beta_eff"]) == cfg.completions_per_iteration
+    assert len(result["beta_eff"]) == cfg.samples_per_iteration
     assert all(0.0 <= b <= 2 * cfg.beta0 + 1e-9 for b in result["beta_eff"])
     assert run_rl(cfg, eval_size=5, budgets=(4, None)) == result  # finished: read back, not retrained
 
 
 def test_a_book_run_with_other_settings_gets_its_own_folder(monkeypatch, tmp_path):
-    from adrpo_nb.experiments.common import book_config
+    from adrpo_nb.experiments.runner import book_config
 
     monkeypatch.setenv("ADRPO_RUNS", str(tmp_path))
     default = book_config(audio_config("adrpo_cesar"), "audio_x", smoke_config)

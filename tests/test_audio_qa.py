@@ -8,7 +8,6 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from adrpo_nb.data import DataFileError, data_dir
 from adrpo_nb.tasks import audio_qa as aq
 from adrpo_nb.tasks.audio_qa import (
     CHOICES,
@@ -27,6 +26,7 @@ from adrpo_nb.tasks.audio_qa import (
     vocabulary,
     worked_completion,
 )
+from adrpo_nb.utils.paths import DataFileError, data_dir
 
 TAGS = {"<think>", "</think>", "<answer>", "</answer>"}
 

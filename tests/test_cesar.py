@@ -6,7 +6,6 @@ import math
 
 import pytest
 
-from adrpo_nb.data import DataFileError
 from adrpo_nb.rewards import cesar
 from adrpo_nb.rewards.cesar import (
     CESAR_ALPHAS,
@@ -27,6 +26,7 @@ from adrpo_nb.rewards.cesar import (
     normalize_answer,
     parse_completion,
 )
+from adrpo_nb.utils.paths import DataFileError
 
 THINK = "i listen to the first tone and it is low then the second tone is high so the second tone is higher"
 GOOD = f"<think> {THINK} </think> <answer> second </answer>"

@@ -7,9 +7,10 @@ import types
 import pytest
 import torch
 
-from adrpo_nb.checkpoints import CheckpointError, command_line, load_module, save_module
-from adrpo_nb.data import DataFileError
 from adrpo_nb.models.mnist import DigitClassifier, VelocityMLP
+from adrpo_nb.utils.checkpoints import CheckpointError, load_module, save_module
+from adrpo_nb.utils.paths import DataFileError
+from adrpo_nb.utils.provenance import command_line
 
 
 def test_round_trip(tmp_path):

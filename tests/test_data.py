@@ -5,8 +5,8 @@ import shutil
 
 import pytest
 
-from adrpo_nb.data import MNIST_FILES, DataFileError, data_dir, load_mnist_arrays
-from adrpo_nb.mnist import load_mnist
+from adrpo_nb.tasks.mnist import MNIST_FILES, load_mnist, load_mnist_arrays
+from adrpo_nb.utils.paths import DataFileError, data_dir
 
 
 def test_test_split_shapes_and_labels():

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from adrpo_nb import mnist
+from adrpo_nb.experiments import mnist
 from adrpo_nb.experiments.mnist import evaluate_velocity
 
 

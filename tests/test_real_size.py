@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from adrpo_nb.data import data_path
 from adrpo_nb.experiments import plan as planner
 from adrpo_nb.models import real_size
+from adrpo_nb.utils.paths import data_path
 
 
 def _count(model: torch.nn.Module, trainable: bool | None = None) -> int:
@@ -20,7 +20,7 @@ def _count(model: torch.nn.Module, trainable: bool | None = None) -> int:
 
 # ----------------------------------------------------------------------------- tiny models: exact
 def test_plan_counts_equal_the_shipped_tiny_qwen():
-    from adrpo_nb.qwen import load_tiny, tiny_model_path
+    from adrpo_nb.experiments.qwen.family import load_tiny, tiny_model_path
 
     plan = planner.make_plan(str(tiny_model_path()))
     model = load_tiny().policy
@@ -29,7 +29,7 @@ def test_plan_counts_equal_the_shipped_tiny_qwen():
 
 
 def test_plan_counts_equal_the_shipped_tiny_sd3():
-    from adrpo_nb.experiments.sd3 import load_tiny_pipeline
+    from adrpo_nb.experiments.sd3.run import load_tiny_pipeline
 
     pipe = load_tiny_pipeline()
     plan = planner.make_plan(str(data_path("checkpoints", "sd3_tiny")))
@@ -38,7 +38,7 @@ def test_plan_counts_equal_the_shipped_tiny_sd3():
 
 
 def test_plan_counts_equal_the_shipped_tiny_qwen2_audio():
-    from adrpo_nb.audio import load_tiny, tiny_model_path
+    from adrpo_nb.experiments.audio.family import load_tiny, tiny_model_path
 
     plan = planner.make_plan(str(tiny_model_path()))
     assert plan.params_total == _count(load_tiny().policy)
@@ -64,11 +64,11 @@ def test_plan_counts_equal_the_tiny_builders(tmp_path):
 def test_lora_count_equals_peft_on_the_tiny_models():
     from peft import LoraConfig, get_peft_model
 
-    from adrpo_nb.audio import load_tiny as load_audio
-    from adrpo_nb.experiments.sd3 import load_tiny_pipeline
+    from adrpo_nb.experiments.audio.family import load_tiny as load_audio
+    from adrpo_nb.experiments.qwen.family import load_tiny
+    from adrpo_nb.experiments.sd3.run import load_tiny_pipeline
     from adrpo_nb.models.audio_lm import AUDIO_LORA_TARGETS
     from adrpo_nb.models.sd3 import LORA_TARGETS
-    from adrpo_nb.qwen import load_tiny
 
     lm = load_tiny().policy
     want = planner.count_lora_parameters(lm, planner.LM_LORA_TARGETS, 4)

@@ -10,13 +10,13 @@ import pytest
 import torch
 
 from adrpo_nb import diffusion_dpo_loss
-from adrpo_nb.data import data_path
 from adrpo_nb.experiments import sd3 as exp
 from adrpo_nb.metrics import clip_diversity
 from adrpo_nb.models.sd3 import PromptSet, SD3Adapter, load_lora, load_sd3_pipeline, save_lora
 from adrpo_nb.rewards.images import AttributeBindingReward, CLIPScore, WeightedReward, binding_checks
-from adrpo_nb.shapes import Scene, parse_prompt, random_scene, render
+from adrpo_nb.tasks.shapes import Scene, parse_prompt, random_scene, render
 from adrpo_nb.trainers.flow_matching import FlowMatchingRLTrainer, preference_pairs
+from adrpo_nb.utils.paths import data_path
 
 
 @pytest.fixture(scope="module")

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from adrpo_nb.checkpoints import CheckpointError
-from adrpo_nb.mnist import even_digits, load_base_model
-from adrpo_nb.models.mnist import LatentFlowAdapter
+from adrpo_nb.experiments.mnist import even_digits
+from adrpo_nb.models.mnist import LatentFlowAdapter, load_base_model
 from adrpo_nb.trainers.flow_matching import FlowMatchingRLConfig, FlowMatchingRLTrainer
+from adrpo_nb.utils.checkpoints import CheckpointError
 
 WORKER = Path(__file__).with_name("_resume_worker.py")
 TINY = FlowMatchingRLConfig(iterations=2, samples_per_iteration=16, minibatch_size=16, updates_per_iteration=1,
@@ -91,10 +91,10 @@ def test_nan_reward_is_reported_with_its_index():
         ({"beta0": -0.1}, "beta0=-0.1"),
         ({"method": "fixed", "clip": (-0.1, 0.1)}, "only used by method='adrpo'"),
         ({"clip": (0.2, 0.1)}, "a_min=0.2 > a_max=0.1"),
-        ({"samples_per_iteration": 10, "group_size": 4}, "multiple of group_size=4"),
+        ({"samples_per_iteration": 10, "num_generations": 4}, "multiple of num_generations=4"),
         ({"iterations": 0}, "iterations=0"),
         ({"learning_rate": -1.0}, "learning_rate=-1.0"),
-        ({"shared_noise": True}, "needs group_size"),
+        ({"shared_noise": True}, "needs num_generations"),
     ],
 )
 def test_config_errors(kwargs, match):
@@ -131,7 +131,7 @@ def test_shared_noise_noises_each_group_alike_in_whole_group_minibatches():
         return interpolate(latents, noise, t)
 
     adapter.interpolate = recording
-    cfg = replace(TINY, iterations=1, group_size=4, minibatch_size=6, updates_per_iteration=2, shared_noise=True)
+    cfg = replace(TINY, iterations=1, num_generations=4, minibatch_size=6, updates_per_iteration=2, shared_noise=True)
     FlowMatchingRLTrainer(adapter, even_digits, cfg).step()
     assert [len(t) for _, t in calls] == [4] * 8  # 16 samples in minibatches of whole groups, 2 updates
     for noise, t in calls:

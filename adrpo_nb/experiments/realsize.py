@@ -144,7 +144,7 @@ def run_sd3(*, resolution: int = 256, images: int = 2, steps: int = 2, t5: bool 
     from dataclasses import replace
 
     from adrpo_nb.experiments import plan as planner
-    from adrpo_nb.experiments import sd3 as exp
+    from adrpo_nb.experiments.sd3 import run as exp
     from adrpo_nb.models import real_size
     from adrpo_nb.models.sd3 import PromptSet, SD3Adapter
     from adrpo_nb.rewards.images import CLIPScore
@@ -240,7 +240,7 @@ def run_qwen(*, model: str = "qwen2", prompts: int = 2, k: int = 4, max_new_toke
              device: str = "cpu", trl: bool = True, iterations: int = 2) -> dict[str, Any]:  # fmt: skip
     """GRPO iterations of the Qwen real path (this package's trainer), then ``trl.GRPOTrainer`` on the same model."""
     from adrpo_nb.experiments import plan as planner
-    from adrpo_nb.experiments.qwen import _loose_format
+    from adrpo_nb.experiments.qwen.run import _loose_format
     from adrpo_nb.models import real_size
     from adrpo_nb.models.causal_lm import CausalLMAdapter
     from adrpo_nb.rewards.text import gsm8k_correct
@@ -304,7 +304,7 @@ def _trl_iteration(spec: dict[str, Any], device: str, layers: int | None, prompt
     from transformers import TrainerCallback
     from trl import GRPOConfig, GRPOTrainer
 
-    from adrpo_nb.experiments.qwen import _loose_format
+    from adrpo_nb.experiments.qwen.run import _loose_format
     from adrpo_nb.models import real_size
     from adrpo_nb.rewards.text import gsm8k_correct
 
@@ -339,9 +339,9 @@ def _audio_one(name: str, *, prompts: int, k: int, max_new_tokens: int, text_lay
                audio_layers: int | None, device: str) -> dict[str, Any]:  # fmt: skip
     from peft import LoraConfig, get_peft_model
 
-    from adrpo_nb.audio import dataset
     from adrpo_nb.experiments import plan as planner
-    from adrpo_nb.experiments.audio import reward_setup
+    from adrpo_nb.experiments.audio.family import dataset
+    from adrpo_nb.experiments.audio.run import reward_setup
     from adrpo_nb.models import real_size
     from adrpo_nb.models.audio_lm import AUDIO_LORA_TARGETS, AudioLMAdapter
     from adrpo_nb.trainers.grpo import GRPOConfig, GRPOTrainer
@@ -454,8 +454,8 @@ def _print(result: dict[str, Any]) -> None:
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """``python -m adrpo_nb.bench realsize --family …``: run, print, write the JSON."""
-    from adrpo_nb.checkpoints import git_commit, provenance
-    from adrpo_nb.data import atomic_write_json, data_dir
+    from adrpo_nb.utils.paths import atomic_write_json, data_dir
+    from adrpo_nb.utils.provenance import git_commit, provenance
 
     p = argparse.ArgumentParser(prog="python -m adrpo_nb.bench realsize", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip

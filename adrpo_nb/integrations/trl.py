@@ -33,7 +33,7 @@ from typing import Any
 
 import torch
 
-from adrpo_nb.core import GRPO_METHODS, _check_beta0, _check_clip, adaptive_beta
+from adrpo_nb.core import GRPO_METHODS, check_beta0, check_clip, effective_beta, resolve_clip
 
 try:
     import trl
@@ -59,7 +59,7 @@ class PerSampleBeta:
     __hash__ = object.__hash__
 
     def __init__(self, beta0: float, clip: tuple[float, float] | None):
-        self.beta0, self.clip = _check_beta0(beta0), _check_clip(clip)
+        self.beta0, self.clip = check_beta0(beta0), check_clip(clip)
         self.values: torch.Tensor | None = None
 
     def set_advantages(self, advantages: torch.Tensor) -> torch.Tensor:
@@ -67,7 +67,7 @@ class PerSampleBeta:
         if advantages.dim() != 1:
             raise ValueError(f"ADRPO needs one advantage per completion, got advantages of shape "
                              f"{tuple(advantages.shape)}")  # fmt: skip
-        self.values = adaptive_beta(advantages.detach().float(), self.beta0, self.clip)
+        self.values = effective_beta("adrpo", advantages.detach().float(), self.beta0, self.clip)
         return self.values
 
     def __mul__(self, other: torch.Tensor) -> torch.Tensor:
@@ -132,14 +132,8 @@ class ADRPOGRPOTrainer(GRPOTrainer):
         if args is None:
             name = model if isinstance(model, str) else getattr(model.config, "_name_or_path", "model")
             args = GRPOConfig(f"{str(name).split('/')[-1]}-ADRPO")
-        beta0 = _check_beta0(args.beta if beta0 is None else beta0)
-        if isinstance(clip, str):
-            if clip != "auto":
-                raise ValueError(f"clip must be 'auto', None or a pair (a_min, a_max), got clip={clip!r}")
-            clip = (-beta0, beta0) if method == "adrpo" else None
-        clip = _check_clip(clip)
-        if clip is not None and method != "adrpo":
-            raise ValueError(f"clip is only used by method='adrpo', got clip={clip!r} with method={method!r}")
+        beta0 = check_beta0(args.beta if beta0 is None else beta0)
+        clip = resolve_clip(clip, method, beta0)
         self.method, self.beta0, self.adrpo_clip = method, beta0, clip
         # TRL builds the reference (a model copy, or the "ref" clone of a pretrained adapter) only when
         # beta != 0: give it a non-zero placeholder while it builds, then restore the user's value.

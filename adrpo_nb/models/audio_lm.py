@@ -38,7 +38,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from adrpo_nb.models.causal_lm import CausalLMAdapter, ModelLoadError, _offline
+from adrpo_nb.models.causal_lm import CausalLMAdapter
+from adrpo_nb.utils.hub import ModelLoadError, hub_offline
 
 __all__ = ["AUDIO_LORA_TARGETS", "OMNI_CHAT_TEMPLATE", "AudioLMAdapter", "audio_part", "load_audio_lm",
            "omni_audio_processor", "validate_waveform"]  # fmt: skip
@@ -240,7 +241,7 @@ def load_audio_lm(name_or_path: str | os.PathLike, *, lora: Any = None, dtype: A
         model = cls.from_pretrained(name, **({"dtype": dtype} if dtype else {}))
     except OSError as err:
         where = "a local folder" if os.path.isdir(name) else "not a local folder"
-        why = ("HF_HUB_OFFLINE=1 is set, so the hub is not asked" if _offline()
+        why = ("HF_HUB_OFFLINE=1 is set, so the hub is not asked" if hub_offline()
                else "and it could not be fetched from the Hugging Face Hub")  # fmt: skip
         raise ModelLoadError(f"could not load the audio model {name!r} ({where}; {why}): "
                              f"{str(err).splitlines()[0][:300]}. Without the hub use the small path "

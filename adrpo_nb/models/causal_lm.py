@@ -25,63 +25,16 @@ import copy
 import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field, fields
 from typing import Any
 
 import torch
 
+from adrpo_nb.trainers.types import Rollout
+from adrpo_nb.utils.hub import ModelLoadError, hub_offline
+
 __all__ = ["REFERENCE_MODES", "CausalLMAdapter", "ModelLoadError", "Rollout", "load_causal_lm"]
 
 REFERENCE_MODES = ("auto", "copy", "disable_adapter", "ref_adapter")
-
-
-class ModelLoadError(OSError):
-    """A model or tokenizer could not be loaded (not a local folder, and the hub was not reachable)."""
-
-
-@dataclass
-class Rollout:
-    """Completions sampled for a batch of prompts, K per prompt, laid out prompt by prompt.
-
-    ``prompt_ids`` are left-padded, ``completion_ids`` right-padded; ``completion_mask`` is 1 on
-    the completion's tokens up to and including its end-of-text token. ``prompts`` and ``columns``
-    hold one entry per completion (each prompt's row repeated K times), as TRL passes them to rewards.
-    """
-
-    prompts: list[Any]
-    prompt_ids: torch.Tensor
-    prompt_mask: torch.Tensor
-    completion_ids: torch.Tensor
-    completion_mask: torch.Tensor
-    completions: list[str]
-    columns: dict[str, list] = field(default_factory=dict)
-    model_inputs: dict[str, torch.Tensor] = field(default_factory=dict)
-    truncated: torch.Tensor | None = None  # True where a completion was cut at max_new_tokens (no end-of-text)
-
-    def __len__(self) -> int:
-        return self.completion_ids.shape[0]
-
-    @property
-    def lengths(self) -> torch.Tensor:
-        """Number of tokens of each completion (its end-of-text token included)."""
-        return self.completion_mask.sum(dim=1)
-
-    def select(self, index: torch.Tensor) -> Rollout:
-        """The rollout restricted to the rows in ``index`` (a 1-D long tensor)."""
-        rows = index.tolist()
-        picked = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if isinstance(value, torch.Tensor):
-                picked[f.name] = value[index.to(value.device)]
-            elif isinstance(value, dict):
-                picked[f.name] = {k: (v[index.to(v.device)] if isinstance(v, torch.Tensor) else [v[i] for i in rows])
-                                  for k, v in value.items()}  # fmt: skip
-            elif value is None:
-                picked[f.name] = None
-            else:
-                picked[f.name] = [value[i] for i in rows]
-        return Rollout(**picked)
 
 
 class CausalLMAdapter:
@@ -350,10 +303,6 @@ class CausalLMAdapter:
 
 
 # ---------------------------------------------------------------------- loading (hub id or local folder)
-def _offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes")
-
-
 def load_causal_lm(name_or_path: str | os.PathLike, *, lora: Any = None, dtype: Any = None,
                    device: str | torch.device | None = None, **adapter_kwargs: Any) -> CausalLMAdapter:  # fmt: skip
     """Load a model and its tokenizer with ``from_pretrained`` and wrap them in a :class:`CausalLMAdapter`.
@@ -374,7 +323,7 @@ def load_causal_lm(name_or_path: str | os.PathLike, *, lora: Any = None, dtype: 
         model = AutoModelForCausalLM.from_pretrained(name, **({"dtype": dtype} if dtype is not None else {}))
     except (OSError, ValueError) as err:
         where = "a local folder" if os.path.isdir(name) else "not a local folder"
-        why = ("HF_HUB_OFFLINE=1 is set, so the hub is not asked" if _offline()
+        why = ("HF_HUB_OFFLINE=1 is set, so the hub is not asked" if hub_offline()
                else "and it could not be fetched from the Hugging Face Hub")  # fmt: skip
         raise ModelLoadError(
             f"could not load the model {name!r} ({where}; {why}): {str(err).splitlines()[0][:300]}. "

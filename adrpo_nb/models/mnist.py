@@ -10,12 +10,29 @@ velocity ``u = x_1 - x_0``.
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-__all__ = ["DigitAutoencoder", "DigitClassifier", "LatentFlowAdapter", "LatentFlowModel", "VelocityMLP"]
+from adrpo_nb.sampling import sample_ode
+from adrpo_nb.trainers.types import FlowSamples
+from adrpo_nb.utils.checkpoints import load_module
+from adrpo_nb.utils.paths import data_path
+
+__all__ = [
+    "CHECKPOINT_DIR",
+    "DigitAutoencoder",
+    "DigitClassifier",
+    "LatentFlowAdapter",
+    "LatentFlowModel",
+    "VelocityMLP",
+    "checkpoint_file",
+    "load_autoencoder",
+    "load_base_model",
+    "load_classifier",
+]
 
 
 class DigitClassifier(nn.Module):
@@ -142,7 +159,6 @@ class LatentFlowModel(nn.Module):
         velocity: nn.Module | None = None,
     ) -> torch.Tensor:  # fmt: skip
         """Integrate ``velocity`` (default: this model's) from Gaussian noise drawn on the CPU with ``generator``."""
-        from adrpo_nb.sampling import sample_ode
 
         device = next(self.parameters()).device
         noise = torch.randn(n, self.latent_dim, generator=generator).to(device)
@@ -186,7 +202,6 @@ class LatentFlowAdapter:
 
     def sample(self, n: int, generator: torch.Generator, group_size: int | None = None):
         """``n`` digits from the current policy (unconditional: ``group_size`` is not used)."""
-        from adrpo_nb.trainers.flow_matching import FlowSamples
 
         latents = self.base.sample_latents(n, generator, self.sample_steps, self.sampler, velocity=self.policy)
         return FlowSamples(latents=latents, outputs=self.base.decode(latents))
@@ -208,3 +223,37 @@ class LatentFlowAdapter:
 
     def select(self, samples, index: torch.Tensor):
         return None
+
+
+# ---------------------------------------------------------------------- the shipped weights (data/checkpoints/mnist)
+CHECKPOINT_DIR = ("checkpoints", "mnist")
+
+
+def checkpoint_file(name: str, must_exist: bool = True):
+    """Path of ``data/checkpoints/mnist/<name>``."""
+    return data_path(*CHECKPOINT_DIR, name, must_exist=must_exist)
+
+
+def _frozen(module: torch.nn.Module, device) -> torch.nn.Module:
+    return module.to(device or "cpu").eval().requires_grad_(False)
+
+
+@lru_cache(maxsize=4)
+def _classifier_on(device: str) -> DigitClassifier:
+    return _frozen(load_module(DigitClassifier, checkpoint_file("classifier.safetensors")), device)
+
+
+def load_classifier(device: torch.device | str | None = None) -> DigitClassifier:
+    """The shipped CNN classifier (eval mode, frozen; cached per device). Test accuracy: see ``pretrain.json``."""
+    return _classifier_on(str(torch.device(device or "cpu")))
+
+
+def load_autoencoder(device: torch.device | str | None = None) -> DigitAutoencoder:
+    """The shipped autoencoder 28×28 ↔ 16-d standardised latent (eval mode, frozen)."""
+    return _frozen(load_module(DigitAutoencoder, checkpoint_file("autoencoder.safetensors")), device)
+
+
+def load_base_model(device: torch.device | str | None = None) -> LatentFlowModel:
+    """The pretrained base generative model (the RL reference): a latent flow, eval mode, frozen."""
+    velocity = load_module(VelocityMLP, checkpoint_file("flow.safetensors"))
+    return _frozen(LatentFlowModel(velocity, load_autoencoder()), device)

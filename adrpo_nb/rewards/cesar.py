@@ -60,7 +60,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from adrpo_nb.data import DataFileError, data_path, read_json
+from adrpo_nb.utils.paths import DataFileError, data_path, read_json
 
 __all__ = [
     "CESAR_ALPHAS",

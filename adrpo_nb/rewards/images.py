@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from adrpo_nb.shapes import COLORS, parse_prompt
+from adrpo_nb.tasks.shapes import COLORS, parse_prompt
 
 __all__ = ["AttributeBindingReward", "CLIPScore", "WeightedReward", "binding_checks"]
 

@@ -52,7 +52,7 @@ class RewardModelReward:
         import torch
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-        from adrpo_nb.models.causal_lm import ModelLoadError
+        from adrpo_nb.utils.hub import ModelLoadError
 
         device = self.device or ("cuda" if torch.cuda.is_available() else "cpu")
         dtype = self.dtype or (torch.bfloat16 if str(device).startswith("cuda") else torch.float32)

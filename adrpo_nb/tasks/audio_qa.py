@@ -61,7 +61,7 @@ from pathlib import Path
 
 import numpy as np
 
-from adrpo_nb.data import DataFileError, atomic_write_bytes, atomic_write_json, data_path, read_json
+from adrpo_nb.utils.paths import DataFileError, atomic_write_bytes, atomic_write_json, data_path, read_json
 
 __all__ = [
     "SAMPLE_RATE",

@@ -24,17 +24,25 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+import types
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, ClassVar
 
-import numpy as np
 import torch
-from tqdm.auto import tqdm
 
-from adrpo_nb.checkpoints import CheckpointError, read_trainer_state, write_trainer_state
-from adrpo_nb.core import FM_METHODS, _check_beta0, _check_clip, diffusion_dpo_loss, fm_rl_loss, group_advantages
+from adrpo_nb.core import FM_METHODS, check_beta0, diffusion_dpo_loss, fm_rl_loss, group_advantages, resolve_clip
+from adrpo_nb.trainers.base import (
+    OPTIMIZERS,
+    RLTrainer,
+    check_state_fits,
+    config_from_dict,
+    iteration_generator,
+    merge_step_stats,
+    reward_list,
+)
+from adrpo_nb.trainers.types import FlowAdapter, FlowSamples
 
 __all__ = [
     "FLOW_METHODS",
@@ -48,69 +56,6 @@ __all__ = [
 
 #: every method of the trainer: fm_rl_loss's four, plus Diffusion-DPO on best/worst pairs of each group
 FLOW_METHODS = (*FM_METHODS, "dpo")
-OPTIMIZERS = ("adam", "adamw", "adam8bit")
-
-
-def make_optimizer(name: str, params: list[torch.nn.Parameter], lr: float) -> torch.optim.Optimizer:
-    """``adam``/``adamw`` from torch; ``adam8bit`` from bitsandbytes (8-bit optimizer states, CUDA only)."""
-    if name == "adam8bit":
-        try:
-            import bitsandbytes as bnb
-        except ImportError:
-            raise ImportError("optimizer='adam8bit' needs bitsandbytes (pip install bitsandbytes) and a GPU") from None
-        return bnb.optim.Adam8bit(params, lr=lr)
-    return (torch.optim.AdamW if name == "adamw" else torch.optim.Adam)(params, lr=lr)
-
-
-@dataclass
-class FlowSamples:
-    """A batch drawn from the policy: what is trained on (``latents``) and what is scored (``outputs``)."""
-
-    latents: torch.Tensor
-    outputs: Any
-    prompts: list[str] | None = None
-    metadata: list[dict] | None = None
-    conditioning: Any = None  # per-sample conditioning the adapter's velocity needs (e.g. prompt embeddings)
-
-    def __len__(self) -> int:
-        return self.latents.shape[0]
-
-
-class FlowAdapter(Protocol):
-    """What the trainer needs from a model family. ``policy`` is the trainable ``nn.Module``.
-
-    The interpolation convention is the adapter's: MNIST's latent flow runs from noise (t = 0) to
-    data (t = 1) with target ``x1 − x0``; SD3 from data (σ = 0) to noise (σ = 1) with target
-    ``noise − x0`` and timestep ``σ·1000``. The trainer only pairs ``v`` with ``u``.
-    """
-
-    policy: torch.nn.Module
-
-    def to(self, device: torch.device) -> FlowAdapter: ...
-
-    def sample(self, n: int, generator: torch.Generator, group_size: int | None = None) -> FlowSamples:
-        """Draw ``n`` samples from the current policy (no gradients), ``group_size`` per prompt."""
-
-    def draw_noise_and_time(
-        self, latents: torch.Tensor, generator: torch.Generator
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Fresh noise like ``latents`` and one time per sample, drawn with ``generator``."""
-
-    def interpolate(
-        self, latents: torch.Tensor, noise: torch.Tensor, t: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(x_t, u)``: the point on the path from ``latents`` to ``noise`` at ``t`` and its target velocity."""
-
-    def velocity(self, x_t: torch.Tensor, t: torch.Tensor, conditioning: Any = None) -> torch.Tensor:
-        """The policy's velocity (with gradients)."""
-
-    def reference_velocity(self, x_t: torch.Tensor, t: torch.Tensor, conditioning: Any = None) -> torch.Tensor:
-        """The frozen reference's velocity (no gradients)."""
-
-    def select(self, samples: FlowSamples, index: torch.Tensor) -> Any:
-        """The conditioning of the samples at ``index`` (``None`` for unconditional models)."""
-
-
 def preference_pairs(rewards: torch.Tensor, group_size: int) -> torch.Tensor:
     """``(P, 2)`` indices ``(best, worst)`` of every group whose rewards are not all equal."""
     groups = rewards.reshape(-1, group_size)
@@ -131,12 +76,12 @@ class FlowMatchingRLConfig:
 
     method: str = "adrpo"
     beta0: float = 0.05
-    clip: tuple[float, float] | None = None
+    clip: Any = None  # (a_min, a_max), None, or "auto" = (-beta0, beta0) for adrpo (as GRPOConfig)
     orw_temperature: float = 0.5
-    scale_advantages: bool = False  # divide by the group std (GRPO); off in the paper's flow-matching form
-    group_size: int | None = None  # samples per prompt; None = the whole batch is one group
+    scale_rewards: bool = False  # divide by the group std (GRPO; TRL's name); off in the paper's flow-matching form
+    num_generations: int | None = None  # samples per prompt (TRL's name); None = the whole batch is one group
     #: noise the samples of one group with the same (t, noise) in each update (common random numbers;
-    #: needs group_size). Σ A_i = 0 in a group, so the loss's dependence on t then cancels from the
+    #: needs num_generations). Σ A_i = 0 in a group, so the loss's dependence on t then cancels from the
     #: advantage-weighted sum instead of adding noise to its gradient. ("dpo" always noises a pair alike.)
     shared_noise: bool = False
     iterations: int = 300
@@ -146,6 +91,7 @@ class FlowMatchingRLConfig:
     learning_rate: float = 3e-4
     optimizer: str = "adam"  # "adam", "adamw", or "adam8bit" (bitsandbytes, GPU: a memory saver for big models)
     max_grad_norm: float | None = 1.0
+    reward_weights: list[float] | None = None  # one per reward function (default 1 each), as GRPOConfig
     seed: int = 0
     checkpoint_every: int = 25
     output_dir: str | None = None
@@ -153,46 +99,45 @@ class FlowMatchingRLConfig:
     extra: dict[str, Any] = field(default_factory=dict)  # free-form, saved with the run (e.g. task name)
 
     #: fields that may differ between a checkpoint and the run that resumes it
-    RESUMABLE_CHANGES = ("iterations", "checkpoint_every", "output_dir", "progress")
+    RESUMABLE_CHANGES: ClassVar[tuple[str, ...]] = ("iterations", "checkpoint_every", "output_dir", "progress")
+    #: field names of earlier versions (result files keep them), read by :meth:`from_dict`
+    RENAMED: ClassVar[types.MappingProxyType] = types.MappingProxyType(
+        {"group_size": "num_generations", "scale_advantages": "scale_rewards"})
 
     def __post_init__(self) -> None:
         if self.method not in FLOW_METHODS:
             raise ValueError(f"method must be one of {FLOW_METHODS}, got method={self.method!r}")
-        self.beta0 = _check_beta0(self.beta0)
-        clip = _check_clip(self.clip)
-        if clip is not None and self.method != "adrpo":
-            raise ValueError(f"clip is only used by method='adrpo', got clip={self.clip!r} with method={self.method!r}")
-        self.clip = clip
+        self.beta0 = check_beta0(self.beta0)
+        self.clip = resolve_clip(self.clip, self.method, self.beta0)
         positive = ("iterations", "samples_per_iteration", "updates_per_iteration", "minibatch_size")
         for name in positive:
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive int, got {name}={value!r}")
-        if self.group_size is not None and (self.group_size < 1 or self.samples_per_iteration % self.group_size):
+        k = self.num_generations
+        if k is not None and (not isinstance(k, int) or k < 1 or self.samples_per_iteration % k):
             raise ValueError(
-                f"samples_per_iteration={self.samples_per_iteration} must be a multiple of group_size={self.group_size}"
+                f"samples_per_iteration={self.samples_per_iteration} must be a multiple of num_generations={k!r}"
             )
-        if self.shared_noise and self.group_size is None:
-            raise ValueError("shared_noise=True noises each group alike: it needs group_size (samples per prompt)")
-        if self.method == "dpo" and (self.group_size is None or self.group_size < 2):
-            raise ValueError(
-                f"method='dpo' needs groups of at least 2 samples per prompt, got group_size={self.group_size!r}"
-            )
+        if self.shared_noise and k is None:
+            raise ValueError("shared_noise=True noises each group alike: it needs num_generations (samples per prompt)")
+        if self.method == "dpo" and (k is None or k < 2):
+            raise ValueError(f"method='dpo' needs groups of at least 2 samples per prompt, got num_generations={k!r}")
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got optimizer={self.optimizer!r}")
         if not (self.learning_rate > 0 and math.isfinite(self.learning_rate)):
             raise ValueError(f"learning_rate must be > 0, got learning_rate={self.learning_rate!r}")
 
     def to_dict(self) -> dict[str, Any]:
+        """The config as JSON-ready values (the clip pair as a list)."""
         d = dataclasses.asdict(self)
         d["clip"] = list(self.clip) if self.clip is not None else None
         return d
 
-
-def iteration_generator(seed: int, iteration: int, process: int = 0) -> torch.Generator:
-    """A CPU generator for one iteration of one process, independent of everything that ran before."""
-    state = np.random.SeedSequence([seed, iteration, process]).generate_state(2, dtype=np.uint64)
-    return torch.Generator().manual_seed(int(state[0] % (2**63 - 1)))
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> FlowMatchingRLConfig:
+        """The inverse of :meth:`to_dict`; also reads configs saved under earlier field names (:attr:`RENAMED`)."""
+        return config_from_dict(cls, d, cls.RENAMED)
 
 
 RewardFn = Callable[..., Any]
@@ -201,13 +146,14 @@ MetricsFn = Callable[[FlowSamples, torch.Tensor, dict], dict[str, float]]
 Callback = Callable[["FlowMatchingRLTrainer", dict[str, float]], None]
 
 
-class FlowMatchingRLTrainer:
-    """Online RL for a flow model with ``method ∈ {adrpo, fixed, none, orw}`` (see :class:`FlowMatchingRLConfig`).
+class FlowMatchingRLTrainer(RLTrainer):
+    """Online RL for a flow model with ``method ∈ {adrpo, fixed, none, orw, dpo}`` (see :class:`FlowMatchingRLConfig`).
 
     Args:
         adapter: the model family (policy, reference, sampling, interpolation convention).
-        reward_fn: ``reward(outputs) -> Tensor[N]`` or ``reward(outputs, prompts, metadata) -> (scores, info)``
-            (the DDPO / flow_grpo convention; ``info`` is passed on to ``metrics_fn``).
+        reward_funcs: one reward callable or several (weighted by ``config.reward_weights`` and summed), each
+            ``reward(outputs) -> Tensor[N]`` or, for prompted models, ``reward(outputs, prompts, metadata)
+            -> (scores, info)`` (the DDPO / flow_grpo convention; ``info`` is passed on to ``metrics_fn``).
         config: a :class:`FlowMatchingRLConfig`.
         metrics_fn: optional ``metrics_fn(samples, rewards, info) -> dict`` logged every iteration
             (e.g. class entropy, pairwise diversity).
@@ -217,10 +163,13 @@ class FlowMatchingRLTrainer:
         accelerator: an ``accelerate.Accelerator``; one is made if ``None``.
     """
 
+    CHECKPOINT_FORMAT = "adrpo_nb.flow_matching/1"
+    PROGRESS_KEYS = ("reward", "w2", "beta_eff/frac_negative")
+
     def __init__(
         self,
         adapter: FlowAdapter,
-        reward_fn: RewardFn,
+        reward_funcs: RewardFn | Sequence[RewardFn],
         config: FlowMatchingRLConfig,
         *,
         metrics_fn: MetricsFn | None = None,
@@ -228,88 +177,31 @@ class FlowMatchingRLTrainer:
         callbacks: Sequence[Callback] = (),
         accelerator: Any = None,
     ):
-        from accelerate import Accelerator
-
-        self.config = config
-        self.accelerator = accelerator or Accelerator()
-        self.adapter = adapter.to(self.accelerator.device)
-        self.reward_fn = reward_fn
+        self.reward_funcs, self.reward_weights = reward_list(reward_funcs, config.reward_weights)
         self.metrics_fn = metrics_fn
         self.advantage_fn = advantage_fn
-        self.callbacks = list(callbacks)
-        params = [p for p in adapter.policy.parameters() if p.requires_grad]
-        if not params:
-            raise ValueError("the adapter's policy has no trainable parameters")
-        optimizer = make_optimizer(config.optimizer, params, config.learning_rate)
-        self.adapter.policy, self.optimizer = self.accelerator.prepare(adapter.policy, optimizer)
-        self.iteration = 0
-        self.history: list[dict[str, float]] = []
-        self.last_samples: FlowSamples | None = None  # of the latest iteration, for callbacks
-        self.last_rewards: torch.Tensor | None = None
-        self.last_advantages: torch.Tensor | None = None
+        super().__init__(adapter, config, callbacks=callbacks, accelerator=accelerator, optimizer=config.optimizer)
 
-    # ------------------------------------------------------------------ paths and checkpoints
-    @property
-    def output_dir(self) -> Path | None:
-        return Path(self.config.output_dir) if self.config.output_dir else None
-
-    @property
-    def checkpoint_path(self) -> Path | None:
-        return self.output_dir / "checkpoint.pt" if self.output_dir else None
-
-    def save_checkpoint(self) -> None:
-        """Atomically write trainable weights, optimizer, iteration, history and config to ``checkpoint.pt``."""
-        if self.checkpoint_path is None or not self.accelerator.is_main_process:
-            return
-        state = {
-            "format": "adrpo_nb.flow_matching/1",
-            "config": self.config.to_dict(),
-            "iteration": self.iteration,
-            "policy": {k: v.detach().cpu() for k, v in self._trainable_parameters().items()},
-            "optimizer": self.optimizer.state_dict(),
-            "history": self.history,
-        }
-        write_trainer_state(self.checkpoint_path, state)
-
-    def load_checkpoint(self, path: str | Path | None = None) -> bool:
-        """Resume from ``path`` (default ``output_dir/checkpoint.pt``); returns False if there is none.
-
-        Raises:
-            CheckpointError: the file is not a trainer checkpoint, or its config differs from this
-                run's in a field that changes the result (the message lists them).
-        """
-        path = Path(path) if path is not None else self.checkpoint_path
-        if path is None or not path.exists():
-            return False
-        state = read_trainer_state(path, "adrpo_nb.flow_matching/1", "FlowMatchingRLTrainer", self.config.to_dict(),
-                                   self.config.RESUMABLE_CHANGES)  # fmt: skip
-        trainable = self._trainable_parameters()
-        if state["policy"].keys() != trainable.keys():
-            missing = sorted(trainable.keys() - state["policy"].keys())[:5]
-            extra = sorted(state["policy"].keys() - trainable.keys())[:5]
-            raise CheckpointError(f"{path} does not fit this policy: missing {missing}, unexpected {extra}")
-        with torch.no_grad():
-            for name, param in trainable.items():
-                if param.shape != state["policy"][name].shape:
-                    raise CheckpointError(f"{path}: {name} has shape {tuple(state['policy'][name].shape)}, "
-                                          f"the policy's is {tuple(param.shape)}")  # fmt: skip
-                param.copy_(state["policy"][name])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.iteration = int(state["iteration"])
-        self.history = list(state["history"])
-        return True
-
+    # ------------------------------------------------------------------ checkpointed weights
     def _trainable_parameters(self) -> dict[str, torch.nn.Parameter]:
         """The parameters being trained (all of a small MLP, only the LoRA of SD3): what a checkpoint keeps."""
         policy = self.accelerator.unwrap_model(self.adapter.policy)
         return {name: p for name, p in policy.named_parameters() if p.requires_grad}
 
+    def trainable_state_dict(self) -> dict[str, torch.Tensor]:
+        return {k: v.detach().cpu() for k, v in self._trainable_parameters().items()}
+
+    def load_trainable_state_dict(self, state: dict[str, torch.Tensor], path: Path) -> None:
+        trainable = self._trainable_parameters()
+        check_state_fits(state, trainable, path)
+        with torch.no_grad():
+            for name, param in trainable.items():
+                param.copy_(state[name])
+
     # ------------------------------------------------------------------ one iteration
-    def _score(self, samples: FlowSamples) -> tuple[torch.Tensor, dict]:
-        if samples.prompts is None:
-            out = self.reward_fn(samples.outputs)
-        else:
-            out = self.reward_fn(samples.outputs, samples.prompts, samples.metadata)
+    def _score_one(self, fn: RewardFn, samples: FlowSamples) -> tuple[torch.Tensor, dict]:
+        prompted = samples.prompts is not None
+        out = fn(samples.outputs, samples.prompts, samples.metadata) if prompted else fn(samples.outputs)
         scores, info = out if isinstance(out, tuple) else (out, {})
         scores = torch.as_tensor(scores, dtype=torch.float32).detach().reshape(-1).cpu()
         if scores.numel() != len(samples):
@@ -319,16 +211,31 @@ class FlowMatchingRLTrainer:
             raise ValueError(f"reward returned a non-finite score {scores[bad].item()!r} at index {bad}")
         return scores, info
 
+    def _score(self, samples: FlowSamples) -> tuple[torch.Tensor, dict]:
+        """The weighted sum of every reward function's scores, and their infos merged (``per_func`` added when
+        there are several)."""
+        if len(self.reward_funcs) == 1:
+            scores, info = self._score_one(self.reward_funcs[0], samples)
+            return scores * self.reward_weights[0], info
+        total, info, per_func = torch.zeros(len(samples)), {}, {}
+        for fn, w in zip(self.reward_funcs, self.reward_weights, strict=True):
+            scores, fn_info = self._score_one(fn, samples)
+            total += w * scores
+            info.update(fn_info)
+            per_func[getattr(fn, "__name__", None) or type(fn).__name__] = scores
+        info["per_func"] = per_func
+        return total, info
+
     def _advantages(self, rewards: torch.Tensor, samples: FlowSamples) -> torch.Tensor | None:
         if self.config.method in ("orw", "dpo"):
             return None
         if self.advantage_fn is not None:
             return torch.as_tensor(self.advantage_fn(rewards, samples), dtype=torch.float32).reshape(-1)
-        if self.config.group_size is not None:
-            return group_advantages(rewards, self.config.group_size, scale=self.config.scale_advantages)
+        if self.config.num_generations is not None:
+            return group_advantages(rewards, self.config.num_generations, scale=self.config.scale_rewards)
         # the whole batch is one group; with several processes it is the global batch
         everything = self.accelerator.gather(rewards.to(self.accelerator.device)).cpu()
-        adv = group_advantages(everything, everything.numel(), scale=self.config.scale_advantages)
+        adv = group_advantages(everything, everything.numel(), scale=self.config.scale_rewards)
         start = self.accelerator.process_index * rewards.numel()
         return adv[start : start + rewards.numel()]
 
@@ -338,14 +245,14 @@ class FlowMatchingRLTrainer:
         if not cfg.shared_noise:
             order = torch.randperm(n, generator=gen)
             return list(order.split(cfg.minibatch_size))
-        g = cfg.group_size
+        g = cfg.num_generations
         groups = torch.randperm(n // g, generator=gen)
         order = (groups[:, None] * g + torch.arange(g)).reshape(-1)
         return list(order.split(max(g, cfg.minibatch_size - cfg.minibatch_size % g)))
 
     def _training_pair(self, latents: torch.Tensor, gen: torch.Generator):
         if self.config.shared_noise:  # one (noise, t) per group, repeated for its samples
-            g = self.config.group_size
+            g = self.config.num_generations
             noise, t = self.adapter.draw_noise_and_time(latents[::g], gen)
             noise, t = noise.repeat_interleave(g, dim=0), t.repeat_interleave(g, dim=0)
         else:
@@ -395,7 +302,7 @@ class FlowMatchingRLTrainer:
     def _update_dpo(self, samples: FlowSamples, rewards: torch.Tensor, gen) -> list[dict]:
         """Diffusion-DPO on (best, worst) of each group, winner and loser noised with the same noise and time."""
         cfg = self.config
-        pairs = preference_pairs(rewards, cfg.group_size)
+        pairs = preference_pairs(rewards, cfg.num_generations)
         if len(pairs) == 0:  # every group tied: nothing to prefer
             return [{"loss": 0.0, "dpo/pairs": 0.0}]
         self.adapter.policy.train()
@@ -424,7 +331,7 @@ class FlowMatchingRLTrainer:
         gen = iteration_generator(cfg.seed, self.iteration, self.accelerator.process_index)
         t0 = time.perf_counter()
         self.adapter.policy.eval()
-        samples = self.adapter.sample(cfg.samples_per_iteration, gen, group_size=cfg.group_size)
+        samples = self.adapter.sample(cfg.samples_per_iteration, gen, group_size=cfg.num_generations)
         t1 = time.perf_counter()
         rewards, info = self._score(samples)
         adv = self._advantages(rewards, samples)
@@ -435,44 +342,18 @@ class FlowMatchingRLTrainer:
         logs: dict[str, float] = {"iteration": self.iteration + 1}
         logs["reward"] = rewards.mean().item()
         logs["reward_std"] = rewards.std(unbiased=False).item()
-        if cfg.group_size is not None:
-            group_std = rewards.reshape(-1, cfg.group_size).std(dim=1, unbiased=False)
+        if cfg.num_generations is not None:
+            group_std = rewards.reshape(-1, cfg.num_generations).std(dim=1, unbiased=False)
             logs["frac_reward_zero_std"] = (group_std < 1e-8).float().mean().item()
         for name, values in (info.get("components") or {}).items():
             logs[f"reward/{name}"] = torch.as_tensor(values, dtype=torch.float32).mean().item()
-        for key in stats[0]:
-            values = [s[key] for s in stats]
-            if key == "beta_eff/min":
-                logs[key] = min(values)
-            elif key == "beta_eff/max":
-                logs[key] = max(values)
-            else:
-                logs[key] = float(np.mean(values))
+        for name, values in (info.get("per_func") or {}).items():
+            logs[f"rewards/{name}/mean"] = values.mean().item()
+        logs.update(merge_step_stats(stats))
         if self.metrics_fn is not None:
             logs.update(self.metrics_fn(samples, rewards, info))
         logs.update({"time/sample": t1 - t0, "time/reward": t2 - t1, "time/update": t3 - t2})
         self.iteration += 1
         self.history.append(logs)
-        self.last_samples, self.last_rewards, self.last_advantages = samples, rewards, adv
+        self.last_rollout, self.last_rewards, self.last_advantages = samples, rewards, adv
         return logs
-
-    # ------------------------------------------------------------------ the loop
-    def train(self, resume: bool = True) -> list[dict[str, float]]:
-        """Run until ``config.iterations``; resumes from ``output_dir`` if a checkpoint is there."""
-        if resume:
-            self.load_checkpoint()
-        cfg = self.config
-        bar = tqdm(
-            total=cfg.iterations, initial=self.iteration, desc=f"{cfg.method} β0={cfg.beta0:g}",
-            disable=not (cfg.progress and self.accelerator.is_main_process), leave=False,
-        )  # fmt: skip
-        while self.iteration < cfg.iterations:
-            logs = self.step()
-            bar.update(1)
-            bar.set_postfix({k: f"{logs[k]:.3g}" for k in ("reward", "w2", "beta_eff/frac_negative") if k in logs})
-            if self.iteration % cfg.checkpoint_every == 0 or self.iteration == cfg.iterations:
-                self.save_checkpoint()
-            for callback in self.callbacks:
-                callback(self, logs)
-        bar.close()
-        return self.history

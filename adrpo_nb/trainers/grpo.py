@@ -30,17 +30,17 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
-from adrpo_nb.checkpoints import CheckpointError, read_trainer_state, write_trainer_state
-from adrpo_nb.core import GRPO_LOSS_TYPES, GRPO_METHODS, _check_beta0, _check_clip, group_advantages, grpo_loss
+from adrpo_nb.core import GRPO_LOSS_TYPES, GRPO_METHODS, check_beta0, group_advantages, grpo_loss, resolve_clip
 from adrpo_nb.metrics import distinct_n, self_bleu
-from adrpo_nb.models.causal_lm import CausalLMAdapter, Rollout
-from adrpo_nb.trainers.flow_matching import iteration_generator
+from adrpo_nb.models.causal_lm import CausalLMAdapter
+from adrpo_nb.trainers.base import RLTrainer, config_from_dict, iteration_generator, merge_step_stats, reward_list
+from adrpo_nb.trainers.types import Rollout
+from adrpo_nb.utils.checkpoints import CheckpointError
 
 __all__ = ["GRPOConfig", "GRPOTrainer", "score_completions"]
 
@@ -81,20 +81,13 @@ class GRPOConfig:
     extra: dict[str, Any] = field(default_factory=dict)  # free-form, saved with the run
 
     #: fields that may differ between a checkpoint and the run that resumes it
-    RESUMABLE_CHANGES = ("iterations", "checkpoint_every", "output_dir", "progress")
+    RESUMABLE_CHANGES: ClassVar[tuple[str, ...]] = ("iterations", "checkpoint_every", "output_dir", "progress")
 
     def __post_init__(self) -> None:
         if self.method not in GRPO_METHODS:
             raise ValueError(f"method must be one of {GRPO_METHODS}, got method={self.method!r}")
-        self.beta0 = _check_beta0(self.beta0)
-        if isinstance(self.clip, str):
-            if self.clip != "auto":
-                raise ValueError(f"clip must be 'auto', None or a pair (a_min, a_max), got clip={self.clip!r}")
-            self.clip = (-self.beta0, self.beta0) if self.method == "adrpo" else None
-        clip = _check_clip(self.clip)
-        if clip is not None and self.method != "adrpo":
-            raise ValueError(f"clip is only used by method='adrpo', got clip={self.clip!r} with method={self.method!r}")
-        self.clip = clip
+        self.beta0 = check_beta0(self.beta0)
+        self.clip = resolve_clip(self.clip, self.method, self.beta0)
         for name in ("num_generations", "prompts_per_iteration", "iterations", "updates_per_iteration",
                      "minibatch_size", "checkpoint_every"):  # fmt: skip
             value = getattr(self, name)
@@ -110,10 +103,12 @@ class GRPOConfig:
             raise ValueError(f"eps_clip must be > 0, got eps_clip={self.eps_clip!r}")
 
     @property
-    def completions_per_iteration(self) -> int:
+    def samples_per_iteration(self) -> int:
+        """Completions per iteration: ``prompts_per_iteration × num_generations``."""
         return self.prompts_per_iteration * self.num_generations
 
     def to_dict(self) -> dict[str, Any]:
+        """The config as JSON-ready values (the clip pair as a list)."""
         d = dataclasses.asdict(self)
         d["clip"] = list(self.clip) if self.clip is not None else None
         return d
@@ -121,7 +116,7 @@ class GRPOConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> GRPOConfig:
         """The inverse of :meth:`to_dict` (a JSON round trip turns the clip pair into a list)."""
-        return cls(**{**d, "clip": tuple(d["clip"]) if d.get("clip") is not None else None})
+        return config_from_dict(cls, d)
 
 
 def _reward_name(fn: Any) -> str:
@@ -166,7 +161,7 @@ def score_completions(reward_fns: Sequence[RewardFn], weights: Sequence[float], 
     return total, per_func
 
 
-class GRPOTrainer:
+class GRPOTrainer(RLTrainer):
     """Online GRPO with ``method ∈ {adrpo, fixed, none}`` for a causal LM (see :class:`GRPOConfig`).
 
     Args:
@@ -182,6 +177,9 @@ class GRPOTrainer:
         accelerator: an ``accelerate.Accelerator``; one is made if ``None``.
     """
 
+    CHECKPOINT_FORMAT = "adrpo_nb.grpo/1"
+    PROGRESS_KEYS = ("reward", "kl", "entropy")
+
     def __init__(
         self,
         adapter: CausalLMAdapter,
@@ -194,78 +192,25 @@ class GRPOTrainer:
         callbacks: Sequence[Callback] = (),
         accelerator: Any = None,
     ):
-        from accelerate import Accelerator
-
-        self.config = config
-        self.reward_funcs = list(reward_funcs) if isinstance(reward_funcs, (list, tuple)) else [reward_funcs]
-        if not self.reward_funcs:
-            raise ValueError("reward_funcs is empty: pass at least one reward callable")
-        weights = config.reward_weights or [1.0] * len(self.reward_funcs)
-        if len(weights) != len(self.reward_funcs):
-            raise ValueError(f"reward_weights has {len(weights)} entries for {len(self.reward_funcs)} reward functions")
-        self.reward_weights = [float(w) for w in weights]
+        self.reward_funcs, self.reward_weights = reward_list(reward_funcs, config.reward_weights)
         if len(train_dataset) == 0:
             raise ValueError("train_dataset is empty")
         if "prompt" not in train_dataset[0]:
             raise ValueError(f"dataset rows need a 'prompt' column, got columns {sorted(train_dataset[0])}")
         self.dataset = train_dataset
-        self.metrics_fn, self.advantage_fn, self.callbacks = metrics_fn, advantage_fn, list(callbacks)
-        self.accelerator = accelerator or Accelerator()
-        self.adapter = adapter.to(self.accelerator.device)
-        params = [p for p in adapter.policy.parameters() if p.requires_grad]
-        if not params:
-            raise ValueError("the adapter's policy has no trainable parameters")
-        optimizer = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=0.0)
-        self.adapter.policy, self.optimizer = self.accelerator.prepare(adapter.policy, optimizer)
-        self.iteration = 0
-        self.history: list[dict[str, float]] = []
-        self.last_rollout: Rollout | None = None  # of the latest iteration, for callbacks
-        self.last_rewards: torch.Tensor | None = None
-        self.last_advantages: torch.Tensor | None = None
+        self.metrics_fn, self.advantage_fn = metrics_fn, advantage_fn
+        super().__init__(adapter, config, callbacks=callbacks, accelerator=accelerator, optimizer="adamw",
+                         weight_decay=0.0)
 
-    # ------------------------------------------------------------------ checkpoints
-    @property
-    def output_dir(self) -> Path | None:
-        return Path(self.config.output_dir) if self.config.output_dir else None
+    # ------------------------------------------------------------------ checkpointed weights
+    def trainable_state_dict(self) -> dict[str, torch.Tensor]:
+        return self.adapter.trainable_state_dict()
 
-    @property
-    def checkpoint_path(self) -> Path | None:
-        return self.output_dir / "checkpoint.pt" if self.output_dir else None
-
-    def save_checkpoint(self) -> None:
-        """Atomically write trainable weights, optimizer, iteration, history, config to ``output_dir/checkpoint.pt``."""
-        if self.checkpoint_path is None or not self.accelerator.is_main_process:
-            return
-        state = {
-            "format": "adrpo_nb.grpo/1",
-            "config": self.config.to_dict(),
-            "iteration": self.iteration,
-            "policy": self.adapter.trainable_state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "history": self.history,
-        }
-        write_trainer_state(self.checkpoint_path, state)
-
-    def load_checkpoint(self, path: str | Path | None = None) -> bool:
-        """Resume from ``path`` (default ``output_dir/checkpoint.pt``); returns False if there is none.
-
-        Raises:
-            CheckpointError: not a GRPO trainer checkpoint, made with another config (the message lists
-                the fields), or weights that do not fit this policy.
-        """
-        path = Path(path) if path is not None else self.checkpoint_path
-        if path is None or not path.exists():
-            return False
-        state = read_trainer_state(path, "adrpo_nb.grpo/1", "GRPOTrainer", self.config.to_dict(),
-                                   self.config.RESUMABLE_CHANGES)  # fmt: skip
+    def load_trainable_state_dict(self, state: dict[str, torch.Tensor], path: Path) -> None:
         try:
-            self.adapter.load_trainable_state_dict(state["policy"])
+            self.adapter.load_trainable_state_dict(state)
         except KeyError as err:
             raise CheckpointError(f"{path} does not fit this policy: {err}") from None
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.iteration = int(state["iteration"])
-        self.history = list(state["history"])
-        return True
 
     # ------------------------------------------------------------------ one iteration
     def _prompt_rows(self, gen: torch.Generator) -> list[dict]:
@@ -343,7 +288,7 @@ class GRPOTrainer:
         t3 = time.perf_counter()
 
         logs = {"iteration": self.iteration + 1, **self._reward_logs(rewards, per_func),
-                **_mean_stats(stats), **self._completion_logs(rollout)}  # fmt: skip
+                **merge_step_stats(stats), **self._completion_logs(rollout)}  # fmt: skip
         if self.metrics_fn is not None:
             logs.update(self.metrics_fn(rollout, rewards))
         logs.update({"time/generate": t1 - t0, "time/reward": t2 - t1, "time/update": t3 - t2})
@@ -377,31 +322,3 @@ class GRPOTrainer:
             "diversity/distinct_2": float(np.mean([distinct_n(g, 2) for g in seqs])),
             "diversity/self_bleu": float(np.mean([self_bleu(g) for g in seqs])),
         }  # fmt: skip
-
-    # ------------------------------------------------------------------ the loop
-    def train(self, resume: bool = True) -> list[dict[str, float]]:
-        """Run until ``config.iterations``; resumes from ``output_dir`` if a checkpoint is there."""
-        if resume:
-            self.load_checkpoint()
-        cfg = self.config
-        bar = tqdm(total=cfg.iterations, initial=self.iteration, desc=f"{cfg.method} β0={cfg.beta0:g}",
-                   disable=not (cfg.progress and self.accelerator.is_main_process), leave=False)  # fmt: skip
-        while self.iteration < cfg.iterations:
-            logs = self.step()
-            bar.update(1)
-            bar.set_postfix({k: f"{logs[k]:.3g}" for k in ("reward", "kl", "entropy") if k in logs})
-            if self.iteration % cfg.checkpoint_every == 0 or self.iteration == cfg.iterations:
-                self.save_checkpoint()
-            for callback in self.callbacks:
-                callback(self, logs)
-        bar.close()
-        return self.history
-
-
-def _mean_stats(stats: list[dict[str, float]]) -> dict[str, float]:
-    out = {}
-    for key in stats[0]:
-        values = [s[key] for s in stats if key in s]
-        out[key] = min(values) if key == "beta_eff/min" else max(values) if key == "beta_eff/max" else float(
-            np.mean(values))  # fmt: skip
-    return out

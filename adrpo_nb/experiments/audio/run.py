@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 from collections.abc import Sequence
 from dataclasses import replace
@@ -28,13 +27,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from adrpo_nb.audio import L_MAX, MAX_NEW_TOKENS, dataset, eval_questions, evaluate, load_tiny
-from adrpo_nb.checkpoints import git_commit, provenance
-from adrpo_nb.data import atomic_write_json, data_dir, read_json
-from adrpo_nb.experiments.common import book_config, run_jobs, smoke, sweep_provenance
-from adrpo_nb.experiments.qwen import beta_eff_of
+from adrpo_nb.core import effective_beta
+from adrpo_nb.experiments.audio.family import L_MAX, MAX_NEW_TOKENS, dataset, eval_questions, evaluate, load_tiny
+from adrpo_nb.experiments.book import committed_book_result
+from adrpo_nb.experiments.runner import book_config, run_jobs, smoke, sweep_provenance
 from adrpo_nb.rewards.cesar import CESAR_ALPHAS, cesar_reward_funcs
 from adrpo_nb.trainers.grpo import GRPOConfig, GRPOTrainer
+from adrpo_nb.utils.paths import atomic_write_json, data_dir, read_json
+from adrpo_nb.utils.provenance import git_commit, provenance
 
 __all__ = [
     "BUDGETS",
@@ -43,9 +43,11 @@ __all__ = [
     "book_run",
     "reward_setup",
     "run_rl",
+    "scaling_slope",
     "smoke_config",
     "summarize_sweep",
     "sweep",
+    "sweep_grid",
 ]
 
 #: the chapter's three variants: (KL method, reward)
@@ -146,7 +148,8 @@ def run_rl(config: GRPOConfig, *, eval_size: int = 400, budgets: Sequence[int | 
         "slope": round(scaling_slope(scaling), 5),
         "curve": {"iteration": [h["iteration"] for h in kept],
                   **{k: [round(h[k], 5) for h in kept] for k in CURVE_KEYS if k in history[0]}},
-        "beta_eff": [round(b, 5) for b in beta_eff_of(config, last_adv).tolist()] if last_adv is not None else [],
+        "beta_eff": [] if last_adv is None else
+                    [round(b, 5) for b in effective_beta(config.method, last_adv, config.beta0, config.clip).tolist()],
         "examples": examples,
         "provenance": provenance(time.perf_counter() - start_time, trainer.accelerator.device, command, commit,
                                  threads=torch.get_num_threads()),
@@ -163,9 +166,13 @@ def run_label(variant: str, beta0: float, seed: int, process_weight: float = 1.0
 
 def book_run(variant: str, beta0: float = 0.04, *, seed: int = 0, iterations: int | None = None,
              **overrides: Any) -> dict[str, Any]:  # fmt: skip
-    """A chapter's run: loads ``runs/book[-smoke]/audio_<name>/result.json`` if present, else trains and saves it."""
+    """A chapter's run: the committed ``data/results/book/`` result in full mode (:mod:`adrpo_nb.experiments.book`),
+    else ``runs/book[-smoke]/audio_<name>/result.json`` if present, else trains and saves it."""
     cfg = book_config(audio_config(variant, beta0, seed=seed, **overrides), f"audio_{run_label(variant, beta0, seed)}",
                       smoke_config, iterations)  # fmt: skip
+    committed = committed_book_result(cfg, smoke())
+    if committed is not None:
+        return committed
     return run_rl(cfg, eval_size=10 if smoke() else 400, budgets=(4, None) if smoke() else BUDGETS,
                   command=f"adrpo_nb.experiments.audio.book_run({variant!r}, {beta0!r}, iterations={cfg.iterations})")
 
@@ -246,7 +253,7 @@ def summarize_sweep(result: dict[str, Any], keys: Sequence[str] = ("accuracy", "
 # ----------------------------------------------------------------------------- pretraining
 def pretrain(out_dir: Path, smoke_run: bool = False, log=print) -> dict[str, Any]:
     """SFT the tiny Qwen2-Audio to a weak start; ``save_pretrained`` it (model + processor) with ``pretrain.json``."""
-    from adrpo_nb.experiments.audio_pretrain import AudioPretrainConfig, pretrain_tiny_audio
+    from adrpo_nb.experiments.audio.pretrain import AudioPretrainConfig, pretrain_tiny_audio
 
     cfg = AudioPretrainConfig(max_steps=4, eval_every=2, eval_questions=4) if smoke_run else AudioPretrainConfig()
     start, commit = time.perf_counter(), git_commit()
@@ -271,7 +278,7 @@ def real_setup(model: str = "omni", *, lora_rank: int = 16, max_new_tokens: int 
     """
     from peft import LoraConfig
 
-    from adrpo_nb.audio import REAL_MODELS
+    from adrpo_nb.experiments.audio.family import REAL_MODELS
     from adrpo_nb.models.audio_lm import AUDIO_LORA_TARGETS, load_audio_lm
 
     model_id = REAL_MODELS.get(model, model)
@@ -357,7 +364,7 @@ def _train(args: argparse.Namespace) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "pretrain":
-        from adrpo_nb.audio import TINY_MODEL
+        from adrpo_nb.experiments.audio.family import TINY_MODEL
 
         out = args.out or data_dir().joinpath(*TINY_MODEL)
         pretrain(out, smoke_run=args.smoke)
@@ -375,8 +382,3 @@ def main(argv: Sequence[str] | None = None) -> int:
                   f"slope {row['slope']:+.4f}")  # fmt: skip
         print(f"wrote {out}")
     return 0
-
-
-if __name__ == "__main__":
-    torch.set_num_threads(min(torch.get_num_threads(), os.cpu_count() or 1))
-    raise SystemExit(main())

@@ -15,10 +15,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from adrpo_nb.data import data_path
 from adrpo_nb.models.causal_lm import CausalLMAdapter, load_causal_lm
 from adrpo_nb.rewards.countdown import countdown_correct, countdown_format
 from adrpo_nb.tasks.countdown import Puzzle, make_puzzles
+from adrpo_nb.utils.paths import data_path
 
 __all__ = [
     "EVAL_SEED",
@@ -72,6 +72,6 @@ def eval_puzzles(n: int = 256, seed: int = EVAL_SEED) -> list[Puzzle]:
 def accuracy(adapter: CausalLMAdapter, puzzles: list[Puzzle] | None = None, samples_per_puzzle: int = 4,
              seed: int = 0) -> dict[str, float]:  # fmt: skip
     """Sampled accuracy (temperature of the adapter) and format rate on ``puzzles`` (default: :func:`eval_puzzles`)."""
-    from adrpo_nb.experiments.qwen_pretrain import evaluate_accuracy
+    from adrpo_nb.experiments.qwen.pretrain import evaluate_accuracy
 
     return evaluate_accuracy(adapter, puzzles or eval_puzzles(), samples_per_puzzle, seed)

@@ -23,25 +23,26 @@ from typing import Any
 import numpy as np
 import torch
 
-from adrpo_nb.data import data_path
 from adrpo_nb.models.audio_lm import AudioLMAdapter, load_audio_lm
 from adrpo_nb.rewards.cesar import cesar_breakdown, parse_completion
 from adrpo_nb.tasks.audio_qa import SAMPLE_RATE, TASKS, AudioQuestion, load_split, prompt_text, render_audio
+from adrpo_nb.utils.paths import data_path
 
 __all__ = [
-    "LENGTH_BINS",
     "L_MAX",
+    "LENGTH_BINS",
     "MAX_NEW_TOKENS",
     "REAL_MODELS",
     "TINY_MODEL",
-    "AudioQARows",
-    "ThinkBudget",
     "accuracy_by_length",
     "audio_prompt",
+    "AudioQARows",
     "dataset",
     "eval_questions",
     "evaluate",
     "load_tiny",
+    "sample_answers",
+    "ThinkBudget",
     "tiny_model_path",
 ]
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -28,15 +27,23 @@ from typing import Any
 import numpy as np
 import torch
 
-from adrpo_nb.checkpoints import git_commit, provenance
-from adrpo_nb.core import adaptive_beta
-from adrpo_nb.data import atomic_write_json, data_dir, read_json
-from adrpo_nb.experiments.common import book_config, smoke, sweep_provenance
+from adrpo_nb.core import effective_beta
+from adrpo_nb.experiments.book import committed_book_result
+from adrpo_nb.experiments.qwen.family import (
+    countdown_correct,
+    countdown_format,
+    countdown_rows,
+    eval_puzzles,
+    load_tiny,
+)
+from adrpo_nb.experiments.runner import book_config, smoke, sweep_provenance
 from adrpo_nb.metrics import distinct_n, self_bleu
 from adrpo_nb.models.causal_lm import CausalLMAdapter
-from adrpo_nb.qwen import countdown_correct, countdown_format, countdown_rows, eval_puzzles, load_tiny
 from adrpo_nb.tasks.countdown import Puzzle, parse_answer
 from adrpo_nb.trainers.grpo import GRPOConfig, GRPOTrainer
+from adrpo_nb.utils.paths import atomic_write_json, data_dir, read_json
+from adrpo_nb.utils.provenance import git_commit, provenance
+from adrpo_nb.viz.lm import run_variant
 
 __all__ = [
     "CURVE_KEYS",
@@ -47,6 +54,7 @@ __all__ = [
     "evaluate_policy",
     "real_setup",
     "run_rl",
+    "samples_html",
     "smoke_config",
     "summarize_sweep",
     "sweep",
@@ -166,7 +174,7 @@ def run_rl(config: GRPOConfig, *, eval_every: int = 30, eval_size: int = 128, sa
 
     def record(trainer: GRPOTrainer, logs: dict) -> None:
         if trainer.iteration in beta_eff_snapshots and trainer.last_advantages is not None:
-            beta = beta_eff_of(config, trainer.last_advantages)
+            beta = effective_beta(config.method, trainer.last_advantages, config.beta0, config.clip)
             snapshots[str(trainer.iteration)] = [round(b, 5) for b in beta.tolist()]
         if trainer.iteration % eval_every == 0 or trainer.iteration == config.iterations:
             m = evaluate_policy(adapter, puzzles, samples_per_puzzle)
@@ -207,11 +215,6 @@ def run_rl(config: GRPOConfig, *, eval_every: int = 30, eval_size: int = 128, sa
     return result
 
 
-def beta_eff_of(config: GRPOConfig, advantages: torch.Tensor) -> torch.Tensor:
-    """The per-sample coefficient each method applies: β0 − clip(A) (adrpo), β0 (fixed), 0 (none)."""
-    if config.method == "adrpo":
-        return adaptive_beta(advantages, config.beta0, config.clip)
-    return torch.full_like(advantages, 0.0 if config.method == "none" else config.beta0)
 
 
 def _run_name(method: str, beta0: float, seed: int, clip: Any = "auto") -> str:
@@ -221,13 +224,17 @@ def _run_name(method: str, beta0: float, seed: int, clip: Any = "auto") -> str:
 
 def book_run(method: str, beta0: float, *, seed: int = 0, iterations: int | None = None, callbacks: Sequence[Any] = (),
              **overrides: Any) -> dict[str, Any]:  # fmt: skip
-    """A chapter's run: loads ``runs/book[-smoke]/qwen_<name>/result.json`` if present, else trains and saves it.
+    """A chapter's run: the committed ``data/results/book/`` result in full mode (:mod:`adrpo_nb.experiments.book`),
+    else ``runs/book[-smoke]/qwen_<name>/result.json`` if present, else trains and saves it.
 
     Smoke mode (``ADRPO_SMOKE=1``) shrinks it with :func:`smoke_config` and keeps it in its own folder.
     """
     cfg = book_config(default_config(method=method, beta0=beta0, seed=seed, **overrides),
                       f"qwen_{_run_name(method, beta0, seed, overrides.get('clip', 'auto'))}", smoke_config,
                       iterations)  # fmt: skip
+    committed = committed_book_result(cfg, smoke())
+    if committed is not None:
+        return committed
     marks = sorted({1, cfg.iterations // 2, cfg.iterations} - {0})
     return run_rl(cfg, eval_every=max(1, cfg.iterations // 4), eval_size=16 if smoke() else 128,
                   samples_per_puzzle=4 if smoke() else 8, beta_eff_snapshots=marks, callbacks=callbacks,
@@ -296,15 +303,6 @@ def _describe(result: dict[str, Any]) -> str:
             f"KL {final['kl']:.4f}, entropy {final['entropy']:.3f}, {result['provenance']['seconds']:.0f} s")
 
 
-def _variant(run: dict) -> str:
-    cfg = run["config"]
-    clip = cfg["clip"]
-    if cfg["method"] == "adrpo" and (clip is None or not math.isclose(clip[0], -cfg["beta0"])
-                                     or not math.isclose(clip[1], cfg["beta0"])):  # fmt: skip
-        return "adrpo (no clip)" if clip is None else f"adrpo (clip {clip[0]:g},{clip[1]:g})"
-    return cfg["method"]
-
-
 def summarize_sweep(result: dict[str, Any], keys: Sequence[str] = ("accuracy", "distinct_correct", "kl", "entropy",
                                                                    "self_bleu")) -> dict[str, Any]:  # fmt: skip
     """Per variant (method, or ADRPO with a non-default clip) and β0: mean and std over seeds of the final ``keys``."""
@@ -312,7 +310,7 @@ def summarize_sweep(result: dict[str, Any], keys: Sequence[str] = ("accuracy", "
     for run in result["runs"]:
         if run["final"] is None:
             continue
-        table.setdefault(_variant(run), []).append(run)
+        table.setdefault(run_variant(run), []).append(run)
     summary: dict[str, Any] = {"base": {k: result["base"][k] for k in keys if k in result["base"]}, "variants": {}}
     for name, runs in table.items():
         rows = []
@@ -331,7 +329,7 @@ def summarize_sweep(result: dict[str, Any], keys: Sequence[str] = ("accuracy", "
 # ----------------------------------------------------------------------------- pretraining
 def pretrain(out_dir: Path, tokenizer_dir: Path, smoke_run: bool = False, log=print) -> dict[str, Any]:
     """Pretrain the tiny Qwen2 on countdown to a weak accuracy; ``save_pretrained`` it with ``pretrain.json``."""
-    from adrpo_nb.experiments.qwen_pretrain import PretrainConfig, pretrain_tiny_qwen
+    from adrpo_nb.experiments.qwen.pretrain import PretrainConfig, pretrain_tiny_qwen
 
     cfg = PretrainConfig(max_steps=20, eval_every=10, eval_puzzles=32) if smoke_run else PretrainConfig()
     start, commit = time.perf_counter(), git_commit()
@@ -365,8 +363,8 @@ def real_setup(model: str = "qwen2", task: str = "tldr", *, lora_rank: int = 16,
     from datasets import load_dataset
     from peft import LoraConfig
 
+    from adrpo_nb.experiments.qwen.family import REAL_MODELS
     from adrpo_nb.models.causal_lm import load_causal_lm
-    from adrpo_nb.qwen import REAL_MODELS
     from adrpo_nb.rewards.text import RewardModelReward, gsm8k_answer_value, gsm8k_correct
 
     model_id = REAL_MODELS.get(model, model)
@@ -470,7 +468,7 @@ def _train_command(args: argparse.Namespace) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "pretrain":
-        from adrpo_nb.qwen import TINY_MODEL, TOKENIZER
+        from adrpo_nb.experiments.qwen.family import TINY_MODEL, TOKENIZER
 
         out = args.out or data_dir().joinpath(*TINY_MODEL)
         tok_dir = data_dir().joinpath(*TOKENIZER) if args.out is None else out / "tokenizer"
@@ -497,8 +495,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         metrics.pop("examples")
         print(json.dumps(metrics, indent=1))
     return 0
-
-
-if __name__ == "__main__":
-    torch.set_num_threads(min(torch.get_num_threads(), os.cpu_count() or 1))
-    raise SystemExit(main())

@@ -27,15 +27,14 @@ from typing import Any, TypeVar
 import numpy as np
 import torch
 
-from adrpo_nb.checkpoints import provenance
-from adrpo_nb.core import adaptive_beta
-from adrpo_nb.data import atomic_write_json, read_json, runs_dir
+from adrpo_nb.core import effective_beta
 from adrpo_nb.metrics import hypervolume_2d, pareto_front
 from adrpo_nb.trainers.flow_matching import FLOW_METHODS, FlowMatchingRLConfig, FlowMatchingRLTrainer
-from adrpo_nb.viz_images import png_base64
+from adrpo_nb.utils.paths import atomic_write_json, read_json, runs_dir
+from adrpo_nb.utils.provenance import provenance
+from adrpo_nb.viz.images import png_base64
 
 __all__ = [
-    "beta_eff_of",
     "book_config",
     "finished_result",
     "run_flow_experiment",
@@ -76,11 +75,6 @@ def book_config(config: C, name: str, shrink: Callable[[C], C], iterations: int 
     return replace(config, output_dir=str(runs_dir() / folder / f"{name}_it{config.iterations}_{digest}"))
 
 
-def beta_eff_of(config: FlowMatchingRLConfig, advantages: torch.Tensor) -> torch.Tensor:
-    """The per-sample coefficient each method applies: β0 − clip(A) (adrpo), β0 (fixed, orw), 0 (none)."""
-    if config.method == "adrpo":
-        return adaptive_beta(advantages, config.beta0, config.clip)
-    return torch.full_like(advantages, 0.0 if config.method == "none" else config.beta0)
 
 
 def finished_result(config: FlowMatchingRLConfig) -> dict[str, Any] | None:
@@ -115,9 +109,10 @@ def run_flow_experiment(
     def record(tr: FlowMatchingRLTrainer, logs: dict) -> None:
         if tr.iteration not in snapshots:
             return
-        grids[str(tr.iteration)] = png_base64(tr.last_samples.outputs[:32], nrow)
+        grids[str(tr.iteration)] = png_base64(tr.last_rollout.outputs[:32], nrow)
         if tr.last_advantages is not None:
-            betas[str(tr.iteration)] = [round(b, 5) for b in beta_eff_of(config, tr.last_advantages).tolist()]
+            beta = effective_beta(config.method, tr.last_advantages, config.beta0, config.clip)
+            betas[str(tr.iteration)] = [round(b, 5) for b in beta.tolist()]
 
     trainer.callbacks.insert(0, record)
     diverged = None

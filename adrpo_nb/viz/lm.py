@@ -7,6 +7,7 @@ iterations); a sweep has ``runs`` of them. Variants are methods, plus ADRPO with
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -29,9 +30,12 @@ VARIANT_COLORS = {**METHOD_COLORS, "adrpo (no clip)": "#9467bd"}
 
 def run_variant(run: dict) -> str:
     """``"none" | "fixed" | "adrpo"``, or ``"adrpo (no clip)"`` / ``"adrpo (clip a,b)"`` for a non-default clip."""
-    from adrpo_nb.experiments.qwen import _variant
-
-    return _variant(run)
+    cfg = run["config"]
+    clip = cfg["clip"]
+    if cfg["method"] == "adrpo" and (clip is None or not math.isclose(clip[0], -cfg["beta0"])
+                                     or not math.isclose(clip[1], cfg["beta0"])):  # fmt: skip
+        return "adrpo (no clip)" if clip is None else f"adrpo (clip {clip[0]:g},{clip[1]:g})"
+    return cfg["method"]
 
 
 def variant_label(variant: str) -> str:

@@ -31,9 +31,8 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from adrpo_nb.checkpoints import git_commit, provenance
-from adrpo_nb.data import atomic_write_json, data_dir, data_path, read_json
-from adrpo_nb.experiments.common import (
+from adrpo_nb.experiments.book import committed_book_result
+from adrpo_nb.experiments.runner import (
     book_config,
     describe_result,
     finished_result,
@@ -48,16 +47,22 @@ from adrpo_nb.experiments.common import (
 from adrpo_nb.metrics import clip_diversity
 from adrpo_nb.models.sd3 import PromptSet, SD3Adapter, load_sd3_pipeline
 from adrpo_nb.rewards.images import AttributeBindingReward
-from adrpo_nb.shapes import all_prompts, parse_prompt, random_scene, render
+from adrpo_nb.tasks.shapes import all_prompts, parse_prompt, random_scene, render
 from adrpo_nb.trainers.flow_matching import FlowMatchingRLConfig, FlowMatchingRLTrainer
-from adrpo_nb.viz_images import png_base64
+from adrpo_nb.utils.paths import atomic_write_json, data_dir, data_path, read_json
+from adrpo_nb.utils.provenance import git_commit, provenance
+from adrpo_nb.viz.images import png_base64
 
 __all__ = [
+    "BINDING",
+    "GUIDANCE_FILE",
     "REAL_MODEL",
     "REAL_PATH_BATCH",
+    "RESULTS_FILE",
+    "RESULTS_FILE_G1",
     "SWEEP_BETAS",
     "TINY_ADAPTER",
-    "TinySD3PretrainConfig",
+    "TINY_DIR",
     "book_run",
     "build_tiny_pipeline",
     "build_tokenizers",
@@ -67,13 +72,16 @@ __all__ = [
     "load_drawbench",
     "load_tiny_pipeline",
     "long_runs",
+    "make_adapter",
+    "pretrain",
     "probe_rows",
     "project_prompts",
-    "pretrain",
     "run_rl",
     "select_runs",
     "shapes_prompts",
+    "smoke_config",
     "sweep",
+    "TinySD3PretrainConfig",
 ]
 
 REAL_MODEL = "stabilityai/stable-diffusion-3-medium-diffusers"
@@ -394,7 +402,7 @@ def default_config(**overrides) -> FlowMatchingRLConfig:
     prompt, 32 images and 2 updates per iteration the LoRA barely moved; a learning rate of 3e-3 drifted
     (reward and diversity fell).
     """
-    base = {"group_size": 8, "samples_per_iteration": 64, "minibatch_size": 64, "updates_per_iteration": 4,
+    base = {"num_generations": 8, "samples_per_iteration": 64, "minibatch_size": 64, "updates_per_iteration": 4,
             "learning_rate": 1e-3, "iterations": 150, "checkpoint_every": 25, "beta0": 0.01}  # fmt: skip
     return FlowMatchingRLConfig(**{**base, **overrides})
 
@@ -427,7 +435,7 @@ def run_rl(
         return done
     commit = git_commit()
     adapter = adapter or make_adapter(**config.extra.get("adapter", {}))
-    trainer = FlowMatchingRLTrainer(adapter, reward, config, metrics_fn=_batch_diversity(config.group_size or 1),
+    trainer = FlowMatchingRLTrainer(adapter, reward, config, metrics_fn=_batch_diversity(config.num_generations or 1),
                                     callbacks=list(callbacks))  # fmt: skip
     result = run_flow_experiment(
         trainer, lambda policy: evaluate_sd3(adapter, reward, n_prompts=eval_prompts), curve_keys=CURVE_KEYS,
@@ -449,9 +457,13 @@ def _adapter_settings(adapter: SD3Adapter) -> dict[str, Any]:
 
 def book_run(method: str, beta0: float, *, iterations: int | None = None, seed: int = 0,
              callbacks: Sequence[Any] = (), **overrides: Any) -> dict[str, Any]:  # fmt: skip
-    """A chapter's run: loads ``runs/book[-smoke]/sd3_<name>/result.json`` if present, else trains and saves it."""
+    """A chapter's run: the committed ``data/results/book/`` result in full mode (:mod:`adrpo_nb.experiments.book`),
+    else ``runs/book[-smoke]/sd3_<name>/result.json`` if present, else trains and saves it."""
     cfg = book_config(default_config(method=method, beta0=beta0, seed=seed, **overrides),
                       f"sd3_{run_name(method, beta0, seed)}", smoke_config, iterations)  # fmt: skip
+    committed = committed_book_result(cfg, smoke())
+    if committed is not None:
+        return committed
     marks = sorted({1, cfg.iterations // 2, cfg.iterations} - {0})
     return run_rl(cfg, snapshots=marks, eval_prompts=8 if smoke() else EVAL_PROMPTS, callbacks=callbacks,
                   command=f"adrpo_nb.experiments.sd3.book_run({method!r}, {beta0!r}, iterations={cfg.iterations})")
@@ -547,7 +559,8 @@ def probe_rows() -> list[dict[str, Any]]:
     for path in sorted(data_path(*PROBES_DIR).glob("*.json")):
         result = read_json(path)
         cfg, final = result["config"], result["final"]
-        keys = ("learning_rate", "scale_advantages", "shared_noise", "updates_per_iteration")
+        cfg = FlowMatchingRLConfig.from_dict(cfg).to_dict()  # today's field names
+        keys = ("learning_rate", "scale_rewards", "shared_noise", "updates_per_iteration")
         changes = [f"{k}={cfg[k]}" for k in keys if cfg.get(k, getattr(defaults, k)) != getattr(defaults, k)]
         rows.append({"name": path.stem, "method": cfg["method"], "beta0": cfg["beta0"], "seed": cfg["seed"],
                      "iterations": cfg["iterations"], "guidance": result["adapter"]["guidance_scale"],
@@ -570,13 +583,15 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("--beta0", type=float, default=0.01)
     tr.add_argument("--clip", type=float, nargs=2, default=None, metavar=("A_MIN", "A_MAX"))
     tr.add_argument("--iterations", type=int, default=None)
-    tr.add_argument("--group-size", type=int, default=None, help="images per prompt (K)")
+    tr.add_argument("--num-generations", "--group-size", dest="num_generations", type=int, default=None,
+                    help="images per prompt (K)")
     tr.add_argument("--samples", type=int, default=None, help="images per iteration (prompts × K)")
     tr.add_argument("--timestep-sampling", choices=("none", "logit_normal"), default=None,
                     help="σ density of the updates (default: the adapter's)")
     tr.add_argument("--updates", type=int, default=None, help="optimizer steps per batch of samples")
     tr.add_argument("--lr", type=float, default=None, help="learning rate (default: the small path's)")
-    tr.add_argument("--scale-advantages", action="store_true", help="GRPO-style: divide A by the group's std")
+    tr.add_argument("--scale-rewards", "--scale-advantages", dest="scale_rewards", action="store_true",
+                    help="GRPO-style: divide A by the group's std")
     tr.add_argument("--shared-noise", action="store_true", help="one (t, noise) per group in each update")
     tr.add_argument("--guidance", type=float, default=None, help="CFG scale of sampling (default: the adapter's)")
     tr.add_argument("--seed", type=int, default=0)
@@ -613,12 +628,12 @@ def _train_from_args(args) -> dict[str, Any]:
         cfg = replace(cfg, learning_rate=args.lr)
     if args.updates:
         cfg = replace(cfg, updates_per_iteration=args.updates)
-    if args.group_size:
-        cfg = replace(cfg, group_size=args.group_size)
+    if args.num_generations:
+        cfg = replace(cfg, num_generations=args.num_generations)
     if args.samples:
         cfg = replace(cfg, samples_per_iteration=args.samples, minibatch_size=args.samples)
-    if args.scale_advantages:
-        cfg = replace(cfg, scale_advantages=True)
+    if args.scale_rewards:
+        cfg = replace(cfg, scale_rewards=True)
     if args.shared_noise:
         cfg = replace(cfg, shared_noise=True)
     if args.smoke or smoke():
@@ -677,8 +692,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         metrics, _ = evaluate_sd3(make_adapter())
         print(json.dumps(metrics, indent=1))
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
-

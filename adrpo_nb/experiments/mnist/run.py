@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 from collections.abc import Sequence
 from dataclasses import replace
@@ -25,10 +24,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from adrpo_nb.checkpoints import git_commit, provenance, save_module
 from adrpo_nb.core import group_advantages
-from adrpo_nb.data import atomic_write_json, data_dir
-from adrpo_nb.experiments.common import (
+from adrpo_nb.experiments.book import committed_book_result
+from adrpo_nb.experiments.mnist.family import diversity, even_digits
+from adrpo_nb.experiments.runner import (
     book_config,
     describe_result,
     finished_result,
@@ -40,11 +39,15 @@ from adrpo_nb.experiments.common import (
     summarize_sweep,
     sweep_provenance,
 )
-from adrpo_nb.mnist import diversity, even_digits, load_base_model, load_mnist
-from adrpo_nb.models.mnist import LatentFlowAdapter, LatentFlowModel
+from adrpo_nb.models.mnist import LatentFlowAdapter, LatentFlowModel, load_base_model
 from adrpo_nb.rewards.mnist import EVEN_DIGITS, ClassProbabilityReward
-from adrpo_nb.trainers.flow_matching import FlowMatchingRLConfig, FlowMatchingRLTrainer, FlowSamples
-from adrpo_nb.viz_images import png_base64
+from adrpo_nb.tasks.mnist import load_mnist
+from adrpo_nb.trainers.flow_matching import FlowMatchingRLConfig, FlowMatchingRLTrainer
+from adrpo_nb.trainers.types import FlowSamples
+from adrpo_nb.utils.checkpoints import save_module
+from adrpo_nb.utils.paths import atomic_write_json, data_dir
+from adrpo_nb.utils.provenance import git_commit, provenance
+from adrpo_nb.viz.images import png_base64
 
 __all__ = [
     "EVAL_SEED",
@@ -159,13 +162,17 @@ def book_run(
     method: str, beta0: float, *, iterations: int | None = None, seed: int = 0, callbacks: Sequence[Any] = (),
     **overrides: Any,
 ) -> dict[str, Any]:
-    """A chapter's run: loads ``runs/book[-smoke]/<name>/result.json`` if present, else trains and saves it.
+    """A chapter's run: the committed ``data/results/book/`` result in full mode (:mod:`adrpo_nb.experiments.book`),
+    else ``runs/book[-smoke]/<name>/result.json`` if present, else trains and saves it.
 
     Smoke mode (``ADRPO_SMOKE=1``) shrinks it with :func:`smoke_config` and keeps it in its own folder,
     so a smoke result never stands in for a full one. β_eff is recorded at a few iterations.
     """
     cfg = book_config(FlowMatchingRLConfig(method=method, beta0=beta0, seed=seed, **overrides),
                       run_name(method, beta0, seed), smoke_config, iterations)  # fmt: skip
+    committed = committed_book_result(cfg, smoke())
+    if committed is not None:
+        return committed
     marks = sorted({1, max(1, cfg.iterations // 10), cfg.iterations // 2, cfg.iterations} - {0})
     return run_rl(cfg, eval_samples=256 if smoke() else 1024, beta_eff_snapshots=marks, callbacks=callbacks,
                   command=f"adrpo_nb.experiments.mnist.book_run({method!r}, {beta0!r}, iterations={cfg.iterations})")
@@ -268,7 +275,7 @@ def sweep(
 # ----------------------------------------------------------------------------- pretraining
 def pretrain(out_dir: Path, smoke_run: bool = False, log=print) -> dict[str, Any]:
     """Train classifier, autoencoder and base flow; write safetensors + ``pretrain.json`` to ``out_dir``."""
-    from adrpo_nb.experiments.mnist_pretrain import PretrainConfig, train_autoencoder, train_classifier, train_flow
+    from adrpo_nb.experiments.mnist.pretrain import PretrainConfig, train_autoencoder, train_classifier, train_flow
 
     cfg = PretrainConfig.smoke() if smoke_run else PretrainConfig()
     start, commit = time.perf_counter(), git_commit()
@@ -324,7 +331,7 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("--clip", type=float, nargs=2, default=None, metavar=("A_MIN", "A_MAX"))
     tr.add_argument("--iterations", type=int, default=FlowMatchingRLConfig.iterations)
     tr.add_argument("--lr", type=float, default=FlowMatchingRLConfig.learning_rate)
-    tr.add_argument("--scale-advantages", action="store_true")
+    tr.add_argument("--scale-rewards", "--scale-advantages", dest="scale_rewards", action="store_true")
     tr.add_argument("--seed", type=int, default=0)
     tr.add_argument("--out", default=None, help="run folder (checkpoint, history.json, result.json)")
     tr.add_argument("--smoke", action="store_true")
@@ -355,7 +362,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif args.command == "train":
         cfg = FlowMatchingRLConfig(method=args.method, beta0=args.beta0, clip=tuple(args.clip) if args.clip else None,
                                    iterations=args.iterations, learning_rate=args.lr, seed=args.seed,
-                                   scale_advantages=args.scale_advantages, output_dir=args.out)  # fmt: skip
+                                   scale_rewards=args.scale_rewards, output_dir=args.out)  # fmt: skip
         if args.smoke or smoke():
             cfg = smoke_config(cfg)
         result = run_rl(cfg, eval_samples=256 if args.smoke else 1024)
@@ -381,9 +388,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         metrics, _ = evaluate_velocity(load_base_model())
         print(json.dumps(metrics, indent=1))
     return 0
-
-
-if __name__ == "__main__":
-    torch.set_num_threads(min(torch.get_num_threads(), os.cpu_count() or 1))
-    raise SystemExit(main())
-

@@ -95,7 +95,7 @@ def sft_batch(processor, questions: list[AudioQuestion], clips: list[np.ndarray]
 
 
 def _evaluate(model, processor, questions: list[AudioQuestion], seed: int) -> dict[str, Any]:
-    from adrpo_nb.audio import MAX_NEW_TOKENS, evaluate
+    from adrpo_nb.experiments.audio.family import MAX_NEW_TOKENS, evaluate
     from adrpo_nb.models.audio_lm import AudioLMAdapter
 
     # a copy: the adapter freezes the audio tower, which pretraining still trains

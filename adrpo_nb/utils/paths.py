@@ -7,16 +7,11 @@ Set ``ADRPO_DATA=/some/folder`` to use another data folder (e.g. on Colab with a
 
 from __future__ import annotations
 
-import gzip
-import hashlib
 import json
 import os
 import tempfile
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 __all__ = [
     "DataFileError",
@@ -26,8 +21,6 @@ __all__ = [
     "atomic_write_bytes",
     "atomic_write_json",
     "read_json",
-    "load_mnist_arrays",
-    "MNIST_FILES",
 ]
 
 
@@ -38,13 +31,13 @@ class DataFileError(FileNotFoundError):
 def data_dir() -> Path:
     """The data folder: ``$ADRPO_DATA`` if set, else ``<repo>/data`` next to the package."""
     env = os.environ.get("ADRPO_DATA")
-    return Path(env).expanduser().resolve() if env else Path(__file__).resolve().parents[1] / "data"
+    return Path(env).expanduser().resolve() if env else Path(__file__).resolve().parents[2] / "data"
 
 
 def runs_dir() -> Path:
     """Where runs write checkpoints and results: ``$ADRPO_RUNS`` if set, else ``<repo>/runs`` (git-ignored)."""
     env = os.environ.get("ADRPO_RUNS")
-    return Path(env).expanduser().resolve() if env else Path(__file__).resolve().parents[1] / "runs"
+    return Path(env).expanduser().resolve() if env else Path(__file__).resolve().parents[2] / "runs"
 
 
 def data_path(*parts: str, must_exist: bool = True) -> Path:
@@ -89,46 +82,3 @@ def read_json(path: str | os.PathLike) -> Any:
         return json.loads(path.read_text())
     except json.JSONDecodeError as err:
         raise DataFileError(f"{path} is not valid JSON ({err})") from None
-
-
-# --------------------------------------------------------------------------------------
-# MNIST (original IDX files, gzip-compressed, from data/mnist/)
-# --------------------------------------------------------------------------------------
-#: file name -> (MD5 of the *uncompressed* IDX bytes, number of records); from data/mnist/README.md
-MNIST_FILES: dict[str, tuple[str, int]] = {
-    "train-images-idx3-ubyte.gz": ("6bbc9ace898e44ae57da46a324031adb", 60000),
-    "train-labels-idx1-ubyte.gz": ("a25bea736e30d166cdddb491f175f624", 60000),
-    "t10k-images-idx3-ubyte.gz": ("2646ac647ad5339dbf082846283269ea", 10000),
-    "t10k-labels-idx1-ubyte.gz": ("27ae3e4e09519cfbb04c329615203637", 10000),
-}
-_SPLIT_PREFIX = {"train": "train", "test": "t10k"}
-
-
-def _read_idx(name: str) -> np.ndarray:
-    path = data_path("mnist", name)
-    expected_md5, records = MNIST_FILES[name]
-    try:
-        raw = gzip.decompress(path.read_bytes())
-    except (OSError, EOFError) as err:
-        raise DataFileError(f"corrupt MNIST file {path}: not a readable gzip file ({err})") from None
-    digest = hashlib.md5(raw).hexdigest()
-    if digest != expected_md5:
-        raise DataFileError(
-            f"corrupt MNIST file {path}: MD5 of its uncompressed bytes is {digest}, expected {expected_md5}"
-        )
-    ndim = raw[3]
-    dims = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
-    if dims[0] != records:
-        raise DataFileError(f"MNIST file {path} holds {dims[0]} records, expected {records}")
-    return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
-
-
-@lru_cache(maxsize=2)
-def load_mnist_arrays(split: str) -> tuple[np.ndarray, np.ndarray]:
-    """``(images uint8 [N, 28, 28], labels uint8 [N])`` of ``split`` in ``{"train", "test"}``, checksum-verified."""
-    if split not in _SPLIT_PREFIX:
-        raise ValueError(f"split must be 'train' or 'test', got split={split!r}")
-    prefix = _SPLIT_PREFIX[split]
-    images = _read_idx(f"{prefix}-images-idx3-ubyte.gz")
-    labels = _read_idx(f"{prefix}-labels-idx1-ubyte.gz")
-    return images, labels

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from adrpo_nb.viz_images import decode_png_base64, image_grid
+from adrpo_nb.viz.images import decode_png_base64, image_grid
 
 __all__ = [
     "METHOD_COLORS",

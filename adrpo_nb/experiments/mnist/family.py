@@ -1,6 +1,6 @@
 """MNIST for readers: the data, the shipped models, the rewards and the diversity metrics.
 
->>> from adrpo_nb import mnist
+>>> from adrpo_nb.experiments import mnist
 >>> images, labels = mnist.load_mnist("test")          # float [N, 1, 28, 28] in [0, 1], long [N]
 >>> base = mnist.load_base_model()                     # latent flow + autoencoder, eval mode
 >>> digits = base.sample(64, torch.Generator().manual_seed(0))
@@ -14,20 +14,26 @@ The weights are files in ``data/checkpoints/mnist/``, made by
 from __future__ import annotations
 
 import math
-from functools import lru_cache
 
 import torch
 
-from adrpo_nb.checkpoints import load_module
-from adrpo_nb.data import data_path, load_mnist_arrays
 from adrpo_nb.metrics import class_entropy, mean_pairwise_distance
-from adrpo_nb.models.mnist import DigitAutoencoder, DigitClassifier, LatentFlowModel, VelocityMLP
-from adrpo_nb.rewards.mnist import EVEN_DIGITS, ClassProbabilityReward, even_digits, target_digit
+from adrpo_nb.models.mnist import (
+    CHECKPOINT_DIR,
+    checkpoint_file,
+    load_autoencoder,
+    load_base_model,
+    load_classifier,
+)
+from adrpo_nb.rewards import mnist as rewards_mnist
+from adrpo_nb.rewards.mnist import EVEN_DIGITS, ClassProbabilityReward
+from adrpo_nb.tasks.mnist import load_mnist
 
 __all__ = [
     "EVEN_DIGITS",
     "CHECKPOINT_DIR",
     "ClassProbabilityReward",
+    "checkpoint_file",
     "diversity",
     "even_digits",
     "load_autoencoder",
@@ -37,43 +43,13 @@ __all__ = [
     "target_digit",
 ]
 
-CHECKPOINT_DIR = ("checkpoints", "mnist")
+#: the task's rewards, with the shipped classifier (loaded on first use, cached per device)
+even_digits = ClassProbabilityReward(EVEN_DIGITS, "even_digits", load_classifier)
 
 
-def checkpoint_file(name: str, must_exist: bool = True):
-    """Path of ``data/checkpoints/mnist/<name>``."""
-    return data_path(*CHECKPOINT_DIR, name, must_exist=must_exist)
-
-
-def load_mnist(split: str = "train") -> tuple[torch.Tensor, torch.Tensor]:
-    """``(images float [N, 1, 28, 28] in [0, 1], labels long [N])`` from the checksum-verified IDX files."""
-    images, labels = load_mnist_arrays(split)
-    return torch.from_numpy(images.copy()).float().div_(255).unsqueeze(1), torch.from_numpy(labels.copy()).long()
-
-
-def _frozen(module: torch.nn.Module, device) -> torch.nn.Module:
-    return module.to(device or "cpu").eval().requires_grad_(False)
-
-
-@lru_cache(maxsize=4)
-def _classifier_on(device: str) -> DigitClassifier:
-    return _frozen(load_module(DigitClassifier, checkpoint_file("classifier.safetensors")), device)
-
-
-def load_classifier(device: torch.device | str | None = None) -> DigitClassifier:
-    """The shipped CNN classifier (eval mode, frozen; cached per device). Test accuracy: see ``pretrain.json``."""
-    return _classifier_on(str(torch.device(device or "cpu")))
-
-
-def load_autoencoder(device: torch.device | str | None = None) -> DigitAutoencoder:
-    """The shipped autoencoder 28×28 ↔ 16-d standardised latent (eval mode, frozen)."""
-    return _frozen(load_module(DigitAutoencoder, checkpoint_file("autoencoder.safetensors")), device)
-
-
-def load_base_model(device: torch.device | str | None = None) -> LatentFlowModel:
-    """The pretrained base generative model (the RL reference): a latent flow, eval mode, frozen."""
-    velocity = load_module(VelocityMLP, checkpoint_file("flow.safetensors"))
-    return _frozen(LatentFlowModel(velocity, load_autoencoder()), device)
+def target_digit(k: int) -> ClassProbabilityReward:
+    """The reward ``p(k | x)`` for one digit ``k`` in 0..9, with the shipped classifier."""
+    return rewards_mnist.target_digit(k, load_classifier)
 
 
 @torch.no_grad()
