@@ -191,3 +191,20 @@ def test_stand_in_sd3_tokenizers():
     assert real_size.build_clip_tokenizer(toks["tokenizer_2"]).pad_token_id == 0
     t5 = real_size.build_t5_tokenizer(toks["tokenizer_3"])
     assert len(t5) == 32100 and t5.pad_token_id == 0 and t5("a cube").input_ids[-1] == 1
+
+
+def test_adapter_makes_the_frozen_head_input_contiguous():
+    """A LoRA policy's frozen head must get a contiguous input (else torch copies its weight once per row)."""
+    from peft import LoraConfig, get_peft_model
+
+    from adrpo_nb.experiments.qwen.family import load_tiny
+    from adrpo_nb.models.causal_lm import CausalLMAdapter
+
+    tiny = load_tiny()
+    model = get_peft_model(tiny.policy, LoraConfig(r=2, target_modules=["q_proj"]))
+    CausalLMAdapter(model, tiny.tokenizer)
+    seen = []
+    model.get_output_embeddings().register_forward_pre_hook(lambda m, args: seen.append(args[0].is_contiguous()))
+    with torch.no_grad():
+        model(input_ids=torch.randint(0, 10, (3, 9)), logits_to_keep=4)
+    assert seen == [True]

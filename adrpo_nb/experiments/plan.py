@@ -280,6 +280,58 @@ def _plan_sd3(spec: dict[str, Any], s: dict[str, Any], dtype_bytes: int, with_t5
     return plan
 
 
+# ----------------------------------------------------------------------------- the chapters' tables
+#: (chapter, row label, model, settings) of the real paths as the chapters' cells run them
+CHAPTER_PLANS: list[tuple[str, str, str, dict[str, Any]]] = [
+    ("4", "SD3 Medium + T5, 1024², 32 images sampled, minibatch 8, 8-bit Adam, checkpointing (the cell)", "sd3",
+     {"batch": 8, "sample_batch": 32, "resolution": 1024, "optimizer": "adam8bit", "gradient_checkpointing": True}),
+    ("4", "the same if the VAE decoded 8 images at a time (SD3Adapter.decode takes all 32 at once today)", "sd3",
+     {"batch": 8, "sample_batch": 8, "resolution": 1024, "optimizer": "adam8bit", "gradient_checkpointing": True}),
+    ("4", "the same (8 decoded at a time) without gradient checkpointing", "sd3",
+     {"batch": 8, "sample_batch": 8, "resolution": 1024, "optimizer": "adam8bit"}),
+    ("4", "T5-XXL dropped (8 decoded at a time, checkpointing)", "sd3",
+     {"batch": 8, "sample_batch": 8, "resolution": 1024, "optimizer": "adam8bit", "gradient_checkpointing": True,
+      "with_t5": False}),
+    ("4", "a deep-copied reference instead of the LoRA switched off (8 decoded at a time, checkpointing)", "sd3",
+     {"batch": 8, "sample_batch": 8, "resolution": 1024, "optimizer": "adam8bit", "gradient_checkpointing": True,
+      "reference": "copy"}),
+    ("5", "Qwen2-0.5B-Instruct, tldr: 8 × 8 completions of 64 tokens, prompts ≤ 384, minibatch 16", "qwen2",
+     {"batch": 16, "sample_batch": 64, "prompt_length": 384, "length": 64}),
+    ("5", "the same with gradient checkpointing", "qwen2",
+     {"batch": 16, "sample_batch": 64, "prompt_length": 384, "length": 64, "gradient_checkpointing": True}),
+    ("5", "Qwen3-0.6B, GSM8K: 8 × 8 completions of 256 tokens, prompts ≤ 160, minibatch 16", "qwen3",
+     {"batch": 16, "sample_batch": 64, "prompt_length": 160, "length": 256}),
+    ("5", "the same with gradient checkpointing", "qwen3",
+     {"batch": 16, "sample_batch": 64, "prompt_length": 160, "length": 256, "gradient_checkpointing": True}),
+    ("6", "Qwen2-Audio-7B-Instruct: 8 × 8 completions of 256 tokens, prompts ≤ 800 (30 s clip), minibatch 8",
+     "qwen2_audio", {"batch": 8, "sample_batch": 64, "prompt_length": 800, "length": 256}),
+    ("6", "the same with gradient checkpointing", "qwen2_audio",
+     {"batch": 8, "sample_batch": 64, "prompt_length": 800, "length": 256, "gradient_checkpointing": True}),
+    ("6", "4 prompts × 8 completions per iteration, checkpointing", "qwen2_audio",
+     {"batch": 8, "sample_batch": 32, "prompt_length": 800, "length": 256, "gradient_checkpointing": True}),
+    ("6", "Qwen2.5-Omni-7B thinker, the same batch, minibatch 8", "omni",
+     {"batch": 8, "sample_batch": 64, "prompt_length": 800, "length": 256}),
+    ("6", "the same with gradient checkpointing", "omni",
+     {"batch": 8, "sample_batch": 64, "prompt_length": 800, "length": 256, "gradient_checkpointing": True}),
+]
+
+
+def chapter_tables() -> tuple[list[dict[str, Any]], str]:
+    """The planner on each :data:`CHAPTER_PLANS` row: ``(rows, Markdown tables per chapter)``."""
+    rows, md, chapter = [], [], None
+    for ch, label, model, kw in CHAPTER_PLANS:
+        plan = make_plan(model, **kw)
+        g = {k: v / GIB for k, v in plan.bytes.items()}
+        rows.append({"chapter": ch, "label": label, **plan.to_dict()})
+        if ch != chapter:
+            chapter = ch
+            md += ["", f"Chapter {ch} (`python -m adrpo_nb.bench plan --chapters`)", "",
+                   "| set-up | weights | grads + Adam | reference | activations | total |", "|---|---|---|---|---|---|"]
+        md.append(f"| {label} | {g['weights']:.1f} GiB | {g['gradients'] + g['optimizer']:.2f} GiB | "
+                  f"{g['reference']:.1f} GiB | {g['activations']:.1f} GiB | **{plan.total_gib:.1f} GiB** |")
+    return rows, "\n".join(md[1:])
+
+
 # ----------------------------------------------------------------------------- CLI
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The planner's options (shared with ``python -m adrpo_nb.bench plan``)."""
@@ -327,13 +379,34 @@ def print_plan(plan: Plan, as_json: bool = False) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m adrpo_nb.experiments.plan", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m adrpo_nb.bench plan", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
-    parser.add_argument("--model", required=True)
+    parser.add_argument("--model", default=None, help="a hub id (see adrpo_nb.models.real_size.REAL_CONFIGS), a "
+                        "short name or a folder with config.json")  # fmt: skip
+    parser.add_argument("--chapters", action="store_true", help="the chapters' real-path tables (Markdown + JSON)")
+    parser.add_argument("--out", default=None, help="--chapters: also write the rows as JSON with provenance here")
     add_arguments(parser)
     args = parser.parse_args(argv)
+    if args.chapters:
+        _chapters(args.out)
+        return 0
     print_plan(plan_from_args(args), args.json)
     return 0
+
+
+def _chapters(out: str | None) -> None:
+    import time
+
+    from adrpo_nb.utils.paths import atomic_write_json
+    from adrpo_nb.utils.provenance import git_commit, provenance
+
+    commit, start = git_commit(), time.perf_counter()
+    rows, markdown = chapter_tables()
+    print(markdown)
+    if out:
+        atomic_write_json(out, {"rows": rows, "markdown": markdown,
+                                "provenance": provenance(time.perf_counter() - start, commit=commit)})  # fmt: skip
+        print(f"wrote {out}")
 
 
 if __name__ == "__main__":

@@ -184,6 +184,11 @@ def run_sd3(*, resolution: int = 256, images: int = 2, steps: int = 2, t5: bool 
     predicted = planner.dit_activation_bytes(dict(spec["components"]["transformer"], num_layers=len(
         transformer.transformer_blocks)), batch=images, resolution=resolution, text_tokens=text_tokens,
         checkpointing=adapter.transformer.is_gradient_checkpointing)  # fmt: skip
+    tcfg = dict(spec["components"]["transformer"], num_layers=len(transformer.transformer_blocks))
+    peak_act = max(planner.dit_activation_bytes(tcfg, batch=images, resolution=resolution, text_tokens=text_tokens,
+                                                checkpointing=adapter.transformer.is_gradient_checkpointing),
+                   planner.dit_sampling_bytes(tcfg, spec["components"]["vae"], sample_batch=images,
+                                              resolution=resolution, text_tokens=text_tokens))  # fmt: skip
     parts = {p: getattr(pipe, p) for p in real_size.SD3_PARTS}
     result = {
         "family": "sd3", "model": spec["hub_id"], "device": device,
@@ -201,6 +206,7 @@ def run_sd3(*, resolution: int = 256, images: int = 2, steps: int = 2, t5: bool 
     }
     if layers is not None:
         result["cut"].append(f"transformer cut to {layers} of 24 blocks")
+    compare_with_planner(result, peak_act)
     return result
 
 
@@ -286,6 +292,7 @@ def run_qwen(*, model: str = "qwen2", prompts: int = 2, k: int = 4, max_new_toke
         "saved_activation_mib": saved.get("bytes", 0) / MIB, "predicted_activation_mib": predicted / MIB,
         "reward_mean": logs.get("reward"), "cut": [] if layers is None else [f"{layers} layers"],
     }  # fmt: skip
+    compare_with_planner(result, _lm_peak_bytes(cfg_text, prompts * k, prompts * k, rollout, lora_mlp=False))
     if trl:
         del trainer, adapter, policy, base
         gc.collect()
@@ -293,6 +300,16 @@ def run_qwen(*, model: str = "qwen2", prompts: int = 2, k: int = 4, max_new_toke
         ours = statistics.median(iteration_s[1:] or iteration_s)
         result["ratio_ours_over_trl"] = ours / result["trl"]["step_seconds"]
     return result
+
+
+def _lm_peak_bytes(cfg: Any, batch: int, sample_batch: int, rollout: Any, lora_mlp: bool) -> float:
+    """The planner's activation peak (training step with transients, or sampling) at a rollout's lengths."""
+    from adrpo_nb.experiments import plan as planner
+
+    p, c = rollout.prompt_ids.shape[1], rollout.completion_ids.shape[1]
+    return max(planner.lm_activation_bytes(cfg, batch=batch, prompt_length=p, length=c, checkpointing=False,
+                                           lora_mlp=lora_mlp),
+               planner.lm_generation_bytes(cfg, sample_batch=sample_batch, prompt_length=p, length=c))  # fmt: skip
 
 
 def _trl_iteration(spec: dict[str, Any], device: str, layers: int | None, prompts: int, k: int, max_new_tokens: int,
@@ -378,7 +395,7 @@ def _audio_one(name: str, *, prompts: int, k: int, max_new_tokens: int, text_lay
     predicted = planner.lm_activation_bytes(text_cfg, batch=prompts * k, prompt_length=rollout.prompt_ids.shape[1],
                                             length=rollout.completion_ids.shape[1], checkpointing=False,
                                             lora_mlp=True, transients=False)  # fmt: skip
-    return {
+    result = {
         "model": spec["hub_id"], "settings": {"prompts": prompts, "k": k, "max_new_tokens": max_new_tokens,
                                              "prompt_tokens": rollout.prompt_ids.shape[1], "lora_rank": 16},
         "cut": [] if text_layers is None and audio_layers is None else [
@@ -390,6 +407,8 @@ def _audio_one(name: str, *, prompts: int, k: int, max_new_tokens: int, text_lay
         "generated_tokens": int(rollout.completion_mask.sum()), "saved_activation_mib": saved.get("bytes", 0) / MIB,
         "predicted_activation_mib": predicted / MIB, "reward_mean": logs.get("reward"),
     }  # fmt: skip
+    compare_with_planner(result, _lm_peak_bytes(text_cfg, prompts * k, prompts * k, rollout, lora_mlp=True))
+    return result
 
 
 def run_audio(*, prompts: int = 1, k: int = 2, max_new_tokens: int = 16, text_layers: int | None = 2,
@@ -402,6 +421,17 @@ def run_audio(*, prompts: int = 1, k: int = 2, max_new_tokens: int = 16, text_la
                                 audio_layers=audio_layers, device=device)  # fmt: skip
         gc.collect()
     return {"family": "audio", "device": device, "runs": runs}
+
+
+# ----------------------------------------------------------------------------- planner vs measured
+def compare_with_planner(r: dict[str, Any], activation_peak_bytes: float) -> None:
+    """Add the planner's total for this run (weights as built + float32 LoRA gradients and Adam state + the
+    activation model's peak, transients included) and the measured peak RSS above the process's baseline."""
+    trainable = r["trainable_parameters"]
+    r["planner_total_mib"] = r["weights_mib"] + trainable * 12 / MIB + activation_peak_bytes / MIB
+    phases = [p for name, p in r["phases"].items() if not name.startswith(("build", "trl"))]
+    r["measured_peak_over_baseline_mib"] = max(p["peak_rss_mib"] for p in phases) - r["baseline_rss_mib"]
+    r["planner_error"] = r["planner_total_mib"] / r["measured_peak_over_baseline_mib"] - 1
 
 
 # ----------------------------------------------------------------------------- throughput
@@ -445,6 +475,9 @@ def _print(result: dict[str, Any]) -> None:
         PhaseClock.print(type("C", (), {"phases": r["phases"]})(), title)
         print(f"  autograd saved for backward: {r['saved_activation_mib']:.0f} MiB; the planner's activation model: "
               f"{r['predicted_activation_mib']:.0f} MiB")  # fmt: skip
+        if "planner_total_mib" in r:
+            print(f"  peak RSS above the baseline: {r['measured_peak_over_baseline_mib']:.0f} MiB; the planner's "
+                  f"total: {r['planner_total_mib']:.0f} MiB ({100 * r['planner_error']:+.0f} %)")
     if "trl" in result:
         t = result["trl"]
         steps = [round(x, 2) for x in t["step_seconds_all"]]
