@@ -163,7 +163,7 @@ def run_sd3(*, resolution: int = 256, images: int = 2, steps: int = 2, t5: bool 
                          width=resolution, sample_steps=steps)  # fmt: skip  (guidance 4.5: the adapter's default)
     reward = CLIPScore(device=pipe.device, model=clip_model, tokenizer=clip_tok)
     cfg = replace(exp.default_config(method="adrpo", beta0=0.01, progress=False, **exp.REAL_PATH_BATCH),
-                  samples_per_iteration=images, minibatch_size=images, group_size=images,
+                  samples_per_iteration=images, minibatch_size=images, num_generations=images,
                   iterations=iterations)  # fmt: skip
     trainer = FlowMatchingRLTrainer(adapter, reward, cfg)
     saved: dict[str, int] = {}
