@@ -376,3 +376,13 @@ def test_two_processes_train_in_sync(tmp_path):
     assert result["processes"] == 2
     assert result["checksums"][0] == result["checksums"][1]  # gradients were averaged
     assert result["prompt_hashes"][0] != result["prompt_hashes"][1]  # each process drew its own prompts
+
+
+def test_grpo_trainer_divides_by_the_configured_std():
+    rewards = torch.tensor([0.0, 1.0, 3.0, 1.0, 2.0, 2.0, 5.0, 0.0])
+    for std in ("unbiased", "population"):
+        trainer = GRPOTrainer.__new__(GRPOTrainer)
+        trainer.config = GRPOConfig(method="fixed", beta0=0.1, num_generations=4, advantage_std=std)
+        trainer.advantage_fn = None
+        adv = trainer._advantages(rewards, None).reshape(2, 4)
+        assert torch.allclose(adv.std(1, unbiased=std == "unbiased"), torch.ones(2), atol=1e-3)
