@@ -107,16 +107,26 @@ def test_full_fine_tune_reference_is_a_frozen_copy():
     assert not torch.allclose(adapter.logprobs(rollout)[0].detach(), before)
 
 
-def _lora_adapter(reference="auto"):
+def _lora_adapter(reference="auto", fresh=False):
     from peft import LoraConfig, get_peft_model
 
     model, tok = _model()
-    lora = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], lora_dropout=0.0, init_lora_weights=False)
+    lora = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], lora_dropout=0.0,
+                      init_lora_weights=fresh)  # fmt: skip
     return CausalLMAdapter(get_peft_model(model, lora), tok, max_new_tokens=8, reference=reference), model
 
 
+def test_auto_reference_of_a_lora_policy_depends_on_whether_the_adapter_is_trained():
+    fresh, _ = _lora_adapter(fresh=True)  # LoRA B = 0: the policy is the base model
+    assert fresh.reference_mode == "disable_adapter" and "ref" not in fresh.policy.peft_config
+    trained, _ = _lora_adapter(fresh=False)  # a non-zero B: disabling it would put the reference elsewhere
+    assert trained.reference_mode == "ref_adapter" and "ref" in trained.policy.peft_config
+    rollout = trained.generate(["1,2:3"], 4, torch.Generator().manual_seed(0))
+    assert torch.allclose(trained.reference_logprobs(rollout), trained.logprobs(rollout)[0].detach(), atol=1e-6)
+
+
 def test_lora_reference_is_the_base_model_with_adapters_disabled():
-    adapter, _ = _lora_adapter()
+    adapter, _ = _lora_adapter(reference="disable_adapter")
     assert adapter.reference_mode == "disable_adapter" and adapter.reference_model is None
     base, tok = _model()  # the same initial weights, without LoRA
     plain = CausalLMAdapter(base, tok, max_new_tokens=8)
