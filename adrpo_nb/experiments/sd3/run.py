@@ -46,7 +46,7 @@ from adrpo_nb.experiments.runner import (
 from adrpo_nb.metrics import clip_diversity
 from adrpo_nb.models.sd3 import PromptSet, SD3Adapter, load_sd3_pipeline
 from adrpo_nb.rewards.images import AttributeBindingReward
-from adrpo_nb.tasks.shapes import all_prompts, parse_prompt, random_scene, render
+from adrpo_nb.tasks.shapes import N_EVAL_PROMPTS, all_prompts, parse_prompt, random_scene, render, split_prompts
 from adrpo_nb.trainers.flow_matching import FlowMatchingRLConfig, FlowMatchingRLTrainer
 from adrpo_nb.utils.paths import atomic_write_json, data_dir, data_path, read_json
 from adrpo_nb.utils.provenance import git_commit, provenance
@@ -87,8 +87,8 @@ REAL_MODEL = "stabilityai/stable-diffusion-3-medium-diffusers"
 TINY_DIR = ("checkpoints", "sd3_tiny")
 RESULTS_FILE = ("results", "sd3_sweep.json")
 RESULTS_FILE_G1 = ("results", "sd3_sweep_g1.json")  # the same sweep sampled without guidance, shared noise
-EVAL_SEED = 4242
-EVAL_PROMPTS, EVAL_IMAGES_PER_PROMPT = 48, 4
+EVAL_SEED = 4242  # the evaluation's noise
+EVAL_PROMPTS, EVAL_IMAGES_PER_PROMPT = N_EVAL_PROMPTS, 4  # every prompt of the "eval" split, 4 images each
 #: sampler/LoRA settings of the small path (the real path: SD3Adapter's defaults, 1024 px, 28 steps)
 TINY_ADAPTER = {"guidance_scale": 4.0, "sample_steps": 10, "max_sequence_length": 16, "lora_rank": 8}
 SWEEP_METHODS = ("none", "fixed", "orw", "dpo", "adrpo")
@@ -303,13 +303,14 @@ def _vae_reconstruction_reward(pipe, scenes, images) -> float:
 
 # ----------------------------------------------------------------------------- prompts
 def shapes_prompts(split: str = "train") -> PromptSet:
-    """The shapes world: ``train`` = all 432 prompts; ``eval`` = a fixed 24 of them (same seed every time)."""
-    prompts = all_prompts()
-    if split == "eval":
-        order = np.random.default_rng(EVAL_SEED).permutation(len(prompts))[:EVAL_PROMPTS]
-        prompts = [prompts[i] for i in sorted(order)]
-    elif split != "train":
-        raise ValueError(f"split must be 'train' or 'eval', got {split!r}")
+    """The shapes world's prompts of one split (:func:`adrpo_nb.tasks.shapes.split_prompts`): ``train`` = the
+    384 prompts RL fine-tunes on, ``eval`` = the 48 held-out prompts every evaluation reads; disjoint.
+
+    Results committed before this split (``data/results/sd3_*``) were evaluated on the same 48 prompts but
+    fine-tuned on all 432, so their "held-out" prompts were RL training prompts too. The tiny SD3 was
+    pretrained on all 432 either way.
+    """
+    prompts = split_prompts(split)
     return PromptSet(prompts, [parse_prompt(p) for p in prompts])
 
 
