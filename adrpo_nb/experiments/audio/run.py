@@ -78,13 +78,15 @@ def audio_config(variant: str = "adrpo_cesar", beta0: float = 0.04, *, process_w
     return GRPOConfig(**{**base, **overrides})
 
 
-def reward_setup(rewards: str, process_weight: float = 1.0, l_max: int = L_MAX) -> tuple[list, list[float]]:
-    """The reward functions and weights: ``outcome`` (accuracy α1 = 5, format α2 = 1) or ``cesar`` (all five)."""
+def reward_setup(rewards: str, process_weight: float = 1.0, l_max: int = L_MAX, tokenizer: Any = None
+                 ) -> tuple[list, list[float]]:  # fmt: skip
+    """The reward functions and weights: ``outcome`` (accuracy α1 = 5, format α2 = 1) or ``cesar`` (all five);
+    think lengths in ``tokenizer``'s tokens (the policy's) when given, else words."""
     if rewards not in ("outcome", "cesar"):
         raise ValueError(f"rewards must be 'outcome' or 'cesar', got rewards={rewards!r}")
     a = CESAR_ALPHAS
     alphas = (a[0], a[1], *(process_weight * x for x in a[2:]))
-    return cesar_reward_funcs(alphas, l_max=l_max, outcome_only=rewards == "outcome")
+    return cesar_reward_funcs(alphas, l_max=l_max, outcome_only=rewards == "outcome", tokenizer=tokenizer)
 
 
 def smoke_config(config: GRPOConfig) -> GRPOConfig:
@@ -129,8 +131,9 @@ def run_rl(config: GRPOConfig, *, eval_size: int = 400, budgets: Sequence[int | 
         return read_json(out / "result.json")
     start_time, commit = time.perf_counter(), git_commit()
     extra = config.extra
-    funcs, _ = reward_setup(extra.get("rewards", "cesar"), extra.get("process_weight", 1.0), extra.get("l_max", L_MAX))
     adapter = load_tiny()
+    funcs, _ = reward_setup(extra.get("rewards", "cesar"), extra.get("process_weight", 1.0), extra.get("l_max", L_MAX),
+                            tokenizer=adapter.tokenizer)  # fmt: skip
     trainer = GRPOTrainer(adapter, funcs, dataset("train"), config, callbacks=list(callbacks))
     history = trainer.train()
     adapter.policy.eval()
@@ -343,7 +346,8 @@ def _train(args: argparse.Namespace) -> None:
         if not args.rows:
             raise SystemExit("the real path needs --rows (an MMAU-style JSONL: adrpo_nb.experiments.audio.mmau_rows)")
         adapter = real_setup(args.model)
-        funcs, weights = reward_setup(VARIANTS[args.variant][1], args.process_weight, l_max=256)
+        funcs, weights = reward_setup(VARIANTS[args.variant][1], args.process_weight, l_max=256,
+                                      tokenizer=adapter.tokenizer)  # fmt: skip
         cfg = replace(cfg, reward_weights=weights, learning_rate=1e-5, minibatch_size=8, iterations=args.iterations
                       or 500, extra={**cfg.extra, "l_max": 256})  # fmt: skip
         history = GRPOTrainer(adapter, funcs, mmau_rows(args.rows), cfg).train()
