@@ -307,3 +307,23 @@ def test_guidance_trades_diversity_for_reward_as_the_committed_curve_says():
 def test_sd3_adapter_rejects_bad_sampler_settings(tiny_dir, kwargs, match):
     with pytest.raises(ValueError, match=match):
         SD3Adapter(load_sd3_pipeline(tiny_dir), ["a red circle above a blue square"], **kwargs)
+
+
+@pytest.mark.parametrize(("grid", "methods", "betas", "iterations", "out"), [
+    ("orw-official", ("orw",), {"orw": (0.5, 1.0, 5.0)}, 150, "runs/sd3_orw_official.json"),
+    ("long-baselines", ("none", "orw", "dpo"), {"orw": (5.0,), "dpo": (1000.0,)}, 600, "runs/sd3_long_baselines.json"),
+])  # fmt: skip
+def test_sweep_grids_of_the_cli_write_under_runs(monkeypatch, grid, methods, betas, iterations, out):
+    calls, written = {}, {}
+
+    def fake_sweep(methods, betas, seeds, base_config, runs_dir, workers):
+        calls.update(methods=tuple(methods), betas=betas, seeds=list(seeds), iterations=base_config.iterations,
+                     runs_dir=runs_dir)  # fmt: skip
+        return {"summary": {"by_diversity": {}}}
+
+    monkeypatch.setattr(exp.run, "sweep", fake_sweep)
+    monkeypatch.setattr(exp.run, "atomic_write_json", lambda path, obj: written.setdefault("path", str(path)))
+    exp.run.main(["sweep", "--grid", grid, "--orw-alpha", "5"])
+    assert calls == {"methods": methods, "betas": betas, "seeds": [0, 1, 2], "iterations": iterations,
+                     "runs_dir": f"runs/sd3_{grid.replace('-', '_')}"}  # fmt: skip
+    assert written["path"] == out  # nothing under data/ without --out

@@ -59,7 +59,9 @@ __all__ = [
     "REAL_PATH_BATCH",
     "RESULTS_FILE",
     "RESULTS_FILE_G1",
+    "ORW_OFFICIAL_ALPHAS",
     "SWEEP_BETAS",
+    "SWEEP_GRIDS",
     "TINY_ADAPTER",
     "TINY_DIR",
     "book_run",
@@ -80,6 +82,7 @@ __all__ = [
     "shapes_prompts",
     "smoke_config",
     "sweep",
+    "sweep_grid",
     "TinySD3PretrainConfig",
 ]
 
@@ -99,6 +102,37 @@ SWEEP_BETAS: dict[str, tuple[float, ...]] = {
     "dpo": (100.0, 1000.0),  # DPO's β lives on another scale (per-element squared errors)
 }
 DIVERSITY_KEYS = ("diversity",)
+#: ORW-CFM-W2's W2 coefficient α (our β0 for method "orw") at its authors' settings: their README recommends
+#: α ≥ 1 (the committed sweep ran 0.01 and 0.1, far below); τ stays 0.5, their default
+ORW_OFFICIAL_ALPHAS = (0.5, 1.0, 5.0)
+LONG_ITERATIONS = 600  # the long runs of sd3_long/ and sd3_g1_long/ (ADRPO and fixed β)
+
+
+def sweep_grid(grid: str, orw_alpha: float = 1.0, dpo_beta: float = 1000.0) -> dict[str, Any]:
+    """The ``(methods, betas, iterations, runs_dir, out)`` of a named sweep of the CLI (``--grid``):
+
+    * ``"default"``: :data:`SWEEP_METHODS` × :data:`SWEEP_BETAS`, 150 iterations (the committed sweeps);
+    * ``"orw-official"``: ORW-CFM-W2 at α ∈ :data:`ORW_OFFICIAL_ALPHAS`, 150 iterations;
+    * ``"long-baselines"``: β = 0, ORW (α = ``orw_alpha``, the best of ``orw-official``) and Diffusion-DPO
+      (β = ``dpo_beta``) for :data:`LONG_ITERATIONS` iterations, beside the committed 600-iteration ADRPO
+      and fixed-β runs.
+
+    The new grids write under ``runs/`` unless ``--out`` names a file (e.g. one in ``data/results``).
+    """
+    if grid == "default":
+        return {"methods": SWEEP_METHODS, "betas": SWEEP_BETAS, "iterations": None,
+                "runs_dir": "runs/sd3_sweep", "out": data_dir().joinpath(*RESULTS_FILE)}  # fmt: skip
+    if grid == "orw-official":
+        return {"methods": ("orw",), "betas": {"orw": ORW_OFFICIAL_ALPHAS}, "iterations": None,
+                "runs_dir": "runs/sd3_orw_official", "out": Path("runs/sd3_orw_official.json")}  # fmt: skip
+    if grid == "long-baselines":
+        return {"methods": ("none", "orw", "dpo"), "betas": {"orw": (float(orw_alpha),), "dpo": (float(dpo_beta),)},
+                "iterations": LONG_ITERATIONS, "runs_dir": "runs/sd3_long_baselines",
+                "out": Path("runs/sd3_long_baselines.json")}  # fmt: skip
+    raise ValueError(f"grid must be one of {SWEEP_GRIDS}, got grid={grid!r}")
+
+
+SWEEP_GRIDS = ("default", "orw-official", "long-baselines")
 #: the real path's batch (SD3 Medium at 1024² on one GPU): 32 images per iteration, minibatches of 8
 REAL_PATH_BATCH = {"samples_per_iteration": 32, "minibatch_size": 8, "updates_per_iteration": 1}
 BINDING = AttributeBindingReward()
@@ -599,11 +633,17 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("--out", default=None)
     tr.add_argument("--smoke", action="store_true")
     sw = sub.add_parser("sweep", help="methods × β0 × seeds on the small path, written as one JSON")
-    sw.add_argument("--methods", nargs="+", default=list(SWEEP_METHODS))
+    sw.add_argument("--grid", choices=SWEEP_GRIDS, default="default",
+                    help="default: every method's β0 grid; orw-official: ORW at α ∈ {0.5, 1, 5}; long-baselines: "
+                         "β = 0, ORW and Diffusion-DPO for 600 iterations (see sweep_grid)")  # fmt: skip
+    sw.add_argument("--methods", nargs="+", default=None, help="default: the grid's")
     sw.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     sw.add_argument("--workers", type=int, default=2)
-    sw.add_argument("--runs-dir", default="runs/sd3_sweep")
-    sw.add_argument("--out", type=Path, default=None, help="default: data/results/sd3_sweep.json")
+    sw.add_argument("--orw-alpha", type=float, default=1.0, help="ORW's α in the long-baselines grid")
+    sw.add_argument("--dpo-beta", type=float, default=1000.0, help="Diffusion-DPO's β in the long-baselines grid")
+    sw.add_argument("--runs-dir", default=None, help="default: the grid's folder under runs/")
+    sw.add_argument("--out", type=Path, default=None,
+                    help="default: data/results/sd3_sweep.json for the default grid, runs/sd3_<grid>.json otherwise")
     sw.add_argument("--guidance", type=float, default=None, help="CFG scale of sampling (default: the adapter's)")
     sw.add_argument("--shared-noise", action="store_true", help="one (t, noise) per group in each update")
     sw.add_argument("--smoke", action="store_true")
@@ -663,14 +703,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(json.dumps({k: v for k, v in result["final"].items() if isinstance(v, float)}, indent=1))
         print(f"{result['provenance']['seconds']} s" + (f"; wrote {args.out}" if args.out else ""))
     elif args.command == "sweep":
+        grid = sweep_grid(args.grid, args.orw_alpha, args.dpo_beta)
         base_cfg = default_config(progress=False, shared_noise=args.shared_noise)
+        if grid["iterations"]:
+            base_cfg = replace(base_cfg, iterations=grid["iterations"])
         if args.guidance is not None:
             base_cfg = replace(base_cfg, extra={"adapter": {"guidance_scale": args.guidance}})
         if args.smoke or smoke():
             base_cfg = smoke_config(base_cfg)
-        betas = {m: v[:1] for m, v in SWEEP_BETAS.items()} if args.smoke else None
-        result = sweep(args.methods, betas, args.seeds, base_cfg, args.runs_dir, args.workers)
-        out = args.out or data_dir().joinpath(*RESULTS_FILE)
+        betas = {m: v[:1] for m, v in grid["betas"].items()} if args.smoke else grid["betas"]
+        result = sweep(args.methods or grid["methods"], betas, args.seeds, base_cfg, args.runs_dir or grid["runs_dir"],
+                       args.workers)  # fmt: skip
+        out = args.out or grid["out"]
         atomic_write_json(out, result)
         for key, s in result["summary"]["by_diversity"].items():
             hv = {m: round(v["hypervolume"], 4) for m, v in s["methods"].items()}
