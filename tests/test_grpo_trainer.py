@@ -78,6 +78,7 @@ def test_generation_is_reproducible_and_masks_end_at_eos():
     b = adapter.generate(["1,2:3"], 8, torch.Generator().manual_seed(3))
     assert torch.equal(a.completion_ids, b.completion_ids)
     eos = adapter.tokenizer.eos_token_id
+    assert a.truncated.any() and not a.truncated.all()  # both branches below are exercised
     for row, mask, cut in zip(a.completion_ids, a.completion_mask, a.truncated, strict=True):
         n = int(mask.sum())
         assert (row[:n] == eos).sum() == (0 if cut else 1)
