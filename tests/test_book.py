@@ -35,6 +35,19 @@ def test_chapter_notebook_is_clean_and_complete(path):
     assert re.search(r"Runs on", text) and re.search(r"(Full path|Run time)", text)
 
 
+def test_repository_is_named_in_one_place():
+    """book/_config.yml names the repository; every copy a reader without it needs (Colab badges, install cells,
+    notebook.REPOSITORY) agrees, so scripts/set_repository.py is all a fork runs."""
+    from adrpo_nb.notebook import REPOSITORY
+
+    repo = re.search(r"url: https://github.com/([\w.-]+/[\w.-]+)", (ROOT / "book" / "_config.yml").read_text())
+    assert repo and repo.group(1) == REPOSITORY
+    for path in CHAPTERS:
+        text = path.read_text()
+        assert f"colab.research.google.com/github/{REPOSITORY}/blob/main/book/chapters/{path.name}" in text, path.name
+        assert f'REPO = \\"https://github.com/{REPOSITORY}\\"' in text, path.name
+
+
 def test_every_chapter_is_in_the_toc():
     toc = (ROOT / "book" / "_toc.yml").read_text()
     for path in CHAPTERS:
