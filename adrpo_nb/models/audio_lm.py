@@ -38,7 +38,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from adrpo_nb.models.causal_lm import CausalLMAdapter
+from adrpo_nb.models.causal_lm import CausalLMAdapter, check_local_model_folder
+from adrpo_nb.utils.checkpoints import check_module_finite
 from adrpo_nb.utils.hub import ModelLoadError, hub_offline
 
 __all__ = ["AUDIO_LORA_TARGETS", "OMNI_CHAT_TEMPLATE", "AudioLMAdapter", "audio_part", "load_audio_lm",
@@ -230,6 +231,7 @@ def load_audio_lm(name_or_path: str | os.PathLike, *, lora: Any = None, dtype: A
     from transformers import Qwen2_5OmniThinkerForConditionalGeneration as OmniThinker
 
     name = os.fspath(name_or_path)
+    check_local_model_folder(name)
     try:
         config = AutoConfig.from_pretrained(name)
         if config.model_type not in (*SUPPORTED_MODEL_TYPES, *OMNI_TYPES):
@@ -246,6 +248,7 @@ def load_audio_lm(name_or_path: str | os.PathLike, *, lora: Any = None, dtype: A
         raise ModelLoadError(f"could not load the audio model {name!r} ({where}; {why}): "
                              f"{str(err).splitlines()[0][:300]}. Without the hub use the small path "
                              "(adrpo_nb.audio.TINY_MODEL, a folder in data/).") from err  # fmt: skip
+    check_module_finite(model, name)
     model.generation_config.pad_token_id = processor.tokenizer.pad_token_id
     if lora is not None:
         from peft import get_peft_model

@@ -32,6 +32,7 @@ from adrpo_nb.experiments.audio.family import L_MAX, MAX_NEW_TOKENS, dataset, ev
 from adrpo_nb.experiments.runner import book_config, run_jobs, smoke, sweep_provenance
 from adrpo_nb.rewards.cesar import CESAR_ALPHAS, cesar_reward_funcs
 from adrpo_nb.trainers.grpo import GRPOConfig, GRPOTrainer
+from adrpo_nb.utils.checkpoints import weights_sha256
 from adrpo_nb.utils.paths import atomic_write_json, data_dir, read_json
 from adrpo_nb.utils.provenance import git_commit, provenance
 
@@ -259,6 +260,7 @@ def pretrain(out_dir: Path, smoke_run: bool = False, log=print) -> dict[str, Any
     report["provenance"] = provenance(time.perf_counter() - start, "cpu", "python -m adrpo_nb.experiments.audio "
                                       "pretrain" + (" --smoke" if smoke_run else ""), commit,
                                       threads=torch.get_num_threads())  # fmt: skip
+    report["sha256"] = weights_sha256(out_dir)  # verified on every load
     atomic_write_json(out_dir / "pretrain.json", report)
     return report
 

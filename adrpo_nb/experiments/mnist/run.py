@@ -43,7 +43,7 @@ from adrpo_nb.rewards.mnist import EVEN_DIGITS, ClassProbabilityReward
 from adrpo_nb.tasks.mnist import load_mnist
 from adrpo_nb.trainers.flow_matching import FlowMatchingRLConfig, FlowMatchingRLTrainer
 from adrpo_nb.trainers.types import FlowSamples
-from adrpo_nb.utils.checkpoints import save_module
+from adrpo_nb.utils.checkpoints import save_module, weights_sha256
 from adrpo_nb.utils.paths import atomic_write_json, data_dir
 from adrpo_nb.utils.provenance import git_commit, provenance
 from adrpo_nb.viz.images import png_base64
@@ -298,6 +298,7 @@ def pretrain(out_dir: Path, smoke_run: bool = False, log=print) -> dict[str, Any
                                  "python -m adrpo_nb.experiments.mnist pretrain" + (" --smoke" if smoke_run else ""),
                                  commit),
     }  # fmt: skip
+    report["sha256"] = weights_sha256(out_dir)  # verified on every load
     atomic_write_json(out_dir / "pretrain.json", report)
     return report
 

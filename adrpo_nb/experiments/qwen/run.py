@@ -40,6 +40,7 @@ from adrpo_nb.metrics import distinct_n, self_bleu
 from adrpo_nb.models.causal_lm import CausalLMAdapter
 from adrpo_nb.tasks.countdown import Puzzle, parse_answer
 from adrpo_nb.trainers.grpo import GRPOConfig, GRPOTrainer
+from adrpo_nb.utils.checkpoints import weights_sha256
 from adrpo_nb.utils.paths import atomic_write_json, data_dir, read_json
 from adrpo_nb.utils.provenance import git_commit, provenance
 from adrpo_nb.viz.lm import run_variant
@@ -341,6 +342,7 @@ def pretrain(out_dir: Path, tokenizer_dir: Path, smoke_run: bool = False, log=pr
         f"distinct correct answers {base['distinct_correct']:.2f}/8, entropy {base['entropy']:.3f}")
     report["provenance"] = provenance(time.perf_counter() - start, "cpu", "python -m adrpo_nb.experiments.qwen pretrain"
                                       + (" --smoke" if smoke_run else ""), commit, threads=torch.get_num_threads())
+    report["sha256"] = weights_sha256(out_dir)  # verified on every load
     atomic_write_json(out_dir / "pretrain.json", report)
     return report
 

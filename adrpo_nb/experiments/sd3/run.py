@@ -48,6 +48,7 @@ from adrpo_nb.models.sd3 import PromptSet, SD3Adapter, load_sd3_pipeline
 from adrpo_nb.rewards.images import AttributeBindingReward
 from adrpo_nb.tasks.shapes import all_prompts, parse_prompt, random_scene, render
 from adrpo_nb.trainers.flow_matching import FlowMatchingRLConfig, FlowMatchingRLTrainer
+from adrpo_nb.utils.checkpoints import weights_sha256
 from adrpo_nb.utils.paths import atomic_write_json, data_dir, data_path, read_json
 from adrpo_nb.utils.provenance import git_commit, provenance
 from adrpo_nb.viz.images import png_base64
@@ -289,6 +290,7 @@ def pretrain(out_dir: Path, cfg: TinySD3PretrainConfig | None = None, log=print)
         "provenance": provenance(time.perf_counter() - start, "cpu", "python -m adrpo_nb.experiments.sd3 pretrain",
                                  commit),
     }  # fmt: skip
+    report["sha256"] = weights_sha256(out_dir)  # verified on every load
     atomic_write_json(out_dir / "pretrain.json", report)
     log(f"tiny SD3: binding reward {base['reward']:.3f}, diversity {base['diversity']:.3f} -> {out_dir}")
     return report
