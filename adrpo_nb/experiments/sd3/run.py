@@ -2,18 +2,20 @@
 
 Command line::
 
-    python -m adrpo_nb.experiments.sd3 pretrain              # the tiny SD3 -> data/checkpoints/sd3_tiny/
+    python -m adrpo_nb.experiments.sd3 pretrain              # the tiny SD3 -> runs/pretrain/sd3_tiny/
     python -m adrpo_nb.experiments.sd3 train --method adrpo --beta0 0.05
-    python -m adrpo_nb.experiments.sd3 sweep                 # methods × β0 × seeds -> data/results/sd3_sweep.json
+    python -m adrpo_nb.experiments.sd3 sweep                 # methods × β0 × seeds -> runs/results/sd3_sweep.json
     python -m adrpo_nb.experiments.sd3 evaluate              # the pretrained tiny model's metrics
 
     python -m adrpo_nb.experiments.sd3 train --model stabilityai/stable-diffusion-3-medium-diffusers \\
         --reward clip --prompts drawbench                     # the real path (GPU, hub login)
 
-``--smoke`` shrinks any of them to seconds. The tiny model has the real classes — an
-``SD3Transformer2DModel``, an ``AutoencoderKL``, two ``CLIPTextModelWithProjection`` and a
-``T5EncoderModel`` with tokenizers built for the shapes vocabulary — and is loaded with the same
-``StableDiffusion3Pipeline.from_pretrained`` as the hub model.
+``--smoke`` shrinks any of them to seconds (and writes only under ``runs/*-smoke/``). Nothing is written into
+``data/`` unless ``--out`` says so (the committed files: ``pretrain --out data/checkpoints/sd3_tiny``,
+``sweep --out data/results/sd3_sweep.json``, ``guidance --out data/results/sd3_guidance.json``).
+The tiny model has the real classes — an ``SD3Transformer2DModel``, an ``AutoencoderKL``, two
+``CLIPTextModelWithProjection`` and a ``T5EncoderModel`` with tokenizers built for the shapes vocabulary —
+and is loaded with the same ``StableDiffusion3Pipeline.from_pretrained`` as the hub model.
 """
 
 from __future__ import annotations
@@ -33,9 +35,12 @@ from torch.nn import functional as F
 
 from adrpo_nb.experiments.runner import (
     book_config,
+    check_output,
+    default_output,
     describe_result,
     finished_result,
     run_flow_experiment,
+    run_folder,
     run_jobs,
     run_name,
     select_runs,
@@ -49,8 +54,10 @@ from adrpo_nb.rewards.images import AttributeBindingReward
 from adrpo_nb.tasks.shapes import all_prompts, parse_prompt, random_scene, render
 from adrpo_nb.trainers.flow_matching import FlowMatchingRLConfig, FlowMatchingRLTrainer
 from adrpo_nb.utils.checkpoints import weights_sha256
-from adrpo_nb.utils.paths import atomic_write_json, data_dir, data_path, read_json
+from adrpo_nb.utils.paths import atomic_write_json, data_path, read_json
 from adrpo_nb.utils.provenance import git_commit, provenance
+from adrpo_nb.utils.runlock import run_lock
+from adrpo_nb.utils.validate import validate_numbers
 from adrpo_nb.viz.images import png_base64
 
 __all__ = [
@@ -203,6 +210,11 @@ class TinySD3PretrainConfig:
     lr: float = 1e-3
     cond_dropout: float = 0.1  # for classifier-free guidance
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        """Types and ranges of every field (numpy scalars converted); errors name the field."""
+        validate_numbers(self, positive_ints=("scenes", "vae_steps", "vae_batch", "transformer_steps", "batch"),
+                         positive_floats=("vae_lr", "lr"), fractions=("cond_dropout",), seeds=("seed",))  # fmt: skip
 
     @classmethod
     def smoke(cls) -> TinySD3PretrainConfig:
@@ -431,6 +443,21 @@ def run_rl(
     A finished run's ``result.json`` in ``config.output_dir`` is returned as is; an interrupted one
     resumes from its checkpoint. The LoRA is saved next to it with diffusers' ``save_lora_weights``.
     """
+    with run_lock(config.output_dir):  # one run per folder: from the result check to result.json
+        return _run_rl(config, adapter=adapter, reward=reward, snapshots=snapshots, eval_prompts=eval_prompts,
+                       command=command, callbacks=callbacks)  # fmt: skip
+
+
+def _run_rl(
+    config: FlowMatchingRLConfig,
+    *,
+    adapter: SD3Adapter | None = None,
+    reward: Callable = BINDING,
+    snapshots: Sequence[int] = (),
+    eval_prompts: int = EVAL_PROMPTS,
+    command: str | None = None,
+    callbacks: Sequence[Any] = (),
+) -> dict[str, Any]:
     done = finished_result(config)
     if done is not None:
         return done
@@ -480,7 +507,7 @@ def sweep(
     betas: dict[str, Sequence[float]] | None = None,
     seeds: Sequence[int] = (0, 1, 2),
     base_config: FlowMatchingRLConfig | None = None,
-    runs_dir: str | Path = "runs/sd3_sweep",
+    runs_dir: str | Path | None = None,
     workers: int = 2,
     log=print,
 ) -> dict[str, Any]:
@@ -492,14 +519,15 @@ def sweep(
     start, commit = time.perf_counter(), git_commit()
     betas = betas or SWEEP_BETAS
     base_config = base_config or default_config(progress=False)
+    runs_dir = runs_dir or default_output("sd3_sweep")
     adapter_overrides = base_config.extra.get("adapter", {})
     jobs, names = [], []
     for method in methods:
         for beta0 in betas.get(method, (0.0,)) if method != "none" else (0.0,):
             for seed in seeds:
                 name = run_name(method, beta0, seed)
-                cfg = replace(base_config, method=method, beta0=beta0, seed=seed, progress=False,
-                              output_dir=str(Path(runs_dir) / name))  # fmt: skip
+                cfg = replace(base_config, method=method, beta0=beta0, seed=seed, progress=False)
+                cfg = replace(cfg, output_dir=run_folder(runs_dir, name, cfg))
                 jobs.append((cfg.to_dict(), f"python -m adrpo_nb.experiments.sd3 sweep (run {name})"))
                 names.append(name)
     log(f"sweep: {len(jobs)} runs in {workers} worker(s), results under {runs_dir}")
@@ -573,7 +601,8 @@ def _parser() -> argparse.ArgumentParser:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     sub = p.add_subparsers(dest="command", required=True)
     pre = sub.add_parser("pretrain", help="build and pretrain the tiny SD3")
-    pre.add_argument("--out", type=Path, default=None, help="default: data/checkpoints/sd3_tiny")
+    pre.add_argument("--out", type=Path, default=None,
+                     help="default: runs/pretrain[-smoke]/sd3_tiny (the shipped one: data/checkpoints/sd3_tiny)")
     pre.add_argument("--smoke", action="store_true")
     tr = sub.add_parser("train", help="one RL fine-tuning run (LoRA)")
     tr.add_argument("--method", default="adrpo", choices=SWEEP_METHODS)
@@ -603,14 +632,14 @@ def _parser() -> argparse.ArgumentParser:
     sw.add_argument("--methods", nargs="+", default=list(SWEEP_METHODS))
     sw.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     sw.add_argument("--workers", type=int, default=2)
-    sw.add_argument("--runs-dir", default="runs/sd3_sweep")
-    sw.add_argument("--out", type=Path, default=None, help="default: data/results/sd3_sweep.json")
+    sw.add_argument("--runs-dir", default=None, help="default: runs/sd3_sweep[-smoke]")
+    sw.add_argument("--out", type=Path, default=None, help="default: runs/results[-smoke]/sd3_sweep.json")
     sw.add_argument("--guidance", type=float, default=None, help="CFG scale of sampling (default: the adapter's)")
     sw.add_argument("--shared-noise", action="store_true", help="one (t, noise) per group in each update")
     sw.add_argument("--smoke", action="store_true")
     sub.add_parser("evaluate", help="metrics of the shipped tiny SD3")
     gd = sub.add_parser("guidance", help="the pretrained tiny SD3's reward and diversity per guidance scale")
-    gd.add_argument("--out", type=Path, default=None, help="default: data/results/sd3_guidance.json")
+    gd.add_argument("--out", type=Path, default=None, help="default: runs/results/sd3_guidance.json")
     return p
 
 
@@ -635,13 +664,14 @@ def _train_from_args(args) -> dict[str, Any]:
         cfg = replace(cfg, shared_noise=True)
     if args.smoke or smoke():
         cfg = smoke_config(cfg)
+    check_output(args.out, args.smoke or smoke())
     adapter_overrides = {"timestep_sampling": args.timestep_sampling} if args.timestep_sampling else {}
     if args.guidance is not None:
         adapter_overrides["guidance_scale"] = args.guidance
     if adapter_overrides:  # recorded in the config: a run resumes only with the same sampler
         cfg = replace(cfg, extra={**cfg.extra, "adapter": adapter_overrides})
     if args.model is None:
-        return run_rl(cfg, eval_prompts=8 if args.smoke else EVAL_PROMPTS)
+        return run_rl(cfg, eval_prompts=8 if args.smoke or smoke() else EVAL_PROMPTS)
     # the real path: the same adapter and trainer with the hub model, its prompts and CLIP score
     from adrpo_nb.rewards.images import CLIPScore
 
@@ -655,9 +685,11 @@ def _train_from_args(args) -> dict[str, Any]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    shrink = getattr(args, "smoke", False) or smoke()
     if args.command == "pretrain":
-        out = args.out or data_dir().joinpath(*TINY_DIR)
-        pretrain(out, TinySD3PretrainConfig.smoke() if args.smoke else None)
+        check_output(args.out, shrink)
+        out = args.out or default_output("pretrain", TINY_DIR[-1], smoke_run=shrink)
+        pretrain(out, TinySD3PretrainConfig.smoke() if shrink else None)
     elif args.command == "train":
         result = _train_from_args(args)
         if result["final"] is not None:
@@ -667,11 +699,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         base_cfg = default_config(progress=False, shared_noise=args.shared_noise)
         if args.guidance is not None:
             base_cfg = replace(base_cfg, extra={"adapter": {"guidance_scale": args.guidance}})
-        if args.smoke or smoke():
+        if shrink:
             base_cfg = smoke_config(base_cfg)
-        betas = {m: v[:1] for m, v in SWEEP_BETAS.items()} if args.smoke else None
-        result = sweep(args.methods, betas, args.seeds, base_cfg, args.runs_dir, args.workers)
-        out = args.out or data_dir().joinpath(*RESULTS_FILE)
+        check_output(args.out, shrink)
+        check_output(args.runs_dir, shrink, "--runs-dir")
+        betas = {m: v[:1] for m, v in SWEEP_BETAS.items()} if shrink else None
+        runs = args.runs_dir or default_output("sd3_sweep", smoke_run=shrink)
+        result = sweep(args.methods, betas, args.seeds, base_cfg, runs, args.workers)
+        out = args.out or default_output("results", RESULTS_FILE[-1], smoke_run=shrink)
         atomic_write_json(out, result)
         for key, s in result["summary"]["by_diversity"].items():
             hv = {m: round(v["hypervolume"], 4) for m, v in s["methods"].items()}
@@ -680,7 +715,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"wrote {out}")
     elif args.command == "guidance":
         result = guidance_curve()
-        out = args.out or data_dir().joinpath(*GUIDANCE_FILE)
+        out = args.out or default_output("results", GUIDANCE_FILE[-1])
         atomic_write_json(out, result)
         for pt in result["points"]:
             print(f"guidance {pt['guidance_scale']:>4}: reward {pt['reward']:.3f}, diversity {pt['diversity']:.3f}")
