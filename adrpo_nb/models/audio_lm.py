@@ -72,7 +72,12 @@ def validate_waveform(audio: Any, sampling_rate: int | None, expected_rate: int,
     if sampling_rate is not None and int(sampling_rate) != int(expected_rate):
         raise ValueError(f"audio sampled at {sampling_rate} Hz, the feature extractor expects {expected_rate} Hz: "
                          "resample it first")  # fmt: skip
-    x = np.asarray(audio, dtype=np.float32)
+    raw = np.asarray(audio)
+    if raw.dtype.kind in "iub":  # int16 PCM and friends: their scale is not the model's
+        raise ValueError(f"audio must be floats in [-1, 1], got {raw.dtype} samples (int16 PCM: divide by 32768)")
+    if raw.dtype.kind not in "f":
+        raise ValueError(f"audio must be an array of floats in [-1, 1], got dtype {raw.dtype}")
+    x = raw.astype(np.float32)
     if x.ndim == 2 and 1 in x.shape:
         x = x.reshape(-1)
     if x.ndim != 1:
@@ -84,6 +89,8 @@ def validate_waveform(audio: Any, sampling_rate: int | None, expected_rate: int,
     peak = float(np.abs(x).max())
     if peak < 1e-4:
         raise ValueError(f"audio is silent (peak |x| = {peak:.2e}); an all-zero clip carries no question")
+    if peak > 1.0 + 1e-3:
+        raise ValueError(f"audio goes beyond [-1, 1]: peak |x| = {peak:.6g} (normalize it; int16 PCM: divide by 32768)")
     if max_seconds is not None and x.size > max_seconds * expected_rate + 1e-6:
         raise ValueError(f"audio is {x.size / expected_rate:.2f} s long, longer than the {max_seconds:g} s window "
                          "of the feature extractor (it would be cut): trim or split it")  # fmt: skip

@@ -329,9 +329,29 @@ def shapes_prompts(split: str = "train") -> PromptSet:
 
 def project_prompts() -> PromptSet:
     """``data/prompts/drawbench_style.jsonl``: prompts written for this project in DrawBench's categories."""
-    rows = [json.loads(line) for line in data_path("prompts", "drawbench_style.jsonl").read_text().splitlines()
-            if line.strip()]  # fmt: skip
-    return PromptSet([r["prompt"] for r in rows], [{"category": r["category"]} for r in rows])
+    return read_prompt_rows(data_path("prompts", "drawbench_style.jsonl"))
+
+
+def read_prompt_rows(path: str | Path) -> PromptSet:
+    """A prompt list in JSONL (one ``{"prompt": str, "category": str}`` a line, blank lines skipped); a bad line
+    is a ``ValueError`` naming the file and the line number."""
+    prompts, meta = [], []
+    for number, line in enumerate(Path(path).read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{path}:{number}: not valid JSON ({err.msg}): {line[:120]!r}") from None
+        if not isinstance(row, dict) or not isinstance(row.get("prompt"), str) or not row["prompt"].strip():
+            raise ValueError(f"{path}:{number}: a row needs a non-empty string 'prompt', got {line[:120]!r}")
+        if not isinstance(row.get("category"), str):
+            raise ValueError(f"{path}:{number}: a row needs a string 'category', got {line[:120]!r}")
+        prompts.append(row["prompt"])
+        meta.append({"category": row["category"]})
+    if not prompts:
+        raise ValueError(f"{path} holds no prompts")
+    return PromptSet(prompts, meta)
 
 
 def load_drawbench(split: str = "train") -> PromptSet:
