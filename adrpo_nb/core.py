@@ -128,11 +128,9 @@ def check_adrpo_beta0(method: str, beta0: float) -> None:
 def effective_beta(method: str, advantages: torch.Tensor, beta0: float, clip: Clip = None) -> torch.Tensor:
     r"""The per-sample divergence coefficient of every method: the ONE β rule of this package.
 
-    ==========================  =========================================================
-    ``adrpo``                   :math:`\beta_i = \beta_0 - \operatorname{clip}(A_i, a_{\min}, a_{\max})`
-    ``fixed``, ``orw``, ``dpo``   :math:`\beta_i = \beta_0`
-    ``none``                    :math:`\beta_i = 0`
-    ==========================  =========================================================
+    * ``adrpo``: :math:`\beta_i = \beta_0 - \operatorname{clip}(A_i, a_{\min}, a_{\max})`
+    * ``fixed``, ``orw``, ``dpo``: :math:`\beta_i = \beta_0`
+    * ``none``: :math:`\beta_i = 0`
 
     Args:
         method: one of :data:`METHODS`.

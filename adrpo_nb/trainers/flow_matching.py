@@ -40,6 +40,7 @@ from adrpo_nb.trainers.base import (
     config_from_dict,
     iteration_generator,
     merge_step_stats,
+    reward_list,
 )
 from adrpo_nb.trainers.types import FlowAdapter, FlowSamples
 from adrpo_nb.utils.validate import (
@@ -241,13 +242,7 @@ class FlowMatchingRLTrainer(RLTrainer):
         callbacks: Sequence[Callback] = (),
         accelerator: Any = None,
     ):
-        self.reward_funcs = list(reward_funcs) if isinstance(reward_funcs, (list, tuple)) else [reward_funcs]
-        if not self.reward_funcs or not all(callable(f) for f in self.reward_funcs):
-            raise ValueError(f"reward_funcs must be a callable or a non-empty list of callables, got {reward_funcs!r}")
-        weights = config.reward_weights or [1.0] * len(self.reward_funcs)
-        if len(weights) != len(self.reward_funcs):
-            raise ValueError(f"reward_weights has {len(weights)} entries for {len(self.reward_funcs)} reward functions")
-        self.reward_weights = [float(w) for w in weights]
+        self.reward_funcs, self.reward_weights = reward_list(reward_funcs, config.reward_weights)
         self.metrics_fn = metrics_fn
         self.advantage_fn = advantage_fn
         super().__init__(adapter, config, callbacks=callbacks, accelerator=accelerator, optimizer=config.optimizer)

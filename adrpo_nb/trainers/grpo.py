@@ -38,7 +38,7 @@ import torch
 from adrpo_nb.core import GRPO_LOSS_TYPES, GRPO_METHODS, check_beta0, group_advantages, grpo_loss, resolve_clip
 from adrpo_nb.metrics import distinct_n, self_bleu
 from adrpo_nb.models.causal_lm import CausalLMAdapter
-from adrpo_nb.trainers.base import RLTrainer, config_from_dict, iteration_generator, merge_step_stats
+from adrpo_nb.trainers.base import RLTrainer, config_from_dict, iteration_generator, merge_step_stats, reward_list
 from adrpo_nb.trainers.types import Rollout
 from adrpo_nb.utils.checkpoints import CheckpointError
 from adrpo_nb.utils.validate import (
@@ -211,13 +211,7 @@ class GRPOTrainer(RLTrainer):
         callbacks: Sequence[Callback] = (),
         accelerator: Any = None,
     ):
-        self.reward_funcs = list(reward_funcs) if isinstance(reward_funcs, (list, tuple)) else [reward_funcs]
-        if not self.reward_funcs:
-            raise ValueError("reward_funcs is empty: pass at least one reward callable")
-        weights = config.reward_weights or [1.0] * len(self.reward_funcs)
-        if len(weights) != len(self.reward_funcs):
-            raise ValueError(f"reward_weights has {len(weights)} entries for {len(self.reward_funcs)} reward functions")
-        self.reward_weights = [float(w) for w in weights]
+        self.reward_funcs, self.reward_weights = reward_list(reward_funcs, config.reward_weights)
         if len(train_dataset) == 0:
             raise ValueError("train_dataset is empty")
         if "prompt" not in train_dataset[0]:

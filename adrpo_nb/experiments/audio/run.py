@@ -31,6 +31,7 @@ import torch
 
 from adrpo_nb.core import effective_beta
 from adrpo_nb.experiments.audio.family import L_MAX, MAX_NEW_TOKENS, dataset, eval_questions, evaluate, load_tiny
+from adrpo_nb.experiments.book import committed_book_result
 from adrpo_nb.experiments.runner import (
     book_config,
     check_output,
@@ -185,9 +186,13 @@ def run_label(variant: str, beta0: float, seed: int, process_weight: float = 1.0
 
 def book_run(variant: str, beta0: float = 0.04, *, seed: int = 0, iterations: int | None = None,
              **overrides: Any) -> dict[str, Any]:  # fmt: skip
-    """A chapter's run: loads ``runs/book[-smoke]/audio_<name>/result.json`` if present, else trains and saves it."""
+    """A chapter's run: the committed ``data/results/book/`` result in full mode (:mod:`adrpo_nb.experiments.book`),
+    else ``runs/book[-smoke]/audio_<name>/result.json`` if present, else trains and saves it."""
     cfg = book_config(audio_config(variant, beta0, seed=seed, **overrides), f"audio_{run_label(variant, beta0, seed)}",
                       smoke_config, iterations)  # fmt: skip
+    committed = committed_book_result(cfg, smoke())
+    if committed is not None:
+        return committed
     return run_rl(cfg, eval_size=10 if smoke() else 400, budgets=(4, None) if smoke() else BUDGETS,
                   command=f"adrpo_nb.experiments.audio.book_run({variant!r}, {beta0!r}, iterations={cfg.iterations})")
 

@@ -31,6 +31,7 @@ import numpy as np
 import torch
 
 from adrpo_nb.core import effective_beta
+from adrpo_nb.experiments.book import committed_book_result
 from adrpo_nb.experiments.qwen.family import (
     countdown_correct,
     countdown_format,
@@ -246,13 +247,17 @@ def _run_name(method: str, beta0: float, seed: int, clip: Any = "auto") -> str:
 
 def book_run(method: str, beta0: float, *, seed: int = 0, iterations: int | None = None, callbacks: Sequence[Any] = (),
              **overrides: Any) -> dict[str, Any]:  # fmt: skip
-    """A chapter's run: loads ``runs/book[-smoke]/qwen_<name>/result.json`` if present, else trains and saves it.
+    """A chapter's run: the committed ``data/results/book/`` result in full mode (:mod:`adrpo_nb.experiments.book`),
+    else ``runs/book[-smoke]/qwen_<name>/result.json`` if present, else trains and saves it.
 
     Smoke mode (``ADRPO_SMOKE=1``) shrinks it with :func:`smoke_config` and keeps it in its own folder.
     """
     cfg = book_config(default_config(method=method, beta0=beta0, seed=seed, **overrides),
                       f"qwen_{_run_name(method, beta0, seed, overrides.get('clip', 'auto'))}", smoke_config,
                       iterations)  # fmt: skip
+    committed = committed_book_result(cfg, smoke())
+    if committed is not None:
+        return committed
     marks = sorted({1, cfg.iterations // 2, cfg.iterations} - {0})
     return run_rl(cfg, eval_every=max(1, cfg.iterations // 4), eval_size=16 if smoke() else 128,
                   samples_per_puzzle=4 if smoke() else 8, beta_eff_snapshots=marks, callbacks=callbacks,

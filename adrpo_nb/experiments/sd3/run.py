@@ -33,6 +33,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from adrpo_nb.experiments.book import committed_book_result
 from adrpo_nb.experiments.runner import (
     book_config,
     check_output,
@@ -505,9 +506,13 @@ def _adapter_settings(adapter: SD3Adapter) -> dict[str, Any]:
 
 def book_run(method: str, beta0: float, *, iterations: int | None = None, seed: int = 0,
              callbacks: Sequence[Any] = (), **overrides: Any) -> dict[str, Any]:  # fmt: skip
-    """A chapter's run: loads ``runs/book[-smoke]/sd3_<name>/result.json`` if present, else trains and saves it."""
+    """A chapter's run: the committed ``data/results/book/`` result in full mode (:mod:`adrpo_nb.experiments.book`),
+    else ``runs/book[-smoke]/sd3_<name>/result.json`` if present, else trains and saves it."""
     cfg = book_config(default_config(method=method, beta0=beta0, seed=seed, **overrides),
                       f"sd3_{run_name(method, beta0, seed)}", smoke_config, iterations)  # fmt: skip
+    committed = committed_book_result(cfg, smoke())
+    if committed is not None:
+        return committed
     marks = sorted({1, cfg.iterations // 2, cfg.iterations} - {0})
     return run_rl(cfg, snapshots=marks, eval_prompts=8 if smoke() else EVAL_PROMPTS, callbacks=callbacks,
                   command=f"adrpo_nb.experiments.sd3.book_run({method!r}, {beta0!r}, iterations={cfg.iterations})")
