@@ -52,7 +52,7 @@ def test_the_sweep_runs_the_graded_variant_under_its_own_name(monkeypatch, tmp_p
     monkeypatch.setattr(qwen_run, "samples_html", lambda examples: "")
     result = qwen_run.sweep(["adrpo"], [0.04], [0], runs_dir=tmp_path, workers=1,
                             extra_runs=qwen_run.EXTRA_VARIANTS, log=lambda *_: None)  # fmt: skip
-    names = sorted(job[0]["output_dir"].split("/")[-1] for job in jobs)
+    names = sorted(job[0]["output_dir"].split("/")[-1].rsplit("_", 1)[0] for job in jobs)  # <name>_<settings hash>
     assert names == ["adrpo_b0.04_noclip_s0", "adrpo_b0.04_s0", "adrpo_b1_unscaled_s0"]
     assert set(result["summary"]["variants"]) == {"adrpo", "adrpo (no clip)", "adrpo (unscaled A)"}
     assert run_variant({"config": {"method": "adrpo", "beta0": 1.0, "clip": None, "scale_rewards": False}}) == \

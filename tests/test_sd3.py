@@ -310,10 +310,12 @@ def test_sd3_adapter_rejects_bad_sampler_settings(tiny_dir, kwargs, match):
 
 
 @pytest.mark.parametrize(("grid", "methods", "betas", "iterations", "out"), [
-    ("orw-official", ("orw",), {"orw": (0.5, 1.0, 5.0)}, 150, "runs/sd3_orw_official.json"),
-    ("long-baselines", ("none", "orw", "dpo"), {"orw": (5.0,), "dpo": (1000.0,)}, 600, "runs/sd3_long_baselines.json"),
+    ("orw-official", ("orw",), {"orw": (0.5, 1.0, 5.0)}, 150, "results/sd3_orw_official.json"),
+    ("long-baselines", ("none", "orw", "dpo"), {"orw": (5.0,), "dpo": (1000.0,)}, 600,
+     "results/sd3_long_baselines.json"),
 ])  # fmt: skip
-def test_sweep_grids_of_the_cli_write_under_runs(monkeypatch, grid, methods, betas, iterations, out):
+def test_sweep_grids_of_the_cli_write_under_runs(monkeypatch, tmp_path, grid, methods, betas, iterations, out):
+    monkeypatch.setenv("ADRPO_RUNS", str(tmp_path))
     calls, written = {}, {}
 
     def fake_sweep(methods, betas, seeds, base_config, runs_dir, workers):
@@ -325,5 +327,5 @@ def test_sweep_grids_of_the_cli_write_under_runs(monkeypatch, grid, methods, bet
     monkeypatch.setattr(exp.run, "atomic_write_json", lambda path, obj: written.setdefault("path", str(path)))
     exp.run.main(["sweep", "--grid", grid, "--orw-alpha", "5"])
     assert calls == {"methods": methods, "betas": betas, "seeds": [0, 1, 2], "iterations": iterations,
-                     "runs_dir": f"runs/sd3_{grid.replace('-', '_')}"}  # fmt: skip
-    assert written["path"] == out  # nothing under data/ without --out
+                     "runs_dir": tmp_path / f"sd3_{grid.replace('-', '_')}"}  # fmt: skip
+    assert written["path"] == str(tmp_path / out)  # nothing under data/ without --out

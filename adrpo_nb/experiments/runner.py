@@ -30,19 +30,24 @@ import torch
 
 from adrpo_nb.core import effective_beta
 from adrpo_nb.metrics import hypervolume_2d, pareto_front
-from adrpo_nb.trainers.flow_matching import FLOW_METHODS, FlowMatchingRLConfig, FlowMatchingRLTrainer
-from adrpo_nb.utils.paths import atomic_write_json, read_json, runs_dir
+from adrpo_nb.trainers.flow_matching import FLOW_METHODS, FlowMatchingRLTrainer
+from adrpo_nb.utils.paths import atomic_write_json, data_dir, read_json, runs_dir
 from adrpo_nb.utils.provenance import provenance
+from adrpo_nb.utils.runlock import run_lock
 from adrpo_nb.viz.images import png_base64
 
 __all__ = [
     "book_config",
+    "check_output",
+    "default_output",
     "equal_grid_comparison",
     "finished_result",
     "run_flow_experiment",
     "run_jobs",
+    "run_folder",
     "run_name",
     "select_runs",
+    "settings_digest",
     "smoke",
     "summarize_sweep",
     "sweep_provenance",
@@ -62,6 +67,37 @@ def run_name(method: str, beta0: float, seed: int) -> str:
     return f"{method}_b{beta0:g}_s{seed}" if method != "none" else f"none_s{seed}"
 
 
+def settings_digest(config: Any, exclude: Sequence[str] = ("output_dir", "progress", "checkpoint_every",
+                                                          "iterations")) -> str:  # fmt: skip
+    """8 hex digits of a sha1 over every setting of ``config`` but ``exclude``: a run folder's name carries it, so a
+    run with other settings never lands in (and reads) a folder of another. ``iterations`` is left out by default:
+    a longer run continues a shorter one's checkpoint."""
+    settings = {k: v for k, v in config.to_dict().items() if k not in exclude}
+    return hashlib.sha1(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:8]
+
+
+def run_folder(parent: str | Path, name: str, config: Any) -> str:
+    """``<parent>/<name>_<settings_digest(config)>``: one run of a sweep."""
+    return str(Path(parent) / f"{name}_{settings_digest(config)}")
+
+
+def default_output(*parts: str, smoke_run: bool = False) -> Path:
+    """Where a command writes when no ``--out`` is given: ``runs/<parts>`` (``$ADRPO_RUNS``), the first part with
+    ``-smoke`` for a smoke run. Nothing is written into ``data/`` unless ``--out`` says so."""
+    first, *rest = parts
+    return runs_dir().joinpath(first + ("-smoke" if smoke_run else ""), *rest)
+
+
+def check_output(path: str | Path | None, smoke_run: bool, what: str = "--out") -> None:
+    """A smoke run never writes into the data folder (it would replace committed models or results)."""
+    if path is None or not smoke_run:
+        return
+    resolved, data = Path(path).expanduser().resolve(), data_dir().resolve()
+    if resolved == data or data in resolved.parents:
+        raise SystemExit(f"{what} {path} is inside the data folder {data}: a smoke run writes only under "
+                         f"{runs_dir()} (drop --smoke to remake committed files, or choose another {what})")
+
+
 def book_config(config: C, name: str, shrink: Callable[[C], C], iterations: int | None = None) -> C:
     """A chapter's run: ``config`` with ``iterations`` if given, shrunk by ``shrink`` in smoke mode, and its
     ``output_dir`` at ``runs/book[-smoke]/<name>_it<N>_<hash>``: the hash of every setting, so a run with
@@ -79,11 +115,34 @@ def book_config(config: C, name: str, shrink: Callable[[C], C], iterations: int 
 
 
 
-def finished_result(config: FlowMatchingRLConfig) -> dict[str, Any] | None:
-    """The ``result.json`` of a finished run in ``config.output_dir``, or ``None``."""
-    if config.output_dir and (Path(config.output_dir) / "result.json").exists():
-        return read_json(Path(config.output_dir) / "result.json")
-    return None
+#: config fields that do not change a run's result
+RESULT_NEUTRAL = ("output_dir", "progress", "checkpoint_every")
+
+
+def finished_result(config: Any) -> dict[str, Any] | None:
+    """The ``result.json`` of a finished run in ``config.output_dir`` if it was made with this config, else ``None``.
+
+    Reused only when the saved config equals ``config`` (:data:`RESULT_NEUTRAL` fields aside). A finished run
+    with fewer ``iterations`` gives ``None``: training resumes from its checkpoint. Any other difference is a
+    ``ValueError`` naming each differing field with both values (a result never stands in for another run's).
+    """
+    path = Path(config.output_dir) / "result.json" if config.output_dir else None
+    if path is None or not path.exists():
+        return None
+    result = read_json(path)
+    try:
+        saved = type(config).from_dict(result["config"]).to_dict()
+    except (KeyError, TypeError, ValueError) as err:
+        raise ValueError(f"{path} holds no readable config ({err}); use another output folder") from None
+    wanted = config.to_dict()
+    diffs = {k: (saved.get(k), v) for k, v in wanted.items() if k not in RESULT_NEUTRAL and saved.get(k) != v}
+    if not diffs:
+        return result
+    if diffs.keys() == {"iterations"} and saved["iterations"] < wanted["iterations"]:
+        return None  # a longer run: resume from the checkpoint
+    detail = ", ".join(f"{k}: result {a!r} vs now {b!r}" for k, (a, b) in diffs.items())
+    raise ValueError(f"{path} is the result of another config ({detail}); use another output folder "
+                     "(only more iterations continue a finished run)")  # fmt: skip
 
 
 def run_flow_experiment(
@@ -104,6 +163,14 @@ def run_flow_experiment(
     At the iterations in ``snapshots`` the per-sample β_eff and a grid of the batch are kept; image
     grids have ``nrow`` images a row (the group size for prompted models: one prompt a row).
     """
+    with run_lock(trainer.config.output_dir):
+        return _run_flow_experiment(trainer, evaluate, curve_keys=curve_keys, snapshots=snapshots, command=command,
+                                    commit=commit, extra=extra, nrow=nrow)  # fmt: skip
+
+
+def _run_flow_experiment(trainer: FlowMatchingRLTrainer, evaluate: Evaluate, *, curve_keys: Sequence[str],
+                         snapshots: Sequence[int], command: str | None, commit: str, extra: dict[str, Any] | None,
+                         nrow: int) -> dict[str, Any]:  # fmt: skip
     start, config = time.perf_counter(), trainer.config
     betas: dict[str, list[float]] = {}
     grids: dict[str, str] = {}

@@ -30,6 +30,7 @@ from typing import Any
 import torch
 
 from adrpo_nb.trainers.types import Rollout
+from adrpo_nb.utils.checkpoints import check_module_finite, verify_recorded_sha256
 from adrpo_nb.utils.hub import ModelLoadError, hub_offline
 
 __all__ = ["REFERENCE_MODES", "CausalLMAdapter", "ModelLoadError", "Rollout", "load_causal_lm"]
@@ -316,6 +317,22 @@ class CausalLMAdapter:
 
 
 # ---------------------------------------------------------------------- loading (hub id or local folder)
+#: the files one of which a folder needs for its tokenizer's vocabulary (without one, transformers builds a
+#: tokenizer of the special tokens alone, which fails much later)
+TOKENIZER_VOCAB_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json", "spiece.model", "vocab.txt")
+
+
+def check_local_model_folder(name: str) -> None:
+    """For a local folder: its tokenizer vocabulary is there and its weights match the ``sha256`` of its
+    ``pretrain.json`` (if recorded). A :class:`ModelLoadError` / ``CheckpointError`` names the file."""
+    if not os.path.isdir(name):
+        return
+    if not any(os.path.exists(os.path.join(name, f)) for f in TOKENIZER_VOCAB_FILES):
+        raise ModelLoadError(f"{name} has no tokenizer vocabulary (none of {TOKENIZER_VOCAB_FILES}): "
+                             f"{os.path.join(name, 'tokenizer.json')} is missing")  # fmt: skip
+    verify_recorded_sha256(name)
+
+
 def load_causal_lm(name_or_path: str | os.PathLike, *, lora: Any = None, dtype: Any = None,
                    device: str | torch.device | None = None, **adapter_kwargs: Any) -> CausalLMAdapter:  # fmt: skip
     """Load a model and its tokenizer with ``from_pretrained`` and wrap them in a :class:`CausalLMAdapter`.
@@ -331,6 +348,7 @@ def load_causal_lm(name_or_path: str | os.PathLike, *, lora: Any = None, dtype: 
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     name = os.fspath(name_or_path)
+    check_local_model_folder(name)
     try:
         tokenizer = AutoTokenizer.from_pretrained(name)
         model = AutoModelForCausalLM.from_pretrained(name, **({"dtype": dtype} if dtype is not None else {}))
@@ -342,6 +360,7 @@ def load_causal_lm(name_or_path: str | os.PathLike, *, lora: Any = None, dtype: 
             f"could not load the model {name!r} ({where}; {why}): {str(err).splitlines()[0][:300]}. "
             "On a machine without the hub use the small path (adrpo_nb.qwen.TINY_MODEL, a folder in data/)."
         ) from err
+    check_module_finite(model, name)
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     if lora is not None:
         from peft import get_peft_model

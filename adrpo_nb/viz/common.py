@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import html
 import json
+import math
 import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -262,6 +263,22 @@ def slider_entries(sweep: dict, diversity_key: str = "even_entropy_norm", seed: 
     return by_method
 
 
+def _finite_entries(entries: dict[str, list[dict]]) -> dict[str, list[dict]]:
+    """The entries whose reward, diversity and distance are finite; the others are dropped with a warning
+    naming them (a NaN cannot be drawn, nor written into the static page's JSON)."""
+    import warnings
+
+    keep: dict[str, list[dict]] = {}
+    for method, rows in entries.items():
+        good = [e for e in rows if all(math.isfinite(e[k]) for k in ("reward", "diversity", "distance"))]
+        dropped = [e["beta0"] for e in rows if e not in good]
+        if dropped:
+            warnings.warn(f"slider: {method} at {dropped} has non-finite metrics and is not shown", stacklevel=3)
+        if good:
+            keep[method] = good
+    return keep
+
+
 def _entry(method: str, beta0: float, group: list[dict], shown: dict, diversity_key: str, distance_key: str = "w2",
            reward_key: str = "reward") -> dict:  # fmt: skip
     finals = [r["final"] for r in group]
@@ -362,7 +379,8 @@ class BetaSlider:
             ``final`` metrics (``reward``, the diversity key, the distance key, optionally ``class_histogram``)
             and ``samples_png`` (images) or ``samples_html`` (text, e.g. completions of a language model).
         diversity_key: which final metric is the diversity axis.
-        method: the method shown first.
+        method: the method shown first (default ``"adrpo"`` if the sweep has it, else its first); a method the
+            sweep does not have is an error, not another method shown in its place.
         run_fn: optional ``run_fn(method, beta0, progress) -> result`` for the live "fine-tune" button
             (``progress(done, total)`` is called as it trains); its result joins the slider.
         highlight: classes drawn in blue in the class histogram (MNIST: the rewarded even digits).
@@ -372,7 +390,7 @@ class BetaSlider:
             ``config.method``); see :func:`slider_entries`.
     """
 
-    def __init__(self, sweep: dict, diversity_key: str = "even_entropy_norm", method: str = "adrpo",
+    def __init__(self, sweep: dict, diversity_key: str = "even_entropy_norm", method: str | None = None,
                  run_fn: Callable[..., dict] | None = None, highlight: Sequence[int] = (0, 2, 4, 6, 8),
                  distance_key: str = "w2", reward_key: str = "reward", param_label: str = "β0",
                  method_of: Callable[[dict], str] = _config_method,
@@ -382,9 +400,12 @@ class BetaSlider:
         self.param_label, self.method_of, self.param_of = param_label, method_of, param_of
         self.entries = slider_entries(sweep, diversity_key, distance_key=distance_key, reward_key=reward_key,
                                       method_of=method_of, param_of=param_of)  # fmt: skip
+        self.entries = _finite_entries(self.entries)
         if not self.entries:
             raise ValueError("the sweep has no finished runs to show")
-        self.method = method if method in self.entries else next(iter(self.entries))
+        if method is not None and method not in self.entries:
+            raise ValueError(f"method={method!r} is not in this sweep; it has {sorted(self.entries)}")
+        self.method = method or ("adrpo" if "adrpo" in self.entries else next(iter(self.entries)))
         self.highlight = list(highlight)
         base = sweep.get("base")
         self.base = {"reward": base[reward_key], "diversity": base[diversity_key]} if base else None
@@ -411,7 +432,11 @@ class BetaSlider:
         )
         n = len(self.entries[self.method])
         start = min(range(n), key=lambda i: abs(self.entries[self.method][i]["beta0"] - 0.05))
-        data = json.dumps(payload).replace("</", "<\\/")
+        try:  # JSON has no NaN: a NaN would leave the page's script dead in the browser
+            data = json.dumps(payload, allow_nan=False).replace("</", "<\\/")
+        except ValueError as err:
+            raise ValueError(f"the slider's data holds a non-finite number ({err}): check the sweep's base metrics"
+                             ) from None
         script = _STATIC_JS.replace("ROOT_ID", json.dumps(root_id))
         return (
             f'<div class="adrpo-slider" id="{root_id}"><style>{_STATIC_CSS}</style>'

@@ -2,16 +2,18 @@
 
 Command line (each prints where it wrote and what it measured)::
 
-    python -m adrpo_nb.experiments.audio pretrain      # SFT to a weak start -> data/checkpoints/qwen2_audio_tiny/
+    python -m adrpo_nb.experiments.audio pretrain      # SFT to a weak start -> runs/pretrain/qwen2_audio_tiny/
     python -m adrpo_nb.experiments.audio train --variant adrpo_cesar --beta0 0.04   # one CPU run
-    python -m adrpo_nb.experiments.audio sweep         # variants × seeds, β0/α grids -> data/results/audio_sweep.json
+    python -m adrpo_nb.experiments.audio sweep         # variants × seeds, β0/α grids -> runs/results/audio_sweep.json
     # the real path (GPU): Qwen2.5-Omni-7B's thinker (or qwen2_audio) + LoRA on MMAU-style rows you provide as JSONL
     python -m adrpo_nb.experiments.audio train --model omni --rows mmau_train.jsonl --variant adrpo_cesar
 
 The three variants of the chapter are one trainer with two switches: the KL coefficient (``method``:
 ``fixed`` β0 = GRPO, ``adrpo``) and the reward (``outcome``: accuracy + format, as R1-AQA and
 Ke-Omni-R; ``cesar``: plus consistency, keywords and overthinking with weights α).
-Add ``--smoke`` to any CPU command for a seconds-long version (what CI runs).
+Add ``--smoke`` to any CPU command for a seconds-long version (what CI runs; it writes only under
+``runs/*-smoke/``). Nothing is written into ``data/`` unless ``--out`` says so (the committed files:
+``pretrain --out data/checkpoints/qwen2_audio_tiny``, ``sweep --out data/results/audio_sweep.json``).
 """
 
 from __future__ import annotations
@@ -30,11 +32,22 @@ import torch
 from adrpo_nb.core import effective_beta
 from adrpo_nb.experiments.audio.family import L_MAX, MAX_NEW_TOKENS, dataset, eval_questions, evaluate, load_tiny
 from adrpo_nb.experiments.book import committed_book_result
-from adrpo_nb.experiments.runner import book_config, run_jobs, smoke, sweep_provenance
+from adrpo_nb.experiments.runner import (
+    book_config,
+    check_output,
+    default_output,
+    finished_result,
+    run_folder,
+    run_jobs,
+    smoke,
+    sweep_provenance,
+)
 from adrpo_nb.rewards.cesar import CESAR_ALPHAS, cesar_reward_funcs
 from adrpo_nb.trainers.grpo import GRPOConfig, GRPOTrainer
-from adrpo_nb.utils.paths import atomic_write_json, data_dir, read_json
+from adrpo_nb.utils.checkpoints import weights_sha256
+from adrpo_nb.utils.paths import atomic_write_json
 from adrpo_nb.utils.provenance import git_commit, provenance
+from adrpo_nb.utils.runlock import run_lock
 
 __all__ = [
     "BUDGETS",
@@ -125,11 +138,18 @@ def run_rl(config: GRPOConfig, *, eval_size: int = 400, budgets: Sequence[int | 
     same at each reasoning budget), ``slope`` (accuracy points per reasoning token), ``curve``
     (training logs), ``beta_eff`` (per-sample β_eff of the last iteration), ``examples`` and ``provenance``.
     """
+    with run_lock(config.output_dir):  # one run per folder: from the result check to result.json
+        return _run_rl(config, eval_size=eval_size, budgets=budgets, command=command, callbacks=callbacks)
+
+
+def _run_rl(config: GRPOConfig, *, eval_size: int = 400, budgets: Sequence[int | None] = BUDGETS,
+           command: str | None = None, callbacks: Sequence[Any] = ()) -> dict[str, Any]:  # fmt: skip
     if None not in budgets:
         raise ValueError(f"budgets must include None (the unlimited budget the final metrics come from), got {budgets}")
     out = Path(config.output_dir) if config.output_dir else None
-    if out is not None and (out / "result.json").exists():
-        return read_json(out / "result.json")
+    done = finished_result(config)
+    if done is not None:
+        return done
     start_time, commit = time.perf_counter(), git_commit()
     extra = config.extra
     adapter = load_tiny()
@@ -197,19 +217,20 @@ def sweep_grid(seeds: Sequence[int] = (0, 1, 2), betas: Sequence[float] = (0.01,
     return grid
 
 
-def sweep(grid: Sequence[tuple[str, float, float, int]] | None = None, *, runs_dir: str | Path = "runs/audio_sweep",
+def sweep(grid: Sequence[tuple[str, float, float, int]] | None = None, *, runs_dir: str | Path | None = None,
           workers: int = 2, shrink: bool = False, log=print) -> dict[str, Any]:  # fmt: skip
     """Run every point of ``grid`` (default :func:`sweep_grid`) in one-thread worker processes; finished runs
     are skipped and interrupted ones resume. Returns ``{"base", "runs", "summary", "provenance"}``."""
     start, commit = time.perf_counter(), git_commit()
     grid = list(grid or sweep_grid())
+    runs_dir = runs_dir or default_output("audio_sweep", smoke_run=shrink)
     jobs, names = [], []
     run_kwargs = {"eval_size": 10, "budgets": (4, None)} if shrink else {}
     for variant, beta0, weight, seed in grid:
         cfg = audio_config(variant, beta0, process_weight=weight, seed=seed)
         cfg = smoke_config(cfg) if shrink else cfg
         name = run_label(variant, beta0, seed, weight)
-        cfg = replace(cfg, output_dir=str(Path(runs_dir) / name))
+        cfg = replace(cfg, output_dir=run_folder(runs_dir, name, cfg))
         jobs.append((cfg.to_dict(), f"python -m adrpo_nb.experiments.audio sweep (run {name})", run_kwargs))
         names.append(name)
     log(f"audio sweep: {len(jobs)} runs, {workers} workers")
@@ -267,6 +288,7 @@ def pretrain(out_dir: Path, smoke_run: bool = False, log=print) -> dict[str, Any
     report["provenance"] = provenance(time.perf_counter() - start, "cpu", "python -m adrpo_nb.experiments.audio "
                                       "pretrain" + (" --smoke" if smoke_run else ""), commit,
                                       threads=torch.get_num_threads())  # fmt: skip
+    report["sha256"] = weights_sha256(out_dir)  # verified on every load
     atomic_write_json(out_dir / "pretrain.json", report)
     return report
 
@@ -321,7 +343,8 @@ def _parser() -> argparse.ArgumentParser:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     sub = p.add_subparsers(dest="command", required=True)
     pre = sub.add_parser("pretrain", help="SFT the tiny Qwen2-Audio on the synthetic benchmark (weak start)")
-    pre.add_argument("--out", type=Path, default=None, help="default: data/checkpoints/qwen2_audio_tiny")
+    pre.add_argument("--out", type=Path, default=None, help="default: runs/pretrain[-smoke]/qwen2_audio_tiny "
+                     "(the shipped model: --out data/checkpoints/qwen2_audio_tiny)")
     pre.add_argument("--smoke", action="store_true")
     tr = sub.add_parser("train", help="one RL run (tiny model on CPU, or --model for the real path)")
     tr.add_argument("--variant", default="adrpo_cesar", choices=sorted(VARIANTS))
@@ -336,8 +359,8 @@ def _parser() -> argparse.ArgumentParser:
     sw = sub.add_parser("sweep", help="variants × seeds, β0 and α grids, written as one JSON")
     sw.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     sw.add_argument("--workers", type=int, default=2)
-    sw.add_argument("--runs-dir", default="runs/audio_sweep")
-    sw.add_argument("--out", type=Path, default=None, help="default: data/results/audio_sweep.json")
+    sw.add_argument("--runs-dir", default=None, help="default: runs/audio_sweep[-smoke]")
+    sw.add_argument("--out", type=Path, default=None, help="default: runs/results[-smoke]/audio_sweep.json")
     sw.add_argument("--smoke", action="store_true")
     return p
 
@@ -359,6 +382,7 @@ def _train(args: argparse.Namespace) -> None:
         print(json.dumps({k: history[-1][k] for k in ("reward", "kl", "entropy") if k in history[-1]}, indent=1))
         return
     shrink = args.smoke or smoke()
+    check_output(args.out, shrink)
     cfg = smoke_config(cfg) if shrink else cfg
     result = run_rl(cfg, eval_size=10 if shrink else 400, budgets=(4, None) if shrink else BUDGETS)
     print(json.dumps({k: v for k, v in result["final"].items()}, indent=1))
@@ -370,15 +394,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "pretrain":
         from adrpo_nb.experiments.audio.family import TINY_MODEL
 
-        out = args.out or data_dir().joinpath(*TINY_MODEL)
-        pretrain(out, smoke_run=args.smoke)
+        shrink = args.smoke or smoke()
+        check_output(args.out, shrink)
+        out = args.out or default_output("pretrain", TINY_MODEL[-1], smoke_run=shrink)
+        pretrain(out, smoke_run=shrink)
         print(f"wrote {out}")
     elif args.command == "train":
         _train(args)
     elif args.command == "sweep":
         shrink = args.smoke or smoke()
+        check_output(args.out, shrink)
+        check_output(args.runs_dir, shrink, "--runs-dir")
         result = sweep(sweep_grid(args.seeds), runs_dir=args.runs_dir, workers=args.workers, shrink=shrink)
-        out = args.out or data_dir().joinpath(*RESULTS_FILE)
+        out = args.out or default_output("results", RESULTS_FILE[-1], smoke_run=shrink)
         atomic_write_json(out, result)
         for row in result["summary"]["rows"]:
             print(f"{row['variant']:>13} β0={row['beta0']:<5g} w={row['process_weight']:<4g} accuracy "

@@ -2,14 +2,17 @@
 
 Command line (each prints where it wrote and what it measured)::
 
-    python -m adrpo_nb.experiments.qwen pretrain    # ~1-2 min on 1 CPU core -> data/checkpoints/qwen_tiny_countdown/
+    python -m adrpo_nb.experiments.qwen pretrain    # ~1-2 min on 1 CPU core -> runs/pretrain/qwen_tiny_countdown/
     python -m adrpo_nb.experiments.qwen train --method adrpo --beta0 0.04      # one CPU run, ~1-2 min
-    python -m adrpo_nb.experiments.qwen sweep             # methods × β0 × seeds -> data/results/qwen_sweep.json
+    python -m adrpo_nb.experiments.qwen sweep             # methods × β0 × seeds -> runs/results/qwen_sweep.json
     python -m adrpo_nb.experiments.qwen evaluate          # the tiny base model's metrics
     # the real path (GPU): Qwen2-0.5B-Instruct + LoRA, the RM-Gemma-2B reward on trl-lib/tldr (or GSM8K)
     python -m adrpo_nb.experiments.qwen train --model qwen2 --task tldr --method adrpo --beta0 0.04
 
-Add ``--smoke`` to any CPU command for a seconds-long version (what CI runs).
+Add ``--smoke`` to any CPU command for a seconds-long version (what CI runs; it writes only under
+``runs/*-smoke/``). Nothing is written into ``data/`` unless ``--out`` says so (the committed files:
+``pretrain --out data/checkpoints/qwen_tiny_countdown --tokenizer-out data/tokenizers/countdown_char``,
+``sweep --out data/results/qwen_sweep.json``).
 """
 
 from __future__ import annotations
@@ -36,13 +39,23 @@ from adrpo_nb.experiments.qwen.family import (
     eval_puzzles,
     load_tiny,
 )
-from adrpo_nb.experiments.runner import book_config, smoke, sweep_provenance
+from adrpo_nb.experiments.runner import (
+    book_config,
+    check_output,
+    default_output,
+    finished_result,
+    run_folder,
+    smoke,
+    sweep_provenance,
+)
 from adrpo_nb.metrics import distinct_n, self_bleu
 from adrpo_nb.models.causal_lm import CausalLMAdapter
 from adrpo_nb.tasks.countdown import Puzzle, parse_answer
 from adrpo_nb.trainers.grpo import GRPOConfig, GRPOTrainer
-from adrpo_nb.utils.paths import atomic_write_json, data_dir, read_json
+from adrpo_nb.utils.checkpoints import weights_sha256
+from adrpo_nb.utils.paths import atomic_write_json
 from adrpo_nb.utils.provenance import git_commit, provenance
+from adrpo_nb.utils.runlock import run_lock
 from adrpo_nb.viz.lm import run_variant
 
 __all__ = [
@@ -172,9 +185,19 @@ def run_rl(config: GRPOConfig, *, eval_every: int = 30, eval_size: int = 128, sa
     iterations), ``curve`` (training logs), ``beta_eff`` (per-sample β_eff at the iterations in
     ``beta_eff_snapshots``), ``samples_html`` and ``provenance``.
     """
+    with run_lock(config.output_dir):  # one run per folder: from the result check to result.json
+        return _run_rl(config, eval_every=eval_every, eval_size=eval_size, samples_per_puzzle=samples_per_puzzle,
+                       beta_eff_snapshots=beta_eff_snapshots, command=command, callbacks=callbacks,
+                       dataset_size=dataset_size)  # fmt: skip
+
+
+def _run_rl(config: GRPOConfig, *, eval_every: int = 30, eval_size: int = 128, samples_per_puzzle: int = 8,
+           beta_eff_snapshots: Sequence[int] = (), command: str | None = None, callbacks: Sequence[Any] = (),
+           dataset_size: int = 4000) -> dict[str, Any]:  # fmt: skip
     out = Path(config.output_dir) if config.output_dir else None
-    if out is not None and (out / "result.json").exists():
-        return read_json(out / "result.json")
+    done = finished_result(config)
+    if done is not None:
+        return done
     start_time, commit = time.perf_counter(), git_commit()
     adapter = load_tiny()
     puzzles = eval_puzzles(eval_size)
@@ -266,7 +289,7 @@ def _sweep_job(args: tuple[dict, str, dict]) -> dict[str, Any]:
 
 def sweep(methods: Sequence[str] = SWEEP_METHODS, betas: Sequence[float] = SWEEP_BETAS,
           seeds: Sequence[int] = (0, 1, 2), base_config: GRPOConfig | None = None,
-          runs_dir: str | Path = "runs/qwen_sweep", workers: int = 2,
+          runs_dir: str | Path | None = None, workers: int = 2,
           extra_runs: Sequence[dict] = (), run_kwargs: dict | None = None, log=print) -> dict[str, Any]:  # fmt: skip
     """Run every (method, β0, seed) — ``none`` once per seed — in ``workers`` one-thread processes.
 
@@ -275,6 +298,7 @@ def sweep(methods: Sequence[str] = SWEEP_METHODS, betas: Sequence[float] = SWEEP
     """
     start, commit = time.perf_counter(), git_commit()
     base_config = base_config or default_config()
+    runs_dir = runs_dir or default_output("qwen_sweep")
     run_kwargs = run_kwargs or {}
     variants = [{"method": m, "beta0": b} for m in methods for b in (betas if m != "none" else (0.0,))]
     jobs = []
@@ -282,7 +306,7 @@ def sweep(methods: Sequence[str] = SWEEP_METHODS, betas: Sequence[float] = SWEEP
         for seed in seeds:
             cfg = GRPOConfig(**{**base_config.to_dict(), "clip": "auto", **variant, "seed": seed, "progress": False})
             name = _run_name(cfg.method, cfg.beta0, seed, variant.get("clip", "auto"), cfg.scale_rewards)
-            cfg = replace(cfg, output_dir=str(Path(runs_dir) / name))
+            cfg = replace(cfg, output_dir=run_folder(runs_dir, name, cfg))
             jobs.append((cfg.to_dict(), f"python -m adrpo_nb.experiments.qwen sweep (run {name})", run_kwargs))
     log(f"qwen sweep: {len(jobs)} runs, {workers} workers")
     runs: list[dict[str, Any]] = []
@@ -356,6 +380,7 @@ def pretrain(out_dir: Path, tokenizer_dir: Path, smoke_run: bool = False, log=pr
         f"distinct correct answers {base['distinct_correct']:.2f}/8, entropy {base['entropy']:.3f}")
     report["provenance"] = provenance(time.perf_counter() - start, "cpu", "python -m adrpo_nb.experiments.qwen pretrain"
                                       + (" --smoke" if smoke_run else ""), commit, threads=torch.get_num_threads())
+    report["sha256"] = weights_sha256(out_dir)  # verified on every load
     atomic_write_json(out_dir / "pretrain.json", report)
     return report
 
@@ -420,7 +445,10 @@ def _parser() -> argparse.ArgumentParser:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     sub = p.add_subparsers(dest="command", required=True)
     pre = sub.add_parser("pretrain", help="pretrain the tiny Qwen2 on countdown (weak start)")
-    pre.add_argument("--out", type=Path, default=None, help="default: data/checkpoints/qwen_tiny_countdown")
+    pre.add_argument("--out", type=Path, default=None, help="default: runs/pretrain[-smoke]/qwen_tiny_countdown "
+                     "(the shipped model: --out data/checkpoints/qwen_tiny_countdown)")
+    pre.add_argument("--tokenizer-out", type=Path, default=None, help="the tokenizer alone; default: OUT/tokenizer "
+                     "(the shipped one: data/tokenizers/countdown_char)")
     pre.add_argument("--smoke", action="store_true")
     tr = sub.add_parser("train", help="one RL fine-tuning run (tiny model on CPU, or --model for the real path)")
     tr.add_argument("--method", default="adrpo", choices=("adrpo", "fixed", "none"))
@@ -442,8 +470,8 @@ def _parser() -> argparse.ArgumentParser:
     sw.add_argument("--workers", type=int, default=2)
     sw.add_argument("--no-extra", action="store_true",
                     help="skip the extra variants (ADRPO unclipped; ADRPO graded: unscaled A, β0 = 1)")
-    sw.add_argument("--runs-dir", default="runs/qwen_sweep")
-    sw.add_argument("--out", type=Path, default=None, help="default: data/results/qwen_sweep.json")
+    sw.add_argument("--runs-dir", default=None, help="default: runs/qwen_sweep[-smoke]")
+    sw.add_argument("--out", type=Path, default=None, help="default: runs/results[-smoke]/qwen_sweep.json")
     sw.add_argument("--smoke", action="store_true")
     sub.add_parser("evaluate", help="held-out metrics of the shipped tiny model")
     return p
@@ -465,9 +493,11 @@ def _train_command(args: argparse.Namespace) -> None:
         print(json.dumps({k: history[-1][k] for k in ("reward", "kl", "entropy") if k in history[-1]}, indent=1))
         return
     cfg = default_config(**overrides)
-    if args.smoke or smoke():
+    shrink = args.smoke or smoke()
+    check_output(args.out, shrink)
+    if shrink:
         cfg = smoke_config(cfg)
-    result = run_rl(cfg, eval_size=16 if args.smoke else 128, samples_per_puzzle=4 if args.smoke else 8)
+    result = run_rl(cfg, eval_size=16 if shrink else 128, samples_per_puzzle=4 if shrink else 8)
     if result["final"] is not None:
         print(json.dumps({k: round(v, 4) for k, v in result["final"].items()}, indent=1))
     print(f"{result['provenance']['seconds']} s" + (f"; wrote {args.out}/result.json" if args.out else ""))
@@ -476,22 +506,28 @@ def _train_command(args: argparse.Namespace) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "pretrain":
-        from adrpo_nb.experiments.qwen.family import TINY_MODEL, TOKENIZER
+        from adrpo_nb.experiments.qwen.family import TINY_MODEL
 
-        out = args.out or data_dir().joinpath(*TINY_MODEL)
-        tok_dir = data_dir().joinpath(*TOKENIZER) if args.out is None else out / "tokenizer"
-        pretrain(out, tok_dir, smoke_run=args.smoke)
+        shrink = args.smoke or smoke()
+        check_output(args.out, shrink)
+        check_output(args.tokenizer_out, shrink, "--tokenizer-out")
+        out = args.out or default_output("pretrain", TINY_MODEL[-1], smoke_run=shrink)
+        pretrain(out, args.tokenizer_out or out / "tokenizer", smoke_run=shrink)
         print(f"wrote {out}")
     elif args.command == "train":
         _train_command(args)
     elif args.command == "sweep":
         base_cfg = default_config()
         run_kwargs: dict[str, Any] = {}
-        if args.smoke or smoke():
+        shrink = args.smoke or smoke()
+        check_output(args.out, shrink)
+        check_output(args.runs_dir, shrink, "--runs-dir")
+        if shrink:
             base_cfg, run_kwargs = smoke_config(base_cfg), {"eval_size": 16, "samples_per_puzzle": 4, "eval_every": 3}
         extra = [] if args.no_extra else [dict(v) for v in EXTRA_VARIANTS]
-        result = sweep(args.methods, args.betas, args.seeds, base_cfg, args.runs_dir, args.workers, extra, run_kwargs)
-        out = args.out or data_dir().joinpath(*RESULTS_FILE)
+        runs = args.runs_dir or default_output("qwen_sweep", smoke_run=shrink)
+        result = sweep(args.methods, args.betas, args.seeds, base_cfg, runs, args.workers, extra, run_kwargs)
+        out = args.out or default_output("results", RESULTS_FILE[-1], smoke_run=shrink)
         atomic_write_json(out, result)
         for name, rows in result["summary"]["variants"].items():
             for row in rows:

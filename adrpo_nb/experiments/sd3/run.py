@@ -2,18 +2,20 @@
 
 Command line::
 
-    python -m adrpo_nb.experiments.sd3 pretrain              # the tiny SD3 -> data/checkpoints/sd3_tiny/
+    python -m adrpo_nb.experiments.sd3 pretrain              # the tiny SD3 -> runs/pretrain/sd3_tiny/
     python -m adrpo_nb.experiments.sd3 train --method adrpo --beta0 0.05
-    python -m adrpo_nb.experiments.sd3 sweep                 # methods × β0 × seeds -> data/results/sd3_sweep.json
+    python -m adrpo_nb.experiments.sd3 sweep                 # methods × β0 × seeds -> runs/results/sd3_sweep.json
     python -m adrpo_nb.experiments.sd3 evaluate              # the pretrained tiny model's metrics
 
     python -m adrpo_nb.experiments.sd3 train --model stabilityai/stable-diffusion-3-medium-diffusers \\
         --reward clip --prompts drawbench                     # the real path (GPU, hub login)
 
-``--smoke`` shrinks any of them to seconds. The tiny model has the real classes — an
-``SD3Transformer2DModel``, an ``AutoencoderKL``, two ``CLIPTextModelWithProjection`` and a
-``T5EncoderModel`` with tokenizers built for the shapes vocabulary — and is loaded with the same
-``StableDiffusion3Pipeline.from_pretrained`` as the hub model.
+``--smoke`` shrinks any of them to seconds (and writes only under ``runs/*-smoke/``). Nothing is written into
+``data/`` unless ``--out`` says so (the committed files: ``pretrain --out data/checkpoints/sd3_tiny``,
+``sweep --out data/results/sd3_sweep.json``, ``guidance --out data/results/sd3_guidance.json``).
+The tiny model has the real classes — an ``SD3Transformer2DModel``, an ``AutoencoderKL``, two
+``CLIPTextModelWithProjection`` and a ``T5EncoderModel`` with tokenizers built for the shapes vocabulary —
+and is loaded with the same ``StableDiffusion3Pipeline.from_pretrained`` as the hub model.
 """
 
 from __future__ import annotations
@@ -34,9 +36,12 @@ from torch.nn import functional as F
 from adrpo_nb.experiments.book import committed_book_result
 from adrpo_nb.experiments.runner import (
     book_config,
+    check_output,
+    default_output,
     describe_result,
     finished_result,
     run_flow_experiment,
+    run_folder,
     run_jobs,
     run_name,
     select_runs,
@@ -49,8 +54,11 @@ from adrpo_nb.models.sd3 import PromptSet, SD3Adapter, load_sd3_pipeline
 from adrpo_nb.rewards.images import AttributeBindingReward
 from adrpo_nb.tasks.shapes import N_EVAL_PROMPTS, all_prompts, parse_prompt, random_scene, render, split_prompts
 from adrpo_nb.trainers.flow_matching import FlowMatchingRLConfig, FlowMatchingRLTrainer
-from adrpo_nb.utils.paths import atomic_write_json, data_dir, data_path, read_json
+from adrpo_nb.utils.checkpoints import weights_sha256
+from adrpo_nb.utils.paths import atomic_write_json, data_path, read_json
 from adrpo_nb.utils.provenance import git_commit, provenance
+from adrpo_nb.utils.runlock import run_lock
+from adrpo_nb.utils.validate import validate_numbers
 from adrpo_nb.viz.images import png_base64
 
 __all__ = [
@@ -110,7 +118,7 @@ LONG_ITERATIONS = 600  # the long runs of sd3_long/ and sd3_g1_long/ (ADRPO and 
 
 
 def sweep_grid(grid: str, orw_alpha: float = 1.0, dpo_beta: float = 1000.0) -> dict[str, Any]:
-    """The ``(methods, betas, iterations, runs_dir, out)`` of a named sweep of the CLI (``--grid``):
+    """The ``(methods, betas, iterations, name)`` of a named sweep of the CLI (``--grid``):
 
     * ``"default"``: :data:`SWEEP_METHODS` × :data:`SWEEP_BETAS`, 150 iterations (the committed sweeps);
     * ``"orw-official"``: ORW-CFM-W2 at α ∈ :data:`ORW_OFFICIAL_ALPHAS`, 150 iterations;
@@ -118,18 +126,18 @@ def sweep_grid(grid: str, orw_alpha: float = 1.0, dpo_beta: float = 1000.0) -> d
       (β = ``dpo_beta``) for :data:`LONG_ITERATIONS` iterations, beside the committed 600-iteration ADRPO
       and fixed-β runs.
 
-    The new grids write under ``runs/`` unless ``--out`` names a file (e.g. one in ``data/results``).
+    Every grid writes its runs under ``runs/<name>`` and its result to ``runs/results/<name>.json`` unless
+    ``--runs-dir`` / ``--out`` name others (e.g. ``--out data/results/sd3_sweep.json`` for the committed file).
     """
     if grid == "default":
         return {"methods": SWEEP_METHODS, "betas": SWEEP_BETAS, "iterations": None,
-                "runs_dir": "runs/sd3_sweep", "out": data_dir().joinpath(*RESULTS_FILE)}  # fmt: skip
+                "name": "sd3_sweep"}  # fmt: skip
     if grid == "orw-official":
         return {"methods": ("orw",), "betas": {"orw": ORW_OFFICIAL_ALPHAS}, "iterations": None,
-                "runs_dir": "runs/sd3_orw_official", "out": Path("runs/sd3_orw_official.json")}  # fmt: skip
+                "name": "sd3_orw_official"}  # fmt: skip
     if grid == "long-baselines":
         return {"methods": ("none", "orw", "dpo"), "betas": {"orw": (float(orw_alpha),), "dpo": (float(dpo_beta),)},
-                "iterations": LONG_ITERATIONS, "runs_dir": "runs/sd3_long_baselines",
-                "out": Path("runs/sd3_long_baselines.json")}  # fmt: skip
+                "iterations": LONG_ITERATIONS, "name": "sd3_long_baselines"}  # fmt: skip
     raise ValueError(f"grid must be one of {SWEEP_GRIDS}, got grid={grid!r}")
 
 
@@ -238,6 +246,11 @@ class TinySD3PretrainConfig:
     cond_dropout: float = 0.1  # for classifier-free guidance
     seed: int = 0
 
+    def __post_init__(self) -> None:
+        """Types and ranges of every field (numpy scalars converted); errors name the field."""
+        validate_numbers(self, positive_ints=("scenes", "vae_steps", "vae_batch", "transformer_steps", "batch"),
+                         positive_floats=("vae_lr", "lr"), fractions=("cond_dropout",), seeds=("seed",))  # fmt: skip
+
     @classmethod
     def smoke(cls) -> TinySD3PretrainConfig:
         return cls(scenes=256, vae_steps=5, vae_batch=16, transformer_steps=5, batch=16)
@@ -324,6 +337,7 @@ def pretrain(out_dir: Path, cfg: TinySD3PretrainConfig | None = None, log=print)
         "provenance": provenance(time.perf_counter() - start, "cpu", "python -m adrpo_nb.experiments.sd3 pretrain",
                                  commit),
     }  # fmt: skip
+    report["sha256"] = weights_sha256(out_dir)  # verified on every load
     atomic_write_json(out_dir / "pretrain.json", report)
     log(f"tiny SD3: binding reward {base['reward']:.3f}, diversity {base['diversity']:.3f} -> {out_dir}")
     return report
@@ -351,9 +365,29 @@ def shapes_prompts(split: str = "train") -> PromptSet:
 
 def project_prompts() -> PromptSet:
     """``data/prompts/drawbench_style.jsonl``: prompts written for this project in DrawBench's categories."""
-    rows = [json.loads(line) for line in data_path("prompts", "drawbench_style.jsonl").read_text().splitlines()
-            if line.strip()]  # fmt: skip
-    return PromptSet([r["prompt"] for r in rows], [{"category": r["category"]} for r in rows])
+    return read_prompt_rows(data_path("prompts", "drawbench_style.jsonl"))
+
+
+def read_prompt_rows(path: str | Path) -> PromptSet:
+    """A prompt list in JSONL (one ``{"prompt": str, "category": str}`` a line, blank lines skipped); a bad line
+    is a ``ValueError`` naming the file and the line number."""
+    prompts, meta = [], []
+    for number, line in enumerate(Path(path).read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{path}:{number}: not valid JSON ({err.msg}): {line[:120]!r}") from None
+        if not isinstance(row, dict) or not isinstance(row.get("prompt"), str) or not row["prompt"].strip():
+            raise ValueError(f"{path}:{number}: a row needs a non-empty string 'prompt', got {line[:120]!r}")
+        if not isinstance(row.get("category"), str):
+            raise ValueError(f"{path}:{number}: a row needs a string 'category', got {line[:120]!r}")
+        prompts.append(row["prompt"])
+        meta.append({"category": row["category"]})
+    if not prompts:
+        raise ValueError(f"{path} holds no prompts")
+    return PromptSet(prompts, meta)
 
 
 def load_drawbench(split: str = "train") -> PromptSet:
@@ -465,6 +499,21 @@ def run_rl(
     A finished run's ``result.json`` in ``config.output_dir`` is returned as is; an interrupted one
     resumes from its checkpoint. The LoRA is saved next to it with diffusers' ``save_lora_weights``.
     """
+    with run_lock(config.output_dir):  # one run per folder: from the result check to result.json
+        return _run_rl(config, adapter=adapter, reward=reward, snapshots=snapshots, eval_prompts=eval_prompts,
+                       command=command, callbacks=callbacks)  # fmt: skip
+
+
+def _run_rl(
+    config: FlowMatchingRLConfig,
+    *,
+    adapter: SD3Adapter | None = None,
+    reward: Callable = BINDING,
+    snapshots: Sequence[int] = (),
+    eval_prompts: int = EVAL_PROMPTS,
+    command: str | None = None,
+    callbacks: Sequence[Any] = (),
+) -> dict[str, Any]:
     done = finished_result(config)
     if done is not None:
         return done
@@ -518,7 +567,7 @@ def sweep(
     betas: dict[str, Sequence[float]] | None = None,
     seeds: Sequence[int] = (0, 1, 2),
     base_config: FlowMatchingRLConfig | None = None,
-    runs_dir: str | Path = "runs/sd3_sweep",
+    runs_dir: str | Path | None = None,
     workers: int = 2,
     log=print,
 ) -> dict[str, Any]:
@@ -530,14 +579,15 @@ def sweep(
     start, commit = time.perf_counter(), git_commit()
     betas = betas or SWEEP_BETAS
     base_config = base_config or default_config(progress=False)
+    runs_dir = runs_dir or default_output("sd3_sweep")
     adapter_overrides = base_config.extra.get("adapter", {})
     jobs, names = [], []
     for method in methods:
         for beta0 in betas.get(method, (0.0,)) if method != "none" else (0.0,):
             for seed in seeds:
                 name = run_name(method, beta0, seed)
-                cfg = replace(base_config, method=method, beta0=beta0, seed=seed, progress=False,
-                              output_dir=str(Path(runs_dir) / name))  # fmt: skip
+                cfg = replace(base_config, method=method, beta0=beta0, seed=seed, progress=False)
+                cfg = replace(cfg, output_dir=run_folder(runs_dir, name, cfg))
                 jobs.append((cfg.to_dict(), f"python -m adrpo_nb.experiments.sd3 sweep (run {name})"))
                 names.append(name)
     log(f"sweep: {len(jobs)} runs in {workers} worker(s), results under {runs_dir}")
@@ -611,7 +661,8 @@ def _parser() -> argparse.ArgumentParser:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     sub = p.add_subparsers(dest="command", required=True)
     pre = sub.add_parser("pretrain", help="build and pretrain the tiny SD3")
-    pre.add_argument("--out", type=Path, default=None, help="default: data/checkpoints/sd3_tiny")
+    pre.add_argument("--out", type=Path, default=None,
+                     help="default: runs/pretrain[-smoke]/sd3_tiny (the shipped one: data/checkpoints/sd3_tiny)")
     pre.add_argument("--smoke", action="store_true")
     tr = sub.add_parser("train", help="one RL fine-tuning run (LoRA)")
     tr.add_argument("--method", default="adrpo", choices=SWEEP_METHODS)
@@ -646,15 +697,14 @@ def _parser() -> argparse.ArgumentParser:
     sw.add_argument("--workers", type=int, default=2)
     sw.add_argument("--orw-alpha", type=float, default=1.0, help="ORW's α in the long-baselines grid")
     sw.add_argument("--dpo-beta", type=float, default=1000.0, help="Diffusion-DPO's β in the long-baselines grid")
-    sw.add_argument("--runs-dir", default=None, help="default: the grid's folder under runs/")
-    sw.add_argument("--out", type=Path, default=None,
-                    help="default: data/results/sd3_sweep.json for the default grid, runs/sd3_<grid>.json otherwise")
+    sw.add_argument("--runs-dir", default=None, help="default: runs/<grid name>[-smoke]")
+    sw.add_argument("--out", type=Path, default=None, help="default: runs/results[-smoke]/<grid name>.json")
     sw.add_argument("--guidance", type=float, default=None, help="CFG scale of sampling (default: the adapter's)")
     sw.add_argument("--shared-noise", action="store_true", help="one (t, noise) per group in each update")
     sw.add_argument("--smoke", action="store_true")
     sub.add_parser("evaluate", help="metrics of the shipped tiny SD3")
     gd = sub.add_parser("guidance", help="the pretrained tiny SD3's reward and diversity per guidance scale")
-    gd.add_argument("--out", type=Path, default=None, help="default: data/results/sd3_guidance.json")
+    gd.add_argument("--out", type=Path, default=None, help="default: runs/results/sd3_guidance.json")
     return p
 
 
@@ -679,13 +729,14 @@ def _train_from_args(args) -> dict[str, Any]:
         cfg = replace(cfg, shared_noise=True)
     if args.smoke or smoke():
         cfg = smoke_config(cfg)
+    check_output(args.out, args.smoke or smoke())
     adapter_overrides = {"timestep_sampling": args.timestep_sampling} if args.timestep_sampling else {}
     if args.guidance is not None:
         adapter_overrides["guidance_scale"] = args.guidance
     if adapter_overrides:  # recorded in the config: a run resumes only with the same sampler
         cfg = replace(cfg, extra={**cfg.extra, "adapter": adapter_overrides})
     if args.model is None:
-        return run_rl(cfg, eval_prompts=8 if args.smoke else EVAL_PROMPTS)
+        return run_rl(cfg, eval_prompts=8 if args.smoke or smoke() else EVAL_PROMPTS)
     # the real path: the same adapter and trainer with the hub model, its prompts and CLIP score
     from adrpo_nb.rewards.images import CLIPScore
 
@@ -699,9 +750,11 @@ def _train_from_args(args) -> dict[str, Any]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    shrink = getattr(args, "smoke", False) or smoke()
     if args.command == "pretrain":
-        out = args.out or data_dir().joinpath(*TINY_DIR)
-        pretrain(out, TinySD3PretrainConfig.smoke() if args.smoke else None)
+        check_output(args.out, shrink)
+        out = args.out or default_output("pretrain", TINY_DIR[-1], smoke_run=shrink)
+        pretrain(out, TinySD3PretrainConfig.smoke() if shrink else None)
     elif args.command == "train":
         result = _train_from_args(args)
         if result["final"] is not None:
@@ -714,12 +767,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             base_cfg = replace(base_cfg, iterations=grid["iterations"])
         if args.guidance is not None:
             base_cfg = replace(base_cfg, extra={"adapter": {"guidance_scale": args.guidance}})
-        if args.smoke or smoke():
+        if shrink:
             base_cfg = smoke_config(base_cfg)
-        betas = {m: v[:1] for m, v in grid["betas"].items()} if args.smoke else grid["betas"]
-        result = sweep(args.methods or grid["methods"], betas, args.seeds, base_cfg, args.runs_dir or grid["runs_dir"],
-                       args.workers)  # fmt: skip
-        out = args.out or grid["out"]
+        check_output(args.out, shrink)
+        check_output(args.runs_dir, shrink, "--runs-dir")
+        betas = {m: v[:1] for m, v in grid["betas"].items()} if shrink else grid["betas"]
+        runs = args.runs_dir or default_output(grid["name"], smoke_run=shrink)
+        result = sweep(args.methods or grid["methods"], betas, args.seeds, base_cfg, runs, args.workers)
+        out = args.out or default_output("results", f"{grid['name']}.json", smoke_run=shrink)
         atomic_write_json(out, result)
         for key, s in result["summary"]["by_diversity"].items():
             hv = {m: round(v["hypervolume"], 4) for m, v in s["methods"].items()}
@@ -728,7 +783,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"wrote {out}")
     elif args.command == "guidance":
         result = guidance_curve()
-        out = args.out or data_dir().joinpath(*GUIDANCE_FILE)
+        out = args.out or default_output("results", GUIDANCE_FILE[-1])
         atomic_write_json(out, result)
         for pt in result["points"]:
             print(f"guidance {pt['guidance_scale']:>4}: reward {pt['reward']:.3f}, diversity {pt['diversity']:.3f}")
