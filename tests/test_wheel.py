@@ -91,6 +91,39 @@ def test_pyproject_lists_every_package():
     assert config["package-dir"] == {"adrpo_nb_data": "data"}
 
 
+def test_data_and_runs_folders_in_a_clone_and_installed(monkeypatch, tmp_path):
+    """The resolution order: $ADRPO_DATA, the repository's data/, the installed adrpo_nb_data; runs: $ADRPO_RUNS,
+    <repo>/runs, ./runs. An installed package refuses to write its data folder without --out."""
+    from adrpo_nb.utils import paths
+
+    for name in ("ADRPO_DATA", "ADRPO_RUNS"):
+        monkeypatch.delenv(name, raising=False)
+    assert paths.repository_root() == ROOT
+    assert paths.data_dir() == ROOT / "data" and paths.runs_dir() == ROOT / "runs"
+    assert paths.default_output("results", "x.json") == ROOT / "data" / "results" / "x.json"
+    monkeypatch.setenv("ADRPO_DATA", str(tmp_path / "mine"))
+    monkeypatch.setenv("ADRPO_RUNS", str(tmp_path / "my_runs"))
+    assert paths.data_dir() == tmp_path / "mine" and paths.runs_dir() == tmp_path / "my_runs"
+    for name in ("ADRPO_DATA", "ADRPO_RUNS"):
+        monkeypatch.delenv(name)
+
+    installed = tmp_path / "site-packages" / "adrpo_nb_data"  # as a wheel lays it out
+    installed.mkdir(parents=True)
+    (installed / "__init__.py").write_text("")
+    monkeypatch.syspath_prepend(str(installed.parent))
+    monkeypatch.delitem(sys.modules, "adrpo_nb_data", raising=False)
+    monkeypatch.setattr(paths, "repository_root", lambda: None)  # no source tree around the package
+    monkeypatch.chdir(tmp_path)
+    assert paths.data_dir() == installed.resolve()
+    assert paths.runs_dir() == tmp_path.resolve() / "runs"
+    with pytest.raises(ValueError, match="pass --out"):
+        paths.default_output("results", "x.json")
+    with pytest.raises(paths.DataFileError, match="ADRPO_DATA=<clone>/data"):
+        paths.data_path("mnist", "train-images-idx3-ubyte.gz")
+    monkeypatch.setenv("ADRPO_DATA", str(tmp_path / "mine"))
+    assert paths.default_output("results", "x.json") == tmp_path / "mine" / "results" / "x.json"
+
+
 @pytest.mark.slow
 def test_installed_wheel_runs_the_quickstart_outside_the_repository(tmp_path):
     wheel = _build_wheel(tmp_path)
@@ -113,6 +146,9 @@ def test_installed_wheel_runs_the_quickstart_outside_the_repository(tmp_path):
     assert info["runs_dir"] == str(work.resolve() / "runs"), "an installed package writes runs under ./runs"
     assert info["repository_root"] is None and info["commit"] == "unknown"
     assert info["missing"] and "ADRPO_DATA" in info["missing"], info["missing"]
+    proc = subprocess.run([str(python), "-m", "adrpo_nb.experiments.mnist", "pretrain", "--smoke"], cwd=work, env=env,
+                          capture_output=True, text=True)  # fmt: skip
+    assert proc.returncode != 0 and "pass --out" in proc.stderr, "pretrain must not write into site-packages"
     for family in ("mnist", "qwen"):
         proc = subprocess.run([str(python), "-m", f"adrpo_nb.experiments.{family}", "--help"], cwd=work, env=env,
                               capture_output=True, text=True)  # fmt: skip

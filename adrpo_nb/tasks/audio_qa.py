@@ -61,7 +61,14 @@ from pathlib import Path
 
 import numpy as np
 
-from adrpo_nb.utils.paths import DataFileError, atomic_write_bytes, atomic_write_json, data_path, read_json
+from adrpo_nb.utils.paths import (
+    DataFileError,
+    atomic_write_bytes,
+    atomic_write_json,
+    data_path,
+    default_output,
+    read_json,
+)
 
 __all__ = [
     "SAMPLE_RATE",
@@ -594,11 +601,11 @@ def write_dataset(folder: str | os.PathLike | None = None, n_train: int = 2000, 
                   seed: int = 2025) -> dict:  # fmt: skip
     """Write ``train.jsonl``, ``test.jsonl``, ``manifest.json`` and ``examples/<task>.wav`` to ``folder``.
 
-    ``folder`` defaults to ``data/audio_qa`` under :func:`adrpo_nb.data.data_dir`. Each jsonl line is a
+    ``folder`` defaults to ``data/audio_qa`` (:func:`adrpo_nb.utils.paths.default_output`). Each jsonl line is a
     :meth:`AudioQuestion.to_row` plus ``"sha256"`` of the clip's 16-bit PCM. The examples are the first
     question of each task in the test split. Returns the manifest.
     """
-    folder = Path(folder) if folder is not None else data_path("audio_qa", must_exist=False)
+    folder = Path(folder) if folder is not None else default_output("audio_qa")
     splits = {"train": make_split(n_train, seed, "train"), "test": make_split(n_test, seed, "test")}
     manifest: dict = {
         "about": "Synthetic MMAU-style audio QA (adrpo_nb.tasks.audio_qa): params only; render with render_audio.",

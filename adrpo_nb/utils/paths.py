@@ -22,6 +22,7 @@ __all__ = [
     "DataFileError",
     "data_dir",
     "data_path",
+    "default_output",
     "repository_root",
     "runs_dir",
     "atomic_write_bytes",
@@ -66,6 +67,16 @@ def runs_dir() -> Path:
         return Path(env).expanduser().resolve()
     repo = repository_root()
     return repo / "runs" if repo is not None else Path.cwd().resolve() / "runs"
+
+
+def default_output(*parts: str) -> Path:
+    """Where a command writes a data file it was given no ``--out`` for: ``data_dir()/parts`` in a clone or under
+    ``$ADRPO_DATA``; an error for an installed wheel, whose data folder is a package in site-packages (writing
+    there would replace the shipped files of every later run)."""
+    if os.environ.get("ADRPO_DATA") or repository_root() is not None:
+        return data_dir().joinpath(*parts)
+    raise ValueError(f"this command writes data/{'/'.join(parts)} by default, and the data folder is the installed "
+                     f"package adrpo_nb_data ({data_dir()}): pass --out, or set ADRPO_DATA to a folder of your own")
 
 
 def data_path(*parts: str, must_exist: bool = True) -> Path:

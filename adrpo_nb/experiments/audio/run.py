@@ -32,7 +32,7 @@ from adrpo_nb.experiments.audio.family import L_MAX, MAX_NEW_TOKENS, dataset, ev
 from adrpo_nb.experiments.runner import book_config, run_jobs, smoke, sweep_provenance
 from adrpo_nb.rewards.cesar import CESAR_ALPHAS, cesar_reward_funcs
 from adrpo_nb.trainers.grpo import GRPOConfig, GRPOTrainer
-from adrpo_nb.utils.paths import atomic_write_json, data_dir, read_json
+from adrpo_nb.utils.paths import atomic_write_json, default_output, read_json
 from adrpo_nb.utils.provenance import git_commit, provenance
 
 __all__ = [
@@ -361,15 +361,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "pretrain":
         from adrpo_nb.experiments.audio.family import TINY_MODEL
 
-        out = args.out or data_dir().joinpath(*TINY_MODEL)
+        out = args.out or default_output(*TINY_MODEL)
         pretrain(out, smoke_run=args.smoke)
         print(f"wrote {out}")
     elif args.command == "train":
         _train(args)
     elif args.command == "sweep":
         shrink = args.smoke or smoke()
+        out = args.out or default_output(*RESULTS_FILE)  # before the work: an installed package needs --out
         result = sweep(sweep_grid(args.seeds), runs_dir=args.runs_dir, workers=args.workers, shrink=shrink)
-        out = args.out or data_dir().joinpath(*RESULTS_FILE)
         atomic_write_json(out, result)
         for row in result["summary"]["rows"]:
             print(f"{row['variant']:>13} β0={row['beta0']:<5g} w={row['process_weight']:<4g} accuracy "

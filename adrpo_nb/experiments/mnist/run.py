@@ -44,7 +44,7 @@ from adrpo_nb.tasks.mnist import load_mnist
 from adrpo_nb.trainers.flow_matching import FlowMatchingRLConfig, FlowMatchingRLTrainer
 from adrpo_nb.trainers.types import FlowSamples
 from adrpo_nb.utils.checkpoints import save_module
-from adrpo_nb.utils.paths import atomic_write_json, data_dir
+from adrpo_nb.utils.paths import atomic_write_json, default_output
 from adrpo_nb.utils.provenance import git_commit, provenance
 from adrpo_nb.viz.images import png_base64
 
@@ -351,7 +351,7 @@ def _is_main_process() -> bool:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "pretrain":
-        out = args.out or data_dir() / "checkpoints" / "mnist"
+        out = args.out or default_output("checkpoints", "mnist")
         pretrain(out, smoke_run=args.smoke)
         print(f"wrote {out}")
     elif args.command == "train":
@@ -371,8 +371,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         base_cfg = FlowMatchingRLConfig(progress=False)
         if args.smoke or smoke():
             base_cfg = smoke_config(base_cfg)
+        out = args.out or default_output(*RESULTS_FILE)  # before the work: an installed package needs --out
         result = sweep(args.methods, args.betas, args.seeds, base_cfg, args.runs_dir, args.workers)
-        out = args.out or data_dir().joinpath(*RESULTS_FILE)
         atomic_write_json(out, result)
         for key, s in result["summary"]["by_diversity"].items():
             hv = {m: round(v["hypervolume"], 4) for m, v in s["methods"].items()}

@@ -40,7 +40,7 @@ from adrpo_nb.metrics import distinct_n, self_bleu
 from adrpo_nb.models.causal_lm import CausalLMAdapter
 from adrpo_nb.tasks.countdown import Puzzle, parse_answer
 from adrpo_nb.trainers.grpo import GRPOConfig, GRPOTrainer
-from adrpo_nb.utils.paths import atomic_write_json, data_dir, read_json
+from adrpo_nb.utils.paths import atomic_write_json, default_output, read_json
 from adrpo_nb.utils.provenance import git_commit, provenance
 from adrpo_nb.viz.lm import run_variant
 
@@ -462,8 +462,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "pretrain":
         from adrpo_nb.experiments.qwen.family import TINY_MODEL, TOKENIZER
 
-        out = args.out or data_dir().joinpath(*TINY_MODEL)
-        tok_dir = data_dir().joinpath(*TOKENIZER) if args.out is None else out / "tokenizer"
+        out = args.out or default_output(*TINY_MODEL)
+        tok_dir = default_output(*TOKENIZER) if args.out is None else out / "tokenizer"
         pretrain(out, tok_dir, smoke_run=args.smoke)
         print(f"wrote {out}")
     elif args.command == "train":
@@ -474,8 +474,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.smoke or smoke():
             base_cfg, run_kwargs = smoke_config(base_cfg), {"eval_size": 16, "samples_per_puzzle": 4, "eval_every": 3}
         extra = [] if args.no_extra else [{"method": "adrpo", "beta0": 0.04, "clip": None}]
+        out = args.out or default_output(*RESULTS_FILE)  # before the work: an installed package needs --out
         result = sweep(args.methods, args.betas, args.seeds, base_cfg, args.runs_dir, args.workers, extra, run_kwargs)
-        out = args.out or data_dir().joinpath(*RESULTS_FILE)
         atomic_write_json(out, result)
         for name, rows in result["summary"]["variants"].items():
             for row in rows:

@@ -48,7 +48,7 @@ from adrpo_nb.models.sd3 import PromptSet, SD3Adapter, load_sd3_pipeline
 from adrpo_nb.rewards.images import AttributeBindingReward
 from adrpo_nb.tasks.shapes import all_prompts, parse_prompt, random_scene, render
 from adrpo_nb.trainers.flow_matching import FlowMatchingRLConfig, FlowMatchingRLTrainer
-from adrpo_nb.utils.paths import atomic_write_json, data_dir, data_path, read_json
+from adrpo_nb.utils.paths import atomic_write_json, data_path, default_output, read_json
 from adrpo_nb.utils.provenance import git_commit, provenance
 from adrpo_nb.viz.images import png_base64
 
@@ -654,7 +654,7 @@ def _train_from_args(args) -> dict[str, Any]:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "pretrain":
-        out = args.out or data_dir().joinpath(*TINY_DIR)
+        out = args.out or default_output(*TINY_DIR)
         pretrain(out, TinySD3PretrainConfig.smoke() if args.smoke else None)
     elif args.command == "train":
         result = _train_from_args(args)
@@ -668,8 +668,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.smoke or smoke():
             base_cfg = smoke_config(base_cfg)
         betas = {m: v[:1] for m, v in SWEEP_BETAS.items()} if args.smoke else None
+        out = args.out or default_output(*RESULTS_FILE)  # before the work: an installed package needs --out
         result = sweep(args.methods, betas, args.seeds, base_cfg, args.runs_dir, args.workers)
-        out = args.out or data_dir().joinpath(*RESULTS_FILE)
         atomic_write_json(out, result)
         for key, s in result["summary"]["by_diversity"].items():
             hv = {m: round(v["hypervolume"], 4) for m, v in s["methods"].items()}
@@ -677,8 +677,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                   f"{s['adrpo_hv_ratio']}")  # fmt: skip
         print(f"wrote {out}")
     elif args.command == "guidance":
+        out = args.out or default_output(*GUIDANCE_FILE)
         result = guidance_curve()
-        out = args.out or data_dir().joinpath(*GUIDANCE_FILE)
         atomic_write_json(out, result)
         for pt in result["points"]:
             print(f"guidance {pt['guidance_scale']:>4}: reward {pt['reward']:.3f}, diversity {pt['diversity']:.3f}")
