@@ -405,8 +405,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         shrink = args.smoke or smoke()
         check_output(args.out, shrink)
         check_output(args.runs_dir, shrink, "--runs-dir")
-        result = sweep(sweep_grid(args.seeds), runs_dir=args.runs_dir, workers=args.workers, shrink=shrink)
         out = args.out or default_output("results", RESULTS_FILE[-1], smoke_run=shrink)
+        result = sweep(sweep_grid(args.seeds), runs_dir=args.runs_dir, workers=args.workers, shrink=shrink)
         atomic_write_json(out, result)
         for row in result["summary"]["rows"]:
             print(f"{row['variant']:>13} β0={row['beta0']:<5g} w={row['process_weight']:<4g} accuracy "

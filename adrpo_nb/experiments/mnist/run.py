@@ -406,8 +406,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             base_cfg = smoke_config(base_cfg)
         check_output(args.runs_dir, shrink, "--runs-dir")
         runs = args.runs_dir or default_output("mnist_sweep", smoke_run=shrink)
-        result = sweep(args.methods, args.betas, args.seeds, base_cfg, runs, args.workers)
         out = args.out or default_output("results", RESULTS_FILE[-1], smoke_run=shrink)
+        result = sweep(args.methods, args.betas, args.seeds, base_cfg, runs, args.workers)
         atomic_write_json(out, result)
         for key, s in result["summary"]["by_diversity"].items():
             hv = {m: round(v["hypervolume"], 4) for m, v in s["methods"].items()}

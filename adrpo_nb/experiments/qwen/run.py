@@ -526,8 +526,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             base_cfg, run_kwargs = smoke_config(base_cfg), {"eval_size": 16, "samples_per_puzzle": 4, "eval_every": 3}
         extra = [] if args.no_extra else [dict(v) for v in EXTRA_VARIANTS]
         runs = args.runs_dir or default_output("qwen_sweep", smoke_run=shrink)
-        result = sweep(args.methods, args.betas, args.seeds, base_cfg, runs, args.workers, extra, run_kwargs)
         out = args.out or default_output("results", RESULTS_FILE[-1], smoke_run=shrink)
+        result = sweep(args.methods, args.betas, args.seeds, base_cfg, runs, args.workers, extra, run_kwargs)
         atomic_write_json(out, result)
         for name, rows in result["summary"]["variants"].items():
             for row in rows:

@@ -773,8 +773,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         check_output(args.runs_dir, shrink, "--runs-dir")
         betas = {m: v[:1] for m, v in grid["betas"].items()} if shrink else grid["betas"]
         runs = args.runs_dir or default_output(grid["name"], smoke_run=shrink)
-        result = sweep(args.methods or grid["methods"], betas, args.seeds, base_cfg, runs, args.workers)
         out = args.out or default_output("results", f"{grid['name']}.json", smoke_run=shrink)
+        result = sweep(args.methods or grid["methods"], betas, args.seeds, base_cfg, runs, args.workers)
         atomic_write_json(out, result)
         for key, s in result["summary"]["by_diversity"].items():
             hv = {m: round(v["hypervolume"], 4) for m, v in s["methods"].items()}
@@ -782,6 +782,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                   f"{s['adrpo_hv_ratio']}")  # fmt: skip
         print(f"wrote {out}")
     elif args.command == "guidance":
+        out = args.out or default_output(*GUIDANCE_FILE)
         result = guidance_curve()
         out = args.out or default_output("results", GUIDANCE_FILE[-1])
         atomic_write_json(out, result)
