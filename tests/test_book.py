@@ -50,6 +50,7 @@ def _nbmake(env_smoke):
     return subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=ROOT)
 
 
+@pytest.mark.slow
 def test_smoke_switch_reaches_the_notebook_kernel():
     ok = _nbmake("1")
     assert ok.returncode == 0, ok.stdout[-2000:]
@@ -77,6 +78,7 @@ def _pages(html_dir: Path) -> list[Path]:
     return [html_dir / "index.html", *[html_dir / "chapters" / f"{p.stem}.html" for p in CHAPTERS]]
 
 
+@pytest.mark.slow
 def test_book_builds_offline_with_every_page_and_the_slider(built_book):
     for page in _pages(built_book):
         assert page.exists(), f"missing page {page}"
@@ -146,6 +148,7 @@ return t.includes('\\\\(') || t.includes('\\\\[') || t.includes('$$');
 """
 
 
+@pytest.mark.slow
 def test_pages_render_math_and_the_static_slider_moves(served_book, built_book):
     shots = built_book.parent / "screenshots"
     shots.mkdir(exist_ok=True)
