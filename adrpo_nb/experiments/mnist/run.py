@@ -133,8 +133,9 @@ def make_trainer(
     """The trainer :func:`run_rl` (and so :func:`book_run`) trains: the shipped base model's latent flow,
     rewarded by ``reward`` (the classifier's P(even digit) by default), with batch diversity logged."""
     adapter = LatentFlowAdapter(base or load_base_model())
-    return FlowMatchingRLTrainer(adapter, reward.score_with_info, config, metrics_fn=batch_metrics,
-                                 callbacks=list(callbacks))  # fmt: skip
+    return FlowMatchingRLTrainer(
+        adapter, reward.score_with_info, config, metrics_fn=batch_metrics, callbacks=list(callbacks)
+    )
 
 
 # ----------------------------------------------------------------------------- one RL run

@@ -154,12 +154,17 @@ def _metrics_fn(rollout, rewards) -> dict[str, float]:
     return {}
 
 
-def make_trainer(config: GRPOConfig, *, adapter: CausalLMAdapter | None = None, dataset_size: int = 4000,
-                 callbacks: Sequence[Any] = ()) -> GRPOTrainer:  # fmt: skip
+def make_trainer(
+    config: GRPOConfig,
+    *,
+    adapter: CausalLMAdapter | None = None,
+    dataset_size: int = 4000,
+    callbacks: Sequence[Any] = (),
+) -> GRPOTrainer:
     """The trainer :func:`run_rl` (and so :func:`book_run`) trains: the shipped tiny Qwen2 (or ``adapter``) on
     ``dataset_size`` countdown puzzles, rewarded by a correct equation plus the answer format."""
-    return GRPOTrainer(adapter or load_tiny(), list(REWARD_FUNCS), countdown_rows(dataset_size), config,
-                       callbacks=list(callbacks))  # fmt: skip
+    rows = countdown_rows(dataset_size)
+    return GRPOTrainer(adapter or load_tiny(), list(REWARD_FUNCS), rows, config, callbacks=list(callbacks))
 
 
 def run_rl(config: GRPOConfig, *, eval_every: int = 30, eval_size: int = 128, samples_per_puzzle: int = 8,

@@ -417,14 +417,19 @@ def smoke_config(config: FlowMatchingRLConfig) -> FlowMatchingRLConfig:
                    checkpoint_every=2)  # fmt: skip
 
 
-def make_trainer(config: FlowMatchingRLConfig, *, adapter: SD3Adapter | None = None, reward: Callable = BINDING,
-                 callbacks: Sequence[Any] = ()) -> FlowMatchingRLTrainer:  # fmt: skip
+def make_trainer(
+    config: FlowMatchingRLConfig,
+    *,
+    adapter: SD3Adapter | None = None,
+    reward: Callable = BINDING,
+    callbacks: Sequence[Any] = (),
+) -> FlowMatchingRLTrainer:
     """The trainer :func:`run_rl` (and so :func:`book_run`) trains: a LoRA on a freshly loaded tiny SD3 over
     the shapes prompts (:func:`make_adapter` with ``config.extra["adapter"]`` as overrides), or ``adapter``;
     rewarded by the attribute-binding checks, with each batch's diversity logged."""
     adapter = adapter or make_adapter(**config.extra.get("adapter", {}))
-    return FlowMatchingRLTrainer(adapter, reward, config, metrics_fn=batch_diversity(config.num_generations or 1),
-                                 callbacks=list(callbacks))  # fmt: skip
+    metrics_fn = batch_diversity(config.num_generations or 1)
+    return FlowMatchingRLTrainer(adapter, reward, config, metrics_fn=metrics_fn, callbacks=list(callbacks))
 
 
 def run_rl(
