@@ -13,7 +13,7 @@ from typing import Any
 
 from adrpo_nb.utils.paths import data_path, read_json
 
-__all__ = ["REPOSITORY", "colab_url", "is_smoke", "load_result", "provenance_note", "setup"]
+__all__ = ["REPOSITORY", "SMOKE_BANNER", "colab_url", "is_smoke", "load_result", "provenance_note", "setup"]
 
 #: GitHub ``owner/name`` the Colab badges and launch buttons point to (forks: change it here and in book/_config.yml)
 REPOSITORY = "adrpo-nb/adrpo-nb"
@@ -53,7 +53,29 @@ def setup(threads: int | None = None) -> bool:
         pass
     if threads or os.cpu_count():
         torch.set_num_threads(threads or min(4, os.cpu_count() or 1))
+    if is_smoke():
+        _show_smoke_banner()
     return is_smoke()
+
+
+#: shown at the top of every chapter built or run with ADRPO_SMOKE=1 (CI's build); the full build has none
+SMOKE_BANNER = (
+    '<div class="adrpo-smoke" role="note" style="border:2px solid #d97706;background:#fffbeb;color:#78350f;'
+    'padding:.6em .9em;border-radius:6px;margin:.5em 0">'
+    "<strong>Smoke build.</strong> This page was executed with <code>ADRPO_SMOKE=1</code>: its live runs are "
+    "toy-sized (a few iterations) and their numbers do not match the text. The full book "
+    "(<code>bash scripts/build_book.sh</code>) shows the full-size runs.</div>"
+)
+
+
+def _show_smoke_banner() -> None:
+    try:
+        from IPython import get_ipython
+        from IPython.display import HTML, display
+    except ImportError:
+        return
+    if get_ipython() is not None:
+        display(HTML(SMOKE_BANNER))
 
 
 class _NoTorchvisionNotice(logging.Filter):

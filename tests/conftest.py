@@ -30,6 +30,7 @@ def built_book() -> Path:
     proc = subprocess.run([str(jb), "build", str(ROOT / "book"), "--warningiserror", "--keep-going"],
                           env=env, capture_output=True, text=True)  # fmt: skip
     assert proc.returncode == 0, f"book build failed:\n{proc.stdout[-6000:]}\n{proc.stderr[-3000:]}"
+    (html / ".adrpo-build.json").write_text('{"mode": "smoke"}\n')
     return html
 
 

@@ -35,6 +35,19 @@ def test_chapter_notebook_is_clean_and_complete(path):
     assert re.search(r"Runs on", text) and re.search(r"(Full path|Run time)", text)
 
 
+def test_repository_is_named_in_one_place():
+    """book/_config.yml names the repository; every copy a reader without it needs (Colab badges, install cells,
+    notebook.REPOSITORY) agrees, so scripts/set_repository.py is all a fork runs."""
+    from adrpo_nb.notebook import REPOSITORY
+
+    repo = re.search(r"url: https://github.com/([\w.-]+/[\w.-]+)", (ROOT / "book" / "_config.yml").read_text())
+    assert repo and repo.group(1) == REPOSITORY
+    for path in CHAPTERS:
+        text = path.read_text()
+        assert f"colab.research.google.com/github/{REPOSITORY}/blob/main/book/chapters/{path.name}" in text, path.name
+        assert f'REPO = \\"https://github.com/{REPOSITORY}\\"' in text, path.name
+
+
 def test_every_chapter_is_in_the_toc():
     toc = (ROOT / "book" / "_toc.yml").read_text()
     for path in CHAPTERS:
@@ -177,3 +190,72 @@ def test_pages_render_math_and_the_static_slider_moves(served_book, built_book):
         driver.save_screenshot(str(shots / "slider_after.png"))
     finally:
         driver.quit()
+
+
+# ----------------------------------------------------------------------------- every page, as a reader sees it
+PAGE_PROBLEMS = r"""
+const root = document.querySelector('main, article, body');
+const text = root.innerText;
+const prose = root.cloneNode(true);
+prose.querySelectorAll('pre, code, script, style, .highlight').forEach(e => e.remove());
+const broken = Array.from(document.images).filter(i => i.complete && i.naturalWidth === 0).map(i => i.src.slice(0, 80));
+const rawTable = /\|\s*:?-{3,}:?\s*\|/.test(prose.textContent);
+const paths = text.match(/(^|[\s"'(=])\/(work|tmp|root|home|Users)\/[^\s"')]+/g) || [];
+const tracebacks = document.querySelectorAll('.output.traceback, .output.error, .cell_output .ansi-red-fg').length
+                   + (text.includes('Traceback (most recent call last)') ? 1 : 0);
+return {broken, rawTable, paths, tracebacks, banner: document.querySelectorAll('.adrpo-smoke').length,
+        rawTex: text.includes('\\(') || text.includes('\\[') || text.includes('$$')};
+"""
+
+
+def _reader_pages(html_dir: Path) -> list[Path]:
+    skip = {"genindex.html", "search.html", "py-modindex.html"}
+    return sorted(p for p in html_dir.rglob("*.html") if p.name not in skip
+                  and not any(part.startswith("_") for part in p.relative_to(html_dir).parts))  # fmt: skip
+
+
+def _build_mode(html_dir: Path) -> str:
+    """``smoke`` or ``full``: scripts/build_book.sh and the test fixture record it beside the HTML."""
+    marker = html_dir / ".adrpo-build.json"
+    return json.loads(marker.read_text())["mode"] if marker.exists() else "smoke"
+
+
+@pytest.mark.slow
+def test_every_page_renders_for_a_reader(served_book, built_book):
+    """Every page of the built book in Chromium: no broken image, no raw Markdown table, no machine path, no
+    traceback, no raw TeX; the smoke build's chapters carry the smoke banner, the full build has none. A
+    full-page screenshot of each page is saved under book/_build/screenshots/pages/."""
+    shots = built_book.parent / "screenshots" / "pages"
+    shots.mkdir(parents=True, exist_ok=True)
+    mode = _build_mode(built_book)
+    driver = _browser()
+    problems = []
+    try:
+        for page in _reader_pages(built_book):
+            rel = page.relative_to(built_book).as_posix()
+            driver.get(f"{served_book}/{rel}")
+            if driver.execute_script("return document.querySelectorAll('span.math, div.math').length > 0"):
+                _wait(driver, MATH_TYPESET)
+            driver.execute_script("window.scrollTo(0, document.body.scrollHeight)")
+            _wait(driver, "return Array.from(document.images).every(i => i.complete)", timeout=20)
+            found = driver.execute_script(PAGE_PROBLEMS)
+            for key in ("broken", "paths"):
+                if found[key]:
+                    problems.append(f"{rel}: {key} {found[key][:3]}")
+            for key in ("rawTable", "rawTex"):
+                if found[key]:
+                    problems.append(f"{rel}: {key}")
+            if found["tracebacks"]:
+                problems.append(f"{rel}: {found['tracebacks']} traceback/error outputs")
+            is_chapter = rel.startswith("chapters/")
+            if mode == "smoke" and is_chapter and not found["banner"]:
+                problems.append(f"{rel}: smoke build without the adrpo-smoke banner")
+            if mode == "full" and found["banner"]:
+                problems.append(f"{rel}: full build shows the smoke banner")
+            height = driver.execute_script("return document.documentElement.scrollHeight")
+            driver.set_window_size(1280, min(max(height, 800), 16000))
+            driver.save_screenshot(str(shots / (rel.replace("/", "__").removesuffix(".html") + ".png")))
+            driver.set_window_size(1280, 1600)
+    finally:
+        driver.quit()
+    assert not problems, "\n".join(problems)

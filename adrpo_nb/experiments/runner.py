@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import itertools
 import json
 import math
 import multiprocessing as mp
@@ -36,6 +37,7 @@ from adrpo_nb.viz.images import png_base64
 
 __all__ = [
     "book_config",
+    "equal_grid_comparison",
     "finished_result",
     "run_flow_experiment",
     "run_jobs",
@@ -246,3 +248,62 @@ def summarize_sweep(result: dict[str, Any], diversity_keys: Sequence[str]) -> di
             ratio = per_method["adrpo"]["hypervolume"] / baselines[best]
         summary["by_diversity"][key] = {"methods": per_method, "best_baseline": best, "adrpo_hv_ratio": ratio}
     return summary
+
+
+def _nearest(points: list[dict], beta0: float) -> dict:
+    """The point whose β0 is nearest ``beta0`` on a log scale (β0 grids are geometric)."""
+    return min(points, key=lambda p: abs(math.log(p["beta0"]) - math.log(beta0)))
+
+
+def equal_grid_comparison(result: dict[str, Any], diversity_key: str = "diversity", k: int | None = None,
+                          methods: Sequence[str] | None = None) -> dict[str, Any]:  # fmt: skip
+    """Hypervolumes of methods compared on equal grids, with the per-β0 pairs beside the ratio.
+
+    :func:`summarize_sweep`'s ``adrpo_hv_ratio`` compares fronts of *unequal* grids (e.g. three ADRPO β0
+    against two of fixed β), and a front of more points can only cover more. Here every method that has
+    a β0 grid (``none`` has none and is left out unless named in ``methods``) is scored on every subset of
+    ``k`` of its β0 settings (default: the smallest grid among them); each method's hypervolume is then
+    a range over its subsets, and the ADRPO / baseline ratio a range too (worst ADRPO subset against the
+    best baseline subset, up to the reverse), with the ratio of the best subsets. Points are seed means,
+    the reference point ``(base reward, 0)`` as in :func:`summarize_sweep`.
+
+    Returns ``{"k", "methods": {method: {"beta0s", "hypervolume": {"min", "max", "best_subset"}}},
+    "ratios": {baseline: {"best_vs_best", "min", "max"}}, "pairs": [{"beta0", method: {"beta0", "reward",
+    "diversity"}, ...}]}``; ``pairs`` has one row per β0 of ADRPO with each baseline's nearest β0 (log scale).
+    """
+    reference = (result["base"]["reward"], 0.0)
+    names = [m for m in (methods or sorted({r["config"]["method"] for r in result["runs"]}, key=FLOW_METHODS.index))
+             if methods is not None or m != "none"]  # fmt: skip
+    points = {m: _points(select_runs(result, m, finished=True), diversity_key) for m in names}
+    points = {m: p for m, p in points.items() if p}
+    if "adrpo" not in points:
+        raise ValueError(f"no finished adrpo runs to compare; methods with runs: {sorted(points)}")
+    k = min(len(p) for p in points.values()) if k is None else int(k)
+    if k < 1 or any(len(p) < k for p in points.values()):
+        raise ValueError(f"k={k} must be between 1 and the smallest grid "
+                         f"({ {m: len(p) for m, p in points.items()} })")  # fmt: skip
+    per_method = {}
+    for method, pts in points.items():
+        scored = [(hypervolume_2d([(p["reward"], p["diversity"]) for p in subset], reference),
+                   [p["beta0"] for p in subset]) for subset in itertools.combinations(pts, k)]  # fmt: skip
+        best = max(scored, key=lambda s: s[0])
+        per_method[method] = {"beta0s": [p["beta0"] for p in pts],
+                              "hypervolume": {"min": min(h for h, _ in scored), "max": best[0],
+                                              "best_subset": best[1]}}  # fmt: skip
+    ratios = {}
+    adrpo = per_method["adrpo"]["hypervolume"]
+    for method, entry in per_method.items():
+        hv = entry["hypervolume"]
+        if method == "adrpo" or hv["max"] <= 0:
+            continue
+        ratios[method] = {"best_vs_best": adrpo["max"] / hv["max"],
+                          "min": adrpo["min"] / hv["max"],
+                          "max": adrpo["max"] / hv["min"] if hv["min"] > 0 else math.inf}  # fmt: skip
+    pairs = []
+    for p in points["adrpo"]:
+        row: dict[str, Any] = {"beta0": p["beta0"]}
+        for method, pts in points.items():
+            q = p if method == "adrpo" else _nearest(pts, p["beta0"])
+            row[method] = {"beta0": q["beta0"], "reward": q["reward"], "diversity": q["diversity"]}
+        pairs.append(row)
+    return {"k": k, "methods": per_method, "ratios": ratios, "pairs": pairs}

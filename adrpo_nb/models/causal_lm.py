@@ -11,9 +11,9 @@
   (top-k/top-p off unless asked for), optional suppressed token ids, reproducible from a
   ``torch.Generator``;
 * **per-token log-probs** of completions under the policy (with the token entropy) and under the
-  **reference**: a LoRA policy's reference is the same model with its adapters disabled (no second
-  copy in memory), a pretrained adapter's is a frozen clone of it (``"ref_adapter"``), and a full
-  fine-tune keeps a frozen copy.
+  **reference**: a fresh LoRA policy's reference is the same model with its adapters disabled (no
+  second copy in memory), a pretrained adapter's is a frozen clone of it (``"ref_adapter"``; what
+  ``reference="auto"`` picks when any LoRA ``B`` is non-zero), and a full fine-tune keeps a frozen copy.
 
 Loading goes through :func:`load_causal_lm`, the same ``from_pretrained`` code for a hub id
 (``"Qwen/Qwen2-0.5B-Instruct"``) and for a local folder (the tiny Qwen2 in ``data/checkpoints``).
@@ -43,7 +43,9 @@ class CausalLMAdapter:
     Args:
         model: a ``*ForCausalLM`` or a ``PeftModel`` around one; it is the trainable ``policy``.
         tokenizer: its tokenizer (padding side is set to left for generation).
-        reference: ``"auto"`` (peft model → ``"disable_adapter"``, else ``"copy"``), ``"copy"`` (a
+        reference: ``"auto"`` (a peft model with a *fresh* LoRA, every ``lora_B`` zero → ``"disable_adapter"``;
+            a peft model whose adapter is already trained, or not a LoRA → ``"ref_adapter"``, as TRL; a plain
+            model → ``"copy"``), ``"copy"`` (a
             frozen deep copy, made now), ``"disable_adapter"`` (the base model under the LoRA: right
             for a *fresh* adapter), ``"ref_adapter"`` (a frozen clone of the current adapter, named
             ``"ref"``: right for a *pretrained* adapter, as TRL does).
@@ -98,9 +100,20 @@ class CausalLMAdapter:
     def _is_peft(self) -> bool:
         return hasattr(self._unwrapped(), "peft_config")
 
+    def _adapter_is_fresh(self) -> bool:
+        """True when the active adapter is a LoRA with every ``B`` matrix zero: then the policy *is* the base model.
+        An adapter that has been trained (or loaded, or initialised otherwise) has a non-zero ``B``."""
+        model = self._unwrapped()
+        active = model.active_adapter
+        lora_b = [p for name, p in model.named_parameters() if "lora_B" in name or "lora_embedding_B" in name
+                  if f".{active}" in name]  # fmt: skip
+        return bool(lora_b) and all(not p.detach().any() for p in lora_b)
+
     def _resolve_reference(self, reference: str) -> str:
         if reference == "auto":
-            return "disable_adapter" if self._is_peft() else "copy"
+            if not self._is_peft():
+                return "copy"
+            return "disable_adapter" if self._adapter_is_fresh() else "ref_adapter"
         if reference in ("disable_adapter", "ref_adapter") and not self._is_peft():
             raise ValueError(f"reference={reference!r} needs a peft model (LoRA); this policy is a plain model")
         return reference

@@ -21,7 +21,16 @@ from tqdm.auto import tqdm
 
 from adrpo_nb.utils.checkpoints import CheckpointError, read_trainer_state, write_trainer_state
 
-__all__ = ["OPTIMIZERS", "RLTrainer", "config_from_dict", "iteration_generator", "make_optimizer", "merge_step_stats"]
+__all__ = [
+    "OPTIMIZERS",
+    "RLTrainer",
+    "check_state_fits",
+    "config_from_dict",
+    "iteration_generator",
+    "make_optimizer",
+    "merge_step_stats",
+    "reward_list",
+]
 
 OPTIMIZERS = ("adam", "adamw", "adam8bit")
 
@@ -59,6 +68,18 @@ def merge_step_stats(stats: Sequence[dict[str, float]]) -> dict[str, float]:
         out[key] = min(values) if key == "beta_eff/min" else max(values) if key == "beta_eff/max" else float(
             np.mean(values))  # fmt: skip
     return out
+
+
+def reward_list(reward_funcs: Any, weights: Sequence[float] | None) -> tuple[list[Callable], list[float]]:
+    """``(functions, weights)`` from one reward callable or a list of them, and ``weights`` (one per function,
+    default 1 each); errors name what is wrong."""
+    funcs = list(reward_funcs) if isinstance(reward_funcs, (list, tuple)) else [reward_funcs]
+    if not funcs or not all(callable(f) for f in funcs):
+        raise ValueError(f"reward_funcs must be a callable or a non-empty list of callables, got {reward_funcs!r}")
+    weights = list(weights) if weights is not None else [1.0] * len(funcs)
+    if len(weights) != len(funcs):
+        raise ValueError(f"reward_weights has {len(weights)} entries for {len(funcs)} reward functions")
+    return funcs, [float(w) for w in weights]
 
 
 def config_from_dict(cls: type, d: dict[str, Any], renamed: dict[str, str] | None = None) -> Any:

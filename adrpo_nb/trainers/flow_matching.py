@@ -32,7 +32,16 @@ from typing import Any, ClassVar
 
 import torch
 
-from adrpo_nb.core import FM_METHODS, check_beta0, diffusion_dpo_loss, fm_rl_loss, group_advantages, resolve_clip
+from adrpo_nb.core import (
+    FM_METHODS,
+    check_adrpo_beta0,
+    check_advantage_std,
+    check_beta0,
+    diffusion_dpo_loss,
+    fm_rl_loss,
+    group_advantages,
+    resolve_clip,
+)
 from adrpo_nb.trainers.base import (
     OPTIMIZERS,
     RLTrainer,
@@ -40,6 +49,7 @@ from adrpo_nb.trainers.base import (
     config_from_dict,
     iteration_generator,
     merge_step_stats,
+    reward_list,
 )
 from adrpo_nb.trainers.types import FlowAdapter, FlowSamples
 
@@ -78,6 +88,8 @@ class FlowMatchingRLConfig:
     clip: Any = None  # (a_min, a_max), None, or "auto" = (-beta0, beta0) for adrpo (as GRPOConfig)
     orw_temperature: float = 0.5
     scale_rewards: bool = False  # divide by the group std (GRPO; TRL's name); off in the paper's flow-matching form
+    #: the group std of scale_rewards: "unbiased" (K − 1, TRL's) or "population" (K, results before this field)
+    advantage_std: str = "unbiased"
     num_generations: int | None = None  # samples per prompt (TRL's name); None = the whole batch is one group
     #: noise the samples of one group with the same (t, noise) in each update (common random numbers;
     #: needs num_generations). Σ A_i = 0 in a group, so the loss's dependence on t then cancels from the
@@ -102,11 +114,15 @@ class FlowMatchingRLConfig:
     #: field names of earlier versions (result files keep them), read by :meth:`from_dict`
     RENAMED: ClassVar[types.MappingProxyType] = types.MappingProxyType(
         {"group_size": "num_generations", "scale_advantages": "scale_rewards"})
+    #: values of fields added later, for configs saved before them (committed results): what those runs used
+    LEGACY_DEFAULTS: ClassVar[types.MappingProxyType] = types.MappingProxyType({"advantage_std": "population"})
 
     def __post_init__(self) -> None:
         if self.method not in FLOW_METHODS:
             raise ValueError(f"method must be one of {FLOW_METHODS}, got method={self.method!r}")
         self.beta0 = check_beta0(self.beta0)
+        check_adrpo_beta0(self.method, self.beta0)
+        check_advantage_std(self.advantage_std)
         self.clip = resolve_clip(self.clip, self.method, self.beta0)
         positive = ("iterations", "samples_per_iteration", "updates_per_iteration", "minibatch_size")
         for name in positive:
@@ -135,8 +151,9 @@ class FlowMatchingRLConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> FlowMatchingRLConfig:
-        """The inverse of :meth:`to_dict`; also reads configs saved under earlier field names (:attr:`RENAMED`)."""
-        return config_from_dict(cls, d, cls.RENAMED)
+        """The inverse of :meth:`to_dict`; also reads configs saved under earlier field names (:attr:`RENAMED`) and
+        gives a config saved before a field existed the value those runs used (:attr:`LEGACY_DEFAULTS`)."""
+        return config_from_dict(cls, {**cls.LEGACY_DEFAULTS, **d}, cls.RENAMED)
 
 
 RewardFn = Callable[..., Any]
@@ -176,13 +193,7 @@ class FlowMatchingRLTrainer(RLTrainer):
         callbacks: Sequence[Callback] = (),
         accelerator: Any = None,
     ):
-        self.reward_funcs = list(reward_funcs) if isinstance(reward_funcs, (list, tuple)) else [reward_funcs]
-        if not self.reward_funcs or not all(callable(f) for f in self.reward_funcs):
-            raise ValueError(f"reward_funcs must be a callable or a non-empty list of callables, got {reward_funcs!r}")
-        weights = config.reward_weights or [1.0] * len(self.reward_funcs)
-        if len(weights) != len(self.reward_funcs):
-            raise ValueError(f"reward_weights has {len(weights)} entries for {len(self.reward_funcs)} reward functions")
-        self.reward_weights = [float(w) for w in weights]
+        self.reward_funcs, self.reward_weights = reward_list(reward_funcs, config.reward_weights)
         self.metrics_fn = metrics_fn
         self.advantage_fn = advantage_fn
         super().__init__(adapter, config, callbacks=callbacks, accelerator=accelerator, optimizer=config.optimizer)
@@ -237,10 +248,12 @@ class FlowMatchingRLTrainer(RLTrainer):
         if self.advantage_fn is not None:
             return torch.as_tensor(self.advantage_fn(rewards, samples), dtype=torch.float32).reshape(-1)
         if self.config.num_generations is not None:
-            return group_advantages(rewards, self.config.num_generations, scale=self.config.scale_rewards)
+            return group_advantages(rewards, self.config.num_generations, scale=self.config.scale_rewards,
+                                    std=self.config.advantage_std)  # fmt: skip
         # the whole batch is one group; with several processes it is the global batch
         everything = self.accelerator.gather(rewards.to(self.accelerator.device)).cpu()
-        adv = group_advantages(everything, everything.numel(), scale=self.config.scale_rewards)
+        adv = group_advantages(everything, everything.numel(), scale=self.config.scale_rewards,
+                               std=self.config.advantage_std)  # fmt: skip
         start = self.accelerator.process_index * rewards.numel()
         return adv[start : start + rewards.numel()]
 

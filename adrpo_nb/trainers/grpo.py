@@ -8,7 +8,8 @@ Each iteration
    ``reward(prompts, completions, completion_ids, **columns) -> list[float | None]`` (several
    rewards are weighted and summed; ``None`` = not applicable to that sample),
 3. turns rewards into advantages: GRPO's group-normalised ``(r - mean_g) / (std_g + eps)``
-   (:func:`adrpo_nb.group_advantages` with ``scale=True``) or any ``advantage_fn`` you pass,
+   (:func:`adrpo_nb.group_advantages` with ``scale=True``; ``std_g`` Bessel-corrected as in TRL unless
+   ``advantage_std="population"``) or any ``advantage_fn`` you pass,
 4. takes ``updates_per_iteration`` passes of :func:`adrpo_nb.grpo_loss` over the completions in
    minibatches, with the per-sample coefficient β_i of ``method``: ``adrpo`` (β0 − clip(A)),
    ``fixed`` (β0) or ``none`` (0).
@@ -27,6 +28,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+import types
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,10 +37,19 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from adrpo_nb.core import GRPO_LOSS_TYPES, GRPO_METHODS, check_beta0, group_advantages, grpo_loss, resolve_clip
+from adrpo_nb.core import (
+    GRPO_LOSS_TYPES,
+    GRPO_METHODS,
+    check_adrpo_beta0,
+    check_advantage_std,
+    check_beta0,
+    group_advantages,
+    grpo_loss,
+    resolve_clip,
+)
 from adrpo_nb.metrics import distinct_n, self_bleu
 from adrpo_nb.models.causal_lm import CausalLMAdapter
-from adrpo_nb.trainers.base import RLTrainer, config_from_dict, iteration_generator, merge_step_stats
+from adrpo_nb.trainers.base import RLTrainer, config_from_dict, iteration_generator, merge_step_stats, reward_list
 from adrpo_nb.trainers.types import Rollout
 from adrpo_nb.utils.checkpoints import CheckpointError
 
@@ -72,6 +83,8 @@ class GRPOConfig:
     eps_clip: float = 0.2
     loss_type: str = "grpo"
     scale_rewards: bool = True  # divide advantages by the group std (GRPO); False = Dr. GRPO's centring only
+    #: the group std of scale_rewards: "unbiased" (K − 1, TRL's) or "population" (K, results before this field)
+    advantage_std: str = "unbiased"
     reward_weights: list[float] | None = None
     reference_kl_for_none: bool = True  # also compute the reference for method='none' (logs its KL)
     seed: int = 0
@@ -82,11 +95,15 @@ class GRPOConfig:
 
     #: fields that may differ between a checkpoint and the run that resumes it
     RESUMABLE_CHANGES: ClassVar[tuple[str, ...]] = ("iterations", "checkpoint_every", "output_dir", "progress")
+    #: values of fields added later, for configs saved before them (committed results): what those runs used
+    LEGACY_DEFAULTS: ClassVar[types.MappingProxyType] = types.MappingProxyType({"advantage_std": "population"})
 
     def __post_init__(self) -> None:
         if self.method not in GRPO_METHODS:
             raise ValueError(f"method must be one of {GRPO_METHODS}, got method={self.method!r}")
         self.beta0 = check_beta0(self.beta0)
+        check_adrpo_beta0(self.method, self.beta0)
+        check_advantage_std(self.advantage_std)
         self.clip = resolve_clip(self.clip, self.method, self.beta0)
         for name in ("num_generations", "prompts_per_iteration", "iterations", "updates_per_iteration",
                      "minibatch_size", "checkpoint_every"):  # fmt: skip
@@ -115,8 +132,9 @@ class GRPOConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> GRPOConfig:
-        """The inverse of :meth:`to_dict` (a JSON round trip turns the clip pair into a list)."""
-        return config_from_dict(cls, d)
+        """The inverse of :meth:`to_dict` (a JSON round trip turns the clip pair into a list); a config saved
+        before a field existed gets the value those runs used (:attr:`LEGACY_DEFAULTS`)."""
+        return config_from_dict(cls, {**cls.LEGACY_DEFAULTS, **d})
 
 
 def _reward_name(fn: Any) -> str:
@@ -192,13 +210,7 @@ class GRPOTrainer(RLTrainer):
         callbacks: Sequence[Callback] = (),
         accelerator: Any = None,
     ):
-        self.reward_funcs = list(reward_funcs) if isinstance(reward_funcs, (list, tuple)) else [reward_funcs]
-        if not self.reward_funcs:
-            raise ValueError("reward_funcs is empty: pass at least one reward callable")
-        weights = config.reward_weights or [1.0] * len(self.reward_funcs)
-        if len(weights) != len(self.reward_funcs):
-            raise ValueError(f"reward_weights has {len(weights)} entries for {len(self.reward_funcs)} reward functions")
-        self.reward_weights = [float(w) for w in weights]
+        self.reward_funcs, self.reward_weights = reward_list(reward_funcs, config.reward_weights)
         if len(train_dataset) == 0:
             raise ValueError("train_dataset is empty")
         if "prompt" not in train_dataset[0]:
@@ -234,7 +246,8 @@ class GRPOTrainer(RLTrainer):
             if adv.numel() != len(rollout):
                 raise ValueError(f"advantage_fn returned {adv.numel()} advantages for {len(rollout)} completions")
             return adv
-        return group_advantages(rewards, self.config.num_generations, scale=self.config.scale_rewards, eps=1e-4)
+        return group_advantages(rewards, self.config.num_generations, scale=self.config.scale_rewards, eps=1e-4,
+                                std=self.config.advantage_std)  # fmt: skip
 
     def _minibatches(self, n: int, gen: torch.Generator | None) -> list[torch.Tensor]:
         order = torch.randperm(n, generator=gen) if gen is not None else torch.arange(n)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import platform
+import re
 import subprocess
 import sys
 import time
@@ -11,7 +12,61 @@ from typing import Any
 
 import torch
 
-__all__ = ["command_line", "device_description", "git_commit", "provenance"]
+__all__ = [
+    "command_line",
+    "device_description",
+    "git_commit",
+    "provenance",
+    "relativize_record",
+    "repo_relative",
+    "result_records",
+]
+
+_SCRIPT = re.compile(r"python3? (?:\S*/)?adrpo_nb/((?:\w+/)*\w+)\.py")
+_ABSOLUTE = re.compile(r"(?<![\w.~-])/[^\s\"',;:=]+")
+
+
+def _relative_path(path: str) -> str:
+    root = str(Path(__file__).resolve().parents[2])
+    if path == root or path.startswith(root + "/"):
+        return path[len(root) + 1 :] or "."
+    for anchor in ("/runs/", "/data/"):
+        if anchor in path:
+            return path[path.index(anchor) + 1 :]
+    if path.startswith("/tmp/"):
+        return "runs/" + path[len("/tmp/") :]
+    return path
+
+
+def repo_relative(text: str) -> str:
+    """``text`` (a command line or a path) as a reader of the repository can use it: ``python <abs>/adrpo_nb/a/b.py``
+    becomes ``python -m adrpo_nb.a.b``, and absolute paths become relative to the repository root (a run folder
+    anywhere becomes ``runs/…``, a data file ``data/…``)."""
+    text = _SCRIPT.sub(lambda m: "python -m adrpo_nb." + m.group(1).replace("/", ".").removesuffix(".__main__"), text)
+    return _ABSOLUTE.sub(lambda m: _relative_path(m.group(0)), text)
+
+
+def relativize_record(obj: Any, note: str | None = None) -> tuple[Any, int]:
+    """Every string in a result record (nested dicts/lists) passed through :func:`repo_relative`; returns the new
+    record and how many strings changed. With ``note`` and changes, each ``provenance`` dict gets ``rewritten``."""
+    count = 0
+
+    def walk(x: Any) -> Any:
+        nonlocal count
+        if isinstance(x, str):
+            new = repo_relative(x)
+            count += new != x
+            return new
+        if isinstance(x, list):
+            return [walk(v) for v in x]
+        if isinstance(x, dict):
+            out = {k: walk(v) for k, v in x.items()}
+            if note and "command" in x and "commit" in x and any(repo_relative(str(v)) != v for v in x.values()):
+                out["rewritten"] = note
+            return out
+        return x
+
+    return walk(obj), count
 
 
 def git_commit(short: bool = False) -> str:
@@ -42,8 +97,8 @@ def command_line() -> str:
     args`` for a module run with ``-m`` (whose ``sys.argv[0]`` is the absolute path of its file)."""
     spec = getattr(sys.modules.get("__main__"), "__spec__", None)
     if spec is not None and spec.name:
-        return " ".join(["python", "-m", spec.name.removesuffix(".__main__"), *sys.argv[1:]])
-    return " ".join(["python", *sys.argv])
+        return repo_relative(" ".join(["python", "-m", spec.name.removesuffix(".__main__"), *sys.argv[1:]]))
+    return repo_relative(" ".join(["python", *sys.argv]))
 
 
 def provenance(
@@ -68,3 +123,24 @@ def provenance(
         "python": platform.python_version(),
         **extra,
     }
+
+
+#: what every committed record must say
+PROVENANCE_KEYS = ("command", "commit", "device", "seconds")
+
+
+def result_records(data_root: Path) -> list[dict[str, Any]]:
+    """One row per committed result or shipped model under ``data_root``: ``file`` (relative to ``data_root``'s
+    parent), ``command``, ``commit``, ``device``, ``seconds``, ``date``. Reads ``results/**/*.json`` and
+    ``checkpoints/*/pretrain.json``, each from its ``provenance``. A file without the
+    keys of :data:`PROVENANCE_KEYS` gets a row whose missing keys are ``None``."""
+    import json
+
+    rows = []
+    results = sorted((data_root / "results").rglob("*.json"))
+    files = [*results, *sorted((data_root / "checkpoints").glob("*/pretrain.json"))]
+    for path in files:
+        prov = json.loads(path.read_text()).get("provenance", {})
+        rows.append({"file": path.relative_to(data_root.parent).as_posix(),
+                     **{k: prov.get(k) for k in (*PROVENANCE_KEYS, "date")}})  # fmt: skip
+    return rows

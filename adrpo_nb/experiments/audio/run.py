@@ -29,6 +29,7 @@ import torch
 
 from adrpo_nb.core import effective_beta
 from adrpo_nb.experiments.audio.family import L_MAX, MAX_NEW_TOKENS, dataset, eval_questions, evaluate, load_tiny
+from adrpo_nb.experiments.book import committed_book_result
 from adrpo_nb.experiments.runner import book_config, run_jobs, smoke, sweep_provenance
 from adrpo_nb.rewards.cesar import CESAR_ALPHAS, cesar_reward_funcs
 from adrpo_nb.trainers.grpo import GRPOConfig, GRPOTrainer
@@ -81,13 +82,15 @@ def audio_config(variant: str = "adrpo_cesar", beta0: float = 0.04, *, process_w
     return GRPOConfig(**{**base, **overrides})
 
 
-def reward_setup(rewards: str, process_weight: float = 1.0, l_max: int = L_MAX) -> tuple[list, list[float]]:
-    """The reward functions and weights: ``outcome`` (accuracy α1 = 5, format α2 = 1) or ``cesar`` (all five)."""
+def reward_setup(rewards: str, process_weight: float = 1.0, l_max: int = L_MAX, tokenizer: Any = None
+                 ) -> tuple[list, list[float]]:  # fmt: skip
+    """The reward functions and weights: ``outcome`` (accuracy α1 = 5, format α2 = 1) or ``cesar`` (all five);
+    think lengths in ``tokenizer``'s tokens (the policy's) when given, else words."""
     if rewards not in ("outcome", "cesar"):
         raise ValueError(f"rewards must be 'outcome' or 'cesar', got rewards={rewards!r}")
     a = CESAR_ALPHAS
     alphas = (a[0], a[1], *(process_weight * x for x in a[2:]))
-    return cesar_reward_funcs(alphas, l_max=l_max, outcome_only=rewards == "outcome")
+    return cesar_reward_funcs(alphas, l_max=l_max, outcome_only=rewards == "outcome", tokenizer=tokenizer)
 
 
 def smoke_config(config: GRPOConfig) -> GRPOConfig:
@@ -120,10 +123,12 @@ def make_trainer(config: GRPOConfig, *, adapter: Any = None, callbacks: Sequence
     """The trainer :func:`run_rl` (and so :func:`book_run`) trains: the shipped tiny Qwen2-Audio (or
     ``adapter``) on the synthetic audio questions' train split, with the reward functions
     ``config.extra`` names (:func:`reward_setup`: CESAR's five, or the outcome pair) weighted by
-    ``config.reward_weights``."""
+    ``config.reward_weights``, think lengths counted in the policy's tokens."""
+    adapter = adapter or load_tiny()
     extra = config.extra
-    funcs, _ = reward_setup(extra.get("rewards", "cesar"), extra.get("process_weight", 1.0), extra.get("l_max", L_MAX))
-    return GRPOTrainer(adapter or load_tiny(), funcs, dataset("train"), config, callbacks=list(callbacks))
+    rewards, weight, l_max = extra.get("rewards", "cesar"), extra.get("process_weight", 1.0), extra.get("l_max", L_MAX)
+    funcs, _ = reward_setup(rewards, weight, l_max, tokenizer=adapter.tokenizer)
+    return GRPOTrainer(adapter, funcs, dataset("train"), config, callbacks=list(callbacks))
 
 
 def run_rl(config: GRPOConfig, *, eval_size: int = 400, budgets: Sequence[int | None] = BUDGETS,
@@ -184,10 +189,14 @@ def book_run_config(variant: str, beta0: float = 0.04, *, seed: int = 0, iterati
 
 def book_run(variant: str, beta0: float = 0.04, *, seed: int = 0, iterations: int | None = None,
              **overrides: Any) -> dict[str, Any]:  # fmt: skip
-    """A chapter's run: loads ``runs/book[-smoke]/audio_<name>/result.json`` if present, else trains and saves it.
+    """A chapter's run: the committed ``data/results/book/`` result in full mode (:mod:`adrpo_nb.experiments.book`),
+    else ``runs/book[-smoke]/audio_<name>/result.json`` if present, else trains and saves it.
 
     The config is :func:`book_run_config`'s, the trainer :func:`make_trainer`'s."""
     cfg = book_run_config(variant, beta0, seed=seed, iterations=iterations, **overrides)
+    committed = committed_book_result(cfg, smoke())
+    if committed is not None:
+        return committed
     return run_rl(cfg, eval_size=10 if smoke() else 400, budgets=(4, None) if smoke() else BUDGETS,
                   command=f"adrpo_nb.experiments.audio.book_run({variant!r}, {beta0!r}, iterations={cfg.iterations})")
 
@@ -363,7 +372,8 @@ def _train(args: argparse.Namespace) -> None:
         if not args.rows:
             raise SystemExit("the real path needs --rows (an MMAU-style JSONL: adrpo_nb.experiments.audio.mmau_rows)")
         adapter = real_setup(args.model)
-        funcs, weights = reward_setup(VARIANTS[args.variant][1], args.process_weight, l_max=256)
+        funcs, weights = reward_setup(VARIANTS[args.variant][1], args.process_weight, l_max=256,
+                                      tokenizer=adapter.tokenizer)  # fmt: skip
         cfg = replace(cfg, reward_weights=weights, learning_rate=1e-5, minibatch_size=8, iterations=args.iterations
                       or 500, extra={**cfg.extra, "l_max": 256})  # fmt: skip
         history = GRPOTrainer(adapter, funcs, mmau_rows(args.rows), cfg).train()

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from adrpo_nb.core import group_advantages
+from adrpo_nb.experiments.book import committed_book_result
 from adrpo_nb.experiments.mnist.family import diversity, even_digits
 from adrpo_nb.experiments.runner import (
     book_config,
@@ -182,13 +183,17 @@ def book_run(
     method: str, beta0: float, *, iterations: int | None = None, seed: int = 0, callbacks: Sequence[Any] = (),
     **overrides: Any,
 ) -> dict[str, Any]:
-    """A chapter's run: loads ``runs/book[-smoke]/<name>/result.json`` if present, else trains and saves it.
+    """A chapter's run: the committed ``data/results/book/`` result in full mode (:mod:`adrpo_nb.experiments.book`),
+    else ``runs/book[-smoke]/<name>/result.json`` if present, else trains and saves it.
 
     Smoke mode (``ADRPO_SMOKE=1``) shrinks it with :func:`smoke_config` and keeps it in its own folder,
     so a smoke result never stands in for a full one. β_eff is recorded at a few iterations. The config is
     :func:`book_run_config`'s, the trainer :func:`make_trainer`'s.
     """
     cfg = book_run_config(method, beta0, iterations=iterations, seed=seed, **overrides)
+    committed = committed_book_result(cfg, smoke())
+    if committed is not None:
+        return committed
     marks = sorted({1, max(1, cfg.iterations // 10), cfg.iterations // 2, cfg.iterations} - {0})
     return run_rl(cfg, eval_samples=256 if smoke() else 1024, beta_eff_snapshots=marks, callbacks=callbacks,
                   command=f"adrpo_nb.experiments.mnist.book_run({method!r}, {beta0!r}, iterations={cfg.iterations})")

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from adrpo_nb.core import effective_beta
+from adrpo_nb.experiments.book import committed_book_result
 from adrpo_nb.experiments.qwen.family import (
     countdown_correct,
     countdown_format,
@@ -46,6 +47,7 @@ from adrpo_nb.viz.lm import run_variant
 
 __all__ = [
     "CURVE_KEYS",
+    "EXTRA_VARIANTS",
     "SWEEP_BETAS",
     "SWEEP_METHODS",
     "book_run",
@@ -64,6 +66,14 @@ __all__ = [
 
 SWEEP_METHODS = ("none", "fixed", "adrpo")
 SWEEP_BETAS = (0.04, 0.2, 1.0)
+#: variants run beside the grid (every seed): ADRPO unclipped, and ADRPO with a *graded* β_i. With std-scaled
+#: advantages (|A| ≈ 1) the default clip (−β0, β0) makes β_i almost binary (0 or 2β0: 0 % strictly between
+#: in the committed runs at β0 = 0.04 and 0.2, see viz.lm.run_beta_distribution); unscaled advantages of the
+#: 0/1/2 countdown rewards with β0 = 1 keep β_i ∈ [0, 2] and 79 % of it strictly inside (pretrained rollouts)
+EXTRA_VARIANTS = (
+    {"method": "adrpo", "beta0": 0.04, "clip": None},
+    {"method": "adrpo", "beta0": 1.0, "scale_rewards": False},
+)
 RESULTS_FILE = ("results", "qwen_sweep.json")
 REWARD_FUNCS = (countdown_correct, countdown_format)
 CURVE_KEYS = (
@@ -231,9 +241,11 @@ def run_rl(config: GRPOConfig, *, eval_every: int = 30, eval_size: int = 128, sa
 
 
 
-def run_label(method: str, beta0: float, seed: int, clip: Any = "auto") -> str:
-    """A run's folder name, e.g. ``adrpo_b0.04_s1``, ``adrpo_b0.04_noclip_s0`` (``none_s1`` for β = 0)."""
+def run_label(method: str, beta0: float, seed: int, clip: Any = "auto", scale_rewards: bool = True) -> str:
+    """A run's folder name, e.g. ``adrpo_b0.04_s1``, ``adrpo_b0.04_noclip_s0``, ``adrpo_b1_unscaled_s0``
+    (``none_s1`` for β = 0)."""
     tag = "" if clip == "auto" else ("_noclip" if clip is None else f"_clip{clip[0]:g},{clip[1]:g}")
+    tag += "" if scale_rewards else "_unscaled"
     return f"{method}_b{beta0:g}{tag}_s{seed}" if method != "none" else f"none_s{seed}"
 
 
@@ -241,20 +253,23 @@ def book_run_config(method: str, beta0: float, *, seed: int = 0, iterations: int
                     **overrides: Any) -> GRPOConfig:  # fmt: skip
     """The config :func:`book_run` trains with: :func:`default_config` with ``method``, ``beta0``, ``seed`` and
     ``overrides``, shrunk in smoke mode, writing to ``runs/book[-smoke]/qwen_<name>``."""
-    return book_config(default_config(method=method, beta0=beta0, seed=seed, **overrides),
-                       f"qwen_{run_label(method, beta0, seed, overrides.get('clip', 'auto'))}", smoke_config,
-                       iterations)  # fmt: skip
+    name = run_label(method, beta0, seed, overrides.get("clip", "auto"), overrides.get("scale_rewards", True))
+    return book_config(default_config(method=method, beta0=beta0, seed=seed, **overrides), f"qwen_{name}",
+                       smoke_config, iterations)  # fmt: skip
 
 
 def book_run(method: str, beta0: float, *, seed: int = 0, iterations: int | None = None, callbacks: Sequence[Any] = (),
              **overrides: Any) -> dict[str, Any]:  # fmt: skip
-    """A chapter's run: loads ``runs/book[-smoke]/qwen_<name>/result.json`` if present, else trains and saves it.
+    """A chapter's run: the committed ``data/results/book/`` result in full mode (:mod:`adrpo_nb.experiments.book`),
+    else ``runs/book[-smoke]/qwen_<name>/result.json`` if present, else trains and saves it.
 
     Smoke mode (``ADRPO_SMOKE=1``) shrinks it with :func:`smoke_config` and keeps it in its own folder.
-    The config is
-    :func:`book_run_config`'s, the trainer :func:`make_trainer`'s.
+    The config is :func:`book_run_config`'s, the trainer :func:`make_trainer`'s.
     """
     cfg = book_run_config(method, beta0, seed=seed, iterations=iterations, **overrides)
+    committed = committed_book_result(cfg, smoke())
+    if committed is not None:
+        return committed
     marks = sorted({1, cfg.iterations // 2, cfg.iterations} - {0})
     return run_rl(cfg, eval_every=max(1, cfg.iterations // 4), eval_size=16 if smoke() else 128,
                   samples_per_puzzle=4 if smoke() else 8, beta_eff_snapshots=marks, callbacks=callbacks,
@@ -280,8 +295,8 @@ def sweep(methods: Sequence[str] = SWEEP_METHODS, betas: Sequence[float] = SWEEP
           extra_runs: Sequence[dict] = (), run_kwargs: dict | None = None, log=print) -> dict[str, Any]:  # fmt: skip
     """Run every (method, β0, seed) — ``none`` once per seed — in ``workers`` one-thread processes.
 
-    ``extra_runs`` adds config overrides (e.g. ``{"method": "adrpo", "beta0": 0.04, "clip": None}``)
-    run for every seed. Finished runs are skipped and interrupted ones resume.
+    ``extra_runs`` adds config overrides (e.g. :data:`EXTRA_VARIANTS`: ``{"method": "adrpo", "beta0": 0.04,
+    "clip": None}``) run for every seed. Finished runs are skipped and interrupted ones resume.
     """
     start, commit = time.perf_counter(), git_commit()
     base_config = base_config or default_config()
@@ -291,7 +306,7 @@ def sweep(methods: Sequence[str] = SWEEP_METHODS, betas: Sequence[float] = SWEEP
     for variant in [*variants, *extra_runs]:
         for seed in seeds:
             cfg = GRPOConfig(**{**base_config.to_dict(), "clip": "auto", **variant, "seed": seed, "progress": False})
-            name = run_label(cfg.method, cfg.beta0, seed, variant.get("clip", "auto"))
+            name = run_label(cfg.method, cfg.beta0, seed, variant.get("clip", "auto"), cfg.scale_rewards)
             cfg = replace(cfg, output_dir=str(Path(runs_dir) / name))
             jobs.append((cfg.to_dict(), f"python -m adrpo_nb.experiments.qwen sweep (run {name})", run_kwargs))
     log(f"qwen sweep: {len(jobs)} runs, {workers} workers")
@@ -450,7 +465,8 @@ def _parser() -> argparse.ArgumentParser:
     sw.add_argument("--betas", type=float, nargs="+", default=list(SWEEP_BETAS))
     sw.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     sw.add_argument("--workers", type=int, default=2)
-    sw.add_argument("--no-extra", action="store_true", help="skip the unclipped-ADRPO runs")
+    sw.add_argument("--no-extra", action="store_true",
+                    help="skip the extra variants (ADRPO unclipped; ADRPO graded: unscaled A, β0 = 1)")
     sw.add_argument("--runs-dir", default="runs/qwen_sweep")
     sw.add_argument("--out", type=Path, default=None, help="default: data/results/qwen_sweep.json")
     sw.add_argument("--smoke", action="store_true")
@@ -498,7 +514,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         run_kwargs: dict[str, Any] = {}
         if args.smoke or smoke():
             base_cfg, run_kwargs = smoke_config(base_cfg), {"eval_size": 16, "samples_per_puzzle": 4, "eval_every": 3}
-        extra = [] if args.no_extra else [{"method": "adrpo", "beta0": 0.04, "clip": None}]
+        extra = [] if args.no_extra else [dict(v) for v in EXTRA_VARIANTS]
         result = sweep(args.methods, args.betas, args.seeds, base_cfg, args.runs_dir, args.workers, extra, run_kwargs)
         out = args.out or data_dir().joinpath(*RESULTS_FILE)
         atomic_write_json(out, result)

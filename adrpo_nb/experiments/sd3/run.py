@@ -31,6 +31,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from adrpo_nb.experiments.book import committed_book_result
 from adrpo_nb.experiments.runner import (
     book_config,
     describe_result,
@@ -46,7 +47,7 @@ from adrpo_nb.experiments.runner import (
 from adrpo_nb.metrics import clip_diversity
 from adrpo_nb.models.sd3 import PromptSet, SD3Adapter, load_sd3_pipeline
 from adrpo_nb.rewards.images import AttributeBindingReward
-from adrpo_nb.tasks.shapes import all_prompts, parse_prompt, random_scene, render
+from adrpo_nb.tasks.shapes import N_EVAL_PROMPTS, all_prompts, parse_prompt, random_scene, render, split_prompts
 from adrpo_nb.trainers.flow_matching import FlowMatchingRLConfig, FlowMatchingRLTrainer
 from adrpo_nb.utils.paths import atomic_write_json, data_dir, data_path, read_json
 from adrpo_nb.utils.provenance import git_commit, provenance
@@ -59,7 +60,9 @@ __all__ = [
     "REAL_PATH_BATCH",
     "RESULTS_FILE",
     "RESULTS_FILE_G1",
+    "ORW_OFFICIAL_ALPHAS",
     "SWEEP_BETAS",
+    "SWEEP_GRIDS",
     "TINY_ADAPTER",
     "TINY_DIR",
     "batch_diversity",
@@ -83,6 +86,7 @@ __all__ = [
     "shapes_prompts",
     "smoke_config",
     "sweep",
+    "sweep_grid",
     "TinySD3PretrainConfig",
 ]
 
@@ -90,8 +94,8 @@ REAL_MODEL = "stabilityai/stable-diffusion-3-medium-diffusers"
 TINY_DIR = ("checkpoints", "sd3_tiny")
 RESULTS_FILE = ("results", "sd3_sweep.json")
 RESULTS_FILE_G1 = ("results", "sd3_sweep_g1.json")  # the same sweep sampled without guidance, shared noise
-EVAL_SEED = 4242
-EVAL_PROMPTS, EVAL_IMAGES_PER_PROMPT = 48, 4
+EVAL_SEED = 4242  # the evaluation's noise
+EVAL_PROMPTS, EVAL_IMAGES_PER_PROMPT = N_EVAL_PROMPTS, 4  # every prompt of the "eval" split, 4 images each
 #: sampler/LoRA settings of the small path (the real path: SD3Adapter's defaults, 1024 px, 28 steps)
 TINY_ADAPTER = {"guidance_scale": 4.0, "sample_steps": 10, "max_sequence_length": 16, "lora_rank": 8}
 SWEEP_METHODS = ("none", "fixed", "orw", "dpo", "adrpo")
@@ -102,6 +106,37 @@ SWEEP_BETAS: dict[str, tuple[float, ...]] = {
     "dpo": (100.0, 1000.0),  # DPO's β lives on another scale (per-element squared errors)
 }
 DIVERSITY_KEYS = ("diversity",)
+#: ORW-CFM-W2's W2 coefficient α (our β0 for method "orw") at its authors' settings: their README recommends
+#: α ≥ 1 (the committed sweep ran 0.01 and 0.1, far below); τ stays 0.5, their default
+ORW_OFFICIAL_ALPHAS = (0.5, 1.0, 5.0)
+LONG_ITERATIONS = 600  # the long runs of sd3_long/ and sd3_g1_long/ (ADRPO and fixed β)
+
+
+def sweep_grid(grid: str, orw_alpha: float = 1.0, dpo_beta: float = 1000.0) -> dict[str, Any]:
+    """The ``(methods, betas, iterations, runs_dir, out)`` of a named sweep of the CLI (``--grid``):
+
+    * ``"default"``: :data:`SWEEP_METHODS` × :data:`SWEEP_BETAS`, 150 iterations (the committed sweeps);
+    * ``"orw-official"``: ORW-CFM-W2 at α ∈ :data:`ORW_OFFICIAL_ALPHAS`, 150 iterations;
+    * ``"long-baselines"``: β = 0, ORW (α = ``orw_alpha``, the best of ``orw-official``) and Diffusion-DPO
+      (β = ``dpo_beta``) for :data:`LONG_ITERATIONS` iterations, beside the committed 600-iteration ADRPO
+      and fixed-β runs.
+
+    The new grids write under ``runs/`` unless ``--out`` names a file (e.g. one in ``data/results``).
+    """
+    if grid == "default":
+        return {"methods": SWEEP_METHODS, "betas": SWEEP_BETAS, "iterations": None,
+                "runs_dir": "runs/sd3_sweep", "out": data_dir().joinpath(*RESULTS_FILE)}  # fmt: skip
+    if grid == "orw-official":
+        return {"methods": ("orw",), "betas": {"orw": ORW_OFFICIAL_ALPHAS}, "iterations": None,
+                "runs_dir": "runs/sd3_orw_official", "out": Path("runs/sd3_orw_official.json")}  # fmt: skip
+    if grid == "long-baselines":
+        return {"methods": ("none", "orw", "dpo"), "betas": {"orw": (float(orw_alpha),), "dpo": (float(dpo_beta),)},
+                "iterations": LONG_ITERATIONS, "runs_dir": "runs/sd3_long_baselines",
+                "out": Path("runs/sd3_long_baselines.json")}  # fmt: skip
+    raise ValueError(f"grid must be one of {SWEEP_GRIDS}, got grid={grid!r}")
+
+
+SWEEP_GRIDS = ("default", "orw-official", "long-baselines")
 #: the real path's batch (SD3 Medium at 1024² on one GPU): 32 images per iteration, minibatches of 8
 REAL_PATH_BATCH = {"samples_per_iteration": 32, "minibatch_size": 8, "updates_per_iteration": 1}
 BINDING = AttributeBindingReward()
@@ -306,13 +341,14 @@ def _vae_reconstruction_reward(pipe, scenes, images) -> float:
 
 # ----------------------------------------------------------------------------- prompts
 def shapes_prompts(split: str = "train") -> PromptSet:
-    """The shapes world: ``train`` = all 432 prompts; ``eval`` = a fixed 24 of them (same seed every time)."""
-    prompts = all_prompts()
-    if split == "eval":
-        order = np.random.default_rng(EVAL_SEED).permutation(len(prompts))[:EVAL_PROMPTS]
-        prompts = [prompts[i] for i in sorted(order)]
-    elif split != "train":
-        raise ValueError(f"split must be 'train' or 'eval', got {split!r}")
+    """The shapes world's prompts of one split (:func:`adrpo_nb.tasks.shapes.split_prompts`): ``train`` = the
+    384 prompts RL fine-tunes on, ``eval`` = the 48 held-out prompts every evaluation reads; disjoint.
+
+    Results committed before this split (``data/results/sd3_*``) were evaluated on the same 48 prompts but
+    fine-tuned on all 432, so their "held-out" prompts were RL training prompts too. The tiny SD3 was
+    pretrained on all 432 either way.
+    """
+    prompts = split_prompts(split)
     return PromptSet(prompts, [parse_prompt(p) for p in prompts])
 
 
@@ -483,10 +519,14 @@ def book_run_config(method: str, beta0: float, *, iterations: int | None = None,
 
 def book_run(method: str, beta0: float, *, iterations: int | None = None, seed: int = 0,
              callbacks: Sequence[Any] = (), **overrides: Any) -> dict[str, Any]:  # fmt: skip
-    """A chapter's run: loads ``runs/book[-smoke]/sd3_<name>/result.json`` if present, else trains and saves it.
+    """A chapter's run: the committed ``data/results/book/`` result in full mode (:mod:`adrpo_nb.experiments.book`),
+    else ``runs/book[-smoke]/sd3_<name>/result.json`` if present, else trains and saves it.
 
     The config is :func:`book_run_config`'s, the trainer :func:`make_trainer`'s."""
     cfg = book_run_config(method, beta0, iterations=iterations, seed=seed, **overrides)
+    committed = committed_book_result(cfg, smoke())
+    if committed is not None:
+        return committed
     marks = sorted({1, cfg.iterations // 2, cfg.iterations} - {0})
     return run_rl(cfg, snapshots=marks, eval_prompts=8 if smoke() else EVAL_PROMPTS, callbacks=callbacks,
                   command=f"adrpo_nb.experiments.sd3.book_run({method!r}, {beta0!r}, iterations={cfg.iterations})")
@@ -626,11 +666,17 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("--out", default=None)
     tr.add_argument("--smoke", action="store_true")
     sw = sub.add_parser("sweep", help="methods × β0 × seeds on the small path, written as one JSON")
-    sw.add_argument("--methods", nargs="+", default=list(SWEEP_METHODS))
+    sw.add_argument("--grid", choices=SWEEP_GRIDS, default="default",
+                    help="default: every method's β0 grid; orw-official: ORW at α ∈ {0.5, 1, 5}; long-baselines: "
+                         "β = 0, ORW and Diffusion-DPO for 600 iterations (see sweep_grid)")  # fmt: skip
+    sw.add_argument("--methods", nargs="+", default=None, help="default: the grid's")
     sw.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     sw.add_argument("--workers", type=int, default=2)
-    sw.add_argument("--runs-dir", default="runs/sd3_sweep")
-    sw.add_argument("--out", type=Path, default=None, help="default: data/results/sd3_sweep.json")
+    sw.add_argument("--orw-alpha", type=float, default=1.0, help="ORW's α in the long-baselines grid")
+    sw.add_argument("--dpo-beta", type=float, default=1000.0, help="Diffusion-DPO's β in the long-baselines grid")
+    sw.add_argument("--runs-dir", default=None, help="default: the grid's folder under runs/")
+    sw.add_argument("--out", type=Path, default=None,
+                    help="default: data/results/sd3_sweep.json for the default grid, runs/sd3_<grid>.json otherwise")
     sw.add_argument("--guidance", type=float, default=None, help="CFG scale of sampling (default: the adapter's)")
     sw.add_argument("--shared-noise", action="store_true", help="one (t, noise) per group in each update")
     sw.add_argument("--smoke", action="store_true")
@@ -690,14 +736,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(json.dumps({k: v for k, v in result["final"].items() if isinstance(v, float)}, indent=1))
         print(f"{result['provenance']['seconds']} s" + (f"; wrote {args.out}" if args.out else ""))
     elif args.command == "sweep":
+        grid = sweep_grid(args.grid, args.orw_alpha, args.dpo_beta)
         base_cfg = default_config(progress=False, shared_noise=args.shared_noise)
+        if grid["iterations"]:
+            base_cfg = replace(base_cfg, iterations=grid["iterations"])
         if args.guidance is not None:
             base_cfg = replace(base_cfg, extra={"adapter": {"guidance_scale": args.guidance}})
         if args.smoke or smoke():
             base_cfg = smoke_config(base_cfg)
-        betas = {m: v[:1] for m, v in SWEEP_BETAS.items()} if args.smoke else None
-        result = sweep(args.methods, betas, args.seeds, base_cfg, args.runs_dir, args.workers)
-        out = args.out or data_dir().joinpath(*RESULTS_FILE)
+        betas = {m: v[:1] for m, v in grid["betas"].items()} if args.smoke else grid["betas"]
+        result = sweep(args.methods or grid["methods"], betas, args.seeds, base_cfg, args.runs_dir or grid["runs_dir"],
+                       args.workers)  # fmt: skip
+        out = args.out or grid["out"]
         atomic_write_json(out, result)
         for key, s in result["summary"]["by_diversity"].items():
             hv = {m: round(v["hypervolume"], 4) for m, v in s["methods"].items()}
