@@ -63,6 +63,7 @@ def _nbmake(env_smoke):
     return subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=ROOT)
 
 
+@pytest.mark.slow
 def test_smoke_switch_reaches_the_notebook_kernel():
     ok = _nbmake("1")
     assert ok.returncode == 0, ok.stdout[-2000:]
@@ -90,6 +91,7 @@ def _pages(html_dir: Path) -> list[Path]:
     return [html_dir / "index.html", *[html_dir / "chapters" / f"{p.stem}.html" for p in CHAPTERS]]
 
 
+@pytest.mark.slow
 def test_book_builds_offline_with_every_page_and_the_slider(built_book):
     for page in _pages(built_book):
         assert page.exists(), f"missing page {page}"
@@ -159,6 +161,7 @@ return t.includes('\\\\(') || t.includes('\\\\[') || t.includes('$$');
 """
 
 
+@pytest.mark.slow
 def test_pages_render_math_and_the_static_slider_moves(served_book, built_book):
     shots = built_book.parent / "screenshots"
     shots.mkdir(exist_ok=True)
@@ -217,6 +220,7 @@ def _build_mode(html_dir: Path) -> str:
     return json.loads(marker.read_text())["mode"] if marker.exists() else "smoke"
 
 
+@pytest.mark.slow
 def test_every_page_renders_for_a_reader(served_book, built_book):
     """Every page of the built book in Chromium: no broken image, no raw Markdown table, no machine path, no
     traceback, no raw TeX; the smoke build's chapters carry the smoke banner, the full build has none. A

@@ -311,6 +311,7 @@ def test_local_folder_loads_with_the_hub_code(tmp_path):
                                                  strict=True))  # fmt: skip
 
 
+@pytest.mark.slow
 def test_hub_id_offline_gives_a_clear_error():
     code = ("from adrpo_nb.models.causal_lm import load_causal_lm, ModelLoadError\n"
             "try:\n    load_causal_lm('Qwen/Qwen2-0.5B-Instruct')\n"
@@ -370,6 +371,7 @@ def test_extra_model_inputs_are_computed_per_prompt_and_reach_generate_and_log_p
     assert trainer.step()["reward"] > 0.8
 
 
+@pytest.mark.slow
 def test_two_processes_train_in_sync(tmp_path):
     """torchrun with 2 CPU processes (gloo): each samples its own prompts, the parameters stay identical."""
     import json

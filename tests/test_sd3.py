@@ -212,6 +212,7 @@ def test_every_method_trains_the_lora_only(tiny_dir, method):
     assert any(p.abs().sum() > 0 for p in lora_b)  # every method, DPO included, moved the LoRA
 
 
+@pytest.mark.slow
 def test_lora_run_resumes_bit_identically(tiny_dir, tmp_path):
     cfg = replace(exp.smoke_config(exp.default_config(progress=False)), iterations=3, checkpoint_every=1)
     straight = _adapter(tiny_dir, sample_steps=2)
@@ -291,6 +292,7 @@ def test_sd3_adapter_rejects_unknown_timestep_sampling(tiny_dir):
         SD3Adapter(load_sd3_pipeline(tiny_dir), ["a red circle above a blue square"], timestep_sampling="cosine")
 
 
+@pytest.mark.slow
 def test_guidance_trades_diversity_for_reward_as_the_committed_curve_says():
     """data/results/sd3_guidance.json is what guidance_curve computes from the shipped tiny SD3."""
     committed = {p["guidance_scale"]: p for p in json.loads(data_path(*exp.GUIDANCE_FILE).read_text())["points"]}

@@ -26,6 +26,7 @@ def _policy(out: Path) -> dict:
     return torch.load(out / "checkpoint.pt", weights_only=True)["policy"]
 
 
+@pytest.mark.slow
 def test_kill_and_resume_gives_identical_parameters(tmp_path):
     straight, killed = tmp_path / "straight", tmp_path / "killed"
     assert _run_worker(straight, 0) == 0
@@ -41,6 +42,7 @@ def test_kill_and_resume_gives_identical_parameters(tmp_path):
     assert any(not torch.equal(a[k], base[k]) for k in a)
 
 
+@pytest.mark.slow
 def test_adrpo_learns_the_even_digit_reward():
     torch.manual_seed(0)
     cfg = replace(TINY, iterations=12, samples_per_iteration=128, minibatch_size=128, updates_per_iteration=4,
@@ -102,6 +104,7 @@ def test_config_errors(kwargs, match):
         FlowMatchingRLConfig(**kwargs)
 
 
+@pytest.mark.slow
 def test_two_processes_train_in_sync(tmp_path):
     """torchrun with 2 CPU processes (gloo): each samples its own batch, the parameters stay identical."""
     import json

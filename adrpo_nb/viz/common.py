@@ -24,11 +24,13 @@ from typing import Any
 import numpy as np
 
 from adrpo_nb.viz.images import decode_png_base64, image_grid
+from adrpo_nb.viz.tables import Table, mean_std, table
 
 __all__ = [
     "METHOD_COLORS",
     "METHOD_LABELS",
     "BetaSlider",
+    "hypervolume_table",
     "plot_beta_eff_histograms",
     "plot_class_histogram",
     "plot_curves",
@@ -200,37 +202,52 @@ def plot_beta_eff_histograms(run: dict, ax=None, bins: int = 30):
 
 
 def sweep_table(sweep: dict, methods: Sequence[str], keys: Sequence[str] = ("reward", "even_entropy_norm", "w2"),
-                ) -> str:  # fmt: skip
-    """A Markdown table: per method and β0, mean ± std over seeds of the final ``keys``, and divergences."""
-    header = ["method", "β0", *keys, "seeds", "diverged"]
-    rows = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+                ) -> Table:  # fmt: skip
+    """Per method and β0: mean ± std over seeds of the final ``keys``, the number of seeds and of diverged runs.
+
+    A β0 whose runs all diverged shows ``—`` in the metric columns (and every run counted as diverged).
+    """
+    rows = []
     for method in methods:
         runs = [r for r in sweep["runs"] if r["config"]["method"] == method]
         for beta0 in sorted({r["config"]["beta0"] for r in runs}):
             group = [r for r in runs if r["config"]["beta0"] == beta0]
             done = [r["final"] for r in group if r["final"] is not None]
-            cells = [
-                f"{np.mean([f[k] for f in done]):.3f} ± {np.std([f[k] for f in done]):.3f}" if done else "—"
-                for k in keys
-            ]
-            label = METHOD_LABELS.get(method, method)
-            tail = f" | {len(group)} | {len(group) - len(done)} |"
-            rows.append(f"| {label} | {beta0:g} | " + " | ".join(cells) + tail)
-    return "\n".join(rows)
+            row = {"method": METHOD_LABELS.get(method, method), "β0": beta0, "seeds": len(group),
+                   "diverged": len(group) - len(done)}  # fmt: skip
+            row.update({k: mean_std([f[k] for f in done]) for k in keys})
+            rows.append(row)
+    return table(rows, ["method", "β0", *keys, "seeds", "diverged"])
 
 
-def seeds_table(runs: dict[tuple[str, int], dict], keys: Sequence[str] = ("reward", "diversity", "w2")) -> str:
-    """A Markdown table of results keyed by ``(method, seed)``: one row per seed and method, then each
-    method's mean ± std over its seeds (e.g. :func:`adrpo_nb.experiments.sd3.long_runs`)."""
-    rows = ["| seed | method | " + " | ".join(keys) + " |", "|" + "---|" * (len(keys) + 2)]
-    for (method, seed), r in sorted(runs.items(), key=lambda kv: (kv[0][1], kv[0][0])):
-        rows.append(f"| {seed} | {METHOD_LABELS.get(method, method)} | "
-                    + " | ".join(f"{r['final'][k]:.3f}" for k in keys) + " |")  # fmt: skip
+def seeds_table(runs: dict[tuple[str, int], dict], keys: Sequence[str] = ("reward", "diversity", "w2")) -> Table:
+    """Results keyed by ``(method, seed)``: one row per seed and method, then each method's mean ± std over
+    its seeds (e.g. :func:`adrpo_nb.experiments.sd3.long_runs`)."""
+    rows = [{"seed": seed, "method": METHOD_LABELS.get(method, method), **{k: r["final"][k] for k in keys}}
+            for (method, seed), r in sorted(runs.items(), key=lambda kv: (kv[0][1], kv[0][0]))]  # fmt: skip
     for method in sorted({m for m, _ in runs}):
         finals = [r["final"] for (m, _), r in runs.items() if m == method]
-        rows.append(f"| mean ± std | {METHOD_LABELS.get(method, method)} | " + " | ".join(
-            f"{np.mean([f[k] for f in finals]):.3f} ± {np.std([f[k] for f in finals]):.3f}" for k in keys) + " |")
-    return "\n".join(rows)
+        rows.append({"seed": "mean ± std", "method": METHOD_LABELS.get(method, method),
+                     **{k: mean_std([f[k] for f in finals]) for k in keys}})  # fmt: skip
+    return table(rows, ["seed", "method", *keys], formats=dict.fromkeys(keys, ".3f"))
+
+
+def hypervolume_table(summary: dict, methods: Sequence[str] = ("none", "fixed", "orw", "adrpo")) -> Table:
+    """Per diversity measure of a sweep summary: each method's front hypervolume (and mean ± std of the
+    per-seed hypervolumes), and ADRPO's ratio to the best baseline."""
+    rows = []
+    for key, block in summary["by_diversity"].items():
+        hv = block["methods"]
+        row = {"diversity measure": key}
+        for m in methods:
+            per_seed = hv[m]["hypervolume_per_seed"]
+            row[m] = f"{hv[m]['hypervolume']:.3f} (per seed {per_seed['mean']:.3f} ± {per_seed['std']:.3f})"
+        best = METHOD_LABELS.get(block["best_baseline"], block["best_baseline"])
+        row["ratio"] = f"{block['adrpo_hv_ratio']:.2f}× vs {best}"
+        rows.append(row)
+    columns = {"diversity measure": "diversity measure", **{m: METHOD_LABELS.get(m, m) for m in methods},
+               "ratio": "ADRPO / best baseline"}  # fmt: skip
+    return table(rows, columns)
 
 
 # ----------------------------------------------------------------------------- the β0 slider

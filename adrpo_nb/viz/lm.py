@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from adrpo_nb.viz import METHOD_COLORS, METHOD_LABELS
+from adrpo_nb.viz.tables import Table, table
 
 __all__ = [
     "VARIANT_COLORS",
@@ -137,20 +138,18 @@ def plot_final_vs_kl(sweep: dict, ax=None, y_key: str = "accuracy", x_key: str =
     return ax
 
 
-def variant_table(summary: dict, keys: Sequence[str] = ("accuracy", "distinct_correct", "kl", "entropy")) -> str:
-    """A Markdown table of the sweep summary: per variant and β0, mean ± std over seeds of the final ``keys``."""
-    header = ["variant", "β0", *keys, "seeds"]
-    rows = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+def variant_table(summary: dict, keys: Sequence[str] = ("accuracy", "distinct_correct", "kl", "entropy")) -> Table:
+    """The sweep summary: per variant and β0, mean ± std over seeds of the final ``keys`` (the start first)."""
+    rows = []
     base = summary.get("base", {})
     if base:
-        rows.append("| start (pretrained) | — | " + " | ".join(f"{base[k]:.3f}" if k in base else "—" for k in keys)
-                    + " | — |")  # fmt: skip
+        rows.append({"variant": "start (pretrained)", "β0": None, "seeds": None,
+                     **{k: f"{base[k]:.3f}" if k in base else None for k in keys}})  # fmt: skip
     for variant, entries in summary["variants"].items():
         for e in entries:
-            beta = "—" if variant == "none" else f"{e['beta0']:g}"
-            cells = [f"{e[k]:.3f} ± {e[k + '_std']:.3f}" for k in keys]
-            rows.append(f"| {variant_label(variant)} | {beta} | " + " | ".join(cells) + f" | {e['seeds']} |")
-    return "\n".join(rows)
+            rows.append({"variant": variant_label(variant), "β0": None if variant == "none" else e["beta0"],
+                         "seeds": e["seeds"], **{k: f"{e[k]:.3f} ± {e[k + '_std']:.3f}" for k in keys}})  # fmt: skip
+    return table(rows, ["variant", "β0", *keys, "seeds"])
 
 
 def entropy_dynamics(curve: dict, key: str = "entropy", smooth: int = 9) -> dict[str, float]:

@@ -54,7 +54,10 @@ __all__ = [
     "VARIANTS",
     "audio_config",
     "book_run",
+    "book_run_config",
+    "make_trainer",
     "reward_setup",
+    "run_label",
     "run_rl",
     "scaling_slope",
     "smoke_config",
@@ -129,6 +132,18 @@ def scaling_slope(points: list[dict[str, Any]], x: str = "think_length") -> floa
     return float(np.polyfit(xs, ys, 1)[0])
 
 
+def make_trainer(config: GRPOConfig, *, adapter: Any = None, callbacks: Sequence[Any] = ()) -> GRPOTrainer:
+    """The trainer :func:`run_rl` (and so :func:`book_run`) trains: the shipped tiny Qwen2-Audio (or
+    ``adapter``) on the synthetic audio questions' train split, with the reward functions
+    ``config.extra`` names (:func:`reward_setup`: CESAR's five, or the outcome pair) weighted by
+    ``config.reward_weights``, think lengths counted in the policy's tokens."""
+    adapter = adapter or load_tiny()
+    extra = config.extra
+    rewards, weight, l_max = extra.get("rewards", "cesar"), extra.get("process_weight", 1.0), extra.get("l_max", L_MAX)
+    funcs, _ = reward_setup(rewards, weight, l_max, tokenizer=adapter.tokenizer)
+    return GRPOTrainer(adapter, funcs, dataset("train"), config, callbacks=list(callbacks))
+
+
 def run_rl(config: GRPOConfig, *, eval_size: int = 400, budgets: Sequence[int | None] = BUDGETS,
            command: str | None = None, callbacks: Sequence[Any] = ()) -> dict[str, Any]:  # fmt: skip
     """Fine-tune the shipped tiny Qwen2-Audio with ``config`` and return (and save) a result dict.
@@ -151,11 +166,8 @@ def _run_rl(config: GRPOConfig, *, eval_size: int = 400, budgets: Sequence[int |
     if done is not None:
         return done
     start_time, commit = time.perf_counter(), git_commit()
-    extra = config.extra
     adapter = load_tiny()
-    funcs, _ = reward_setup(extra.get("rewards", "cesar"), extra.get("process_weight", 1.0), extra.get("l_max", L_MAX),
-                            tokenizer=adapter.tokenizer)  # fmt: skip
-    trainer = GRPOTrainer(adapter, funcs, dataset("train"), config, callbacks=list(callbacks))
+    trainer = make_trainer(config, adapter=adapter, callbacks=callbacks)
     history = trainer.train()
     adapter.policy.eval()
     questions = eval_questions(eval_size)
@@ -187,12 +199,21 @@ def run_label(variant: str, beta0: float, seed: int, process_weight: float = 1.0
     return f"{variant}_b{beta0:g}" + (f"_w{process_weight:g}" if process_weight != 1.0 else "") + f"_s{seed}"
 
 
+def book_run_config(variant: str, beta0: float = 0.04, *, seed: int = 0, iterations: int | None = None,
+                    **overrides: Any) -> GRPOConfig:  # fmt: skip
+    """The config :func:`book_run` trains with: :func:`audio_config` of ``variant`` with ``beta0``, ``seed`` and
+    ``overrides``, shrunk in smoke mode, writing to ``runs/book[-smoke]/audio_<name>``."""
+    return book_config(audio_config(variant, beta0, seed=seed, **overrides), f"audio_{run_label(variant, beta0, seed)}",
+                       smoke_config, iterations)  # fmt: skip
+
+
 def book_run(variant: str, beta0: float = 0.04, *, seed: int = 0, iterations: int | None = None,
              **overrides: Any) -> dict[str, Any]:  # fmt: skip
     """A chapter's run: the committed ``data/results/book/`` result in full mode (:mod:`adrpo_nb.experiments.book`),
-    else ``runs/book[-smoke]/audio_<name>/result.json`` if present, else trains and saves it."""
-    cfg = book_config(audio_config(variant, beta0, seed=seed, **overrides), f"audio_{run_label(variant, beta0, seed)}",
-                      smoke_config, iterations)  # fmt: skip
+    else ``runs/book[-smoke]/audio_<name>/result.json`` if present, else trains and saves it.
+
+    The config is :func:`book_run_config`'s, the trainer :func:`make_trainer`'s."""
+    cfg = book_run_config(variant, beta0, seed=seed, iterations=iterations, **overrides)
     committed = committed_book_result(cfg, smoke())
     if committed is not None:
         return committed

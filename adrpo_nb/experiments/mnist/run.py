@@ -59,9 +59,12 @@ __all__ = [
     "EVAL_SEED",
     "SWEEP_BETAS",
     "SWEEP_METHODS",
+    "batch_metrics",
     "book_run",
+    "book_run_config",
     "evaluate_velocity",
     "learning_from_failures",
+    "make_trainer",
     "run_rl",
     "select_runs",
     "smoke_config",
@@ -125,8 +128,21 @@ def evaluate_velocity(
     return metrics, images
 
 
-def _batch_metrics(samples, rewards, info) -> dict[str, float]:
+def batch_metrics(samples: FlowSamples, rewards: torch.Tensor, info: dict[str, Any]) -> dict[str, float]:
+    """The trainer's ``metrics_fn``: diversity of each training batch (from the classifier's labels and features)."""
     return diversity(labels=info["labels"], features=info["features"])
+
+
+def make_trainer(
+    config: FlowMatchingRLConfig, reward: ClassProbabilityReward = even_digits, *, base: LatentFlowModel | None = None,
+    callbacks: Sequence[Any] = (),
+) -> FlowMatchingRLTrainer:
+    """The trainer :func:`run_rl` (and so :func:`book_run`) trains: the shipped base model's latent flow,
+    rewarded by ``reward`` (the classifier's P(even digit) by default), with batch diversity logged."""
+    adapter = LatentFlowAdapter(base or load_base_model())
+    return FlowMatchingRLTrainer(
+        adapter, reward.score_with_info, config, metrics_fn=batch_metrics, callbacks=list(callbacks)
+    )
 
 
 # ----------------------------------------------------------------------------- one RL run
@@ -169,14 +185,19 @@ def _run_rl(
         return done
     commit = git_commit()
     base = base or load_base_model()
-    trainer = FlowMatchingRLTrainer(
-        LatentFlowAdapter(base), lambda images: reward.score_with_info(images), config,
-        metrics_fn=_batch_metrics, callbacks=list(callbacks),
-    )  # fmt: skip
+    trainer = make_trainer(config, reward, base=base, callbacks=callbacks)
     return run_flow_experiment(
         trainer, lambda policy: evaluate_velocity(base, policy, reward, eval_samples), curve_keys=CURVE_KEYS,
         snapshots=beta_eff_snapshots, command=command, commit=commit, extra={"reward_fn": repr(reward)},
     )  # fmt: skip
+
+
+def book_run_config(method: str, beta0: float, *, iterations: int | None = None, seed: int = 0,
+                    **overrides: Any) -> FlowMatchingRLConfig:  # fmt: skip
+    """The config :func:`book_run` trains with: the default :class:`FlowMatchingRLConfig` with ``method``,
+    ``beta0``, ``seed`` and ``overrides``, shrunk in smoke mode, writing to ``runs/book[-smoke]/<name>``."""
+    return book_config(FlowMatchingRLConfig(method=method, beta0=beta0, seed=seed, **overrides),
+                       run_name(method, beta0, seed), smoke_config, iterations)  # fmt: skip
 
 
 def book_run(
@@ -187,10 +208,10 @@ def book_run(
     else ``runs/book[-smoke]/<name>/result.json`` if present, else trains and saves it.
 
     Smoke mode (``ADRPO_SMOKE=1``) shrinks it with :func:`smoke_config` and keeps it in its own folder,
-    so a smoke result never stands in for a full one. β_eff is recorded at a few iterations.
+    so a smoke result never stands in for a full one. β_eff is recorded at a few iterations. The config is
+    :func:`book_run_config`'s, the trainer :func:`make_trainer`'s.
     """
-    cfg = book_config(FlowMatchingRLConfig(method=method, beta0=beta0, seed=seed, **overrides),
-                      run_name(method, beta0, seed), smoke_config, iterations)  # fmt: skip
+    cfg = book_run_config(method, beta0, iterations=iterations, seed=seed, **overrides)
     committed = committed_book_result(cfg, smoke())
     if committed is not None:
         return committed

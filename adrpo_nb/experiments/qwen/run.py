@@ -64,9 +64,12 @@ __all__ = [
     "SWEEP_BETAS",
     "SWEEP_METHODS",
     "book_run",
+    "book_run_config",
     "default_config",
     "evaluate_policy",
+    "make_trainer",
     "real_setup",
+    "run_label",
     "run_rl",
     "samples_html",
     "smoke_config",
@@ -174,6 +177,19 @@ def _metrics_fn(rollout, rewards) -> dict[str, float]:
     return {}
 
 
+def make_trainer(
+    config: GRPOConfig,
+    *,
+    adapter: CausalLMAdapter | None = None,
+    dataset_size: int = 4000,
+    callbacks: Sequence[Any] = (),
+) -> GRPOTrainer:
+    """The trainer :func:`run_rl` (and so :func:`book_run`) trains: the shipped tiny Qwen2 (or ``adapter``) on
+    ``dataset_size`` countdown puzzles, rewarded by a correct equation plus the answer format."""
+    rows = countdown_rows(dataset_size)
+    return GRPOTrainer(adapter or load_tiny(), list(REWARD_FUNCS), rows, config, callbacks=list(callbacks))
+
+
 def run_rl(config: GRPOConfig, *, eval_every: int = 30, eval_size: int = 128, samples_per_puzzle: int = 8,
            beta_eff_snapshots: Sequence[int] = (), command: str | None = None, callbacks: Sequence[Any] = (),
            dataset_size: int = 4000) -> dict[str, Any]:  # fmt: skip
@@ -212,8 +228,7 @@ def _run_rl(config: GRPOConfig, *, eval_every: int = 30, eval_size: int = 128, s
             m = evaluate_policy(adapter, puzzles, samples_per_puzzle)
             evals.append({"iteration": trainer.iteration, **{k: v for k, v in m.items() if k != "examples"}})
 
-    trainer = GRPOTrainer(adapter, list(REWARD_FUNCS), countdown_rows(dataset_size), config,
-                          callbacks=[record, *callbacks])  # fmt: skip
+    trainer = make_trainer(config, adapter=adapter, dataset_size=dataset_size, callbacks=[record, *callbacks])
     if not trainer.load_checkpoint():
         evals.append({"iteration": 0, **{k: v for k, v in evaluate_policy(adapter, puzzles, samples_per_puzzle)
                                           .items() if k != "examples"}})  # fmt: skip
@@ -249,10 +264,21 @@ def _run_rl(config: GRPOConfig, *, eval_every: int = 30, eval_size: int = 128, s
 
 
 
-def _run_name(method: str, beta0: float, seed: int, clip: Any = "auto", scale_rewards: bool = True) -> str:
+def run_label(method: str, beta0: float, seed: int, clip: Any = "auto", scale_rewards: bool = True) -> str:
+    """A run's folder name, e.g. ``adrpo_b0.04_s1``, ``adrpo_b0.04_noclip_s0``, ``adrpo_b1_unscaled_s0``
+    (``none_s1`` for β = 0)."""
     tag = "" if clip == "auto" else ("_noclip" if clip is None else f"_clip{clip[0]:g},{clip[1]:g}")
     tag += "" if scale_rewards else "_unscaled"
     return f"{method}_b{beta0:g}{tag}_s{seed}" if method != "none" else f"none_s{seed}"
+
+
+def book_run_config(method: str, beta0: float, *, seed: int = 0, iterations: int | None = None,
+                    **overrides: Any) -> GRPOConfig:  # fmt: skip
+    """The config :func:`book_run` trains with: :func:`default_config` with ``method``, ``beta0``, ``seed`` and
+    ``overrides``, shrunk in smoke mode, writing to ``runs/book[-smoke]/qwen_<name>``."""
+    name = run_label(method, beta0, seed, overrides.get("clip", "auto"), overrides.get("scale_rewards", True))
+    return book_config(default_config(method=method, beta0=beta0, seed=seed, **overrides), f"qwen_{name}",
+                       smoke_config, iterations)  # fmt: skip
 
 
 def book_run(method: str, beta0: float, *, seed: int = 0, iterations: int | None = None, callbacks: Sequence[Any] = (),
@@ -261,10 +287,9 @@ def book_run(method: str, beta0: float, *, seed: int = 0, iterations: int | None
     else ``runs/book[-smoke]/qwen_<name>/result.json`` if present, else trains and saves it.
 
     Smoke mode (``ADRPO_SMOKE=1``) shrinks it with :func:`smoke_config` and keeps it in its own folder.
+    The config is :func:`book_run_config`'s, the trainer :func:`make_trainer`'s.
     """
-    name = _run_name(method, beta0, seed, overrides.get("clip", "auto"), overrides.get("scale_rewards", True))
-    cfg = book_config(default_config(method=method, beta0=beta0, seed=seed, **overrides), f"qwen_{name}", smoke_config,
-                      iterations)  # fmt: skip
+    cfg = book_run_config(method, beta0, seed=seed, iterations=iterations, **overrides)
     committed = committed_book_result(cfg, smoke())
     if committed is not None:
         return committed
@@ -305,7 +330,7 @@ def sweep(methods: Sequence[str] = SWEEP_METHODS, betas: Sequence[float] = SWEEP
     for variant in [*variants, *extra_runs]:
         for seed in seeds:
             cfg = GRPOConfig(**{**base_config.to_dict(), "clip": "auto", **variant, "seed": seed, "progress": False})
-            name = _run_name(cfg.method, cfg.beta0, seed, variant.get("clip", "auto"), cfg.scale_rewards)
+            name = run_label(cfg.method, cfg.beta0, seed, variant.get("clip", "auto"), cfg.scale_rewards)
             cfg = replace(cfg, output_dir=run_folder(runs_dir, name, cfg))
             jobs.append((cfg.to_dict(), f"python -m adrpo_nb.experiments.qwen sweep (run {name})", run_kwargs))
     log(f"qwen sweep: {len(jobs)} runs, {workers} workers")

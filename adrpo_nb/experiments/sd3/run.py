@@ -73,7 +73,9 @@ __all__ = [
     "SWEEP_GRIDS",
     "TINY_ADAPTER",
     "TINY_DIR",
+    "batch_diversity",
     "book_run",
+    "book_run_config",
     "build_tiny_pipeline",
     "build_tokenizers",
     "default_config",
@@ -83,6 +85,7 @@ __all__ = [
     "load_tiny_pipeline",
     "long_runs",
     "make_adapter",
+    "make_trainer",
     "pretrain",
     "probe_rows",
     "project_prompts",
@@ -456,7 +459,9 @@ def evaluate_sd3(
     return metrics, batch.outputs
 
 
-def _batch_diversity(group_size: int):
+def batch_diversity(group_size: int) -> Callable[..., dict[str, float]]:
+    """The trainer's ``metrics_fn``: per-prompt diversity of each training batch (CLIP embeddings when the
+    reward gives them, else pixels), for groups of ``group_size`` images of one prompt."""
     def metrics(samples, rewards, info) -> dict[str, float]:
         return {"diversity": clip_diversity(info.get("image_embeds", samples.outputs), group_size)}
 
@@ -480,6 +485,21 @@ def smoke_config(config: FlowMatchingRLConfig) -> FlowMatchingRLConfig:
     """The same run shrunk to seconds: 4 iterations of one prompt × 8 images, one update each."""
     return replace(config, iterations=4, samples_per_iteration=8, minibatch_size=8, updates_per_iteration=1,
                    checkpoint_every=2)  # fmt: skip
+
+
+def make_trainer(
+    config: FlowMatchingRLConfig,
+    *,
+    adapter: SD3Adapter | None = None,
+    reward: Callable = BINDING,
+    callbacks: Sequence[Any] = (),
+) -> FlowMatchingRLTrainer:
+    """The trainer :func:`run_rl` (and so :func:`book_run`) trains: a LoRA on a freshly loaded tiny SD3 over
+    the shapes prompts (:func:`make_adapter` with ``config.extra["adapter"]`` as overrides), or ``adapter``;
+    rewarded by the attribute-binding checks, with each batch's diversity logged."""
+    adapter = adapter or make_adapter(**config.extra.get("adapter", {}))
+    metrics_fn = batch_diversity(config.num_generations or 1)
+    return FlowMatchingRLTrainer(adapter, reward, config, metrics_fn=metrics_fn, callbacks=list(callbacks))
 
 
 def run_rl(
@@ -519,8 +539,7 @@ def _run_rl(
         return done
     commit = git_commit()
     adapter = adapter or make_adapter(**config.extra.get("adapter", {}))
-    trainer = FlowMatchingRLTrainer(adapter, reward, config, metrics_fn=_batch_diversity(config.num_generations or 1),
-                                    callbacks=list(callbacks))  # fmt: skip
+    trainer = make_trainer(config, adapter=adapter, reward=reward, callbacks=callbacks)
     result = run_flow_experiment(
         trainer, lambda policy: evaluate_sd3(adapter, reward, n_prompts=eval_prompts), curve_keys=CURVE_KEYS,
         snapshots=snapshots, command=command, commit=commit,
@@ -539,12 +558,21 @@ def _adapter_settings(adapter: SD3Adapter) -> dict[str, Any]:
     return {k: getattr(adapter, k) for k in keys}
 
 
+def book_run_config(method: str, beta0: float, *, iterations: int | None = None, seed: int = 0,
+                    **overrides: Any) -> FlowMatchingRLConfig:  # fmt: skip
+    """The config :func:`book_run` trains with: :func:`default_config` with ``method``, ``beta0``, ``seed`` and
+    ``overrides``, shrunk in smoke mode, writing to ``runs/book[-smoke]/sd3_<name>``."""
+    return book_config(default_config(method=method, beta0=beta0, seed=seed, **overrides),
+                       f"sd3_{run_name(method, beta0, seed)}", smoke_config, iterations)  # fmt: skip
+
+
 def book_run(method: str, beta0: float, *, iterations: int | None = None, seed: int = 0,
              callbacks: Sequence[Any] = (), **overrides: Any) -> dict[str, Any]:  # fmt: skip
     """A chapter's run: the committed ``data/results/book/`` result in full mode (:mod:`adrpo_nb.experiments.book`),
-    else ``runs/book[-smoke]/sd3_<name>/result.json`` if present, else trains and saves it."""
-    cfg = book_config(default_config(method=method, beta0=beta0, seed=seed, **overrides),
-                      f"sd3_{run_name(method, beta0, seed)}", smoke_config, iterations)  # fmt: skip
+    else ``runs/book[-smoke]/sd3_<name>/result.json`` if present, else trains and saves it.
+
+    The config is :func:`book_run_config`'s, the trainer :func:`make_trainer`'s."""
+    cfg = book_run_config(method, beta0, iterations=iterations, seed=seed, **overrides)
     committed = committed_book_result(cfg, smoke())
     if committed is not None:
         return committed
