@@ -602,8 +602,8 @@ def write_dataset(folder: str | os.PathLike | None = None, n_train: int = 2000, 
     """Write ``train.jsonl``, ``test.jsonl``, ``manifest.json`` and ``examples/<task>.wav`` to ``folder``.
 
     ``folder`` defaults to ``runs/audio_qa`` (the committed copy is written with ``--out data/audio_qa``).
-    Each jsonl line is a :meth:`AudioQuestion.to_row` plus ``"sha256"`` of the clip's 16-bit PCM. The examples are the first
-    question of each task in the test split. Returns the manifest.
+    Each jsonl line is a :meth:`AudioQuestion.to_row` plus ``"sha256"`` of the clip's 16-bit PCM. The examples
+    are the first question of each task in the test split. Returns the manifest.
     """
     folder = Path(folder) if folder is not None else runs_dir() / "audio_qa"
     splits = {"train": make_split(n_train, seed, "train"), "test": make_split(n_test, seed, "test")}
