@@ -198,7 +198,8 @@ const root = document.querySelector('main, article, body');
 const text = root.innerText;
 const prose = root.cloneNode(true);
 prose.querySelectorAll('pre, code, script, style, .highlight').forEach(e => e.remove());
-const broken = Array.from(document.images).filter(i => i.complete && i.naturalWidth === 0).map(i => i.src.slice(0, 80));
+const broken = Array.from(document.images).filter(i => i.getClientRects().length > 0 && i.complete
+                                                   && i.naturalWidth === 0).map(i => i.src.slice(0, 80) || i.alt);
 const rawTable = /\|\s*:?-{3,}:?\s*\|/.test(prose.textContent);
 const paths = text.match(/(^|[\s"'(=])\/(work|tmp|root|home|Users)\/[^\s"')]+/g) || [];
 const tracebacks = document.querySelectorAll('.output.traceback, .output.error, .cell_output .ansi-red-fg').length

@@ -98,6 +98,7 @@ def test_pretrain_writes_under_runs_unless_told_otherwise(family, smoke_flag, mo
     calls = []
     monkeypatch.setattr(module, "pretrain", lambda *args, **kwargs: calls.append(args))
     monkeypatch.setenv("ADRPO_RUNS", str(tmp_path))
+    monkeypatch.delenv("ADRPO_SMOKE", raising=False)  # CI sets it; the flag alone decides here
     module.main(["pretrain", *smoke_flag])
     (args,) = calls
     for path in args[:2]:
