@@ -1,4 +1,5 @@
-"""SD3 experiments: the tiny SD3 of the shapes world (build, pretrain), one RL run, the sweep.
+"""SD3 experiments: prompts, evaluation, one RL run, the sweeps, the guidance curve and the CLI (the tiny model and its
+pretraining are in :mod:`adrpo_nb.experiments.sd3.pretrain`).
 
 Command line::
 
@@ -24,14 +25,12 @@ import argparse
 import json
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
-from torch.nn import functional as F
 
 from adrpo_nb.experiments.book import committed_book_result
 from adrpo_nb.experiments.runner import (
@@ -49,16 +48,21 @@ from adrpo_nb.experiments.runner import (
     summarize_sweep,
     sweep_provenance,
 )
+from adrpo_nb.experiments.sd3.pretrain import (
+    TINY_ADAPTER,
+    TinySD3PretrainConfig,
+    build_tiny_pipeline,
+    build_tokenizers,
+    pretrain,
+)
 from adrpo_nb.metrics import clip_diversity
 from adrpo_nb.models.sd3 import PromptSet, SD3Adapter, load_sd3_pipeline
 from adrpo_nb.rewards.images import AttributeBindingReward
-from adrpo_nb.tasks.shapes import N_EVAL_PROMPTS, all_prompts, parse_prompt, random_scene, render, split_prompts
+from adrpo_nb.tasks.shapes import N_EVAL_PROMPTS, parse_prompt, split_prompts
 from adrpo_nb.trainers.flow_matching import FlowMatchingRLConfig, FlowMatchingRLTrainer
-from adrpo_nb.utils.checkpoints import weights_sha256
 from adrpo_nb.utils.paths import atomic_write_json, data_path, read_json
 from adrpo_nb.utils.provenance import git_commit, provenance
 from adrpo_nb.utils.runlock import run_lock
-from adrpo_nb.utils.validate import validate_numbers
 from adrpo_nb.viz.images import png_base64
 
 __all__ = [
@@ -72,6 +76,7 @@ __all__ = [
     "SWEEP_BETAS",
     "SWEEP_GRIDS",
     "TINY_ADAPTER",
+    "evaluate_pretrained",
     "TINY_DIR",
     "batch_diversity",
     "book_run",
@@ -105,7 +110,6 @@ RESULTS_FILE_G1 = ("results", "sd3_sweep_g1.json")  # the same sweep sampled wit
 EVAL_SEED = 4242  # the evaluation's noise
 EVAL_PROMPTS, EVAL_IMAGES_PER_PROMPT = N_EVAL_PROMPTS, 4  # every prompt of the "eval" split, 4 images each
 #: sampler/LoRA settings of the small path (the real path: SD3Adapter's defaults, 1024 px, 28 steps)
-TINY_ADAPTER = {"guidance_scale": 4.0, "sample_steps": 10, "max_sequence_length": 16, "lora_rank": 8}
 SWEEP_METHODS = ("none", "fixed", "orw", "dpo", "adrpo")
 SWEEP_BETAS: dict[str, tuple[float, ...]] = {
     "adrpo": (0.003, 0.01, 0.03),
@@ -156,204 +160,6 @@ CURVE_KEYS = (
 
 
 # ----------------------------------------------------------------------------- the tiny SD3
-def shapes_vocabulary() -> list[str]:
-    """Every word of the shapes prompts."""
-    return sorted({w for p in all_prompts() for w in p.split()})
-
-
-def build_tokenizers(model_max_length: int = 16):
-    """A CLIP BPE tokenizer and a T5 unigram tokenizer whose vocabularies are the shapes words.
-
-    The CLIP one has the characters of those words and the merges that build each whole word (so
-    every word is one token, as in CLIP's real vocabulary; checked); the T5 one has ``▁word`` pieces.
-    Both are real ``transformers`` tokenizer classes, saved with the pipeline.
-    """
-    from transformers import CLIPTokenizer, T5Tokenizer
-
-    words = shapes_vocabulary()
-    chars = sorted(set("".join(words)))
-    vocab = {"<|startoftext|>": 0, "<|endoftext|>": 1}
-
-    def add(token: str) -> None:
-        vocab.setdefault(token, len(vocab))
-
-    for c in chars:
-        add(c)
-        add(c + "</w>")
-    merges: list[tuple[str, str]] = []
-    for word in sorted(words, key=lambda w: (-len(w), w)):  # longest first: no other word's merge splits it
-        parts = [*word[:-1], word[-1] + "</w>"]
-        current = parts[0]
-        for part in parts[1:]:
-            if (current, part) not in merges:
-                merges.append((current, part))
-            current += part
-            add(current)
-    clip = CLIPTokenizer(vocab=vocab, merges=merges, model_max_length=model_max_length)
-    split = [w for w in words if len(clip(w).input_ids) != 3]
-    if split:
-        raise AssertionError(f"the CLIP merges split these words into several tokens: {split}")
-    pieces = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0)] + [("▁" + w, -1.0) for w in words]
-    pieces += [("▁", -2.0)] + [(c, -5.0) for c in chars]
-    t5 = T5Tokenizer(vocab=pieces, extra_ids=0, model_max_length=model_max_length)
-    return clip, t5
-
-
-def build_tiny_pipeline(seed: int = 0):
-    """A randomly initialised tiny ``StableDiffusion3Pipeline`` (32×32 images, 4-channel 8×8 latents)."""
-    from diffusers import (
-        AutoencoderKL,
-        FlowMatchEulerDiscreteScheduler,
-        SD3Transformer2DModel,
-        StableDiffusion3Pipeline,
-    )
-    from transformers import CLIPTextConfig, CLIPTextModelWithProjection, T5Config, T5EncoderModel
-
-    torch.manual_seed(seed)
-    clip_tok, t5_tok = build_tokenizers()
-    clip_cfg = CLIPTextConfig(vocab_size=len(clip_tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                              num_attention_heads=2, max_position_embeddings=16, projection_dim=32,
-                              bos_token_id=0, eos_token_id=1, pad_token_id=1)  # fmt: skip
-    t5_cfg = T5Config(vocab_size=len(t5_tok), d_model=64, d_kv=16, d_ff=128, num_layers=2, num_heads=4,
-                      relative_attention_num_buckets=8, relative_attention_max_distance=16, pad_token_id=0,
-                      eos_token_id=1, decoder_start_token_id=0)  # fmt: skip
-    transformer = SD3Transformer2DModel(
-        sample_size=8, patch_size=2, in_channels=4, num_layers=4, attention_head_dim=24, num_attention_heads=4,
-        joint_attention_dim=64, caption_projection_dim=96, pooled_projection_dim=64, out_channels=4,
-        pos_embed_max_size=8,
-    )  # fmt: skip
-    vae = AutoencoderKL(in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",) * 3,
-                        up_block_types=("UpDecoderBlock2D",) * 3, block_out_channels=(16, 32, 32), layers_per_block=1,
-                        latent_channels=4, norm_num_groups=8, sample_size=32, scaling_factor=1.0,
-                        shift_factor=0.0)  # fmt: skip
-    return StableDiffusion3Pipeline(
-        transformer=transformer, scheduler=FlowMatchEulerDiscreteScheduler(shift=1.0), vae=vae,
-        text_encoder=CLIPTextModelWithProjection(clip_cfg), tokenizer=clip_tok,
-        text_encoder_2=CLIPTextModelWithProjection(clip_cfg), tokenizer_2=clip_tok,
-        text_encoder_3=T5EncoderModel(t5_cfg), tokenizer_3=t5_tok,
-    )  # fmt: skip
-
-
-@dataclass
-class TinySD3PretrainConfig:
-    """Pretraining of the tiny SD3: the VAE on rendered scenes, then the transformer (text encoders stay
-    at their seeded random initialisation, frozen, as SD3's are frozen)."""
-
-    scenes: int = 20000
-    vae_steps: int = 1000
-    vae_batch: int = 64
-    vae_lr: float = 1e-3
-    transformer_steps: int = 3000
-    batch: int = 64
-    lr: float = 1e-3
-    cond_dropout: float = 0.1  # for classifier-free guidance
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        """Types and ranges of every field (numpy scalars converted); errors name the field."""
-        validate_numbers(self, positive_ints=("scenes", "vae_steps", "vae_batch", "transformer_steps", "batch"),
-                         positive_floats=("vae_lr", "lr"), fractions=("cond_dropout",), seeds=("seed",))  # fmt: skip
-
-    @classmethod
-    def smoke(cls) -> TinySD3PretrainConfig:
-        return cls(scenes=256, vae_steps=5, vae_batch=16, transformer_steps=5, batch=16)
-
-
-def _train_vae(vae, images: torch.Tensor, cfg: TinySD3PretrainConfig, gen: torch.Generator, log) -> None:
-    opt = torch.optim.AdamW(vae.parameters(), cfg.vae_lr)
-    vae.train()
-    for step in range(cfg.vae_steps):
-        x = images[torch.randint(0, len(images), (cfg.vae_batch,), generator=gen)] * 2 - 1
-        posterior = vae.encode(x).latent_dist
-        recon = vae.decode(posterior.sample(generator=gen)).sample
-        loss = F.mse_loss(recon, x) + 1e-6 * posterior.kl().mean()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        if (step + 1) % max(1, cfg.vae_steps // 5) == 0:
-            log(f"vae step {step + 1}/{cfg.vae_steps}: loss {loss.item():.4f}")
-    vae.eval().requires_grad_(False)
-
-
-def _train_transformer(pipe, latents, prompt_ids, embeds, pooled, cfg: TinySD3PretrainConfig, gen, log) -> None:
-    """Flow matching on cached latents and prompt embeddings (index 0 = the empty prompt, for dropout)."""
-    transformer = pipe.transformer.train().requires_grad_(True)
-    opt = torch.optim.AdamW(transformer.parameters(), cfg.lr, weight_decay=0.0)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, cfg.lr, total_steps=cfg.transformer_steps, pct_start=0.05)
-    start = time.perf_counter()
-    for step in range(cfg.transformer_steps):
-        b = torch.randint(0, len(latents), (cfg.batch,), generator=gen)
-        x0 = latents[b]
-        noise = torch.randn(x0.shape, generator=gen)
-        sigma = torch.sigmoid(torch.randn(cfg.batch, generator=gen))  # logit-normal, as SD3 trains
-        x_t = (1 - sigma[:, None, None, None]) * x0 + sigma[:, None, None, None] * noise
-        ids = torch.where(torch.rand(cfg.batch, generator=gen) < cfg.cond_dropout, 0, prompt_ids[b])
-        pred = transformer(hidden_states=x_t, timestep=sigma * 1000, encoder_hidden_states=embeds[ids],
-                           pooled_projections=pooled[ids]).sample  # fmt: skip
-        loss = F.mse_loss(pred, noise - x0)
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(transformer.parameters(), 1.0)
-        opt.step()
-        sched.step()
-        if (step + 1) % max(1, cfg.transformer_steps // 10) == 0:
-            log(f"transformer step {step + 1}/{cfg.transformer_steps}: loss {loss.item():.4f} "
-                f"({time.perf_counter() - start:.0f} s)")  # fmt: skip
-    transformer.eval().requires_grad_(False)
-
-
-def pretrain(out_dir: Path, cfg: TinySD3PretrainConfig | None = None, log=print) -> dict[str, Any]:
-    """Build and pretrain the tiny SD3, evaluate it, ``save_pretrained`` it to ``out_dir`` with ``pretrain.json``."""
-    cfg = cfg or TinySD3PretrainConfig()
-    start, commit = time.perf_counter(), git_commit()
-    gen = torch.Generator().manual_seed(cfg.seed)
-    pipe = build_tiny_pipeline(cfg.seed)
-    rng = np.random.default_rng(cfg.seed)
-    scenes = [random_scene(rng) for _ in range(cfg.scenes)]
-    images = torch.stack([render(s) for s in scenes])
-    _train_vae(pipe.vae, images, cfg, gen, log)
-    t_vae = time.perf_counter() - start
-    with torch.no_grad():
-        raw = torch.cat([pipe.vae.encode(images[i : i + 500] * 2 - 1).latent_dist.mode()
-                         for i in range(0, len(images), 500)])  # fmt: skip
-        shift, scale = raw.mean().item(), 1.0 / raw.std().item()
-        pipe.vae.register_to_config(shift_factor=shift, scaling_factor=scale)
-        latents = (raw - shift) * scale
-        prompts = ["", *all_prompts()]
-        embeds, _, pooled, _ = pipe.encode_prompt(prompts, None, None, do_classifier_free_guidance=False,
-                                                  max_sequence_length=TINY_ADAPTER["max_sequence_length"])  # fmt: skip
-    index = {p: i for i, p in enumerate(prompts)}
-    prompt_ids = torch.tensor([index[s.prompt] for s in scenes])
-    _train_transformer(pipe, latents, prompt_ids, embeds, pooled, cfg, gen, log)
-    out_dir = Path(out_dir)
-    pipe.save_pretrained(out_dir)
-    adapter = make_adapter(load_sd3_pipeline(out_dir))
-    base, _ = evaluate_sd3(adapter, n_prompts=8 if cfg.transformer_steps < 100 else EVAL_PROMPTS)
-    recon = _vae_reconstruction_reward(pipe, scenes[:512], images[:512])
-    report = {
-        "config": asdict(cfg),
-        "vae": {"seconds": round(t_vae, 1), "shift_factor": shift, "scaling_factor": scale,
-                "binding_reward_of_reconstructions": recon},
-        "base_model": base,
-        "parameters": {name: sum(p.numel() for p in getattr(pipe, name).parameters())
-                       for name in ("transformer", "vae", "text_encoder", "text_encoder_2", "text_encoder_3")},
-        "provenance": provenance(time.perf_counter() - start, "cpu", "python -m adrpo_nb.experiments.sd3 pretrain",
-                                 commit),
-    }  # fmt: skip
-    report["sha256"] = weights_sha256(out_dir)  # verified on every load
-    atomic_write_json(out_dir / "pretrain.json", report)
-    log(f"tiny SD3: binding reward {base['reward']:.3f}, diversity {base['diversity']:.3f} -> {out_dir}")
-    return report
-
-
-@torch.no_grad()
-def _vae_reconstruction_reward(pipe, scenes, images) -> float:
-    recon = pipe.vae.decode(pipe.vae.encode(images * 2 - 1).latent_dist.mode()).sample
-    scores, _ = AttributeBindingReward()((recon / 2 + 0.5).clamp(0, 1), [s.prompt for s in scenes])
-    return round(scores.mean().item(), 4)
-
-
-# ----------------------------------------------------------------------------- prompts
 def shapes_prompts(split: str = "train") -> PromptSet:
     """The shapes world's prompts of one split (:func:`adrpo_nb.tasks.shapes.split_prompts`): ``train`` = the
     384 prompts RL fine-tunes on, ``eval`` = the 48 held-out prompts every evaluation reads; disjoint.
@@ -457,6 +263,12 @@ def evaluate_sd3(
         "images_per_prompt": per_prompt,
     }
     return metrics, batch.outputs
+
+
+def evaluate_pretrained(model_dir: Path, quick: bool = False) -> dict[str, Any]:
+    """The held-out metrics of a pretrained tiny SD3 folder (what ``pretrain.json`` records as ``base_model``)."""
+    metrics, _ = evaluate_sd3(make_adapter(load_sd3_pipeline(model_dir)), n_prompts=8 if quick else EVAL_PROMPTS)
+    return metrics
 
 
 def batch_diversity(group_size: int) -> Callable[..., dict[str, float]]:
@@ -782,7 +594,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "pretrain":
         check_output(args.out, shrink)
         out = args.out or default_output("pretrain", TINY_DIR[-1], smoke_run=shrink)
-        pretrain(out, TinySD3PretrainConfig.smoke() if shrink else None)
+        pretrain(out, TinySD3PretrainConfig.smoke() if shrink else None, evaluate=evaluate_pretrained)
     elif args.command == "train":
         result = _train_from_args(args)
         if result["final"] is not None:
