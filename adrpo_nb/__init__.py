@@ -8,7 +8,7 @@ types a model family implements::
 
 Layers, top to bottom (a module imports only from layers below it; ``tests/test_layers.py`` checks it):
 ``experiments`` → ``viz`` → ``trainers`` / ``integrations`` → ``models`` → ``rewards`` / ``tasks`` →
-``metrics`` / ``sampling`` → ``core`` → ``utils``. The TRL integration is
+``metrics`` / ``sampling`` / ``notebook`` → ``core`` → ``utils``. The TRL integration is
 :class:`adrpo_nb.integrations.trl.ADRPOGRPOTrainer` (extra ``adrpo-nb[trl]``).
 """
 

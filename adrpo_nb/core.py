@@ -30,11 +30,13 @@ __all__ = [
     "FM_METHODS",
     "METHODS",
     "check_adrpo_beta0",
+    "check_advantage_std",
     "check_beta0",
     "check_clip",
     "check_finite",
     "effective_beta",
     "resolve_clip",
+    "ADVANTAGE_STDS",
     "GRPO_LOSS_TYPES",
     "GRPO_METHODS",
     "adaptive_beta",
@@ -51,6 +53,8 @@ __all__ = [
 METHODS = ("adrpo", "fixed", "none", "orw", "dpo")
 FM_METHODS = ("adrpo", "fixed", "none", "orw")
 FMMethod = Literal["adrpo", "fixed", "none", "orw"]
+#: the group standard deviations :func:`group_advantages` can divide by (``"unbiased"`` = TRL's, the default)
+ADVANTAGE_STDS = ("unbiased", "population")
 Clip = tuple[float, float] | Sequence[float] | None
 
 
@@ -178,8 +182,15 @@ def clip_advantages(advantages: torch.Tensor, clip: Clip = None) -> torch.Tensor
     return advantages if bounds is None else advantages.clamp(*bounds)
 
 
+def check_advantage_std(std: str) -> str:
+    """``std`` if it is one of :data:`ADVANTAGE_STDS`; ``ValueError`` naming it otherwise."""
+    if std not in ADVANTAGE_STDS:
+        raise ValueError(f"std must be one of {ADVANTAGE_STDS}, got std={std!r}")
+    return std
+
+
 def group_advantages(
-    rewards: torch.Tensor, group_size: int, scale: bool = False, eps: float = 1e-6
+    rewards: torch.Tensor, group_size: int, scale: bool = False, eps: float = 1e-6, std: str = "unbiased"
 ) -> torch.Tensor:
     r"""Advantage of each sample against the other samples generated for the same prompt.
 
@@ -189,13 +200,20 @@ def group_advantages(
     .. math::  A_i = r_i - \bar r_g \quad\text{or, with } \texttt{scale=True},\quad
                A_i = \frac{r_i - \bar r_g}{\operatorname{std}_g(r) + \epsilon}
 
-    (GRPO's normalisation; the population std, ``unbiased=False``, as in DeepSeekMath).
+    (GRPO's normalisation). ``std`` picks the standard deviation: ``"unbiased"`` (default; Bessel's
+    correction, divide by K − 1) is what TRL's ``GRPOTrainer`` computes (``trl.trainer.utils.nanstd``,
+    with ε = 1e-4), ``"population"`` (divide by K) is this package's earlier choice, kept for the
+    committed results made with it (×√((K−1)/K): at K = 8 the unbiased advantages are 0.935× the
+    population ones). DeepSeekMath (Shao et al., 2024, §4.1.2) writes ``std(r)`` of the group's rewards
+    without saying which; its reference implementation is not public. With ``group_size = 1`` every
+    advantage is 0 (no baseline to compare with).
 
     Raises:
-        ValueError: ``group_size < 1``, ``len(rewards)`` not a multiple of ``group_size``,
-            or a NaN/inf reward (the message names the value and its index).
+        ValueError: ``group_size < 1``, ``len(rewards)`` not a multiple of ``group_size``, an unknown
+            ``std``, or a NaN/inf reward (the message names the value and its index).
     """
     rewards = _as_1d("rewards", rewards)
+    check_advantage_std(std)
     if isinstance(group_size, bool) or not isinstance(group_size, int) or group_size < 1:
         raise ValueError(f"group_size must be a positive int, got group_size={group_size!r}")
     if rewards.numel() == 0 or rewards.numel() % group_size != 0:
@@ -205,8 +223,8 @@ def group_advantages(
     check_finite("rewards", rewards)
     groups = rewards.reshape(-1, group_size)
     centred = groups - groups.mean(dim=1, keepdim=True)
-    if scale:
-        centred = centred / (groups.std(dim=1, unbiased=False, keepdim=True) + eps)
+    if scale and group_size > 1:
+        centred = centred / (groups.std(dim=1, unbiased=std == "unbiased", keepdim=True) + eps)
     return centred.reshape(-1)
 
 
@@ -261,7 +279,8 @@ def fm_rl_loss(
         v_ref: reference velocity, same shape (detached inside).
         advantages: ``(N,)`` advantages for ``adrpo``/``fixed``/``none``; must be ``None`` for ``orw``.
         method: ``"adrpo" | "fixed" | "none" | "orw"``.
-        beta0: base coefficient :math:`\beta_0 \ge 0` (ignored by ``none``).
+        beta0: base coefficient :math:`\beta_0 \ge 0` (ignored by ``none``; ``adrpo`` needs
+            :math:`\beta_0 > 0`, a ``ValueError`` otherwise: see :func:`check_adrpo_beta0`).
         clip: ``(a_min, a_max)`` for ``adrpo`` only.
         rewards: ``(N,)`` raw rewards, required by ``orw`` (and only used by it).
         orw_temperature: :math:`\tau` of ORW's weights :math:`e^{\tau r}`.
@@ -274,6 +293,7 @@ def fm_rl_loss(
     if method not in FM_METHODS:
         raise ValueError(f"method must be one of {FM_METHODS}, got method={method!r}")
     beta0 = check_beta0(beta0)
+    check_adrpo_beta0(method, beta0)
     bounds = check_clip(clip)
     if bounds is not None and method != "adrpo":
         raise ValueError(f"clip is only used by method='adrpo', got clip={clip!r} with method={method!r}")
@@ -510,10 +530,12 @@ def grpo_loss(
         ``beta_eff/frac_negative``, ``adv/frac_clipped``, ``clip_ratio/low_mean|high_mean|region_mean``.
 
     Raises:
-        ValueError: unknown method/loss type, ``beta0 < 0``, ``clip`` with a method other than
+        ValueError: unknown method/loss type, ``beta0 < 0``, ``beta0 = 0`` with ``adrpo``
+            (:func:`check_adrpo_beta0`), ``clip`` with a method other than
             ``adrpo``, mismatched shapes, a completion with no token, a non-finite advantage.
     """
     beta0 = check_beta0(beta0)
+    check_adrpo_beta0(method, beta0)
     bounds = check_clip(clip)
     if bounds is not None and method != "adrpo":
         raise ValueError(f"clip is only used by method='adrpo', got clip={clip!r} with method={method!r}")

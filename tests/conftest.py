@@ -7,6 +7,10 @@ from pathlib import Path
 
 import pytest
 
+# The hub is unreachable here and in CI: set before any test module imports huggingface_hub, datasets or
+# transformers (they read it once, at import), so "offline" errors come at once instead of after retries.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
 ROOT = Path(__file__).resolve().parents[1]
 collect_ignore_glob = ["data/*.ipynb"]  # run only through their own tests
 

@@ -76,6 +76,7 @@ def test_dataset_rows_carry_the_clip_and_the_reward_columns():
         audio.dataset("test", tasks=("speech",))
 
 
+@pytest.mark.slow
 def test_a_smoke_rl_run_writes_its_result_and_is_reused(tmp_path):
     cfg = smoke_config(audio_config("adrpo_cesar", 0.04, output_dir=str(tmp_path), iterations=2))
     result = run_rl(cfg, eval_size=5, budgets=(4, None))

@@ -257,7 +257,7 @@ def test_committed_files_load_and_a_few_clips_verify():
 @pytest.fixture
 def small_data(tmp_path, monkeypatch):
     monkeypatch.setenv("ADRPO_DATA", str(tmp_path))
-    manifest = aq.write_dataset(n_train=12, n_test=7, seed=5)
+    manifest = aq.write_dataset(tmp_path / "audio_qa", n_train=12, n_test=7, seed=5)
     return tmp_path / "audio_qa", manifest
 
 
@@ -293,3 +293,9 @@ def test_a_changed_clip_fails_verification(small_data):
         verify_audio(changed, q.sha256)
     with pytest.raises(ValueError, match="expected sha256"):
         verify_audio(changed)
+
+
+def test_the_writer_never_defaults_into_the_data_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("ADRPO_RUNS", str(tmp_path / "runs"))
+    aq.write_dataset(n_train=5, n_test=5, seed=5)
+    assert (tmp_path / "runs" / "audio_qa" / "manifest.json").exists()

@@ -10,12 +10,14 @@ from adrpo_nb.rewards import cesar
 from adrpo_nb.rewards.cesar import (
     CESAR_ALPHAS,
     CESAR_COMPONENTS,
+    ConsistencyReward,
     KeywordReward,
     OverthinkingReward,
     ParsedCompletion,
     accuracy_reward,
     cesar_breakdown,
     cesar_reward_funcs,
+    concept_coverage,
     concept_similarity,
     consistency_reward,
     extract_concepts,
@@ -34,10 +36,10 @@ QUESTION = "which tone is higher , the first or the second ?"
 # C(THINK): drop the stopwords i, to, the, and, it, is, then, so ->
 #   {listen, first, tone, low, second, high, higher}                       (7 concepts)
 THINK_CONCEPTS = {"listen", "first", "tone", "low", "second", "high", "higher"}
-# C("second") = {second}:                 sim(think, answer)   = 1 / max(7, 1) = 1/7
+# C("second") = {second}, in C(THINK):    cov(think, answer)   = 1 / 1 = 1
 # C(QUESTION) = {tone, higher, first, second} (which, is, the, or are stopwords), all 4 in C(THINK):
-#                                         sim(think, question) = 4 / max(7, 4) = 4/7
-GOOD_CONSISTENCY = 1 / 7 + 4 / 7
+#                                         cov(think, question) = 4 / 4 = 1
+GOOD_CONSISTENCY = 2.0
 # THINK has 22 whitespace-separated words
 THINK_WORDS = 22
 # missing <think> tags: the answer still counts for accuracy, nothing else does
@@ -165,12 +167,12 @@ def test_good_completion_all_components():
     assert list(out) == list(CESAR_COMPONENTS)
     assert out["accuracy"] == [1.0]
     assert out["format"] == [1.0]
-    assert out["consistency"][0] == pytest.approx(GOOD_CONSISTENCY)  # 5/7
+    assert out["consistency"][0] == pytest.approx(GOOD_CONSISTENCY)  # 1 + 1
     # analytical: listen, first; connectives: then, so; audio: tone, low, high, higher -> each category saturated
     assert out["keywords"] == [1.0]
     assert out["overthinking"][0] == pytest.approx(1 - THINK_WORDS / 256)  # 234/256 = 0.9140625
     total = sum(a * out[name][0] for a, name in zip(CESAR_ALPHAS, CESAR_COMPONENTS, strict=True))
-    assert total == pytest.approx(5 + 1 + 5 / 7 + 1 + 234 / 256)
+    assert total == pytest.approx(5 + 1 + 2 + 1 + 234 / 256)
 
 
 def test_missing_tags_gets_accuracy_but_no_bonus():
@@ -217,26 +219,41 @@ def test_conversational_completions_and_prompts():
     assert consistency_reward([string_content], [chat_completion])[0] == pytest.approx(GOOD_CONSISTENCY)
 
 
+def test_concept_coverage_by_hand():
+    assert concept_coverage(THINK, "second") == 1.0
+    assert concept_coverage(THINK, QUESTION) == 1.0
+    # C = {beep, fast} covers 2 of {beep, fast, slow}; not symmetric: the reasoning is measured against the reference
+    assert concept_coverage("the beeps are fast", "are the beeps fast or slow ?") == pytest.approx(2 / 3)
+    assert concept_coverage("are the beeps fast or slow ?", "the beeps are fast") == 1.0
+    assert concept_coverage("tone", "the and so") == 0.0  # a reference without concepts
+    assert concept_coverage("", "tone") == 0.0
+
+
 def test_consistency_reward_values():
     beeps = "<think> the beeps are fast </think> <answer> fast </answer>"
     question = "are the beeps fast or slow ?"
-    # sim(think, answer) = |{fast}| / max(2, 1) = 1/2; sim(think, question) = 2/3 (see above) -> 7/6
-    assert consistency_reward([question], [beeps])[0] == pytest.approx(1 / 2 + 2 / 3)
-    # the question column wins over the prompt; an empty question only leaves sim(think, answer)
-    assert consistency_reward(["ignored"], [beeps], question=[question])[0] == pytest.approx(7 / 6)
-    assert consistency_reward([question], [beeps], question=[""])[0] == pytest.approx(1 / 2)
+    short = ConsistencyReward(l_min=0)  # a 4-word think: under the default l_min it earns nothing (below)
+    # cov(think, answer) = |{fast}| / 1 = 1; cov(think, question) = 2/3 -> 5/3
+    assert short([question], [beeps])[0] == pytest.approx(1 + 2 / 3)
+    # the question column wins over the prompt; an empty question only leaves cov(think, answer)
+    assert short(["ignored"], [beeps], question=[question])[0] == pytest.approx(5 / 3)
+    assert short([question], [beeps], question=[""])[0] == pytest.approx(1.0)
     # a None question entry falls back to the prompt
-    assert consistency_reward([question], [beeps], question=[None])[0] == pytest.approx(7 / 6)
+    assert short([question], [beeps], question=[None])[0] == pytest.approx(5 / 3)
     # invalid format -> 0 even when the words overlap
-    assert consistency_reward([question], ["the beeps are fast <answer> fast </answer>"]) == [0.0]
+    assert short([question], ["the beeps are fast <answer> fast </answer>"]) == [0.0]
+    # the default l_min = 8: a 4-word think earns no consistency
+    assert consistency_reward([question], [beeps]) == [0.0]
+    assert consistency_reward.__name__ == "consistency_reward"
     with pytest.raises(ValueError, match="prompts or a 'question' column"):
-        consistency_reward(None, [beeps])
+        short(None, [beeps])
 
 
 def test_keyword_reward_values():
     def comp(think):
         return f"<think> {think} </think> <answer> x </answer>"
 
+    kw = KeywordReward(l_min=0)  # the short thinks below are for the arithmetic; l_min is tested on its own
     assert keyword_reward.__name__ == "keywords"
     # analytical {listen, first} = 2, connectives {then, so} = 2, audio {tone, low, high, higher} = 4
     assert keyword_reward.category_hits(THINK) == {"analytical": 2, "connectives": 2, "audio_terms": 4}
@@ -244,18 +261,21 @@ def test_keyword_reward_values():
     # targets (2, 3, 5): (min(1, 2/2) + min(1, 2/3) + min(1, 4/5)) / 3 = (1 + 2/3 + 4/5) / 3 = 37/45
     assert KeywordReward(targets=(2, 3, 5))(None, [comp(THINK)])[0] == pytest.approx(37 / 45)
     # whole words only: "highest" is not "high"; a repeated keyword counts once
-    assert keyword_reward(None, [comp("the pitch pitch pitch is highest")]) == [pytest.approx(1 / 3)]
+    assert kw(None, [comp("the pitch pitch pitch is highest")]) == [pytest.approx(1 / 3)]
     # a phrase keyword ("which means") across a comma; no analytical word -> (0 + 1 + 1) / 3
-    assert keyword_reward(None, [comp("it rises , which means the pitch goes up")]) == [pytest.approx(2 / 3)]
-    assert keyword_reward(None, [comp("nothing relevant")]) == [0.0]
+    assert kw(None, [comp("it rises , which means the pitch goes up")]) == [pytest.approx(2 / 3)]
+    assert kw(None, [comp("nothing relevant")]) == [0.0]
     # invalid format -> 0
-    assert keyword_reward(None, [f"{THINK} <answer> second </answer>"]) == [0.0]
+    assert kw(None, [f"{THINK} <answer> second </answer>"]) == [0.0]
+    # the default l_min = 8: a 6-word think earns no keyword reward
+    assert keyword_reward(None, [comp("the pitch pitch pitch is highest")]) == [0.0]
 
 
 def test_keyword_reward_custom_and_validation():
     custom = KeywordReward(keywords={"analytical": ["Step By Step"], "connectives": ["so"], "audio_terms": ["hz"],
                                      "_about": "ignored"})  # fmt: skip
-    assert custom(None, ["<think> step by step , so </think> <answer> 440 </answer>"]) == [pytest.approx(2 / 3)]
+    assert custom(None, ["<think> step by step , so it is 440 hz in the end </think> <answer> 440 </answer>"]) == [
+        pytest.approx(1.0)]  # fmt: skip
     with pytest.raises(ValueError, match="targets"):
         KeywordReward(targets=(1, 1))
     with pytest.raises(ValueError, match="targets"):
@@ -273,11 +293,70 @@ def test_overthinking_reward_values():
     assert OverthinkingReward(l_max=22)(None, good) == [0.0]  # exactly l_max
     assert OverthinkingReward(l_max=10)(None, good) == [0.0]  # overlong: clipped at 0, not negative
     # count_tokens: characters instead of words; "ab cd" has 5 characters -> 1 - 5/10
-    chars = OverthinkingReward(l_max=10, count_tokens=len)
+    chars = OverthinkingReward(l_max=10, count_tokens=len, l_min=0)
     assert chars(None, ["<think> ab cd </think> <answer> x </answer>"]) == [0.5]
-    # empty think -> 1.0; invalid format -> 0.0
-    assert OverthinkingReward()(None, ["<think></think><answer>x</answer>", NO_THINK]) == [1.0, 0.0]
+    # empty think -> 0.0 (below l_min; the paper's formula would give it 1.0); invalid format -> 0.0
+    assert OverthinkingReward()(None, ["<think></think><answer>x</answer>", NO_THINK]) == [0.0, 0.0]
+    assert OverthinkingReward(l_min=0)(None, ["<think></think><answer>x</answer>"]) == [1.0]
+    # a think of exactly l_min tokens earns it, one token fewer does not
+    eight, seven = " ".join(["tone"] * 8), " ".join(["tone"] * 7)
+    comps = [f"<think> {eight} </think><answer>x</answer>", f"<think> {seven} </think><answer>x</answer>"]
+    assert OverthinkingReward(l_max=16)(None, comps) == [0.5, 0.0]
     assert OverthinkingReward().__name__ == "overthinking"
+
+
+def test_lengths_are_counted_in_the_models_tokens_when_a_tokenizer_is_given():
+    from adrpo_nb.models.tiny_qwen import build_char_tokenizer
+
+    tok = build_char_tokenizer()  # one token per character
+    n = len(tok(THINK, add_special_tokens=False)["input_ids"])
+    assert n != THINK_WORDS
+    assert OverthinkingReward(l_max=256, tokenizer=tok)(None, [GOOD]) == [pytest.approx(1 - n / 256)]
+    funcs, _ = cesar_reward_funcs(tokenizer=tok, l_min=n + 1)  # every process term sees tokens, not words
+    assert [f(prompts=[QUESTION], completions=[GOOD], answer=["second"])[0] for f in funcs[2:]] == [0.0] * 3
+    funcs, _ = cesar_reward_funcs(l_min=THINK_WORDS)  # without a tokenizer: words (22 of them: exactly l_min)
+    assert all(f(prompts=[QUESTION], completions=[GOOD], answer=["second"])[0] > 0 for f in funcs[2:])
+    with pytest.raises(ValueError, match="not both"):
+        OverthinkingReward(tokenizer=tok, count_tokens=len)
+
+
+# --------------------------------------------------------------------------------------
+# the exploits a review measured: each must no longer win
+# --------------------------------------------------------------------------------------
+_SENTENCES = (
+    "i listen carefully to the recording from the beginning . there is a short silence before the first tone "
+    "starts softly . the first tone sounds fairly low , like a hum near the bottom of a piano keyboard . it "
+    "lasts about half a second before it fades out . after a brief gap the second tone begins . the second tone "
+    "is brighter and sits clearly above the first one . i compare the two pitches by humming them back in order "
+    ". the jump between them feels like more than an octave . background noise is present but it does not mask "
+    "either tone . the loudness of both sounds is similar so volume cannot explain the difference . because the "
+    "second pitch is clearly higher the answer should be the second tone ."
+)
+GENUINE_300 = " ".join([_SENTENCES] * 3).split()[:300]
+
+
+def _totals(completions, **kw):
+    out = cesar_breakdown([QUESTION] * len(completions), completions, answer=["second"] * len(completions), **kw)
+    return [sum(a * out[name][i] for a, name in zip(CESAR_ALPHAS, CESAR_COMPONENTS, strict=True))
+            for i in range(len(completions))]  # fmt: skip
+
+
+def test_an_empty_think_no_longer_beats_a_genuine_reasoning():
+    empty = "<think></think> <answer> second </answer>"
+    genuine = f"<think> {' '.join(GENUINE_300)} </think> <answer> second </answer>"
+    assert len(GENUINE_300) == 300
+    t_empty, t_genuine = _totals([empty, genuine])
+    assert t_empty == pytest.approx(6.0)  # accuracy + format only (it was 7.0: the full overthinking reward)
+    assert t_empty < t_genuine
+
+
+def test_a_keyword_salad_no_longer_beats_a_real_reasoning():
+    salad = "<think> second tone higher first </think> <answer> second </answer>"
+    t_salad, t_real = _totals([salad, GOOD])
+    assert t_salad < t_real  # it was 8.90 against 8.63: consistency divided by the larger concept set
+    assert t_salad == pytest.approx(6.0)
+    # coverage does not reward brevity: the real reasoning covers the answer and the question fully
+    assert cesar_breakdown([QUESTION], [GOOD], answer=["second"])["consistency"] == [2.0]
 
 
 @pytest.mark.parametrize("bad", [0, -3, 2.5, True, "256", None])
@@ -330,10 +409,11 @@ def test_cesar_reward_funcs_default():
     assert [f.__name__ for f in funcs] == [
         "accuracy_reward", "format_reward", "consistency_reward", "keywords", "overthinking"
     ]  # fmt: skip
-    assert funcs[3] is keyword_reward
+    assert isinstance(funcs[2], ConsistencyReward) and isinstance(funcs[3], KeywordReward)
     assert isinstance(funcs[4], OverthinkingReward) and funcs[4].l_max == 256
-    funcs, _ = cesar_reward_funcs(l_max=44, count_tokens=len)
-    assert funcs[4].l_max == 44 and funcs[4].count_tokens is len
+    assert all(f.l_min == cesar.L_MIN == 8 for f in funcs[2:])
+    funcs, _ = cesar_reward_funcs(l_max=44, count_tokens=len, l_min=3)
+    assert funcs[4].l_max == 44 and all(f.count_tokens is len and f.l_min == 3 for f in funcs[2:])
 
 
 def test_outcome_only():
@@ -352,9 +432,14 @@ def test_alphas_validation(bad):
         cesar_reward_funcs(alphas=bad)
 
 
-def test_l_max_validated_by_cesar_reward_funcs():
+def test_l_max_and_l_min_validated_by_cesar_reward_funcs():
     with pytest.raises(ValueError, match="l_max=0"):
         cesar_reward_funcs(l_max=0)
+    for bad in (-1, 2.5, True):
+        with pytest.raises(ValueError, match=rf"l_min={bad!r}"):
+            cesar_reward_funcs(l_min=bad)
+    with pytest.raises(ValueError, match="l_min=44 must be below l_max=44"):
+        cesar_reward_funcs(l_max=44, l_min=44)
 
 
 def test_breakdown_batch():
@@ -362,12 +447,15 @@ def test_breakdown_batch():
     out = cesar_breakdown([QUESTION] * 3, comps, answer=["second"] * 3, l_max=44)
     assert out["accuracy"] == [1.0, 1.0, 0.0]
     assert out["format"] == [1.0, 0.0, 1.0]
-    # third: C(think) = {beep, fast}; answer {first}: 0/2; question {tone, higher, first, second}: 0/4
+    # third: a 4-word think, below l_min = 8: no process term at all
     assert out["consistency"] == pytest.approx([GOOD_CONSISTENCY, 0.0, 0.0])
-    # third: analytical 0, connectives 0, audio {fast} -> 1/3
-    assert out["keywords"] == pytest.approx([1.0, 0.0, 1 / 3])
-    # l_max = 44: 1 - 22/44 and 1 - 4/44
-    assert out["overthinking"] == pytest.approx([0.5, 0.0, 40 / 44])
+    assert out["keywords"] == pytest.approx([1.0, 0.0, 0.0])
+    # l_max = 44: 1 - 22/44
+    assert out["overthinking"] == pytest.approx([0.5, 0.0, 0.0])
+    # with l_min = 0 the third is scored: C(think) = {beep, fast} covers none of {first} nor of the question;
+    # keywords: audio {fast} -> 1/3; overthinking 1 - 4/44
+    out = cesar_breakdown([QUESTION] * 3, comps, answer=["second"] * 3, l_max=44, l_min=0)
+    assert [out[k][2] for k in ("consistency", "keywords", "overthinking")] == pytest.approx([0.0, 1 / 3, 40 / 44])
     assert cesar.__all__ and all(hasattr(cesar, name) for name in cesar.__all__)
 
 

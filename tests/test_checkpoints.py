@@ -47,5 +47,7 @@ def test_command_line_retypes_a_module_run_with_dash_m(monkeypatch):
     monkeypatch.setitem(sys.modules, "__main__", main)
     monkeypatch.setattr(sys, "argv", ["/somewhere/adrpo_nb/experiments/sd3.py", "train", "--seed", "2"])
     assert command_line() == "python -m adrpo_nb.experiments.sd3 train --seed 2"
-    main.__spec__ = None  # a script run by its path
-    assert command_line() == "python /somewhere/adrpo_nb/experiments/sd3.py train --seed 2"
+    main.__spec__ = None  # a script run by its path: recorded as the module a reader can run from the repository
+    assert command_line() == "python -m adrpo_nb.experiments.sd3 train --seed 2"
+    monkeypatch.setattr(sys, "argv", ["/somewhere/my_script.py", "--out", "/tmp/exp/run1"])
+    assert command_line() == "python /somewhere/my_script.py --out runs/exp/run1"

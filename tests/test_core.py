@@ -54,7 +54,30 @@ def test_group_advantages_centres_each_group():
     a_scaled = group_advantages(r, group_size=3, scale=True)
     per_group = a_scaled.reshape(2, 3)
     assert torch.allclose(per_group.mean(1), torch.zeros(2), atol=1e-6)
-    assert torch.allclose(per_group.std(1, unbiased=False), torch.ones(2), atol=1e-4)
+    assert torch.allclose(per_group.std(1, unbiased=True), torch.ones(2), atol=1e-4)  # TRL's (Bessel) std
+    population = group_advantages(r, group_size=3, scale=True, std="population").reshape(2, 3)
+    assert torch.allclose(population.std(1, unbiased=False), torch.ones(2), atol=1e-4)
+    assert torch.allclose(population, per_group * math.sqrt(3 / 2), atol=1e-4)
+
+
+def test_group_advantages_match_trl_by_default():
+    pytest.importorskip("trl")
+    from trl.trainer.utils import nanstd  # what trl.GRPOTrainer divides by (scale_rewards="group")
+
+    k = 8
+    rewards = torch.rand(4 * k, generator=torch.Generator().manual_seed(0)) * 3
+    grouped = rewards.view(-1, k)
+    mean = grouped.mean(dim=1).repeat_interleave(k)
+    std = nanstd(grouped, dim=1).repeat_interleave(k)
+    trl_advantages = (rewards - mean) / (std + 1e-4)  # trl 1.16 GRPOTrainer._generate_and_score_completions
+    ours = group_advantages(rewards, k, scale=True, eps=1e-4)
+    assert torch.allclose(ours, trl_advantages, atol=1e-6)
+    old = group_advantages(rewards, k, scale=True, eps=1e-4, std="population")
+    assert not torch.allclose(old, trl_advantages, atol=1e-3)  # the earlier population std: ×√(8/7)
+
+
+def test_group_advantages_single_sample_groups_are_zero():
+    assert torch.equal(group_advantages(torch.tensor([1.0, 3.0]), 1, scale=True), torch.zeros(2))
 
 
 def test_group_advantages_zero_std_group_stays_zero():
@@ -71,6 +94,28 @@ def test_group_advantages_errors():
         group_advantages(torch.ones(4), group_size=0)
     with pytest.raises(ValueError, match="1-D"):
         group_advantages(torch.ones(2, 2), group_size=2)
+    with pytest.raises(ValueError, match="std='sample'"):
+        group_advantages(torch.ones(4), group_size=2, std="sample")
+
+
+def test_adrpo_at_beta0_zero_is_refused_everywhere():
+    from adrpo_nb import FlowMatchingRLConfig, GRPOConfig, grpo_loss
+
+    v, u, v_ref, a = _batch()
+    with pytest.raises(ValueError, match="beta0"):
+        fm_rl_loss(v, u, v_ref, a, method="adrpo", beta0=0.0)
+    with pytest.raises(ValueError, match="beta0"):
+        fm_rl_loss(v, u, v_ref, a, method="adrpo", beta0=0, clip=None)
+    logp = torch.zeros(2, 3)
+    with pytest.raises(ValueError, match="beta0"):
+        grpo_loss(logp, logp, logp, torch.tensor([1.0, -1.0]), torch.ones(2, 3), method="adrpo", beta0=0.0)
+    with pytest.raises(ValueError, match="beta0"):
+        FlowMatchingRLConfig(method="adrpo", beta0=0.0)
+    with pytest.raises(ValueError, match="beta0"):
+        GRPOConfig(method="adrpo", beta0=0.0)
+    # the other methods keep beta0 = 0 (β = 0 is their own setting)
+    fm_rl_loss(v, u, v_ref, a, method="fixed", beta0=0.0)
+    GRPOConfig(method="none", beta0=0.0)
 
 
 # ----------------------------------------------------------------------------- fm_rl_loss

@@ -78,6 +78,7 @@ def test_generation_is_reproducible_and_masks_end_at_eos():
     b = adapter.generate(["1,2:3"], 8, torch.Generator().manual_seed(3))
     assert torch.equal(a.completion_ids, b.completion_ids)
     eos = adapter.tokenizer.eos_token_id
+    assert a.truncated.any() and not a.truncated.all()  # both branches below are exercised
     for row, mask, cut in zip(a.completion_ids, a.completion_mask, a.truncated, strict=True):
         n = int(mask.sum())
         assert (row[:n] == eos).sum() == (0 if cut else 1)
@@ -107,16 +108,26 @@ def test_full_fine_tune_reference_is_a_frozen_copy():
     assert not torch.allclose(adapter.logprobs(rollout)[0].detach(), before)
 
 
-def _lora_adapter(reference="auto"):
+def _lora_adapter(reference="auto", fresh=False):
     from peft import LoraConfig, get_peft_model
 
     model, tok = _model()
-    lora = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], lora_dropout=0.0, init_lora_weights=False)
+    lora = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], lora_dropout=0.0,
+                      init_lora_weights=fresh)  # fmt: skip
     return CausalLMAdapter(get_peft_model(model, lora), tok, max_new_tokens=8, reference=reference), model
 
 
+def test_auto_reference_of_a_lora_policy_depends_on_whether_the_adapter_is_trained():
+    fresh, _ = _lora_adapter(fresh=True)  # LoRA B = 0: the policy is the base model
+    assert fresh.reference_mode == "disable_adapter" and "ref" not in fresh.policy.peft_config
+    trained, _ = _lora_adapter(fresh=False)  # a non-zero B: disabling it would put the reference elsewhere
+    assert trained.reference_mode == "ref_adapter" and "ref" in trained.policy.peft_config
+    rollout = trained.generate(["1,2:3"], 4, torch.Generator().manual_seed(0))
+    assert torch.allclose(trained.reference_logprobs(rollout), trained.logprobs(rollout)[0].detach(), atol=1e-6)
+
+
 def test_lora_reference_is_the_base_model_with_adapters_disabled():
-    adapter, _ = _lora_adapter()
+    adapter, _ = _lora_adapter(reference="disable_adapter")
     assert adapter.reference_mode == "disable_adapter" and adapter.reference_model is None
     base, tok = _model()  # the same initial weights, without LoRA
     plain = CausalLMAdapter(base, tok, max_new_tokens=8)
@@ -300,6 +311,7 @@ def test_local_folder_loads_with_the_hub_code(tmp_path):
                                                  strict=True))  # fmt: skip
 
 
+@pytest.mark.slow
 def test_hub_id_offline_gives_a_clear_error():
     code = ("from adrpo_nb.models.causal_lm import load_causal_lm, ModelLoadError\n"
             "try:\n    load_causal_lm('Qwen/Qwen2-0.5B-Instruct')\n"
@@ -359,6 +371,7 @@ def test_extra_model_inputs_are_computed_per_prompt_and_reach_generate_and_log_p
     assert trainer.step()["reward"] > 0.8
 
 
+@pytest.mark.slow
 def test_two_processes_train_in_sync(tmp_path):
     """torchrun with 2 CPU processes (gloo): each samples its own prompts, the parameters stay identical."""
     import json
@@ -376,3 +389,13 @@ def test_two_processes_train_in_sync(tmp_path):
     assert result["processes"] == 2
     assert result["checksums"][0] == result["checksums"][1]  # gradients were averaged
     assert result["prompt_hashes"][0] != result["prompt_hashes"][1]  # each process drew its own prompts
+
+
+def test_grpo_trainer_divides_by_the_configured_std():
+    rewards = torch.tensor([0.0, 1.0, 3.0, 1.0, 2.0, 2.0, 5.0, 0.0])
+    for std in ("unbiased", "population"):
+        trainer = GRPOTrainer.__new__(GRPOTrainer)
+        trainer.config = GRPOConfig(method="fixed", beta0=0.1, num_generations=4, advantage_std=std)
+        trainer.advantage_fn = None
+        adv = trainer._advantages(rewards, None).reshape(2, 4)
+        assert torch.allclose(adv.std(1, unbiased=std == "unbiased"), torch.ones(2), atol=1e-3)

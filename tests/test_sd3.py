@@ -83,6 +83,39 @@ def test_weighted_reward_and_clip_diversity():
         clip_diversity(imgs, 3)
 
 
+# ----------------------------------------------------------------------------- held-out prompts
+def test_train_and_eval_prompts_are_disjoint_by_construction():
+    from adrpo_nb.tasks.shapes import all_prompts, split_prompts
+
+    train, held_out = exp.shapes_prompts("train").prompts, exp.shapes_prompts("eval").prompts
+    assert len(held_out) == exp.run.EVAL_PROMPTS == 48 and len(train) == 432 - 48
+    assert not set(train) & set(held_out) and sorted(train + held_out) == sorted(all_prompts())
+    assert split_prompts("eval") == held_out  # deterministic: the same split on every call
+    with pytest.raises(ValueError, match="split='test'"):
+        split_prompts("test")
+
+
+class _Stop(Exception):
+    pass
+
+
+def test_evaluation_reads_only_eval_prompts_and_training_only_train_prompts(monkeypatch):
+    seen = []
+
+    class Recorder:
+        def generate(self, prompts, gen, metadata):
+            seen.extend(prompts)
+            raise _Stop
+
+    with pytest.raises(_Stop):
+        exp.evaluate_sd3(Recorder())
+    assert set(seen) == set(exp.shapes_prompts("eval").prompts)
+    made = {}
+    monkeypatch.setattr(exp.run, "SD3Adapter", lambda pipe, prompts, **kw: made.setdefault("prompts", prompts))
+    exp.make_adapter(pipe=object())
+    assert not set(made["prompts"].prompts) & set(seen)  # RL samples its prompts from the train split only
+
+
 # ----------------------------------------------------------------------------- the adapter
 def test_disabled_lora_reference_equals_the_base_model_exactly(tiny_dir):
     base = copy.deepcopy(load_sd3_pipeline(tiny_dir).transformer)
@@ -159,18 +192,27 @@ def test_lora_save_and_load_round_trip(tiny_dir, tmp_path):
         load_lora(fresh, tmp_path)
 
 
+def _brightness(outputs, prompts, metadata):
+    """A tie-breaker reward: mean pixel value (continuous, so every group has a best and a worst image)."""
+    return outputs.float().mean(dim=(1, 2, 3)), {}
+
+
 @pytest.mark.parametrize("method", ["adrpo", "fixed", "none", "orw", "dpo"])
 def test_every_method_trains_the_lora_only(tiny_dir, method):
     adapter = _adapter(tiny_dir, sample_steps=2)
     frozen = {n: p.detach().clone() for n, p in adapter.transformer.named_parameters() if "lora" not in n}
     cfg = exp.smoke_config(exp.default_config(method=method, beta0=100.0 if method == "dpo" else 0.05, progress=False))
-    history = FlowMatchingRLTrainer(adapter, exp.BINDING, replace(cfg, iterations=2)).train()
+    cfg = replace(cfg, iterations=2, reward_weights=[1.0, 1e-3])
+    history = FlowMatchingRLTrainer(adapter, [exp.BINDING, _brightness], cfg).train()
     assert len(history) == 2 and "reward/binding/relation" in history[-1]
+    if method == "dpo":  # the brightness tie-breaker gives every group a (best, worst) pair to learn from
+        assert all(h["dpo/pairs"] == cfg.samples_per_iteration // cfg.num_generations for h in history)
     assert all(torch.equal(p, frozen[n]) for n, p in adapter.transformer.named_parameters() if "lora" not in n)
     lora_b = [p for n, p in adapter.transformer.named_parameters() if "lora_B" in n]
-    assert any(p.abs().sum() > 0 for p in lora_b) or method == "dpo"  # DPO skips batches without a preference
+    assert any(p.abs().sum() > 0 for p in lora_b)  # every method, DPO included, moved the LoRA
 
 
+@pytest.mark.slow
 def test_lora_run_resumes_bit_identically(tiny_dir, tmp_path):
     cfg = replace(exp.smoke_config(exp.default_config(progress=False)), iterations=3, checkpoint_every=1)
     straight = _adapter(tiny_dir, sample_steps=2)
@@ -250,6 +292,7 @@ def test_sd3_adapter_rejects_unknown_timestep_sampling(tiny_dir):
         SD3Adapter(load_sd3_pipeline(tiny_dir), ["a red circle above a blue square"], timestep_sampling="cosine")
 
 
+@pytest.mark.slow
 def test_guidance_trades_diversity_for_reward_as_the_committed_curve_says():
     """data/results/sd3_guidance.json is what guidance_curve computes from the shipped tiny SD3."""
     committed = {p["guidance_scale"]: p for p in json.loads(data_path(*exp.GUIDANCE_FILE).read_text())["points"]}
@@ -266,3 +309,26 @@ def test_guidance_trades_diversity_for_reward_as_the_committed_curve_says():
 def test_sd3_adapter_rejects_bad_sampler_settings(tiny_dir, kwargs, match):
     with pytest.raises(ValueError, match=match):
         SD3Adapter(load_sd3_pipeline(tiny_dir), ["a red circle above a blue square"], **kwargs)
+
+
+@pytest.mark.parametrize(("grid", "methods", "betas", "iterations", "out"), [
+    ("orw-official", ("orw",), {"orw": (0.5, 1.0, 5.0)}, 150, "results/sd3_orw_official.json"),
+    ("long-baselines", ("none", "orw", "dpo"), {"orw": (5.0,), "dpo": (1000.0,)}, 600,
+     "results/sd3_long_baselines.json"),
+])  # fmt: skip
+def test_sweep_grids_of_the_cli_write_under_runs(monkeypatch, tmp_path, grid, methods, betas, iterations, out):
+    monkeypatch.setenv("ADRPO_RUNS", str(tmp_path))
+    monkeypatch.delenv("ADRPO_SMOKE", raising=False)  # CI sets it: these are the full grids
+    calls, written = {}, {}
+
+    def fake_sweep(methods, betas, seeds, base_config, runs_dir, workers):
+        calls.update(methods=tuple(methods), betas=betas, seeds=list(seeds), iterations=base_config.iterations,
+                     runs_dir=runs_dir)  # fmt: skip
+        return {"summary": {"by_diversity": {}}}
+
+    monkeypatch.setattr(exp.run, "sweep", fake_sweep)
+    monkeypatch.setattr(exp.run, "atomic_write_json", lambda path, obj: written.setdefault("path", str(path)))
+    exp.run.main(["sweep", "--grid", grid, "--orw-alpha", "5"])
+    assert calls == {"methods": methods, "betas": betas, "seeds": [0, 1, 2], "iterations": iterations,
+                     "runs_dir": tmp_path / f"sd3_{grid.replace('-', '_')}"}  # fmt: skip
+    assert written["path"] == str(tmp_path / out)  # nothing under data/ without --out

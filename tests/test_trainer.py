@@ -26,6 +26,7 @@ def _policy(out: Path) -> dict:
     return torch.load(out / "checkpoint.pt", weights_only=True)["policy"]
 
 
+@pytest.mark.slow
 def test_kill_and_resume_gives_identical_parameters(tmp_path):
     straight, killed = tmp_path / "straight", tmp_path / "killed"
     assert _run_worker(straight, 0) == 0
@@ -41,6 +42,7 @@ def test_kill_and_resume_gives_identical_parameters(tmp_path):
     assert any(not torch.equal(a[k], base[k]) for k in a)
 
 
+@pytest.mark.slow
 def test_adrpo_learns_the_even_digit_reward():
     torch.manual_seed(0)
     cfg = replace(TINY, iterations=12, samples_per_iteration=128, minibatch_size=128, updates_per_iteration=4,
@@ -102,6 +104,7 @@ def test_config_errors(kwargs, match):
         FlowMatchingRLConfig(**kwargs)
 
 
+@pytest.mark.slow
 def test_two_processes_train_in_sync(tmp_path):
     """torchrun with 2 CPU processes (gloo): each samples its own batch, the parameters stay identical."""
     import json
@@ -137,3 +140,27 @@ def test_shared_noise_noises_each_group_alike_in_whole_group_minibatches():
     for noise, t in calls:
         assert torch.equal(t, t[:1].expand_as(t)) and torch.equal(noise, noise[:1].expand_as(noise))
     assert not torch.equal(calls[0][1], calls[1][1]) or not torch.equal(calls[0][0], calls[1][0])
+
+
+def test_configs_read_results_written_before_advantage_std_as_the_population_std():
+    from adrpo_nb import GRPOConfig
+
+    for cls in (FlowMatchingRLConfig, GRPOConfig):
+        new = cls(method="fixed", beta0=0.1)
+        assert new.advantage_std == "unbiased"  # TRL's
+        assert cls.from_dict(new.to_dict()).advantage_std == "unbiased"
+        legacy = {k: v for k, v in new.to_dict().items() if k != "advantage_std"}  # a committed result's config
+        assert cls.from_dict(legacy).advantage_std == "population"
+        with pytest.raises(ValueError, match="std='mad'"):
+            cls(method="fixed", beta0=0.1, advantage_std="mad")
+
+
+def test_flow_trainer_divides_by_the_configured_std():
+    rewards = torch.tensor([0.0, 1.0, 3.0, 1.0, 2.0, 2.0, 5.0, 0.0])
+    for std in ("unbiased", "population"):
+        cfg = FlowMatchingRLConfig(method="fixed", beta0=0.1, num_generations=4, samples_per_iteration=8,
+                                   minibatch_size=8, scale_rewards=True, advantage_std=std)  # fmt: skip
+        trainer = FlowMatchingRLTrainer.__new__(FlowMatchingRLTrainer)
+        trainer.config, trainer.advantage_fn = cfg, None
+        adv = trainer._advantages(rewards, None).reshape(2, 4)
+        assert torch.allclose(adv.std(1, unbiased=std == "unbiased"), torch.ones(2), atol=1e-4)

@@ -7,7 +7,7 @@ pytest.importorskip("trl")
 from datasets import Dataset
 from trl import GRPOConfig, GRPOTrainer
 
-from adrpo_nb import adaptive_beta, grpo_loss
+from adrpo_nb import adaptive_beta, grpo_loss, kl_k3
 from adrpo_nb.integrations.trl import ADRPOGRPOTrainer, PerSampleBeta
 from adrpo_nb.models.tiny_qwen import build_char_tokenizer, tiny_qwen2
 
@@ -51,14 +51,45 @@ def _batch(trainer):
     return trainer._generate_and_score_completions(rows)
 
 
+def _perturb_reference(trainer, scale=0.5):
+    """Move the reference away from the policy (seeded), so the KL term, and each sample's β_i, matter."""
+    gen = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for p in trainer.ref_model.parameters():
+            p.add_(scale * torch.randn(p.shape, generator=gen))
+
+
+def _policy_logps(trainer, inputs):
+    ids = torch.cat([inputs["prompt_ids"], inputs["completion_ids"]], 1)
+    mask = torch.cat([inputs["prompt_mask"], inputs["completion_mask"]], 1)
+    logp, _, _ = trainer._get_per_token_logps_and_entropies(trainer.model, ids, mask, inputs["completion_ids"].shape[1])
+    return logp
+
+
+def _by_hand(logp, ref, adv, mask, beta):
+    """TRL's "grpo" loss at ratio 1, written out: per token −A_i + β_i·k3, k3 = e^(ref−logp) − (ref−logp) − 1;
+    mean over each completion's tokens, then over completions."""
+    diff = ref - logp
+    k3 = torch.exp(diff) - diff - 1
+    per_token = -adv[:, None] + beta[:, None] * k3
+    return ((per_token * mask).sum(1) / mask.sum(1)).mean()
+
+
 def test_zero_clip_equals_stock_trl_grpo(tiny_path, tmp_path):
     stock = _trainer(GRPOTrainer, tiny_path, tmp_path, "stock", {"beta": 0.04})
     ours = _trainer(ADRPOGRPOTrainer, tiny_path, tmp_path, "ours", {"beta": 0.04}, method="adrpo", clip=(0.0, 0.0))
+    _perturb_reference(stock)
     inputs = _batch(stock)
     assert inputs["ref_per_token_logps"] is not None and inputs["advantages"].abs().max() > 0
+    logp = _policy_logps(stock, inputs).detach()
+    mask = inputs["completion_mask"].float()
+    kl = kl_k3(logp, inputs["ref_per_token_logps"])
+    assert (kl * mask).sum() / mask.sum() > 0.05  # the reference differs: the KL term is in the loss
     loss_stock = stock._compute_loss(stock.model, inputs)
     loss_ours = ours._compute_loss(ours.model, inputs)
     assert abs(loss_stock.item() - loss_ours.item()) < 1e-6
+    no_kl = _by_hand(logp, inputs["ref_per_token_logps"], inputs["advantages"], mask, torch.zeros(8))
+    assert abs(loss_stock.item() - no_kl.item()) > 1e-3  # ... and it moves the loss
     for loss_type in ("dapo", "dr_grpo"):
         stock.loss_type = ours.loss_type = loss_type
         inputs.setdefault("num_items_in_batch", inputs["completion_mask"].sum())
@@ -68,32 +99,40 @@ def test_zero_clip_equals_stock_trl_grpo(tiny_path, tmp_path):
 
 def test_per_sample_beta_matches_the_package_loss(tiny_path, tmp_path):
     ours = _trainer(ADRPOGRPOTrainer, tiny_path, tmp_path, "ours", {"beta": 0.3}, method="adrpo", clip=None)
+    _perturb_reference(ours)
     inputs = _batch(ours)
+    adv, ref, mask = inputs["advantages"], inputs["ref_per_token_logps"], inputs["completion_mask"].float()
     loss = ours._compute_loss(ours.model, inputs)
-    ids = torch.cat([inputs["prompt_ids"], inputs["completion_ids"]], 1)
-    mask = torch.cat([inputs["prompt_mask"], inputs["completion_mask"]], 1)
-    logp, _, _ = ours._get_per_token_logps_and_entropies(ours.model, ids, mask, inputs["completion_ids"].shape[1])
-    expected, stats = grpo_loss(logp, logp.detach(), inputs["ref_per_token_logps"], inputs["advantages"],
-                                inputs["completion_mask"], method="adrpo", beta0=0.3, eps_clip=ours.epsilon_low)
+    logp = _policy_logps(ours, inputs)
+    expected, stats = grpo_loss(logp, logp.detach(), ref, adv, inputs["completion_mask"], method="adrpo", beta0=0.3,
+                                eps_clip=ours.epsilon_low)  # fmt: skip
     assert loss.item() == pytest.approx(expected.item(), abs=1e-6)
-    beta = adaptive_beta(inputs["advantages"], 0.3)
+    # an independent computation: β_i = β0 − A_i (no clip) written by hand, and the same loss with one scalar β0
+    per_sample = _by_hand(logp.detach(), ref, adv, mask, 0.3 - adv)
+    scalar = _by_hand(logp.detach(), ref, adv, mask, torch.full_like(adv, 0.3))
+    assert loss.item() == pytest.approx(per_sample.item(), abs=1e-6)
+    assert abs(per_sample.item() - scalar.item()) > 1e-3  # a scalar-β trainer would fail the line above
+    beta = adaptive_beta(adv, 0.3)
     logged = ours._metrics["train" if ours.model.training else "eval"]
     assert logged["beta_eff/min"][-1] == pytest.approx(beta.min().item(), abs=1e-6)
+    assert logged["beta_eff/max"][-1] == pytest.approx(beta.max().item(), abs=1e-6)
     assert logged["beta_eff/frac_negative"][-1] == pytest.approx(stats["beta_eff/frac_negative"])
     assert logged["kl"][-1] == pytest.approx(stats["kl"], abs=1e-6)
 
 
-def test_reference_is_built_even_at_beta0_zero(tiny_path, tmp_path):
-    stock = _trainer(GRPOTrainer, tiny_path, tmp_path, "stock", {"beta": 0.0})
-    ours = _trainer(ADRPOGRPOTrainer, tiny_path, tmp_path, "ours", {"beta": 0.0}, method="adrpo")
-    assert stock.ref_model is None  # TRL's trap: no reference at beta = 0
-    assert ours.ref_model is not None and ours.args.beta == 0.0
-    assert isinstance(ours.beta, PerSampleBeta) and ours.beta.clip == (0.0, 0.0)
-    inputs = _batch(ours)
-    assert inputs["ref_per_token_logps"] is not None
-    assert torch.isfinite(ours._compute_loss(ours.model, inputs))
+def test_adrpo_at_beta0_zero_is_refused(tiny_path, tmp_path):
+    with pytest.raises(ValueError, match="beta0"):  # TRL's GRPOConfig.beta defaults to 0.0
+        _trainer(ADRPOGRPOTrainer, tiny_path, tmp_path, "zero", {"beta": 0.0}, method="adrpo")
+    with pytest.raises(ValueError, match="beta0"):
+        _trainer(ADRPOGRPOTrainer, tiny_path, tmp_path, "zero2", {"beta": 0.04}, method="adrpo", beta0=0.0)
+
+
+def test_adrpo_builds_a_reference_and_none_does_not(tiny_path, tmp_path):
+    ours = _trainer(ADRPOGRPOTrainer, tiny_path, tmp_path, "ours", {"beta": 0.04}, method="adrpo")
+    assert ours.ref_model is not None and ours.args.beta == 0.04
+    assert isinstance(ours.beta, PerSampleBeta) and ours.beta.clip == (-0.04, 0.04)
     none = _trainer(ADRPOGRPOTrainer, tiny_path, tmp_path, "none", {"beta": 0.5}, method="none")
-    assert none.ref_model is None and none.beta == 0.0
+    assert none.ref_model is None and none.beta == 0.0 and none.args.beta == 0.0
 
 
 def test_pretrained_peft_adapter_gets_a_ref_clone(tiny_path, tmp_path):
@@ -102,7 +141,7 @@ def test_pretrained_peft_adapter_gets_a_ref_clone(tiny_path, tmp_path):
 
     model = get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_path),
                            LoraConfig(r=2, target_modules=["q_proj"], init_lora_weights=False))  # fmt: skip
-    trainer = ADRPOGRPOTrainer(model=model, reward_funcs=sevens, args=_args(tmp_path, "peft", beta=0.0),
+    trainer = ADRPOGRPOTrainer(model=model, reward_funcs=sevens, args=_args(tmp_path, "peft", beta=0.04),
                                train_dataset=Dataset.from_list([{"prompt": p} for p in PROMPTS]),
                                processing_class=AutoTokenizer.from_pretrained(tiny_path), method="adrpo")  # fmt: skip
     assert "ref" in trainer.model.peft_config  # the reference is the starting adapter, not the bare base model

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import itertools
 import json
 import math
 import multiprocessing as mp
@@ -29,18 +30,24 @@ import torch
 
 from adrpo_nb.core import effective_beta
 from adrpo_nb.metrics import hypervolume_2d, pareto_front
-from adrpo_nb.trainers.flow_matching import FLOW_METHODS, FlowMatchingRLConfig, FlowMatchingRLTrainer
-from adrpo_nb.utils.paths import atomic_write_json, read_json, runs_dir
+from adrpo_nb.trainers.flow_matching import FLOW_METHODS, FlowMatchingRLTrainer
+from adrpo_nb.utils.paths import atomic_write_json, data_dir, read_json, runs_dir
 from adrpo_nb.utils.provenance import provenance
+from adrpo_nb.utils.runlock import run_lock
 from adrpo_nb.viz.images import png_base64
 
 __all__ = [
     "book_config",
+    "check_output",
+    "default_output",
+    "equal_grid_comparison",
     "finished_result",
     "run_flow_experiment",
     "run_jobs",
+    "run_folder",
     "run_name",
     "select_runs",
+    "settings_digest",
     "smoke",
     "summarize_sweep",
     "sweep_provenance",
@@ -60,6 +67,37 @@ def run_name(method: str, beta0: float, seed: int) -> str:
     return f"{method}_b{beta0:g}_s{seed}" if method != "none" else f"none_s{seed}"
 
 
+def settings_digest(config: Any, exclude: Sequence[str] = ("output_dir", "progress", "checkpoint_every",
+                                                          "iterations")) -> str:  # fmt: skip
+    """8 hex digits of a sha1 over every setting of ``config`` but ``exclude``: a run folder's name carries it, so a
+    run with other settings never lands in (and reads) a folder of another. ``iterations`` is left out by default:
+    a longer run continues a shorter one's checkpoint."""
+    settings = {k: v for k, v in config.to_dict().items() if k not in exclude}
+    return hashlib.sha1(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:8]
+
+
+def run_folder(parent: str | Path, name: str, config: Any) -> str:
+    """``<parent>/<name>_<settings_digest(config)>``: one run of a sweep."""
+    return str(Path(parent) / f"{name}_{settings_digest(config)}")
+
+
+def default_output(*parts: str, smoke_run: bool = False) -> Path:
+    """Where a command writes when no ``--out`` is given: ``runs/<parts>`` (``$ADRPO_RUNS``), the first part with
+    ``-smoke`` for a smoke run. Nothing is written into ``data/`` unless ``--out`` says so."""
+    first, *rest = parts
+    return runs_dir().joinpath(first + ("-smoke" if smoke_run else ""), *rest)
+
+
+def check_output(path: str | Path | None, smoke_run: bool, what: str = "--out") -> None:
+    """A smoke run never writes into the data folder (it would replace committed models or results)."""
+    if path is None or not smoke_run:
+        return
+    resolved, data = Path(path).expanduser().resolve(), data_dir().resolve()
+    if resolved == data or data in resolved.parents:
+        raise SystemExit(f"{what} {path} is inside the data folder {data}: a smoke run writes only under "
+                         f"{runs_dir()} (drop --smoke to remake committed files, or choose another {what})")
+
+
 def book_config(config: C, name: str, shrink: Callable[[C], C], iterations: int | None = None) -> C:
     """A chapter's run: ``config`` with ``iterations`` if given, shrunk by ``shrink`` in smoke mode, and its
     ``output_dir`` at ``runs/book[-smoke]/<name>_it<N>_<hash>``: the hash of every setting, so a run with
@@ -77,11 +115,34 @@ def book_config(config: C, name: str, shrink: Callable[[C], C], iterations: int 
 
 
 
-def finished_result(config: FlowMatchingRLConfig) -> dict[str, Any] | None:
-    """The ``result.json`` of a finished run in ``config.output_dir``, or ``None``."""
-    if config.output_dir and (Path(config.output_dir) / "result.json").exists():
-        return read_json(Path(config.output_dir) / "result.json")
-    return None
+#: config fields that do not change a run's result
+RESULT_NEUTRAL = ("output_dir", "progress", "checkpoint_every")
+
+
+def finished_result(config: Any) -> dict[str, Any] | None:
+    """The ``result.json`` of a finished run in ``config.output_dir`` if it was made with this config, else ``None``.
+
+    Reused only when the saved config equals ``config`` (:data:`RESULT_NEUTRAL` fields aside). A finished run
+    with fewer ``iterations`` gives ``None``: training resumes from its checkpoint. Any other difference is a
+    ``ValueError`` naming each differing field with both values (a result never stands in for another run's).
+    """
+    path = Path(config.output_dir) / "result.json" if config.output_dir else None
+    if path is None or not path.exists():
+        return None
+    result = read_json(path)
+    try:
+        saved = type(config).from_dict(result["config"]).to_dict()
+    except (KeyError, TypeError, ValueError) as err:
+        raise ValueError(f"{path} holds no readable config ({err}); use another output folder") from None
+    wanted = config.to_dict()
+    diffs = {k: (saved.get(k), v) for k, v in wanted.items() if k not in RESULT_NEUTRAL and saved.get(k) != v}
+    if not diffs:
+        return result
+    if diffs.keys() == {"iterations"} and saved["iterations"] < wanted["iterations"]:
+        return None  # a longer run: resume from the checkpoint
+    detail = ", ".join(f"{k}: result {a!r} vs now {b!r}" for k, (a, b) in diffs.items())
+    raise ValueError(f"{path} is the result of another config ({detail}); use another output folder "
+                     "(only more iterations continue a finished run)")  # fmt: skip
 
 
 def run_flow_experiment(
@@ -102,6 +163,14 @@ def run_flow_experiment(
     At the iterations in ``snapshots`` the per-sample β_eff and a grid of the batch are kept; image
     grids have ``nrow`` images a row (the group size for prompted models: one prompt a row).
     """
+    with run_lock(trainer.config.output_dir):
+        return _run_flow_experiment(trainer, evaluate, curve_keys=curve_keys, snapshots=snapshots, command=command,
+                                    commit=commit, extra=extra, nrow=nrow)  # fmt: skip
+
+
+def _run_flow_experiment(trainer: FlowMatchingRLTrainer, evaluate: Evaluate, *, curve_keys: Sequence[str],
+                         snapshots: Sequence[int], command: str | None, commit: str, extra: dict[str, Any] | None,
+                         nrow: int) -> dict[str, Any]:  # fmt: skip
     start, config = time.perf_counter(), trainer.config
     betas: dict[str, list[float]] = {}
     grids: dict[str, str] = {}
@@ -246,3 +315,62 @@ def summarize_sweep(result: dict[str, Any], diversity_keys: Sequence[str]) -> di
             ratio = per_method["adrpo"]["hypervolume"] / baselines[best]
         summary["by_diversity"][key] = {"methods": per_method, "best_baseline": best, "adrpo_hv_ratio": ratio}
     return summary
+
+
+def _nearest(points: list[dict], beta0: float) -> dict:
+    """The point whose β0 is nearest ``beta0`` on a log scale (β0 grids are geometric)."""
+    return min(points, key=lambda p: abs(math.log(p["beta0"]) - math.log(beta0)))
+
+
+def equal_grid_comparison(result: dict[str, Any], diversity_key: str = "diversity", k: int | None = None,
+                          methods: Sequence[str] | None = None) -> dict[str, Any]:  # fmt: skip
+    """Hypervolumes of methods compared on equal grids, with the per-β0 pairs beside the ratio.
+
+    :func:`summarize_sweep`'s ``adrpo_hv_ratio`` compares fronts of *unequal* grids (e.g. three ADRPO β0
+    against two of fixed β), and a front of more points can only cover more. Here every method that has
+    a β0 grid (``none`` has none and is left out unless named in ``methods``) is scored on every subset of
+    ``k`` of its β0 settings (default: the smallest grid among them); each method's hypervolume is then
+    a range over its subsets, and the ADRPO / baseline ratio a range too (worst ADRPO subset against the
+    best baseline subset, up to the reverse), with the ratio of the best subsets. Points are seed means,
+    the reference point ``(base reward, 0)`` as in :func:`summarize_sweep`.
+
+    Returns ``{"k", "methods": {method: {"beta0s", "hypervolume": {"min", "max", "best_subset"}}},
+    "ratios": {baseline: {"best_vs_best", "min", "max"}}, "pairs": [{"beta0", method: {"beta0", "reward",
+    "diversity"}, ...}]}``; ``pairs`` has one row per β0 of ADRPO with each baseline's nearest β0 (log scale).
+    """
+    reference = (result["base"]["reward"], 0.0)
+    names = [m for m in (methods or sorted({r["config"]["method"] for r in result["runs"]}, key=FLOW_METHODS.index))
+             if methods is not None or m != "none"]  # fmt: skip
+    points = {m: _points(select_runs(result, m, finished=True), diversity_key) for m in names}
+    points = {m: p for m, p in points.items() if p}
+    if "adrpo" not in points:
+        raise ValueError(f"no finished adrpo runs to compare; methods with runs: {sorted(points)}")
+    k = min(len(p) for p in points.values()) if k is None else int(k)
+    if k < 1 or any(len(p) < k for p in points.values()):
+        raise ValueError(f"k={k} must be between 1 and the smallest grid "
+                         f"({ {m: len(p) for m, p in points.items()} })")  # fmt: skip
+    per_method = {}
+    for method, pts in points.items():
+        scored = [(hypervolume_2d([(p["reward"], p["diversity"]) for p in subset], reference),
+                   [p["beta0"] for p in subset]) for subset in itertools.combinations(pts, k)]  # fmt: skip
+        best = max(scored, key=lambda s: s[0])
+        per_method[method] = {"beta0s": [p["beta0"] for p in pts],
+                              "hypervolume": {"min": min(h for h, _ in scored), "max": best[0],
+                                              "best_subset": best[1]}}  # fmt: skip
+    ratios = {}
+    adrpo = per_method["adrpo"]["hypervolume"]
+    for method, entry in per_method.items():
+        hv = entry["hypervolume"]
+        if method == "adrpo" or hv["max"] <= 0:
+            continue
+        ratios[method] = {"best_vs_best": adrpo["max"] / hv["max"],
+                          "min": adrpo["min"] / hv["max"],
+                          "max": adrpo["max"] / hv["min"] if hv["min"] > 0 else math.inf}  # fmt: skip
+    pairs = []
+    for p in points["adrpo"]:
+        row: dict[str, Any] = {"beta0": p["beta0"]}
+        for method, pts in points.items():
+            q = p if method == "adrpo" else _nearest(pts, p["beta0"])
+            row[method] = {"beta0": q["beta0"], "reward": q["reward"], "diversity": q["diversity"]}
+        pairs.append(row)
+    return {"k": k, "methods": per_method, "ratios": ratios, "pairs": pairs}

@@ -13,12 +13,13 @@ multi-node, every ``loss_type``, importance-sampling corrections, logging. Insta
 
 Two of TRL's behaviours are handled here:
 
-* TRL builds **no reference model when** ``beta == 0.0`` (its default). ADRPO always needs one,
-  even at β0 = 0 (then β_i = −clip(A_i)), so the trainer passes a non-zero placeholder while TRL
-  builds its models, and restores ``args.beta = beta0`` afterwards.
+* TRL's ``GRPOConfig.beta`` **defaults to 0.0**, and at β0 = 0 ADRPO's default clip makes every
+  β_i zero: ``method="adrpo"`` with ``beta0 = 0`` (also when it comes from ``args.beta``) is a
+  ``ValueError`` (:func:`adrpo_nb.core.check_adrpo_beta0`), not a silent β = 0 run. So TRL, which
+  builds a reference model only when ``beta != 0``, always builds one for ADRPO (``args.beta = beta0``).
 * With a **pretrained PEFT adapter** (a ``PeftModel`` passed in), TRL's reference is a frozen
-  clone of the adapter named ``"ref"``, created only when ``beta != 0``: the placeholder makes TRL
-  create it, so the reference is the adapter you started from, not the base model.
+  clone of the adapter named ``"ref"`` (created because ``beta != 0``), so the reference is the
+  adapter you started from, not the base model.
 
 Verified with ``trl>=1.16,<1.17`` (the ``trl`` extra pins that range): the integration relies on the
 line ``per_token_loss + self.beta * per_token_kl`` of ``GRPOTrainer._compute_loss`` and checks at
@@ -33,7 +34,7 @@ from typing import Any
 
 import torch
 
-from adrpo_nb.core import GRPO_METHODS, check_beta0, check_clip, effective_beta, resolve_clip
+from adrpo_nb.core import GRPO_METHODS, check_adrpo_beta0, check_beta0, check_clip, effective_beta, resolve_clip
 
 try:
     import trl
@@ -117,7 +118,8 @@ class ADRPOGRPOTrainer(GRPOTrainer):
     Args:
         method: ``"adrpo"`` (β_i = β0 − clip(A_i)), ``"fixed"`` (stock GRPO with β0), ``"none"`` (β = 0,
             no reference model).
-        beta0: β0; default ``args.beta``.
+        beta0: β0; default ``args.beta`` (TRL's default 0.0 is refused for ``adrpo``: pass ``beta0`` or
+            ``GRPOConfig(beta=...)``).
         clip: ``"auto"`` = ``(-beta0, beta0)`` for ``adrpo`` (β_i ∈ [0, 2β0]), ``None`` = unclipped (β_i
             may be negative for good samples), or ``(a_min, a_max)``.
 
@@ -133,15 +135,13 @@ class ADRPOGRPOTrainer(GRPOTrainer):
             name = model if isinstance(model, str) else getattr(model.config, "_name_or_path", "model")
             args = GRPOConfig(f"{str(name).split('/')[-1]}-ADRPO")
         beta0 = check_beta0(args.beta if beta0 is None else beta0)
+        check_adrpo_beta0(method, beta0)
         clip = resolve_clip(clip, method, beta0)
         self.method, self.beta0, self.adrpo_clip = method, beta0, clip
-        # TRL builds the reference (a model copy, or the "ref" clone of a pretrained adapter) only when
-        # beta != 0: give it a non-zero placeholder while it builds, then restore the user's value.
-        args.beta = (beta0 or 1.0) if method != "none" else 0.0
-        try:
-            super().__init__(model, reward_funcs, args, *positional, **kwargs)
-        finally:
-            args.beta = beta0 if method != "none" else 0.0
+        # TRL builds the reference (a model copy, or the "ref" clone of a pretrained adapter) when beta != 0:
+        # always for adrpo (beta0 > 0), never for none
+        args.beta = beta0 if method != "none" else 0.0
+        super().__init__(model, reward_funcs, args, *positional, **kwargs)
         if method == "adrpo":
             self.beta = PerSampleBeta(beta0, clip)
         else:

@@ -38,7 +38,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from adrpo_nb.models.causal_lm import CausalLMAdapter
+from adrpo_nb.models.causal_lm import CausalLMAdapter, check_local_model_folder
+from adrpo_nb.utils.checkpoints import check_module_finite
 from adrpo_nb.utils.hub import ModelLoadError, hub_offline
 
 __all__ = ["AUDIO_LORA_TARGETS", "OMNI_CHAT_TEMPLATE", "AudioLMAdapter", "audio_part", "load_audio_lm",
@@ -71,7 +72,12 @@ def validate_waveform(audio: Any, sampling_rate: int | None, expected_rate: int,
     if sampling_rate is not None and int(sampling_rate) != int(expected_rate):
         raise ValueError(f"audio sampled at {sampling_rate} Hz, the feature extractor expects {expected_rate} Hz: "
                          "resample it first")  # fmt: skip
-    x = np.asarray(audio, dtype=np.float32)
+    raw = np.asarray(audio)
+    if raw.dtype.kind in "iub":  # int16 PCM and friends: their scale is not the model's
+        raise ValueError(f"audio must be floats in [-1, 1], got {raw.dtype} samples (int16 PCM: divide by 32768)")
+    if raw.dtype.kind not in "f":
+        raise ValueError(f"audio must be an array of floats in [-1, 1], got dtype {raw.dtype}")
+    x = raw.astype(np.float32)
     if x.ndim == 2 and 1 in x.shape:
         x = x.reshape(-1)
     if x.ndim != 1:
@@ -83,6 +89,8 @@ def validate_waveform(audio: Any, sampling_rate: int | None, expected_rate: int,
     peak = float(np.abs(x).max())
     if peak < 1e-4:
         raise ValueError(f"audio is silent (peak |x| = {peak:.2e}); an all-zero clip carries no question")
+    if peak > 1.0 + 1e-3:
+        raise ValueError(f"audio goes beyond [-1, 1]: peak |x| = {peak:.6g} (normalize it; int16 PCM: divide by 32768)")
     if max_seconds is not None and x.size > max_seconds * expected_rate + 1e-6:
         raise ValueError(f"audio is {x.size / expected_rate:.2f} s long, longer than the {max_seconds:g} s window "
                          "of the feature extractor (it would be cut): trim or split it")  # fmt: skip
@@ -230,6 +238,7 @@ def load_audio_lm(name_or_path: str | os.PathLike, *, lora: Any = None, dtype: A
     from transformers import Qwen2_5OmniThinkerForConditionalGeneration as OmniThinker
 
     name = os.fspath(name_or_path)
+    check_local_model_folder(name)
     try:
         config = AutoConfig.from_pretrained(name)
         if config.model_type not in (*SUPPORTED_MODEL_TYPES, *OMNI_TYPES):
@@ -246,6 +255,7 @@ def load_audio_lm(name_or_path: str | os.PathLike, *, lora: Any = None, dtype: A
         raise ModelLoadError(f"could not load the audio model {name!r} ({where}; {why}): "
                              f"{str(err).splitlines()[0][:300]}. Without the hub use the small path "
                              "(adrpo_nb.audio.TINY_MODEL, a folder in data/).") from err  # fmt: skip
+    check_module_finite(model, name)
     model.generation_config.pad_token_id = processor.tokenizer.pad_token_id
     if lora is not None:
         from peft import get_peft_model

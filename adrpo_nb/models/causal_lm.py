@@ -11,9 +11,9 @@
   (top-k/top-p off unless asked for), optional suppressed token ids, reproducible from a
   ``torch.Generator``;
 * **per-token log-probs** of completions under the policy (with the token entropy) and under the
-  **reference**: a LoRA policy's reference is the same model with its adapters disabled (no second
-  copy in memory), a pretrained adapter's is a frozen clone of it (``"ref_adapter"``), and a full
-  fine-tune keeps a frozen copy.
+  **reference**: a fresh LoRA policy's reference is the same model with its adapters disabled (no
+  second copy in memory), a pretrained adapter's is a frozen clone of it (``"ref_adapter"``; what
+  ``reference="auto"`` picks when any LoRA ``B`` is non-zero), and a full fine-tune keeps a frozen copy.
 
 Loading goes through :func:`load_causal_lm`, the same ``from_pretrained`` code for a hub id
 (``"Qwen/Qwen2-0.5B-Instruct"``) and for a local folder (the tiny Qwen2 in ``data/checkpoints``).
@@ -30,6 +30,7 @@ from typing import Any
 import torch
 
 from adrpo_nb.trainers.types import Rollout
+from adrpo_nb.utils.checkpoints import check_module_finite, verify_recorded_sha256
 from adrpo_nb.utils.hub import ModelLoadError, hub_offline
 
 __all__ = ["REFERENCE_MODES", "CausalLMAdapter", "ModelLoadError", "Rollout", "load_causal_lm"]
@@ -43,7 +44,9 @@ class CausalLMAdapter:
     Args:
         model: a ``*ForCausalLM`` or a ``PeftModel`` around one; it is the trainable ``policy``.
         tokenizer: its tokenizer (padding side is set to left for generation).
-        reference: ``"auto"`` (peft model → ``"disable_adapter"``, else ``"copy"``), ``"copy"`` (a
+        reference: ``"auto"`` (a peft model with a *fresh* LoRA, every ``lora_B`` zero → ``"disable_adapter"``;
+            a peft model whose adapter is already trained, or not a LoRA → ``"ref_adapter"``, as TRL; a plain
+            model → ``"copy"``), ``"copy"`` (a
             frozen deep copy, made now), ``"disable_adapter"`` (the base model under the LoRA: right
             for a *fresh* adapter), ``"ref_adapter"`` (a frozen clone of the current adapter, named
             ``"ref"``: right for a *pretrained* adapter, as TRL does).
@@ -99,9 +102,20 @@ class CausalLMAdapter:
     def _is_peft(self) -> bool:
         return hasattr(self._unwrapped(), "peft_config")
 
+    def _adapter_is_fresh(self) -> bool:
+        """True when the active adapter is a LoRA with every ``B`` matrix zero: then the policy *is* the base model.
+        An adapter that has been trained (or loaded, or initialised otherwise) has a non-zero ``B``."""
+        model = self._unwrapped()
+        active = model.active_adapter
+        lora_b = [p for name, p in model.named_parameters() if "lora_B" in name or "lora_embedding_B" in name
+                  if f".{active}" in name]  # fmt: skip
+        return bool(lora_b) and all(not p.detach().any() for p in lora_b)
+
     def _resolve_reference(self, reference: str) -> str:
         if reference == "auto":
-            return "disable_adapter" if self._is_peft() else "copy"
+            if not self._is_peft():
+                return "copy"
+            return "disable_adapter" if self._adapter_is_fresh() else "ref_adapter"
         if reference in ("disable_adapter", "ref_adapter") and not self._is_peft():
             raise ValueError(f"reference={reference!r} needs a peft model (LoRA); this policy is a plain model")
         return reference
@@ -322,6 +336,22 @@ def contiguous_head_input(model: torch.nn.Module) -> None:
         head._adrpo_contiguous_input = True
 
 
+#: the files one of which a folder needs for its tokenizer's vocabulary (without one, transformers builds a
+#: tokenizer of the special tokens alone, which fails much later)
+TOKENIZER_VOCAB_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json", "spiece.model", "vocab.txt")
+
+
+def check_local_model_folder(name: str) -> None:
+    """For a local folder: its tokenizer vocabulary is there and its weights match the ``sha256`` of its
+    ``pretrain.json`` (if recorded). A :class:`ModelLoadError` / ``CheckpointError`` names the file."""
+    if not os.path.isdir(name):
+        return
+    if not any(os.path.exists(os.path.join(name, f)) for f in TOKENIZER_VOCAB_FILES):
+        raise ModelLoadError(f"{name} has no tokenizer vocabulary (none of {TOKENIZER_VOCAB_FILES}): "
+                             f"{os.path.join(name, 'tokenizer.json')} is missing")  # fmt: skip
+    verify_recorded_sha256(name)
+
+
 def load_causal_lm(name_or_path: str | os.PathLike, *, lora: Any = None, dtype: Any = None,
                    device: str | torch.device | None = None, **adapter_kwargs: Any) -> CausalLMAdapter:  # fmt: skip
     """Load a model and its tokenizer with ``from_pretrained`` and wrap them in a :class:`CausalLMAdapter`.
@@ -337,6 +367,7 @@ def load_causal_lm(name_or_path: str | os.PathLike, *, lora: Any = None, dtype: 
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     name = os.fspath(name_or_path)
+    check_local_model_folder(name)
     try:
         tokenizer = AutoTokenizer.from_pretrained(name)
         model = AutoModelForCausalLM.from_pretrained(name, **({"dtype": dtype} if dtype is not None else {}))
@@ -348,6 +379,7 @@ def load_causal_lm(name_or_path: str | os.PathLike, *, lora: Any = None, dtype: 
             f"could not load the model {name!r} ({where}; {why}): {str(err).splitlines()[0][:300]}. "
             "On a machine without the hub use the small path (adrpo_nb.qwen.TINY_MODEL, a folder in data/)."
         ) from err
+    check_module_finite(model, name)
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     if lora is not None:
         from peft import get_peft_model

@@ -28,6 +28,8 @@ from typing import Any
 
 import torch
 
+from adrpo_nb.utils.checkpoints import check_module_finite, verify_recorded_sha256
+
 __all__ = [
     "LORA_TARGETS",
     "PromptSet",
@@ -52,6 +54,8 @@ def load_sd3_pipeline(model: str | Path, dtype: torch.dtype = torch.float32, dev
     """
     from diffusers import StableDiffusion3Pipeline
 
+    if Path(model).is_dir():
+        verify_recorded_sha256(model)
     try:
         pipe = StableDiffusion3Pipeline.from_pretrained(str(model), **_dtype_kwarg(dtype))
     except (OSError, ValueError) as err:
@@ -64,6 +68,7 @@ def load_sd3_pipeline(model: str | Path, dtype: torch.dtype = torch.float32, dev
     for part in (pipe.transformer, pipe.vae, pipe.text_encoder, pipe.text_encoder_2, pipe.text_encoder_3):
         if part is not None:
             part.requires_grad_(False).eval()
+            check_module_finite(part, model)
     pipe.set_progress_bar_config(disable=True)
     return pipe.to(device) if device is not None else pipe
 

@@ -16,15 +16,45 @@ reward                    range      definition (``t`` = think text, ``a`` = ans
 ========================  =========  ==============================================================================
 ``accuracy_reward``       {0, 1}     ``1[norm(a) == norm(gold)]`` (or ``a`` is the gold choice's letter)
 ``format_reward``         {0, 1}     ``1[text == <think>t</think> <answer>a</answer>]``
-``consistency_reward``    [0, 2]     ``sim(t, a) + sim(t, q)`` with ``sim(x, y) = |C(x) ∩ C(y)| / max(|C(x)|, |C(y)|)``
+``consistency_reward``    [0, 2]     ``cov(t, a) + cov(t, q)`` with ``cov(t, y) = |C(t) ∩ C(y)| / |C(y)|``
 ``keyword_reward``        [0, 1]     ``mean_c min(1, hits_c(t) / target_c)`` over 3 keyword categories
-``OverthinkingReward``    [0, 1]     ``max(0, 1 - n(t) / L_max)``, ``n`` = length of ``t`` in tokens
+``OverthinkingReward``    [0, 1]     ``max(0, 1 - n(t) / L_max)``, ``n`` = length of ``t`` in the model's tokens
 ========================  =========  ==============================================================================
 
 ``C(x)`` are the "key concepts" of ``x`` (:func:`extract_concepts`: content words, stopwords
-removed). The three bonus terms (consistency, keywords, overthinking) are 0 unless the format is
-valid, so a completion cannot earn them by skipping the tags; accuracy is an outcome reward and is
-scored whenever one ``<answer>…</answer>`` pair is present.
+removed). The three process terms (consistency, keywords, overthinking) are 0 unless the format is
+valid *and* the think has at least ``l_min`` tokens (:data:`L_MIN` = 8), so a completion cannot earn
+them by skipping the tags or the reasoning; accuracy is an outcome reward and is scored whenever one
+``<answer>…</answer>`` pair is present.
+
+Where this module departs from the paper (Fan et al., 2025, §3), and why:
+
+1. **Length unit.** The paper counts the reasoning's length in tokens. Pass the policy's ``tokenizer``
+   (:func:`cesar_reward_funcs`, :class:`OverthinkingReward`, :func:`cesar_breakdown`) to do the same;
+   without one, lengths are whitespace-separated words (the same count for this project's word-level
+   tiny audio model, not for a BPE model).
+2. **A minimum reasoning length** ``l_min`` (not in the paper). Without it a correct answer with an
+   *empty* think scored 5 + 1 + 0 + 0 + 1 = 7.0 (the overthinking term gives its full 1.0 to zero
+   tokens), more than a genuine 300-word reasoning (6.58 with ``L_max`` = 256, as measured in the review
+   that found it): the reward taught the
+   model to stop reasoning. Below ``l_min`` tokens every process term is 0 (empty think: 6.0).
+3. **Consistency as coverage.** The paper rewards the overlap of key concepts between the reasoning
+   and the question and between the reasoning and the answer. This module first measured it as
+   ``|C(t) ∩ C(y)| / max(|C(t)|, |C(y)|)``, which grows as the reasoning *shrinks*: the keyword salad
+   ``"second tone higher first"`` scored 8.90, above a real reasoning's 8.59 (same review). Each
+   overlap is now the share of the answer's (question's) concepts the reasoning mentions, measured
+   separately, so
+   length no longer buys consistency; with ``l_min`` the four-word salad earns no process bonus at all
+   (6.0 against 9.53 for a 35-token worked reasoning at ``L_max`` = 64).
+4. **Keyword lists and stopwords** (``data/cesar/keywords.json``, ``data/cesar/stopwords.txt``) were
+   written for this project: the paper names the keyword categories (analytical patterns, logical
+   connectives, audio domain terms) without publishing lists. ``C(x)`` uses a light plural rule, not
+   a lemmatiser.
+
+What remains gameable: the overthinking term rewards brevity by design, so a think of about ``l_min``
+tokens that restates the question's and the answer's concepts and names one keyword per category
+scores about as high as a genuine reasoning (a salad repeated to 8 tokens: 9.54 against 9.53 at
+``L_max`` = 64). Raising ``l_min`` narrows this; the tiny model's shortest genuine think is 10 tokens.
 
 Composition. GRPO's scalar reward is the weighted sum
 
@@ -47,7 +77,7 @@ lists ``[{"role": "assistant", "content": "..."}]``.
 
 The keyword lists (``data/cesar/keywords.json``) and the stopwords (``data/cesar/stopwords.txt``)
 were written for this project: the paper names the keyword categories (analytical patterns,
-logical connectives, audio domain terms) without publishing lists.
+logical connectives, audio domain terms) without publishing lists (deviation 4 above).
 """
 
 from __future__ import annotations
@@ -72,21 +102,27 @@ __all__ = [
     "load_stopwords",
     "load_keywords",
     "extract_concepts",
+    "concept_coverage",
     "concept_similarity",
     "completion_text",
     "question_text",
     "accuracy_reward",
     "format_reward",
+    "ConsistencyReward",
     "consistency_reward",
     "KeywordReward",
     "keyword_reward",
     "OverthinkingReward",
+    "L_MIN",
+    "token_counter",
     "cesar_reward_funcs",
     "cesar_breakdown",
 ]
 
 #: Paper weights of (accuracy, format, consistency, keywords, overthinking).
 CESAR_ALPHAS: tuple[float, float, float, float, float] = (5.0, 1.0, 1.0, 1.0, 1.0)
+#: The shortest think (tokens) that earns a process bonus (consistency, keywords, overthinking): not in the paper.
+L_MIN = 8
 #: Names of the five components, in the order of :data:`CESAR_ALPHAS` (keys of :func:`cesar_breakdown`).
 CESAR_COMPONENTS: tuple[str, ...] = ("accuracy", "format", "consistency", "keywords", "overthinking")
 #: The keyword categories of ``data/cesar/keywords.json``, in the order of ``KeywordReward(targets=...)``.
@@ -256,6 +292,15 @@ def concept_similarity(x: str, y: str) -> float:
     return len(cx & cy) / denom if denom else 0.0
 
 
+def concept_coverage(think: str, reference: str) -> float:
+    """``|C(think) ∩ C(reference)| / |C(reference)|`` in [0, 1]: the share of the reference's concepts the
+    reasoning mentions (0.0 when the reference has none). Unlike :func:`concept_similarity` it does not
+    grow as the reasoning shrinks: a think that only echoes the answer covers it no better than a full
+    reasoning that also states it."""
+    cr = extract_concepts(reference)
+    return len(extract_concepts(think) & cr) / len(cr) if cr else 0.0
+
+
 # --------------------------------------------------------------------------------------
 # completions, prompts and columns
 # --------------------------------------------------------------------------------------
@@ -413,45 +458,117 @@ def format_reward(prompts: Sequence[Any], completions: Sequence[Any], completion
     return [float(parse_completion(t).valid_format) for t in texts]
 
 
-def consistency_reward(prompts: Sequence[Any], completions: Sequence[Any], completion_ids: Any = None,
-                       **columns: Any) -> list[float]:  # fmt: skip
+def _count_words(text: str) -> int:
+    return len(text.split())
+
+
+class _TokenCounter:
+    """``len(tokenizer(text, add_special_tokens=False).input_ids)``: a think's length in the model's tokens."""
+
+    def __init__(self, tokenizer: Any):
+        if not callable(tokenizer):
+            raise TypeError(f"tokenizer must be a callable Hugging Face tokenizer, got {type(tokenizer).__name__}")
+        self.tokenizer = tokenizer
+
+    def __call__(self, text: str) -> int:
+        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def __repr__(self) -> str:
+        return f"tokens of {type(self.tokenizer).__name__}"
+
+
+def token_counter(tokenizer: Any = None, count_tokens: Callable[[str], int] | None = None) -> Callable[[str], int]:
+    """How a think's length is counted: the model's tokens when ``tokenizer`` is given (as the paper counts),
+    ``count_tokens`` when given, else whitespace-separated words (a stand-in where no tokenizer is at hand)."""
+    if tokenizer is not None and count_tokens is not None:
+        raise ValueError("pass tokenizer or count_tokens, not both")
+    if count_tokens is not None and not callable(count_tokens):
+        raise TypeError(f"count_tokens must be a callable str -> int or None, got {count_tokens!r}")
+    if tokenizer is not None:
+        return _TokenCounter(tokenizer)
+    return count_tokens or _count_words
+
+
+def _check_l_min(l_min: Any) -> int:
+    if not isinstance(l_min, numbers.Integral) or isinstance(l_min, bool) or l_min < 0:
+        raise ValueError(f"l_min must be an integer >= 0 (the shortest think, in tokens, that earns a process "
+                         f"bonus), got l_min={l_min!r}")  # fmt: skip
+    return int(l_min)
+
+
+class _ProcessReward:
+    """What the three process rewards share: 0 unless the format is valid and the think has at least ``l_min``
+    tokens (counted by :func:`token_counter`); then :meth:`score`."""
+
+    __name__ = "process"
+
+    def __init__(self, l_min: int = L_MIN, tokenizer: Any = None, count_tokens: Callable[[str], int] | None = None):
+        self.l_min = _check_l_min(l_min)
+        self.count_tokens: Callable[[str], int] = token_counter(tokenizer, count_tokens)
+
+    def length(self, think: str) -> int:
+        """The think's length in tokens (checked: an integer >= 0)."""
+        n = self.count_tokens(think)
+        if not isinstance(n, numbers.Integral) or isinstance(n, bool) or n < 0:
+            raise ValueError(f"count_tokens returned {n!r} for a think text; expected an integer >= 0")
+        return int(n)
+
+    def _gated(self, prompts: Sequence[Any] | None, completions: Sequence[Any],
+               score: Callable[[int, str, int], float]) -> list[float]:  # fmt: skip
+        """``score(i, think, length)`` for completions with a valid format and a think of ``>= l_min`` tokens,
+        else 0."""
+        texts = _texts(completions)
+        _check_prompts(prompts, len(texts))
+        out = []
+        for i, text in enumerate(texts):
+            parsed = parse_completion(text)
+            n = self.length(parsed.think) if parsed.valid_format else 0
+            out.append(score(i, parsed.think, n) if parsed.valid_format and n >= self.l_min else 0.0)
+        return out
+
+    def _counter_repr(self) -> str:
+        return "words" if self.count_tokens is _count_words else repr(self.count_tokens)
+
+
+class ConsistencyReward(_ProcessReward):
     """Consistency ``r_cons ∈ [0, 2]``: does the reasoning talk about the question and the answer it gives?
 
-    ``r_cons = sim(t, a) + sim(t, q)`` for a valid format, else 0, with ``sim`` =
-    :func:`concept_similarity`, ``t`` the think text, ``a`` the answer text and ``q`` the question:
-    the row's ``question`` column if present (and not ``None``), else the prompt's text
-    (:func:`question_text`: a string prompt as it is, a chat prompt's last user message).
+    ``r_cons = cov(t, a) + cov(t, q)`` for a valid format and a think of at least ``l_min`` tokens, else 0,
+    with ``cov`` = :func:`concept_coverage` (the share of the answer's / the question's concepts the think
+    mentions), ``t`` the think text, ``a`` the answer text and ``q`` the question: the row's ``question``
+    column if present (and not ``None``), else the prompt's text (:func:`question_text`: a string prompt as
+    it is, a chat prompt's last user message).
     """
-    texts = _texts(completions)
-    n = len(texts)
-    _check_prompts(prompts, n)
-    questions = _column(columns, "question", n, required=False, reward="consistency_reward") or [None] * n
-    if prompts is None and any(q is None for q in questions):
-        raise ValueError("consistency_reward needs the prompts or a 'question' column")
-    out = []
-    for i, text in enumerate(texts):
-        parsed = parse_completion(text)
-        if not parsed.valid_format:
-            out.append(0.0)
-            continue
-        q = questions[i] if questions[i] is not None else question_text(prompts[i])
-        out.append(concept_similarity(parsed.think, parsed.answer) + concept_similarity(parsed.think, str(q)))
-    return out
+
+    __name__ = "consistency_reward"
+
+    def __call__(self, prompts: Sequence[Any], completions: Sequence[Any], completion_ids: Any = None,
+                 **columns: Any) -> list[float]:  # fmt: skip
+        n = len(_texts(completions))
+        questions = _column(columns, "question", n, required=False, reward="consistency_reward") or [None] * n
+        if prompts is None and any(q is None for q in questions):
+            raise ValueError("consistency_reward needs the prompts or a 'question' column")
+        answers = [parse_completion(t).answer for t in _texts(completions)]
+
+        def score(i: int, think: str, length: int) -> float:
+            q = questions[i] if questions[i] is not None else question_text(prompts[i])
+            return concept_coverage(think, answers[i]) + concept_coverage(think, str(q))
+
+        return self._gated(prompts, completions, score)
+
+    def __repr__(self) -> str:
+        return f"ConsistencyReward(l_min={self.l_min}, count_tokens={self._counter_repr()})"
 
 
-def _format_gated_scores(prompts: Sequence[Any] | None, completions: Sequence[Any], score: Callable[[str], float]
-                         ) -> list[float]:  # fmt: skip
-    """``score(think)`` for completions with a valid format, 0.0 for the others (the bonus terms' gate)."""
-    texts = _texts(completions)
-    _check_prompts(prompts, len(texts))
-    parsed = [parse_completion(text) for text in texts]
-    return [score(p.think) if p.valid_format else 0.0 for p in parsed]
+#: :class:`ConsistencyReward` with ``l_min`` = :data:`L_MIN`, lengths in words (pass a tokenizer for tokens).
+consistency_reward = ConsistencyReward()
 
 
-class KeywordReward:
+class KeywordReward(_ProcessReward):
     """Structured-reasoning reward ``r_kw ∈ [0, 1]``: does the think use analysis, logic and domain words?
 
-    ``r_kw = (1/3) Σ_c min(1, hits_c / target_c)`` for a valid format, else 0, over the categories
+    ``r_kw = (1/3) Σ_c min(1, hits_c / target_c)`` for a valid format and a think of at least ``l_min``
+    tokens, else 0, over the categories
     ``c`` of :data:`KEYWORD_CATEGORIES` (analytical patterns, logical connectives, audio domain
     terms), where ``hits_c`` is the number of *distinct* keywords of ``c`` found in the think text
     as whole words or phrases (words are runs of ``[a-z0-9]``; ``higher`` does not count as
@@ -462,11 +579,16 @@ class KeywordReward:
         targets: ``target_c`` for (analytical, connectives, audio_terms); positive numbers.
         keywords: ``{category: [keywords]}`` with the three categories (other keys are ignored);
             default: ``data/cesar/keywords.json``.
+        l_min, tokenizer, count_tokens: the shortest think (tokens) that earns the reward, and how tokens are
+            counted (:func:`token_counter`).
     """
 
     __name__ = "keywords"
 
-    def __init__(self, targets: Sequence[float] = (1, 1, 1), keywords: Mapping[str, Sequence[str]] | None = None):
+    def __init__(self, targets: Sequence[float] = (1, 1, 1), keywords: Mapping[str, Sequence[str]] | None = None, *,
+                 l_min: int = L_MIN, tokenizer: Any = None,
+                 count_tokens: Callable[[str], int] | None = None):  # fmt: skip
+        super().__init__(l_min, tokenizer, count_tokens)
         targets = tuple(targets)
         if len(targets) != len(KEYWORD_CATEGORIES) or not all(
             isinstance(t, numbers.Real) and not isinstance(t, bool) and math.isfinite(t) and t > 0 for t in targets
@@ -501,60 +623,57 @@ class KeywordReward:
 
     def __call__(self, prompts: Sequence[Any], completions: Sequence[Any], completion_ids: Any = None,
                  **columns: Any) -> list[float]:  # fmt: skip
-        return _format_gated_scores(prompts, completions, self.score)
+        return self._gated(prompts, completions, lambda i, think, n: self.score(think))
 
     def __repr__(self) -> str:
         sizes = {c: len(k) for c, k in self.keywords.items()}
-        return f"KeywordReward(targets={self.targets}, keywords sizes={sizes})"
+        return (f"KeywordReward(targets={self.targets}, keywords sizes={sizes}, l_min={self.l_min}, "
+                f"count_tokens={self._counter_repr()})")
 
 
 #: :class:`KeywordReward` with targets (1, 1, 1) and the keywords of ``data/cesar/keywords.json`` (read on first call).
 keyword_reward = KeywordReward()
 
 
-def _count_words(text: str) -> int:
-    return len(text.split())
+class OverthinkingReward(_ProcessReward):
+    """Calibrated-depth reward ``r_over ∈ [0, 1]``: shorter reasoning is better, from ``l_min`` up to ``l_max``.
 
-
-class OverthinkingReward:
-    """Calibrated-depth reward ``r_over ∈ [0, 1]``: shorter reasoning is better, up to ``l_max``.
-
-    ``r_over = max(0, 1 - n / L_max)`` for a valid format, else 0, with ``n = count_tokens(think)``.
-    A think of ``L_max`` tokens or more earns 0; an empty think earns 1 (but no consistency or
-    keyword reward). Weighted against accuracy (α = 5 vs 1) it trims reasoning that does not pay off
-    in correct answers.
+    ``r_over = max(0, 1 - n / L_max)`` for a valid format and ``n >= l_min``, else 0, with ``n`` the think's
+    length in tokens (the model's when a ``tokenizer`` is given; see :func:`token_counter`). A think of
+    ``L_max`` tokens or more earns 0, and so does one shorter than ``l_min`` (an empty think would otherwise
+    earn the full 1.0: see the module docstring). Weighted against accuracy (α = 5 vs 1) it trims reasoning
+    that does not pay off in correct answers.
 
     Args:
         l_max: ``L_max``, the think length (tokens) at which the reward reaches 0; an integer >= 1.
-        count_tokens: ``str -> int``; default: the number of whitespace-separated words. For model
-            tokens pass e.g. ``lambda s: len(tokenizer(s, add_special_tokens=False).input_ids)``.
+        count_tokens: ``str -> int``; default: the model's tokens with ``tokenizer``, else whitespace words.
+        tokenizer: the policy's tokenizer (counts its tokens).
+        l_min: the shortest think (tokens) that earns the reward; an integer >= 0, below ``l_max``.
     """
 
     __name__ = "overthinking"
 
-    def __init__(self, l_max: int = 256, count_tokens: Callable[[str], int] | None = None):
+    def __init__(self, l_max: int = 256, count_tokens: Callable[[str], int] | None = None, *, tokenizer: Any = None,
+                 l_min: int = L_MIN):  # fmt: skip
         if not isinstance(l_max, numbers.Integral) or isinstance(l_max, bool) or l_max < 1:
             raise ValueError(f"l_max must be an integer >= 1 (the think length, in tokens, at which the "
                              f"overthinking reward reaches 0), got l_max={l_max!r}")  # fmt: skip
-        if count_tokens is not None and not callable(count_tokens):
-            raise TypeError(f"count_tokens must be a callable str -> int or None, got {count_tokens!r}")
+        super().__init__(l_min, tokenizer, count_tokens)
+        if self.l_min >= l_max:
+            raise ValueError(f"l_min={self.l_min} must be below l_max={l_max}")
         self.l_max = int(l_max)
-        self.count_tokens: Callable[[str], int] = count_tokens or _count_words
 
     def score(self, think: str) -> float:
-        """``max(0, 1 - count_tokens(think) / l_max)`` of one think text (no format check)."""
-        n = self.count_tokens(think)
-        if not isinstance(n, numbers.Integral) or n < 0:
-            raise ValueError(f"count_tokens returned {n!r} for a think text; expected an integer >= 0")
-        return max(0.0, 1.0 - int(n) / self.l_max)
+        """``max(0, 1 - n / l_max)`` of one think text of ``n >= l_min`` tokens, 0 below ``l_min`` (no format check)."""
+        n = self.length(think)
+        return max(0.0, 1.0 - n / self.l_max) if n >= self.l_min else 0.0
 
     def __call__(self, prompts: Sequence[Any], completions: Sequence[Any], completion_ids: Any = None,
                  **columns: Any) -> list[float]:  # fmt: skip
-        return _format_gated_scores(prompts, completions, self.score)
+        return self._gated(prompts, completions, lambda i, think, n: max(0.0, 1.0 - n / self.l_max))
 
     def __repr__(self) -> str:
-        counter = "words" if self.count_tokens is _count_words else repr(self.count_tokens)
-        return f"OverthinkingReward(l_max={self.l_max}, count_tokens={counter})"
+        return f"OverthinkingReward(l_max={self.l_max}, l_min={self.l_min}, count_tokens={self._counter_repr()})"
 
 
 # --------------------------------------------------------------------------------------
@@ -571,42 +690,47 @@ def _check_alphas(alphas: Sequence[float]) -> tuple[float, ...]:
 
 
 def cesar_reward_funcs(alphas: Sequence[float] = CESAR_ALPHAS, l_max: int = 256,
-                       count_tokens: Callable[[str], int] | None = None, outcome_only: bool = False,
+                       count_tokens: Callable[[str], int] | None = None, outcome_only: bool = False, *,
+                       tokenizer: Any = None, l_min: int = L_MIN,
                        ) -> tuple[list[Callable[..., list[float]]], list[float]]:  # fmt: skip
     """CESAR's ``(reward_funcs, reward_weights)``: pass them as ``reward_funcs=`` and ``GRPOConfig(reward_weights=)``.
 
     The trainer's reward is ``R = Σ_k α_k r_k`` over (accuracy, format, consistency, keywords,
     overthinking) with ``alphas`` (paper: :data:`CESAR_ALPHAS` = (5, 1, 1, 1, 1), ``R ∈ [0, 10]``).
-    The bonus terms (consistency, keywords, overthinking) only count when the format is valid, so
-    skipping the tags cannot earn them.
+    The process terms (consistency, keywords, overthinking) only count when the format is valid and the
+    think has at least ``l_min`` tokens, so skipping the tags or the reasoning cannot earn them.
 
     Args:
         alphas: 5 finite non-negative weights.
-        l_max, count_tokens: of the :class:`OverthinkingReward`.
+        l_max: of the :class:`OverthinkingReward`.
+        count_tokens, tokenizer: how think lengths are counted (:func:`token_counter`): pass the policy's
+            ``tokenizer`` to count its tokens, as the paper does; without either, whitespace words.
         outcome_only: return ``[accuracy_reward, format_reward]`` with weights ``[alphas[0], alphas[1]]``:
             the outcome-only GRPO baseline (accuracy + format, as R1-AQA and Ke-Omni-R).
+        l_min: the shortest think (tokens) that earns a process bonus (:data:`L_MIN`).
     """
     weights = list(_check_alphas(alphas))
     if outcome_only:
         return [accuracy_reward, format_reward], weights[:2]
+    length = {"l_min": l_min, "tokenizer": tokenizer, "count_tokens": count_tokens}
     funcs: list[Callable[..., list[float]]] = [
         accuracy_reward,
         format_reward,
-        consistency_reward,
-        keyword_reward,
-        OverthinkingReward(l_max=l_max, count_tokens=count_tokens),
+        ConsistencyReward(**length),
+        KeywordReward(**length),
+        OverthinkingReward(l_max=l_max, **length),
     ]
     return funcs, weights
 
 
 def cesar_breakdown(prompts: Sequence[Any], completions: Sequence[Any], *, l_max: int = 256,
-                    count_tokens: Callable[[str], int] | None = None,
+                    count_tokens: Callable[[str], int] | None = None, tokenizer: Any = None, l_min: int = L_MIN,
                     **columns: Any) -> dict[str, list[float]]:  # fmt: skip
     """Every CESAR component per completion: ``{name: [value per completion]}`` for plots and tables.
 
     Keys are :data:`CESAR_COMPONENTS` (accuracy, format, consistency, keywords, overthinking), unweighted;
     the total of :func:`cesar_reward_funcs` is ``Σ_k alphas[k] * breakdown[name_k][i]``. ``columns`` as for
-    the rewards (``answer`` required; ``choices``, ``question`` optional).
+    the rewards (``answer`` required; ``choices``, ``question`` optional); the length settings as there.
     """
-    funcs, _ = cesar_reward_funcs(l_max=l_max, count_tokens=count_tokens)
+    funcs, _ = cesar_reward_funcs(l_max=l_max, count_tokens=count_tokens, tokenizer=tokenizer, l_min=l_min)
     return {name: list(fn(prompts, completions, **columns)) for name, fn in zip(CESAR_COMPONENTS, funcs, strict=True)}

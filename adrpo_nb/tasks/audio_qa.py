@@ -61,7 +61,14 @@ from pathlib import Path
 
 import numpy as np
 
-from adrpo_nb.utils.paths import DataFileError, atomic_write_bytes, atomic_write_json, data_path, read_json
+from adrpo_nb.utils.paths import (
+    DataFileError,
+    atomic_write_bytes,
+    atomic_write_json,
+    data_path,
+    read_json,
+    runs_dir,
+)
 
 __all__ = [
     "SAMPLE_RATE",
@@ -594,11 +601,11 @@ def write_dataset(folder: str | os.PathLike | None = None, n_train: int = 2000, 
                   seed: int = 2025) -> dict:  # fmt: skip
     """Write ``train.jsonl``, ``test.jsonl``, ``manifest.json`` and ``examples/<task>.wav`` to ``folder``.
 
-    ``folder`` defaults to ``data/audio_qa`` under :func:`adrpo_nb.data.data_dir`. Each jsonl line is a
-    :meth:`AudioQuestion.to_row` plus ``"sha256"`` of the clip's 16-bit PCM. The examples are the first
-    question of each task in the test split. Returns the manifest.
+    ``folder`` defaults to ``runs/audio_qa`` (the committed copy is written with ``--out data/audio_qa``).
+    Each jsonl line is a :meth:`AudioQuestion.to_row` plus ``"sha256"`` of the clip's 16-bit PCM. The examples
+    are the first question of each task in the test split. Returns the manifest.
     """
-    folder = Path(folder) if folder is not None else data_path("audio_qa", must_exist=False)
+    folder = Path(folder) if folder is not None else runs_dir() / "audio_qa"
     splits = {"train": make_split(n_train, seed, "train"), "test": make_split(n_test, seed, "test")}
     manifest: dict = {
         "about": "Synthetic MMAU-style audio QA (adrpo_nb.tasks.audio_qa): params only; render with render_audio.",
@@ -678,13 +685,15 @@ def load_split(name: str, *, verify_audio: bool = False) -> list[AudioQuestion]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Write the synthetic audio QA benchmark to data/audio_qa/.")
+    parser = argparse.ArgumentParser(description="Write the synthetic audio QA benchmark (the committed copy: "
+                                     "--out data/audio_qa).")
     parser.add_argument("--n-train", type=int, default=2000)
     parser.add_argument("--n-test", type=int, default=400)
     parser.add_argument("--seed", type=int, default=2025)
+    parser.add_argument("--out", type=Path, default=None, help="default: runs/audio_qa")
     args = parser.parse_args(argv)
-    manifest = write_dataset(n_train=args.n_train, n_test=args.n_test, seed=args.seed)
-    folder = data_path("audio_qa")
+    folder = args.out or runs_dir() / "audio_qa"
+    manifest = write_dataset(folder, n_train=args.n_train, n_test=args.n_test, seed=args.seed)
     for name, entry in manifest["files"].items():
         print(f"{folder / name}: {entry['rows']} rows, per task {entry['per_task']}")
     print(f"{folder / 'manifest.json'}; examples: {', '.join(e['file'] for e in manifest['examples'].values())}")

@@ -17,6 +17,7 @@ from __future__ import annotations
 import itertools
 import random
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 
 __all__ = [
@@ -92,12 +93,19 @@ def random_puzzle(rng: random.Random) -> Puzzle:
             return Puzzle(numbers, target)
 
 
-def make_puzzles(n: int, seed: int) -> list[Puzzle]:
-    """``n`` puzzles from ``seed`` (the same list on every machine)."""
+def make_puzzles(n: int, seed: int, exclude: Collection[Puzzle] = ()) -> list[Puzzle]:
+    """``n`` puzzles from ``seed`` (the same list on every machine), skipping every puzzle in ``exclude``
+    (e.g. a held-out evaluation set: equal numbers and target, in that order, make equal puzzles)."""
     if n < 1:
         raise ValueError(f"n must be >= 1, got n={n!r}")
     rng = random.Random(seed)
-    return [random_puzzle(rng) for _ in range(n)]
+    excluded = frozenset(exclude)
+    out: list[Puzzle] = []
+    while len(out) < n:
+        puzzle = random_puzzle(rng)
+        if puzzle not in excluded:
+            out.append(puzzle)
+    return out
 
 
 def worked_solution(answer: str) -> str:

@@ -4,6 +4,12 @@ Prompts read like DrawBench's attribute-binding and position prompts, e.g.
 ``"a red circle above a blue square"``. Every prompt has a parse (:class:`Scene` without
 positions) that the pixel-analysis reward (:mod:`adrpo_nb.rewards.images`) checks images against.
 Images are 32×32 RGB in ``[0, 1]`` on a black background.
+
+The 432 prompts are split once (:func:`split_prompts`): a fixed seeded permutation puts
+:data:`N_EVAL_PROMPTS` of them in ``"eval"`` and the rest in ``"train"``, so RL never trains on a
+prompt it is evaluated on. (The tiny SD3 itself was *pretrained* on images of all 432 prompts
+before this split existed; that cannot be redone without re-pretraining, so the held-out prompts
+are held out from RL fine-tuning only.)
 """
 
 from __future__ import annotations
@@ -21,10 +27,13 @@ __all__ = [
     "RELATIONS",
     "SHAPES",
     "Scene",
+    "N_EVAL_PROMPTS",
+    "SPLIT_SEED",
     "all_prompts",
     "parse_prompt",
     "random_scene",
     "render",
+    "split_prompts",
 ]
 
 #: palette name -> RGB in [0, 1]; distinct hues so colour segmentation is unambiguous
@@ -37,6 +46,9 @@ COLORS: dict[str, tuple[float, float, float]] = {
 SHAPES = ("circle", "square", "triangle")
 RELATIONS = ("above", "below", "to the left of", "to the right of")
 IMAGE_SIZE = 32
+#: the evaluation split: N_EVAL_PROMPTS prompts drawn by a permutation seeded with SPLIT_SEED (the
+#: 48 prompts every committed SD3 result was evaluated on)
+N_EVAL_PROMPTS, SPLIT_SEED = 48, 4242
 
 
 @dataclass(frozen=True)
@@ -87,6 +99,17 @@ def all_prompts() -> list[str]:
         if c1 != c2:
             out.append(Scene(c1, s1, rel, c2, s2).prompt)
     return out
+
+
+def split_prompts(split: str) -> list[str]:
+    """The prompts of one split, in :func:`all_prompts` order: ``"eval"`` (:data:`N_EVAL_PROMPTS` prompts,
+    a fixed permutation seeded with :data:`SPLIT_SEED`) or ``"train"`` (every other prompt: the two are
+    disjoint by construction and together are all 432)."""
+    if split not in ("train", "eval"):
+        raise ValueError(f"split must be 'train' or 'eval', got split={split!r}")
+    prompts = all_prompts()
+    held_out = set(np.random.default_rng(SPLIT_SEED).permutation(len(prompts))[:N_EVAL_PROMPTS].tolist())
+    return [p for i, p in enumerate(prompts) if (i in held_out) == (split == "eval")]
 
 
 def random_scene(rng: np.random.Generator, prompt: str | None = None) -> Scene:

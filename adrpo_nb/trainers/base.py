@@ -20,6 +20,7 @@ import torch
 from tqdm.auto import tqdm
 
 from adrpo_nb.utils.checkpoints import CheckpointError, read_trainer_state, write_trainer_state
+from adrpo_nb.utils.runlock import run_lock
 
 __all__ = [
     "OPTIMIZERS",
@@ -185,7 +186,15 @@ class RLTrainer:
 
     # ------------------------------------------------------------------ the loop
     def train(self, resume: bool = True) -> list[dict[str, float]]:
-        """Run until ``config.iterations``; resumes from ``output_dir`` if a checkpoint is there."""
+        """Run until ``config.iterations``; resumes from ``output_dir`` if a checkpoint is there.
+
+        ``output_dir`` is locked for the run (:func:`~adrpo_nb.utils.runlock.run_lock`): a second run on the
+        same folder gets a ``RunLockError`` instead of overwriting this one's checkpoints.
+        """
+        with run_lock(self.output_dir):
+            return self._train(resume)
+
+    def _train(self, resume: bool) -> list[dict[str, float]]:
         if resume:
             self.load_checkpoint()
         cfg = self.config

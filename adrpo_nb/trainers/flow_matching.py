@@ -32,7 +32,16 @@ from typing import Any, ClassVar
 
 import torch
 
-from adrpo_nb.core import FM_METHODS, check_beta0, diffusion_dpo_loss, fm_rl_loss, group_advantages, resolve_clip
+from adrpo_nb.core import (
+    FM_METHODS,
+    check_adrpo_beta0,
+    check_advantage_std,
+    check_beta0,
+    diffusion_dpo_loss,
+    fm_rl_loss,
+    group_advantages,
+    resolve_clip,
+)
 from adrpo_nb.trainers.base import (
     OPTIMIZERS,
     RLTrainer,
@@ -43,6 +52,18 @@ from adrpo_nb.trainers.base import (
     reward_list,
 )
 from adrpo_nb.trainers.types import FlowAdapter, FlowSamples
+from adrpo_nb.utils.validate import (
+    ConfigError,
+    check_bool,
+    check_choice,
+    check_float,
+    check_float_list,
+    check_int,
+    check_json_safe,
+    check_optional_path,
+    check_seed,
+    plain,
+)
 
 __all__ = [
     "FLOW_METHODS",
@@ -79,6 +100,8 @@ class FlowMatchingRLConfig:
     clip: Any = None  # (a_min, a_max), None, or "auto" = (-beta0, beta0) for adrpo (as GRPOConfig)
     orw_temperature: float = 0.5
     scale_rewards: bool = False  # divide by the group std (GRPO; TRL's name); off in the paper's flow-matching form
+    #: the group std of scale_rewards: "unbiased" (K − 1, TRL's) or "population" (K, results before this field)
+    advantage_std: str = "unbiased"
     num_generations: int | None = None  # samples per prompt (TRL's name); None = the whole batch is one group
     #: noise the samples of one group with the same (t, noise) in each update (common random numbers;
     #: needs num_generations). Σ A_i = 0 in a group, so the loss's dependence on t then cancels from the
@@ -103,30 +126,41 @@ class FlowMatchingRLConfig:
     #: field names of earlier versions (result files keep them), read by :meth:`from_dict`
     RENAMED: ClassVar[types.MappingProxyType] = types.MappingProxyType(
         {"group_size": "num_generations", "scale_advantages": "scale_rewards"})
+    #: values of fields added later, for configs saved before them (committed results): what those runs used
+    LEGACY_DEFAULTS: ClassVar[types.MappingProxyType] = types.MappingProxyType({"advantage_std": "population"})
 
     def __post_init__(self) -> None:
-        if self.method not in FLOW_METHODS:
-            raise ValueError(f"method must be one of {FLOW_METHODS}, got method={self.method!r}")
-        self.beta0 = check_beta0(self.beta0)
-        self.clip = resolve_clip(self.clip, self.method, self.beta0)
-        positive = ("iterations", "samples_per_iteration", "updates_per_iteration", "minibatch_size")
-        for name in positive:
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {name}={value!r}")
-        k = self.num_generations
-        if k is not None and (not isinstance(k, int) or k < 1 or self.samples_per_iteration % k):
-            raise ValueError(
+        """Check and normalise every field (numpy scalars become Python numbers); errors name the field."""
+        self.method = check_choice("method", self.method, FLOW_METHODS)
+        self.beta0 = check_beta0(plain(self.beta0))
+        check_adrpo_beta0(self.method, self.beta0)
+        check_advantage_std(self.advantage_std)
+        self.clip = resolve_clip(plain(self.clip), self.method, self.beta0)
+        self.orw_temperature = check_float("orw_temperature", self.orw_temperature, minimum=0.0)
+        self.scale_rewards = check_bool("scale_rewards", self.scale_rewards)
+        self.shared_noise = check_bool("shared_noise", self.shared_noise)
+        self.progress = check_bool("progress", self.progress)
+        for name in ("iterations", "samples_per_iteration", "updates_per_iteration", "minibatch_size",
+                     "checkpoint_every"):  # fmt: skip
+            setattr(self, name, check_int(name, getattr(self, name), minimum=1))
+        self.num_generations = k = check_int("num_generations", self.num_generations, minimum=1, optional=True)
+        self.seed = check_seed("seed", self.seed)
+        self.learning_rate = check_float("learning_rate", self.learning_rate, positive=True)
+        self.max_grad_norm = check_float("max_grad_norm", self.max_grad_norm, positive=True, optional=True)
+        self.reward_weights = check_float_list("reward_weights", self.reward_weights, optional=True)
+        self.optimizer = check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        self.output_dir = check_optional_path("output_dir", self.output_dir)
+        self.extra = check_json_safe("extra", self.extra)
+        if not isinstance(self.extra, dict):
+            raise ConfigError(f"extra must be a dict, got extra={self.extra!r}")
+        if k is not None and self.samples_per_iteration % k:
+            raise ConfigError(
                 f"samples_per_iteration={self.samples_per_iteration} must be a multiple of num_generations={k!r}"
             )
         if self.shared_noise and k is None:
-            raise ValueError("shared_noise=True noises each group alike: it needs num_generations (samples per prompt)")
+            raise ConfigError("shared_noise=True noises each group alike: it needs num_generations (per prompt)")
         if self.method == "dpo" and (k is None or k < 2):
-            raise ValueError(f"method='dpo' needs groups of at least 2 samples per prompt, got num_generations={k!r}")
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got optimizer={self.optimizer!r}")
-        if not (self.learning_rate > 0 and math.isfinite(self.learning_rate)):
-            raise ValueError(f"learning_rate must be > 0, got learning_rate={self.learning_rate!r}")
+            raise ConfigError(f"method='dpo' needs groups of at least 2 samples per prompt, got num_generations={k!r}")
 
     def to_dict(self) -> dict[str, Any]:
         """The config as JSON-ready values (the clip pair as a list)."""
@@ -136,11 +170,58 @@ class FlowMatchingRLConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> FlowMatchingRLConfig:
-        """The inverse of :meth:`to_dict`; also reads configs saved under earlier field names (:attr:`RENAMED`)."""
-        return config_from_dict(cls, d, cls.RENAMED)
+        """The inverse of :meth:`to_dict`; also reads configs saved under earlier field names (:attr:`RENAMED`) and
+        gives a config saved before a field existed the value those runs used (:attr:`LEGACY_DEFAULTS`)."""
+        return config_from_dict(cls, {**cls.LEGACY_DEFAULTS, **d}, cls.RENAMED)
 
 
 RewardFn = Callable[..., Any]
+
+
+def _reward_name(fn: Any) -> str:
+    return getattr(fn, "__name__", None) or type(fn).__name__
+
+
+def reward_scores(out: Any, n: int, name: str = "reward") -> tuple[torch.Tensor, dict]:
+    """A flow reward's return value as ``(scores [n] float32 on CPU, info)``, or a ``ValueError`` naming ``name``.
+
+    The two documented conventions: ``n`` numbers (a 1-D tensor, array or sequence; ``None`` entries mean
+    "not applicable" and come back as NaN), or a 2-tuple ``(scores, info_dict)``. Any other tuple, a shape
+    other than ``(n,)``, a non-number, NaN or inf is refused.
+    """
+    info: dict = {}
+    if isinstance(out, tuple) and len(out) == 2 and isinstance(out[1], dict):
+        out, info = out
+    elif isinstance(out, tuple) and not all(v is None or isinstance(v, (int, float)) for v in out):
+        raise ValueError(f"{name} returned a tuple of {len(out)} items; a reward returns {n} scores or a 2-tuple "
+                         f"(scores, info_dict), got types {[type(v).__name__ for v in out][:4]}")  # fmt: skip
+    if isinstance(out, (list, tuple)) and any(v is None for v in out):
+        if len(out) != n:
+            raise ValueError(f"{name} returned {len(out)} scores for {n} samples")
+        # every given value is checked here, so the only NaN left mark the None entries
+        return torch.tensor([float("nan") if v is None else _score_value(v, i, name) for i, v in enumerate(out)],
+                            dtype=torch.float32), info  # fmt: skip
+    try:
+        scores = torch.as_tensor(out, dtype=torch.float32).detach().cpu()
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise ValueError(f"{name} must return {n} numbers, got {type(out).__name__} ({err})") from None
+    if scores.shape != (n,):
+        raise ValueError(f"{name} must return one score per sample, shape ({n},); got shape {tuple(scores.shape)}")
+    if not torch.isfinite(scores).all():
+        bad = int((~torch.isfinite(scores)).nonzero()[0, 0])
+        raise ValueError(f"{name} returned a non-finite score {scores[bad].item()!r} at index {bad}")
+    return scores, info
+
+
+def _score_value(v: Any, i: int, name: str) -> float:
+    try:
+        v = float(v)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} returned {v!r} at index {i}: not a number") from None
+    if not math.isfinite(v):
+        raise ValueError(f"{name} returned a non-finite score {v!r} at index {i} (return None for 'not applicable')")
+    return v
+
 AdvantageFn = Callable[[torch.Tensor, FlowSamples], torch.Tensor]
 MetricsFn = Callable[[FlowSamples, torch.Tensor, dict], dict[str, float]]
 Callback = Callable[["FlowMatchingRLTrainer", dict[str, float]], None]
@@ -200,42 +281,50 @@ class FlowMatchingRLTrainer(RLTrainer):
 
     # ------------------------------------------------------------------ one iteration
     def _score_one(self, fn: RewardFn, samples: FlowSamples) -> tuple[torch.Tensor, dict]:
+        """One reward function's scores ``[N]`` (NaN where it returned ``None``: not applicable) and its info."""
         prompted = samples.prompts is not None
         out = fn(samples.outputs, samples.prompts, samples.metadata) if prompted else fn(samples.outputs)
-        scores, info = out if isinstance(out, tuple) else (out, {})
-        scores = torch.as_tensor(scores, dtype=torch.float32).detach().reshape(-1).cpu()
-        if scores.numel() != len(samples):
-            raise ValueError(f"reward returned {scores.numel()} scores for {len(samples)} samples")
-        if not torch.isfinite(scores).all():
-            bad = int((~torch.isfinite(scores)).nonzero()[0, 0])
-            raise ValueError(f"reward returned a non-finite score {scores[bad].item()!r} at index {bad}")
-        return scores, info
+        return reward_scores(out, len(samples), _reward_name(fn))
 
     def _score(self, samples: FlowSamples) -> tuple[torch.Tensor, dict]:
         """The weighted sum of every reward function's scores, and their infos merged (``per_func`` added when
-        there are several)."""
-        if len(self.reward_funcs) == 1:
-            scores, info = self._score_one(self.reward_funcs[0], samples)
-            return scores * self.reward_weights[0], info
+        there are several). As TRL: a ``None`` score drops that function from the sample's sum; a sample no
+        function scores is an error."""
         total, info, per_func = torch.zeros(len(samples)), {}, {}
+        applies = torch.zeros(len(samples), dtype=torch.bool)
         for fn, w in zip(self.reward_funcs, self.reward_weights, strict=True):
             scores, fn_info = self._score_one(fn, samples)
-            total += w * scores
+            known = ~torch.isnan(scores)
+            total += torch.where(known, w * scores, torch.zeros_like(scores))
+            applies |= known
             info.update(fn_info)
-            per_func[getattr(fn, "__name__", None) or type(fn).__name__] = scores
-        info["per_func"] = per_func
+            per_func[_reward_name(fn)] = scores
+        if not applies.all():
+            i = int((~applies).nonzero()[0, 0])
+            raise ValueError(f"every reward function returned None for sample {i}: no reward applies to it")
+        if len(self.reward_funcs) > 1:
+            info["per_func"] = per_func
         return total, info
 
     def _advantages(self, rewards: torch.Tensor, samples: FlowSamples) -> torch.Tensor | None:
         if self.config.method in ("orw", "dpo"):
             return None
         if self.advantage_fn is not None:
-            return torch.as_tensor(self.advantage_fn(rewards, samples), dtype=torch.float32).reshape(-1)
+            adv = torch.as_tensor(self.advantage_fn(rewards, samples), dtype=torch.float32)
+            if adv.shape != rewards.shape:
+                raise ValueError(f"advantage_fn must return one advantage per sample, shape ({len(samples)},); "
+                                 f"got shape {tuple(adv.shape)}")  # fmt: skip
+            if not torch.isfinite(adv).all():
+                bad = int((~torch.isfinite(adv)).nonzero()[0, 0])
+                raise ValueError(f"advantage_fn returned a non-finite advantage {adv[bad].item()!r} at index {bad}")
+            return adv
         if self.config.num_generations is not None:
-            return group_advantages(rewards, self.config.num_generations, scale=self.config.scale_rewards)
+            return group_advantages(rewards, self.config.num_generations, scale=self.config.scale_rewards,
+                                    std=self.config.advantage_std)  # fmt: skip
         # the whole batch is one group; with several processes it is the global batch
         everything = self.accelerator.gather(rewards.to(self.accelerator.device)).cpu()
-        adv = group_advantages(everything, everything.numel(), scale=self.config.scale_rewards)
+        adv = group_advantages(everything, everything.numel(), scale=self.config.scale_rewards,
+                               std=self.config.advantage_std)  # fmt: skip
         start = self.accelerator.process_index * rewards.numel()
         return adv[start : start + rewards.numel()]
 

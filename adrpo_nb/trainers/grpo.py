@@ -8,7 +8,8 @@ Each iteration
    ``reward(prompts, completions, completion_ids, **columns) -> list[float | None]`` (several
    rewards are weighted and summed; ``None`` = not applicable to that sample),
 3. turns rewards into advantages: GRPO's group-normalised ``(r - mean_g) / (std_g + eps)``
-   (:func:`adrpo_nb.group_advantages` with ``scale=True``) or any ``advantage_fn`` you pass,
+   (:func:`adrpo_nb.group_advantages` with ``scale=True``; ``std_g`` Bessel-corrected as in TRL unless
+   ``advantage_std="population"``) or any ``advantage_fn`` you pass,
 4. takes ``updates_per_iteration`` passes of :func:`adrpo_nb.grpo_loss` over the completions in
    minibatches, with the per-sample coefficient β_i of ``method``: ``adrpo`` (β0 − clip(A)),
    ``fixed`` (β0) or ``none`` (0).
@@ -27,6 +28,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+import types
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,12 +37,33 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from adrpo_nb.core import GRPO_LOSS_TYPES, GRPO_METHODS, check_beta0, group_advantages, grpo_loss, resolve_clip
+from adrpo_nb.core import (
+    GRPO_LOSS_TYPES,
+    GRPO_METHODS,
+    check_adrpo_beta0,
+    check_advantage_std,
+    check_beta0,
+    group_advantages,
+    grpo_loss,
+    resolve_clip,
+)
 from adrpo_nb.metrics import distinct_n, self_bleu
 from adrpo_nb.models.causal_lm import CausalLMAdapter
 from adrpo_nb.trainers.base import RLTrainer, config_from_dict, iteration_generator, merge_step_stats, reward_list
 from adrpo_nb.trainers.types import Rollout
 from adrpo_nb.utils.checkpoints import CheckpointError
+from adrpo_nb.utils.validate import (
+    ConfigError,
+    check_bool,
+    check_choice,
+    check_float,
+    check_float_list,
+    check_int,
+    check_json_safe,
+    check_optional_path,
+    check_seed,
+    plain,
+)
 
 __all__ = ["GRPOConfig", "GRPOTrainer", "score_completions"]
 
@@ -72,6 +95,8 @@ class GRPOConfig:
     eps_clip: float = 0.2
     loss_type: str = "grpo"
     scale_rewards: bool = True  # divide advantages by the group std (GRPO); False = Dr. GRPO's centring only
+    #: the group std of scale_rewards: "unbiased" (K − 1, TRL's) or "population" (K, results before this field)
+    advantage_std: str = "unbiased"
     reward_weights: list[float] | None = None
     reference_kl_for_none: bool = True  # also compute the reference for method='none' (logs its KL)
     seed: int = 0
@@ -82,25 +107,33 @@ class GRPOConfig:
 
     #: fields that may differ between a checkpoint and the run that resumes it
     RESUMABLE_CHANGES: ClassVar[tuple[str, ...]] = ("iterations", "checkpoint_every", "output_dir", "progress")
+    #: values of fields added later, for configs saved before them (committed results): what those runs used
+    LEGACY_DEFAULTS: ClassVar[types.MappingProxyType] = types.MappingProxyType({"advantage_std": "population"})
 
     def __post_init__(self) -> None:
-        if self.method not in GRPO_METHODS:
-            raise ValueError(f"method must be one of {GRPO_METHODS}, got method={self.method!r}")
-        self.beta0 = check_beta0(self.beta0)
-        self.clip = resolve_clip(self.clip, self.method, self.beta0)
+        """Check and normalise every field (numpy scalars become Python numbers); errors name the field."""
+        self.method = check_choice("method", self.method, GRPO_METHODS)
+        self.beta0 = check_beta0(plain(self.beta0))
+        check_adrpo_beta0(self.method, self.beta0)
+        check_advantage_std(self.advantage_std)
+        self.clip = resolve_clip(plain(self.clip), self.method, self.beta0)
         for name in ("num_generations", "prompts_per_iteration", "iterations", "updates_per_iteration",
                      "minibatch_size", "checkpoint_every"):  # fmt: skip
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {name}={value!r}")
+            setattr(self, name, check_int(name, getattr(self, name), minimum=1))
         if self.num_generations < 2:
-            raise ValueError(f"num_generations must be >= 2 (a group needs a baseline), got {self.num_generations}")
-        if self.loss_type not in GRPO_LOSS_TYPES:
-            raise ValueError(f"loss_type must be one of {GRPO_LOSS_TYPES}, got loss_type={self.loss_type!r}")
-        if not (self.learning_rate > 0 and math.isfinite(self.learning_rate)):
-            raise ValueError(f"learning_rate must be > 0, got learning_rate={self.learning_rate!r}")
-        if not (self.eps_clip > 0):
-            raise ValueError(f"eps_clip must be > 0, got eps_clip={self.eps_clip!r}")
+            raise ConfigError(f"num_generations must be >= 2 (a group needs a baseline), got {self.num_generations}")
+        self.loss_type = check_choice("loss_type", self.loss_type, GRPO_LOSS_TYPES)
+        self.learning_rate = check_float("learning_rate", self.learning_rate, positive=True)
+        self.max_grad_norm = check_float("max_grad_norm", self.max_grad_norm, positive=True, optional=True)
+        self.eps_clip = check_float("eps_clip", self.eps_clip, positive=True)
+        for name in ("scale_rewards", "reference_kl_for_none", "progress"):
+            setattr(self, name, check_bool(name, getattr(self, name)))
+        self.reward_weights = check_float_list("reward_weights", self.reward_weights, optional=True)
+        self.seed = check_seed("seed", self.seed)
+        self.output_dir = check_optional_path("output_dir", self.output_dir)
+        self.extra = check_json_safe("extra", self.extra)
+        if not isinstance(self.extra, dict):
+            raise ConfigError(f"extra must be a dict, got extra={self.extra!r}")
 
     @property
     def samples_per_iteration(self) -> int:
@@ -115,8 +148,9 @@ class GRPOConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> GRPOConfig:
-        """The inverse of :meth:`to_dict` (a JSON round trip turns the clip pair into a list)."""
-        return config_from_dict(cls, d)
+        """The inverse of :meth:`to_dict` (a JSON round trip turns the clip pair into a list); a config saved
+        before a field existed gets the value those runs used (:attr:`LEGACY_DEFAULTS`)."""
+        return config_from_dict(cls, {**cls.LEGACY_DEFAULTS, **d})
 
 
 def _reward_name(fn: Any) -> str:
@@ -132,6 +166,9 @@ def score_completions(reward_fns: Sequence[RewardFn], weights: Sequence[float], 
     error here (it usually means a dataset column is missing); so is a NaN/inf value, a list of the
     wrong length, or a reward that is not a number.
     """
+    weights = check_float_list("reward_weights", list(weights))  # a NaN weight would drop its reward silently
+    if len(weights) != len(reward_fns):
+        raise ValueError(f"reward_weights has {len(weights)} entries for {len(reward_fns)} reward functions")
     n = len(rollout)
     per_func = torch.full((n, len(reward_fns)), float("nan"))
     ids = [row[mask.bool()].tolist() for row, mask in zip(rollout.completion_ids, rollout.completion_mask,
@@ -228,7 +265,8 @@ class GRPOTrainer(RLTrainer):
             if adv.numel() != len(rollout):
                 raise ValueError(f"advantage_fn returned {adv.numel()} advantages for {len(rollout)} completions")
             return adv
-        return group_advantages(rewards, self.config.num_generations, scale=self.config.scale_rewards, eps=1e-4)
+        return group_advantages(rewards, self.config.num_generations, scale=self.config.scale_rewards, eps=1e-4,
+                                std=self.config.advantage_std)  # fmt: skip
 
     def _minibatches(self, n: int, gen: torch.Generator | None) -> list[torch.Tensor]:
         order = torch.randperm(n, generator=gen) if gen is not None else torch.arange(n)

@@ -1,17 +1,27 @@
 """Saving and loading weights safely: safetensors files that carry their own architecture config,
-atomic writes, and errors that say which file is wrong and how.
+atomic writes, checksums, and errors that say which file is wrong and how.
 
 A weights file written by :func:`save_module` stores, in the safetensors metadata, the class name
 and the constructor arguments of the module, so :func:`load_module` can rebuild it and refuse a
 file that belongs to another model ("wrong checkpoint") before any shape error.
+
+Checksums: a pretrained folder's ``pretrain.json`` holds ``"sha256": {relative path: hex digest}`` of its
+weight files (written by the pretraining commands; :func:`record_weights_sha256` adds it to an existing
+folder, ``python -m adrpo_nb.utils.checkpoints record-sha256 FOLDER``). :func:`load_module` and the
+model loaders verify it (:func:`verify_recorded_sha256`), and every loaded tensor is checked finite. A
+trainer checkpoint (``checkpoint.pt``) carries ``sha256``, the digest of its own content
+(:func:`state_digest`), verified on resume.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
-from collections.abc import Collection
+import sys
+import warnings
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -19,16 +29,27 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save
 
-from adrpo_nb.utils.paths import DataFileError, atomic_write_bytes, atomic_write_json
+from adrpo_nb.utils.paths import DataFileError, atomic_write_bytes, atomic_write_json, read_json
 
 __all__ = [
     "CheckpointError",
+    "check_module_finite",
+    "check_tensors_finite",
+    "file_sha256",
     "load_module",
     "read_module_config",
     "read_trainer_state",
+    "record_weights_sha256",
     "save_module",
+    "state_digest",
+    "verify_recorded_sha256",
+    "weights_sha256",
     "write_trainer_state",
 ]
+
+#: the files a pretrained folder's ``sha256`` map covers
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
+PROVENANCE_FILE = "pretrain.json"
 
 M = TypeVar("M", bound=torch.nn.Module)
 
@@ -73,18 +94,129 @@ def load_module(cls: type[M], path: str | os.PathLike) -> M:
     name, config = read_module_config(path)
     if name != cls.__name__:
         raise CheckpointError(f"{path} holds a {name}, not a {cls.__name__}: wrong checkpoint")
+    verify_recorded_sha256(path.parent, only=[path])
     module = cls(**config)
     state = load_file(str(path))
+    check_tensors_finite(state, path)
     missing, unexpected = module.load_state_dict(state, strict=False)
     if missing or unexpected:
         raise CheckpointError(f"{path} does not fit {cls.__name__}: missing keys {missing}, unexpected {unexpected}")
     return module
 
 
+# ----------------------------------------------------------------------------- checksums and finiteness
+def check_tensors_finite(tensors: Mapping[str, torch.Tensor], source: str | os.PathLike) -> None:
+    """:class:`CheckpointError` naming ``source`` and the tensor if any floating-point tensor holds NaN or inf."""
+    for name, t in tensors.items():
+        if isinstance(t, torch.Tensor) and t.is_floating_point() and not torch.isfinite(t).all():
+            bad = int((~torch.isfinite(t)).sum())
+            raise CheckpointError(f"{source}: tensor {name!r} has {bad} non-finite value(s) (NaN/inf): corrupt weights")
+
+
+def check_module_finite(module: torch.nn.Module, source: str | os.PathLike) -> None:
+    """:func:`check_tensors_finite` over a loaded module's parameters and buffers."""
+    check_tensors_finite(dict(module.state_dict()), source)
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """The hex sha256 of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def weights_sha256(folder: str | os.PathLike) -> dict[str, str]:
+    """``{relative path: sha256}`` of every weight file (:data:`WEIGHT_SUFFIXES`) under ``folder``."""
+    folder = Path(folder)
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix in WEIGHT_SUFFIXES
+                   and not p.name.startswith("."))  # fmt: skip
+    return {p.relative_to(folder).as_posix(): file_sha256(p) for p in files}
+
+
+_VERIFIED: dict[tuple[str, int, int], str] = {}  # (path, size, mtime_ns) -> digest already checked in this process
+
+
+def verify_recorded_sha256(folder: str | os.PathLike, only: Collection[str | os.PathLike] | None = None) -> int:
+    """Check the weight files of ``folder`` against the ``sha256`` map of its ``pretrain.json`` (all of them, or
+    those in ``only``); returns how many were checked (0 when the folder records none).
+
+    Raises:
+        DataFileError: a recorded file is missing.
+        CheckpointError: a file's digest differs from the record (the message names the file).
+    """
+    folder = Path(folder)
+    record = folder / PROVENANCE_FILE
+    if not record.exists():
+        return 0
+    recorded = read_json(record).get("sha256") or {}
+    wanted = None if only is None else {Path(p).resolve() for p in only}
+    checked = 0
+    for rel, expected in recorded.items():
+        path = folder / rel
+        if wanted is not None and path.resolve() not in wanted:
+            continue
+        if not path.exists():
+            raise DataFileError(f"missing weights file: {path} (listed in {record})")
+        st = path.stat()
+        key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+        if _VERIFIED.get(key) != expected:
+            actual = file_sha256(path)
+            if actual != expected:
+                raise CheckpointError(f"{path} is corrupt or was replaced: sha256 {actual[:16]}… differs from "
+                                      f"{expected[:16]}… recorded in {record}")  # fmt: skip
+            _VERIFIED[key] = expected
+        checked += 1
+    return checked
+
+
+def record_weights_sha256(folder: str | os.PathLike) -> dict[str, str]:
+    """Write the ``sha256`` map of ``folder``'s weight files into its ``pretrain.json`` (an explicit write: the
+    files are trusted as they are now) and return it."""
+    folder = Path(folder)
+    record = folder / PROVENANCE_FILE
+    report = read_json(record) if record.exists() else {}
+    report["sha256"] = weights_sha256(folder)
+    atomic_write_json(record, report)
+    return report["sha256"]
+
+
+def state_digest(state: Any) -> str:
+    """A sha256 of a checkpoint's content (tensors by dtype, shape and bytes; other values by ``repr``), in a
+    canonical order, so it can be recomputed after loading and compared with the one stored at saving."""
+    h = hashlib.sha256()
+
+    def feed(x: Any) -> None:
+        if isinstance(x, torch.Tensor):
+            t = x.detach().cpu().contiguous()
+            h.update(f"T{t.dtype}{tuple(t.shape)}".encode())
+            h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+        elif isinstance(x, Mapping):
+            h.update(b"{")
+            for k in sorted(x, key=repr):
+                h.update(repr(k).encode())
+                feed(x[k])
+            h.update(b"}")
+        elif isinstance(x, (list, tuple)):
+            h.update(b"[")
+            for item in x:
+                feed(item)
+            h.update(b"]")
+        else:
+            h.update(repr(x).encode())
+
+    feed(state)
+    return h.hexdigest()
+
+
 # ----------------------------------------------------------------------------- trainer checkpoints
 def write_trainer_state(path: str | os.PathLike, state: dict[str, Any]) -> None:
-    """Atomically write a trainer's ``state`` (``torch.save``) and its ``history`` as ``history.json`` beside it."""
+    """Atomically write a trainer's ``state`` (``torch.save``, with ``sha256`` = :func:`state_digest` of the rest)
+    and its ``history`` as ``history.json`` beside it."""
     path = Path(path)
+    state = {k: v for k, v in state.items() if k != "sha256"}
+    state["sha256"] = state_digest(state)
     buffer = io.BytesIO()
     torch.save(state, buffer)
     atomic_write_bytes(path, buffer.getvalue())
@@ -97,8 +229,9 @@ def read_trainer_state(path: str | os.PathLike, fmt: str, trainer: str, config: 
 
     Raises:
         CheckpointError: unreadable file, a ``format`` other than ``fmt`` ("wrong checkpoint", naming
-            ``trainer``), or a saved config that differs from ``config`` in a field not in
-            ``resumable`` (the message lists each field with both values).
+            ``trainer``), content that does not match its stored sha256, non-finite weights, or a saved
+            config that differs from ``config`` in a field not in ``resumable`` (the message lists each field
+            with both values).
     """
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
@@ -106,9 +239,36 @@ def read_trainer_state(path: str | os.PathLike, fmt: str, trainer: str, config: 
         raise CheckpointError(f"{path} is not a readable trainer checkpoint ({err})") from None
     if not isinstance(state, dict) or state.get("format") != fmt:
         raise CheckpointError(f"{path} is not a {trainer} checkpoint: wrong checkpoint")
+    stored = state.pop("sha256", None)
+    if stored is None:
+        warnings.warn(f"{path} has no sha256 (written before checksums): its content is not verified", stacklevel=2)
+    elif state_digest(state) != stored:
+        raise CheckpointError(f"{path} is corrupt: its content does not match the sha256 stored at saving")
+    check_tensors_finite(state.get("policy", {}), path)
     saved = state["config"]
     diffs = {k: (saved.get(k), v) for k, v in config.items() if k not in resumable and saved.get(k) != v}
     if diffs:
         detail = ", ".join(f"{k}: checkpoint {a!r} vs now {b!r}" for k, (a, b) in diffs.items())
         raise CheckpointError(f"{path} was made with another config ({detail}); use a new output_dir")
     return state
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m adrpo_nb.utils.checkpoints record-sha256 FOLDER...``: write the sha256 map of each folder's
+    weight files into its ``pretrain.json``; ``verify FOLDER...``: check them."""
+    import argparse
+
+    p = argparse.ArgumentParser(prog="python -m adrpo_nb.utils.checkpoints", description=main.__doc__)
+    p.add_argument("action", choices=("record-sha256", "verify"))
+    p.add_argument("folders", nargs="+", type=Path)
+    args = p.parse_args(argv)
+    for folder in args.folders:
+        if args.action == "record-sha256":
+            print(f"{folder / PROVENANCE_FILE}: sha256 of {len(record_weights_sha256(folder))} weight file(s)")
+        else:
+            print(f"{folder}: {verify_recorded_sha256(folder)} weight file(s) match their sha256")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,12 +1,17 @@
-"""Where the repository's ``data/`` folder is, checksums, and loaders that fail loudly.
+"""Where the data folder and the runs folder are, atomic writes, and loaders that fail loudly.
 
 Every file this package reads from ``data/`` goes through here, so a missing or corrupt file is
 reported once, clearly, with its path and what was expected, instead of as a shape error later.
-Set ``ADRPO_DATA=/some/folder`` to use another data folder (e.g. on Colab with a Drive copy).
+
+The data folder (:func:`data_dir`) is the first of: ``$ADRPO_DATA``; the repository's ``data/`` next to
+the package (a clone or an editable install); the package ``adrpo_nb_data`` that a wheel installs (the
+same folder minus ``data/mnist`` and ``data/results``). Runs write under :func:`runs_dir`: ``$ADRPO_RUNS``,
+else ``<repo>/runs`` in a clone, else ``./runs`` of the current directory (never into site-packages).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import tempfile
@@ -17,6 +22,7 @@ __all__ = [
     "DataFileError",
     "data_dir",
     "data_path",
+    "repository_root",
     "runs_dir",
     "atomic_write_bytes",
     "atomic_write_json",
@@ -28,26 +34,53 @@ class DataFileError(FileNotFoundError):
     """A file under ``data/`` is missing, truncated or does not match its checksum."""
 
 
+def repository_root() -> Path | None:
+    """The source tree this package runs from (a clone or an editable install), or None for an installed wheel."""
+    root = Path(__file__).resolve().parents[2]
+    return root if (root / "pyproject.toml").is_file() and (root / "data").is_dir() else None
+
+
+def _installed_data() -> Path | None:
+    """The folder of the installed package ``adrpo_nb_data`` (the wheel's copy of ``data/``), if there is one."""
+    spec = importlib.util.find_spec("adrpo_nb_data")
+    locations = list(spec.submodule_search_locations or []) if spec is not None else []
+    return Path(locations[0]).resolve() if locations else None
+
+
 def data_dir() -> Path:
-    """The data folder: ``$ADRPO_DATA`` if set, else ``<repo>/data`` next to the package."""
+    """The data folder: ``$ADRPO_DATA``, else the repository's ``data/``, else the installed ``adrpo_nb_data``."""
     env = os.environ.get("ADRPO_DATA")
-    return Path(env).expanduser().resolve() if env else Path(__file__).resolve().parents[2] / "data"
+    if env:
+        return Path(env).expanduser().resolve()
+    repo = repository_root()
+    if repo is not None:
+        return repo / "data"
+    return _installed_data() or Path(__file__).resolve().parents[2] / "data"
 
 
 def runs_dir() -> Path:
-    """Where runs write checkpoints and results: ``$ADRPO_RUNS`` if set, else ``<repo>/runs`` (git-ignored)."""
+    """Where runs write checkpoints and results: ``$ADRPO_RUNS``, else ``<repo>/runs`` (git-ignored) in a clone,
+    else ``./runs`` under the current directory (an installed package never writes into site-packages)."""
     env = os.environ.get("ADRPO_RUNS")
-    return Path(env).expanduser().resolve() if env else Path(__file__).resolve().parents[2] / "runs"
+    if env:
+        return Path(env).expanduser().resolve()
+    repo = repository_root()
+    return repo / "runs" if repo is not None else Path.cwd().resolve() / "runs"
 
 
 def data_path(*parts: str, must_exist: bool = True) -> Path:
     """Path of a file under the data folder; raises :class:`DataFileError` if it must exist and does not."""
     path = data_dir().joinpath(*parts)
     if must_exist and not path.exists():
-        raise DataFileError(
-            f"missing data file: {path}. It ships with the repository (git clone the whole repo, "
-            f"or set ADRPO_DATA to a folder that holds {'/'.join(parts)})."
-        )
+        name = "/".join(parts)
+        if os.environ.get("ADRPO_DATA"):
+            hint = f"ADRPO_DATA={os.environ['ADRPO_DATA']} is the data folder; it has no {name}."
+        elif repository_root() is not None:
+            hint = f"It ships with the repository (git clone all of it, or set ADRPO_DATA to a folder with {name})."
+        else:
+            hint = ("The installed package adrpo_nb_data holds the small models, tokenizers and task data, not "
+                    "data/mnist or data/results: git clone the repository and set ADRPO_DATA=<clone>/data.")
+        raise DataFileError(f"missing data file: {path}. {hint}")
     return path
 
 

@@ -12,6 +12,8 @@ from typing import Any
 
 import torch
 
+from adrpo_nb.utils.paths import repository_root
+
 __all__ = [
     "command_line",
     "device_description",
@@ -71,8 +73,11 @@ def relativize_record(obj: Any, note: str | None = None) -> tuple[Any, int]:
 
 def git_commit(short: bool = False) -> str:
     """The repository's HEAD commit, or ``"unknown"``; with ``+dirty`` if tracked files have changes or the
-    package folder has untracked files (code that ran but is in no commit)."""
-    root = Path(__file__).resolve().parents[2]
+    package folder has untracked files (code that ran but is in no commit). ``"unknown"`` for an installed
+    wheel too: its site-packages may sit inside some other git repository, whose commit says nothing here."""
+    root = repository_root()
+    if root is None:
+        return "unknown"
     try:
         args = ["git", "rev-parse", "--short" if short else "--verify", "HEAD"]
         sha = subprocess.run(args, cwd=root, capture_output=True, text=True, check=True).stdout.strip()

@@ -11,10 +11,12 @@ from typing import Any
 import numpy as np
 
 from adrpo_nb.viz import BetaSlider
+from adrpo_nb.viz.tables import Table, table
 
 __all__ = [
     "VARIANT_COLORS",
     "VARIANT_LABELS",
+    "VARIANT_TABLE_COLUMNS",
     "alpha_slider",
     "beta_slider",
     "completions_html",
@@ -111,24 +113,29 @@ def plot_training(runs: Sequence[dict], keys: Sequence[str], axes: Sequence[Any]
         ax.grid(alpha=0.3)
 
 
-def variant_table(summary: dict, beta0: float = 0.04, weight: float = 1.0, base: dict | None = None) -> str:
-    """Markdown table of the variants at ``beta0`` (mean ± std over seeds)."""
-    head = ("| model | seeds | accuracy | format | reasoning (words) | consistency | keywords | overthinking "
-            "| KL/token | slope (points/token) |")  # fmt: skip
-    lines = [head, "|" + "---|" * 10]
+#: the columns of :func:`variant_table`: result key → header
+VARIANT_TABLE_COLUMNS = {"model": "model", "seeds": "seeds", "accuracy": "accuracy", "format": "format",
+                         "think_length": "reasoning (words)", "consistency": "consistency", "keywords": "keywords",
+                         "overthinking": "overthinking", "kl": "KL/token", "slope": "slope (points/token)"}  # fmt: skip
+
+
+def variant_table(summary: dict, beta0: float = 0.04, weight: float = 1.0, base: dict | None = None) -> Table:
+    """The variants at ``beta0`` and process weight ``weight`` (mean ± std over seeds); the pretrained model first."""
+    formats = {"format": ".2f", "think_length": ".1f", "consistency": ".3f", "keywords": ".3f",
+               "overthinking": ".3f", "kl": ".4f"}  # fmt: skip
+    rows = []
     if base is not None:
         f = base["final"]
-        lines.append(f"| pretrained | – | {f['accuracy']:.3f} | {f['format']:.2f} | {f['think_length']:.1f} | "
-                     f"{f['consistency']:.3f} | {f['keywords']:.3f} | {f['overthinking']:.3f} | 0 | "
-                     f"{base['slope']:+.4f} |")  # fmt: skip
+        rows.append({"model": "pretrained", "seeds": None, "accuracy": f"{f['accuracy']:.3f}", "kl": 0.0,
+                     "slope": f"{base['slope']:+.4f}", **{k: f[k] for k in formats if k != "kl"}})  # fmt: skip
     for row in summary["rows"]:
         if not (np.isclose(row["beta0"], beta0) and np.isclose(row["process_weight"], weight)):
             continue
-        lines.append(f"| {VARIANT_LABELS[row['variant']]} | {row['seeds']} | {row['accuracy']:.3f} ± "
-                     f"{row['accuracy_std']:.3f} | {row['format']:.2f} | {row['think_length']:.1f} | "
-                     f"{row['consistency']:.3f} | {row['keywords']:.3f} | {row['overthinking']:.3f} | "
-                     f"{row['kl']:.4f} | {row['slope']:+.4f} ± {row['slope_std']:.4f} |")  # fmt: skip
-    return "\n".join(lines)
+        rows.append({"model": VARIANT_LABELS[row["variant"]], "seeds": row["seeds"],
+                     "accuracy": f"{row['accuracy']:.3f} ± {row['accuracy_std']:.3f}",
+                     "slope": f"{row['slope']:+.4f} ± {row['slope_std']:.4f}",
+                     **{k: row[k] for k in formats}})  # fmt: skip
+    return table(rows, VARIANT_TABLE_COLUMNS, formats=formats)
 
 
 def completions_html(examples: Sequence[dict]) -> str:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import html
 import json
+import math
 import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -23,11 +24,13 @@ from typing import Any
 import numpy as np
 
 from adrpo_nb.viz.images import decode_png_base64, image_grid
+from adrpo_nb.viz.tables import Table, mean_std, table
 
 __all__ = [
     "METHOD_COLORS",
     "METHOD_LABELS",
     "BetaSlider",
+    "hypervolume_table",
     "plot_beta_eff_histograms",
     "plot_class_histogram",
     "plot_curves",
@@ -199,37 +202,52 @@ def plot_beta_eff_histograms(run: dict, ax=None, bins: int = 30):
 
 
 def sweep_table(sweep: dict, methods: Sequence[str], keys: Sequence[str] = ("reward", "even_entropy_norm", "w2"),
-                ) -> str:  # fmt: skip
-    """A Markdown table: per method and β0, mean ± std over seeds of the final ``keys``, and divergences."""
-    header = ["method", "β0", *keys, "seeds", "diverged"]
-    rows = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+                ) -> Table:  # fmt: skip
+    """Per method and β0: mean ± std over seeds of the final ``keys``, the number of seeds and of diverged runs.
+
+    A β0 whose runs all diverged shows ``—`` in the metric columns (and every run counted as diverged).
+    """
+    rows = []
     for method in methods:
         runs = [r for r in sweep["runs"] if r["config"]["method"] == method]
         for beta0 in sorted({r["config"]["beta0"] for r in runs}):
             group = [r for r in runs if r["config"]["beta0"] == beta0]
             done = [r["final"] for r in group if r["final"] is not None]
-            cells = [
-                f"{np.mean([f[k] for f in done]):.3f} ± {np.std([f[k] for f in done]):.3f}" if done else "—"
-                for k in keys
-            ]
-            label = METHOD_LABELS.get(method, method)
-            tail = f" | {len(group)} | {len(group) - len(done)} |"
-            rows.append(f"| {label} | {beta0:g} | " + " | ".join(cells) + tail)
-    return "\n".join(rows)
+            row = {"method": METHOD_LABELS.get(method, method), "β0": beta0, "seeds": len(group),
+                   "diverged": len(group) - len(done)}  # fmt: skip
+            row.update({k: mean_std([f[k] for f in done]) for k in keys})
+            rows.append(row)
+    return table(rows, ["method", "β0", *keys, "seeds", "diverged"])
 
 
-def seeds_table(runs: dict[tuple[str, int], dict], keys: Sequence[str] = ("reward", "diversity", "w2")) -> str:
-    """A Markdown table of results keyed by ``(method, seed)``: one row per seed and method, then each
-    method's mean ± std over its seeds (e.g. :func:`adrpo_nb.experiments.sd3.long_runs`)."""
-    rows = ["| seed | method | " + " | ".join(keys) + " |", "|" + "---|" * (len(keys) + 2)]
-    for (method, seed), r in sorted(runs.items(), key=lambda kv: (kv[0][1], kv[0][0])):
-        rows.append(f"| {seed} | {METHOD_LABELS.get(method, method)} | "
-                    + " | ".join(f"{r['final'][k]:.3f}" for k in keys) + " |")  # fmt: skip
+def seeds_table(runs: dict[tuple[str, int], dict], keys: Sequence[str] = ("reward", "diversity", "w2")) -> Table:
+    """Results keyed by ``(method, seed)``: one row per seed and method, then each method's mean ± std over
+    its seeds (e.g. :func:`adrpo_nb.experiments.sd3.long_runs`)."""
+    rows = [{"seed": seed, "method": METHOD_LABELS.get(method, method), **{k: r["final"][k] for k in keys}}
+            for (method, seed), r in sorted(runs.items(), key=lambda kv: (kv[0][1], kv[0][0]))]  # fmt: skip
     for method in sorted({m for m, _ in runs}):
         finals = [r["final"] for (m, _), r in runs.items() if m == method]
-        rows.append(f"| mean ± std | {METHOD_LABELS.get(method, method)} | " + " | ".join(
-            f"{np.mean([f[k] for f in finals]):.3f} ± {np.std([f[k] for f in finals]):.3f}" for k in keys) + " |")
-    return "\n".join(rows)
+        rows.append({"seed": "mean ± std", "method": METHOD_LABELS.get(method, method),
+                     **{k: mean_std([f[k] for f in finals]) for k in keys}})  # fmt: skip
+    return table(rows, ["seed", "method", *keys], formats=dict.fromkeys(keys, ".3f"))
+
+
+def hypervolume_table(summary: dict, methods: Sequence[str] = ("none", "fixed", "orw", "adrpo")) -> Table:
+    """Per diversity measure of a sweep summary: each method's front hypervolume (and mean ± std of the
+    per-seed hypervolumes), and ADRPO's ratio to the best baseline."""
+    rows = []
+    for key, block in summary["by_diversity"].items():
+        hv = block["methods"]
+        row = {"diversity measure": key}
+        for m in methods:
+            per_seed = hv[m]["hypervolume_per_seed"]
+            row[m] = f"{hv[m]['hypervolume']:.3f} (per seed {per_seed['mean']:.3f} ± {per_seed['std']:.3f})"
+        best = METHOD_LABELS.get(block["best_baseline"], block["best_baseline"])
+        row["ratio"] = f"{block['adrpo_hv_ratio']:.2f}× vs {best}"
+        rows.append(row)
+    columns = {"diversity measure": "diversity measure", **{m: METHOD_LABELS.get(m, m) for m in methods},
+               "ratio": "ADRPO / best baseline"}  # fmt: skip
+    return table(rows, columns)
 
 
 # ----------------------------------------------------------------------------- the β0 slider
@@ -260,6 +278,22 @@ def slider_entries(sweep: dict, diversity_key: str = "even_entropy_norm", seed: 
             entries.append(_entry(method, beta0, group, shown, diversity_key, distance_key, reward_key))
         by_method[method] = entries
     return by_method
+
+
+def _finite_entries(entries: dict[str, list[dict]]) -> dict[str, list[dict]]:
+    """The entries whose reward, diversity and distance are finite; the others are dropped with a warning
+    naming them (a NaN cannot be drawn, nor written into the static page's JSON)."""
+    import warnings
+
+    keep: dict[str, list[dict]] = {}
+    for method, rows in entries.items():
+        good = [e for e in rows if all(math.isfinite(e[k]) for k in ("reward", "diversity", "distance"))]
+        dropped = [e["beta0"] for e in rows if e not in good]
+        if dropped:
+            warnings.warn(f"slider: {method} at {dropped} has non-finite metrics and is not shown", stacklevel=3)
+        if good:
+            keep[method] = good
+    return keep
 
 
 def _entry(method: str, beta0: float, group: list[dict], shown: dict, diversity_key: str, distance_key: str = "w2",
@@ -362,7 +396,8 @@ class BetaSlider:
             ``final`` metrics (``reward``, the diversity key, the distance key, optionally ``class_histogram``)
             and ``samples_png`` (images) or ``samples_html`` (text, e.g. completions of a language model).
         diversity_key: which final metric is the diversity axis.
-        method: the method shown first.
+        method: the method shown first (default ``"adrpo"`` if the sweep has it, else its first); a method the
+            sweep does not have is an error, not another method shown in its place.
         run_fn: optional ``run_fn(method, beta0, progress) -> result`` for the live "fine-tune" button
             (``progress(done, total)`` is called as it trains); its result joins the slider.
         highlight: classes drawn in blue in the class histogram (MNIST: the rewarded even digits).
@@ -372,7 +407,7 @@ class BetaSlider:
             ``config.method``); see :func:`slider_entries`.
     """
 
-    def __init__(self, sweep: dict, diversity_key: str = "even_entropy_norm", method: str = "adrpo",
+    def __init__(self, sweep: dict, diversity_key: str = "even_entropy_norm", method: str | None = None,
                  run_fn: Callable[..., dict] | None = None, highlight: Sequence[int] = (0, 2, 4, 6, 8),
                  distance_key: str = "w2", reward_key: str = "reward", param_label: str = "β0",
                  method_of: Callable[[dict], str] = _config_method,
@@ -382,9 +417,12 @@ class BetaSlider:
         self.param_label, self.method_of, self.param_of = param_label, method_of, param_of
         self.entries = slider_entries(sweep, diversity_key, distance_key=distance_key, reward_key=reward_key,
                                       method_of=method_of, param_of=param_of)  # fmt: skip
+        self.entries = _finite_entries(self.entries)
         if not self.entries:
             raise ValueError("the sweep has no finished runs to show")
-        self.method = method if method in self.entries else next(iter(self.entries))
+        if method is not None and method not in self.entries:
+            raise ValueError(f"method={method!r} is not in this sweep; it has {sorted(self.entries)}")
+        self.method = method or ("adrpo" if "adrpo" in self.entries else next(iter(self.entries)))
         self.highlight = list(highlight)
         base = sweep.get("base")
         self.base = {"reward": base[reward_key], "diversity": base[diversity_key]} if base else None
@@ -411,7 +449,11 @@ class BetaSlider:
         )
         n = len(self.entries[self.method])
         start = min(range(n), key=lambda i: abs(self.entries[self.method][i]["beta0"] - 0.05))
-        data = json.dumps(payload).replace("</", "<\\/")
+        try:  # JSON has no NaN: a NaN would leave the page's script dead in the browser
+            data = json.dumps(payload, allow_nan=False).replace("</", "<\\/")
+        except ValueError as err:
+            raise ValueError(f"the slider's data holds a non-finite number ({err}): check the sweep's base metrics"
+                             ) from None
         script = _STATIC_JS.replace("ROOT_ID", json.dumps(root_id))
         return (
             f'<div class="adrpo-slider" id="{root_id}"><style>{_STATIC_CSS}</style>'

@@ -9,33 +9,43 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
 from adrpo_nb.viz import METHOD_COLORS, METHOD_LABELS
+from adrpo_nb.viz.tables import Table, table
 
 __all__ = [
     "VARIANT_COLORS",
+    "beta_distribution",
     "entropy_dynamics",
     "plot_eval_curves",
     "plot_final_vs_kl",
     "plot_seed_bands",
+    "run_beta_distribution",
     "run_variant",
     "variant_label",
     "variant_table",
 ]
 
-VARIANT_COLORS = {**METHOD_COLORS, "adrpo (no clip)": "#9467bd"}
+VARIANT_COLORS = {**METHOD_COLORS, "adrpo (no clip)": "#9467bd", "adrpo (unscaled A)": "#17becf"}
 
 
 def run_variant(run: dict) -> str:
-    """``"none" | "fixed" | "adrpo"``, or ``"adrpo (no clip)"`` / ``"adrpo (clip a,b)"`` for a non-default clip."""
+    """``"none" | "fixed" | "adrpo"``, or ``"adrpo (no clip)"`` / ``"adrpo (clip a,b)"`` for a non-default clip,
+    ``"adrpo (unscaled A)"`` for advantages not divided by the group std (``scale_rewards=False``; the
+    graded-β variant), both tags for both."""
     cfg = run["config"]
     clip = cfg["clip"]
-    if cfg["method"] == "adrpo" and (clip is None or not math.isclose(clip[0], -cfg["beta0"])
-                                     or not math.isclose(clip[1], cfg["beta0"])):  # fmt: skip
-        return "adrpo (no clip)" if clip is None else f"adrpo (clip {clip[0]:g},{clip[1]:g})"
-    return cfg["method"]
+    if cfg["method"] != "adrpo":
+        return cfg["method"]
+    tags = []
+    if clip is None or not math.isclose(clip[0], -cfg["beta0"]) or not math.isclose(clip[1], cfg["beta0"]):
+        tags.append("no clip" if clip is None else f"clip {clip[0]:g},{clip[1]:g}")
+    if not cfg.get("scale_rewards", True):
+        tags.append("unscaled A")
+    return f"adrpo ({', '.join(tags)})" if tags else "adrpo"
 
 
 def variant_label(variant: str) -> str:
@@ -128,20 +138,18 @@ def plot_final_vs_kl(sweep: dict, ax=None, y_key: str = "accuracy", x_key: str =
     return ax
 
 
-def variant_table(summary: dict, keys: Sequence[str] = ("accuracy", "distinct_correct", "kl", "entropy")) -> str:
-    """A Markdown table of the sweep summary: per variant and β0, mean ± std over seeds of the final ``keys``."""
-    header = ["variant", "β0", *keys, "seeds"]
-    rows = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+def variant_table(summary: dict, keys: Sequence[str] = ("accuracy", "distinct_correct", "kl", "entropy")) -> Table:
+    """The sweep summary: per variant and β0, mean ± std over seeds of the final ``keys`` (the start first)."""
+    rows = []
     base = summary.get("base", {})
     if base:
-        rows.append("| start (pretrained) | — | " + " | ".join(f"{base[k]:.3f}" if k in base else "—" for k in keys)
-                    + " | — |")  # fmt: skip
+        rows.append({"variant": "start (pretrained)", "β0": None, "seeds": None,
+                     **{k: f"{base[k]:.3f}" if k in base else None for k in keys}})  # fmt: skip
     for variant, entries in summary["variants"].items():
         for e in entries:
-            beta = "—" if variant == "none" else f"{e['beta0']:g}"
-            cells = [f"{e[k]:.3f} ± {e[k + '_std']:.3f}" for k in keys]
-            rows.append(f"| {variant_label(variant)} | {beta} | " + " | ".join(cells) + f" | {e['seeds']} |")
-    return "\n".join(rows)
+            rows.append({"variant": variant_label(variant), "β0": None if variant == "none" else e["beta0"],
+                         "seeds": e["seeds"], **{k: f"{e[k]:.3f} ± {e[k + '_std']:.3f}" for k in keys}})  # fmt: skip
+    return table(rows, ["variant", "β0", *keys, "seeds"])
 
 
 def entropy_dynamics(curve: dict, key: str = "entropy", smooth: int = 9) -> dict[str, float]:
@@ -156,3 +164,42 @@ def entropy_dynamics(curve: dict, key: str = "entropy", smooth: int = 9) -> dict
     start, low, end = float(y[0]), float(y[i]), float(y[-1])
     return {"start": start, "min": low, "min_iteration": int(x[i]), "end": end,
             "dip_then_rise": bool(0 < i < len(y) - 1 and low < 0.9 * start and end > 1.1 * low)}  # fmt: skip
+
+
+def beta_distribution(betas: Sequence[float], beta0: float, bins: int = 10, rtol: float = 1e-3) -> dict[str, Any]:
+    """How the per-sample coefficients β_i of a batch (or several) are spread, relative to β0.
+
+    With std-scaled advantages (|A| ≈ 1) and the default clip (−β0, β0), β_i = β0 − clip(A_i) is almost
+    binary: 0 for every sample better than its group by more than β0, 2β0 for every worse one, β0 only in
+    groups with one reward. This tells how graded a run's coefficient really was. Fractions of samples:
+    ``at_zero`` (β_i ≈ 0), ``at_beta0`` (≈ β0: A = 0, e.g. a group with equal rewards), ``at_2beta0``
+    (≈ 2β0), ``between`` (strictly inside (0, 2β0), neither of the above: the graded ones), ``negative``
+    (< 0: unclipped ADRPO) and ``above_2beta0``; "≈" is within ``rtol × β0``. ``histogram``: ``bins`` counts
+    over [min(0, β), max(2β0, β)] with their ``edges``.
+    """
+    b = np.asarray(list(betas), dtype=float)
+    if b.size == 0 or not np.isfinite(b).all():
+        raise ValueError(f"betas must be a non-empty list of finite numbers, got {b.size} values")
+    if not beta0 > 0:
+        raise ValueError(f"beta0 must be > 0, got beta0={beta0!r}")
+    tol = rtol * beta0
+    zero, mid, top = np.abs(b) <= tol, np.abs(b - beta0) <= tol, np.abs(b - 2 * beta0) <= tol
+    negative, above = (b < 0) & ~zero, (b > 2 * beta0) & ~top
+    between = ~(zero | mid | top | negative | above)
+    counts, edges = np.histogram(b, bins=bins, range=(min(0.0, b.min()), max(2 * beta0, b.max())))
+    frac = {name: float(mask.mean()) for name, mask in (("at_zero", zero), ("at_beta0", mid), ("at_2beta0", top),
+                                                        ("between", between), ("negative", negative),
+                                                        ("above_2beta0", above))}  # fmt: skip
+    return {"n": int(b.size), "beta0": float(beta0), **frac, "mean": float(b.mean()), "std": float(b.std()),
+            "histogram": {"counts": counts.tolist(), "edges": edges.tolist()}}  # fmt: skip
+
+
+def run_beta_distribution(run: dict, iterations: Sequence[int] | None = None, **kwargs: Any) -> dict[str, Any]:
+    """:func:`beta_distribution` of a run result's ``beta_eff`` snapshots (the per-sample β_i kept at a few
+    iterations), pooled over ``iterations`` (default: all kept)."""
+    snaps = run.get("beta_eff") or {}
+    keys = [str(i) for i in iterations] if iterations is not None else list(snaps)
+    missing = [k for k in keys if k not in snaps]
+    if not keys or missing:
+        raise ValueError(f"run has β_eff snapshots at iterations {sorted(snaps, key=int)}, asked for {keys}")
+    return beta_distribution([b for k in keys for b in snaps[k]], run["config"]["beta0"], **kwargs)

@@ -189,7 +189,7 @@ def evaluate(adapter: AudioLMAdapter, questions: Sequence[AudioQuestion], *, sam
     """
     completions = sample_answers(adapter, questions, samples=samples, budget=budget, seed=seed)
     rows = [q for q in questions for _ in range(samples)]
-    parts = cesar_breakdown([prompt_text(q) for q in rows], completions, l_max=l_max,
+    parts = cesar_breakdown([prompt_text(q) for q in rows], completions, l_max=l_max, tokenizer=adapter.tokenizer,
                             answer=[q.answer for q in rows], choices=[q.choices for q in rows],
                             question=[q.question for q in rows])  # fmt: skip
     lengths = [len((parse_completion(c).think or "").split()) for c in completions]

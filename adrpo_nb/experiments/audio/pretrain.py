@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from adrpo_nb.tasks.audio_qa import AudioQuestion, load_split, prompt_text, vocabulary, worked_completion
+from adrpo_nb.utils.validate import check_float, validate_numbers
 
 __all__ = ["AudioPretrainConfig", "build_tiny_model", "pretrain_tiny_audio", "sft_batch"]
 
@@ -48,6 +49,16 @@ class AudioPretrainConfig:
     flip_probability: float = 0.35
     target_accuracy: float | None = 0.6  # stop at the first evaluation at or above this sampled accuracy
     seed: int = 1234
+
+    def __post_init__(self) -> None:
+        """Types and ranges of every field (numpy scalars converted); errors name the field."""
+        validate_numbers(self, positive_ints=("n_mels", "d_audio", "audio_layers", "hidden_size", "layers", "heads",
+                                              "kv_heads", "intermediate_size", "batch_size", "max_steps", "eval_every",
+                                              "eval_questions"),
+                         nonnegative_ints=("warmup_steps",), positive_floats=("learning_rate",),
+                         fractions=("overthink_fraction", "flip_probability"), seeds=("seed",))  # fmt: skip
+        if self.target_accuracy is not None:
+            self.target_accuracy = check_float("AudioPretrainConfig.target_accuracy", self.target_accuracy, minimum=0.0)
 
 
 def build_tiny_model(config: AudioPretrainConfig):

@@ -2,16 +2,18 @@
 
 Command line (each prints where it wrote and what it measured)::
 
-    python -m adrpo_nb.experiments.audio pretrain      # SFT to a weak start -> data/checkpoints/qwen2_audio_tiny/
+    python -m adrpo_nb.experiments.audio pretrain      # SFT to a weak start -> runs/pretrain/qwen2_audio_tiny/
     python -m adrpo_nb.experiments.audio train --variant adrpo_cesar --beta0 0.04   # one CPU run
-    python -m adrpo_nb.experiments.audio sweep         # variants × seeds, β0/α grids -> data/results/audio_sweep.json
+    python -m adrpo_nb.experiments.audio sweep         # variants × seeds, β0/α grids -> runs/results/audio_sweep.json
     # the real path (GPU): Qwen2.5-Omni-7B's thinker (or qwen2_audio) + LoRA on MMAU-style rows you provide as JSONL
     python -m adrpo_nb.experiments.audio train --model omni --rows mmau_train.jsonl --variant adrpo_cesar
 
 The three variants of the chapter are one trainer with two switches: the KL coefficient (``method``:
 ``fixed`` β0 = GRPO, ``adrpo``) and the reward (``outcome``: accuracy + format, as R1-AQA and
 Ke-Omni-R; ``cesar``: plus consistency, keywords and overthinking with weights α).
-Add ``--smoke`` to any CPU command for a seconds-long version (what CI runs).
+Add ``--smoke`` to any CPU command for a seconds-long version (what CI runs; it writes only under
+``runs/*-smoke/``). Nothing is written into ``data/`` unless ``--out`` says so (the committed files:
+``pretrain --out data/checkpoints/qwen2_audio_tiny``, ``sweep --out data/results/audio_sweep.json``).
 """
 
 from __future__ import annotations
@@ -30,18 +32,32 @@ import torch
 from adrpo_nb.core import effective_beta
 from adrpo_nb.experiments.audio.family import L_MAX, MAX_NEW_TOKENS, dataset, eval_questions, evaluate, load_tiny
 from adrpo_nb.experiments.book import committed_book_result
-from adrpo_nb.experiments.runner import book_config, run_jobs, smoke, sweep_provenance
+from adrpo_nb.experiments.runner import (
+    book_config,
+    check_output,
+    default_output,
+    finished_result,
+    run_folder,
+    run_jobs,
+    smoke,
+    sweep_provenance,
+)
 from adrpo_nb.rewards.cesar import CESAR_ALPHAS, cesar_reward_funcs
 from adrpo_nb.trainers.grpo import GRPOConfig, GRPOTrainer
-from adrpo_nb.utils.paths import atomic_write_json, data_dir, read_json
+from adrpo_nb.utils.checkpoints import weights_sha256
+from adrpo_nb.utils.paths import atomic_write_json
 from adrpo_nb.utils.provenance import git_commit, provenance
+from adrpo_nb.utils.runlock import run_lock
 
 __all__ = [
     "BUDGETS",
     "VARIANTS",
     "audio_config",
     "book_run",
+    "book_run_config",
+    "make_trainer",
     "reward_setup",
+    "run_label",
     "run_rl",
     "scaling_slope",
     "smoke_config",
@@ -79,13 +95,15 @@ def audio_config(variant: str = "adrpo_cesar", beta0: float = 0.04, *, process_w
     return GRPOConfig(**{**base, **overrides})
 
 
-def reward_setup(rewards: str, process_weight: float = 1.0, l_max: int = L_MAX) -> tuple[list, list[float]]:
-    """The reward functions and weights: ``outcome`` (accuracy α1 = 5, format α2 = 1) or ``cesar`` (all five)."""
+def reward_setup(rewards: str, process_weight: float = 1.0, l_max: int = L_MAX, tokenizer: Any = None
+                 ) -> tuple[list, list[float]]:  # fmt: skip
+    """The reward functions and weights: ``outcome`` (accuracy α1 = 5, format α2 = 1) or ``cesar`` (all five);
+    think lengths in ``tokenizer``'s tokens (the policy's) when given, else words."""
     if rewards not in ("outcome", "cesar"):
         raise ValueError(f"rewards must be 'outcome' or 'cesar', got rewards={rewards!r}")
     a = CESAR_ALPHAS
     alphas = (a[0], a[1], *(process_weight * x for x in a[2:]))
-    return cesar_reward_funcs(alphas, l_max=l_max, outcome_only=rewards == "outcome")
+    return cesar_reward_funcs(alphas, l_max=l_max, outcome_only=rewards == "outcome", tokenizer=tokenizer)
 
 
 def smoke_config(config: GRPOConfig) -> GRPOConfig:
@@ -114,6 +132,18 @@ def scaling_slope(points: list[dict[str, Any]], x: str = "think_length") -> floa
     return float(np.polyfit(xs, ys, 1)[0])
 
 
+def make_trainer(config: GRPOConfig, *, adapter: Any = None, callbacks: Sequence[Any] = ()) -> GRPOTrainer:
+    """The trainer :func:`run_rl` (and so :func:`book_run`) trains: the shipped tiny Qwen2-Audio (or
+    ``adapter``) on the synthetic audio questions' train split, with the reward functions
+    ``config.extra`` names (:func:`reward_setup`: CESAR's five, or the outcome pair) weighted by
+    ``config.reward_weights``, think lengths counted in the policy's tokens."""
+    adapter = adapter or load_tiny()
+    extra = config.extra
+    rewards, weight, l_max = extra.get("rewards", "cesar"), extra.get("process_weight", 1.0), extra.get("l_max", L_MAX)
+    funcs, _ = reward_setup(rewards, weight, l_max, tokenizer=adapter.tokenizer)
+    return GRPOTrainer(adapter, funcs, dataset("train"), config, callbacks=list(callbacks))
+
+
 def run_rl(config: GRPOConfig, *, eval_size: int = 400, budgets: Sequence[int | None] = BUDGETS,
            command: str | None = None, callbacks: Sequence[Any] = ()) -> dict[str, Any]:  # fmt: skip
     """Fine-tune the shipped tiny Qwen2-Audio with ``config`` and return (and save) a result dict.
@@ -123,16 +153,21 @@ def run_rl(config: GRPOConfig, *, eval_size: int = 400, budgets: Sequence[int | 
     same at each reasoning budget), ``slope`` (accuracy points per reasoning token), ``curve``
     (training logs), ``beta_eff`` (per-sample β_eff of the last iteration), ``examples`` and ``provenance``.
     """
+    with run_lock(config.output_dir):  # one run per folder: from the result check to result.json
+        return _run_rl(config, eval_size=eval_size, budgets=budgets, command=command, callbacks=callbacks)
+
+
+def _run_rl(config: GRPOConfig, *, eval_size: int = 400, budgets: Sequence[int | None] = BUDGETS,
+           command: str | None = None, callbacks: Sequence[Any] = ()) -> dict[str, Any]:  # fmt: skip
     if None not in budgets:
         raise ValueError(f"budgets must include None (the unlimited budget the final metrics come from), got {budgets}")
     out = Path(config.output_dir) if config.output_dir else None
-    if out is not None and (out / "result.json").exists():
-        return read_json(out / "result.json")
+    done = finished_result(config)
+    if done is not None:
+        return done
     start_time, commit = time.perf_counter(), git_commit()
-    extra = config.extra
-    funcs, _ = reward_setup(extra.get("rewards", "cesar"), extra.get("process_weight", 1.0), extra.get("l_max", L_MAX))
     adapter = load_tiny()
-    trainer = GRPOTrainer(adapter, funcs, dataset("train"), config, callbacks=list(callbacks))
+    trainer = make_trainer(config, adapter=adapter, callbacks=callbacks)
     history = trainer.train()
     adapter.policy.eval()
     questions = eval_questions(eval_size)
@@ -164,12 +199,21 @@ def run_label(variant: str, beta0: float, seed: int, process_weight: float = 1.0
     return f"{variant}_b{beta0:g}" + (f"_w{process_weight:g}" if process_weight != 1.0 else "") + f"_s{seed}"
 
 
+def book_run_config(variant: str, beta0: float = 0.04, *, seed: int = 0, iterations: int | None = None,
+                    **overrides: Any) -> GRPOConfig:  # fmt: skip
+    """The config :func:`book_run` trains with: :func:`audio_config` of ``variant`` with ``beta0``, ``seed`` and
+    ``overrides``, shrunk in smoke mode, writing to ``runs/book[-smoke]/audio_<name>``."""
+    return book_config(audio_config(variant, beta0, seed=seed, **overrides), f"audio_{run_label(variant, beta0, seed)}",
+                       smoke_config, iterations)  # fmt: skip
+
+
 def book_run(variant: str, beta0: float = 0.04, *, seed: int = 0, iterations: int | None = None,
              **overrides: Any) -> dict[str, Any]:  # fmt: skip
     """A chapter's run: the committed ``data/results/book/`` result in full mode (:mod:`adrpo_nb.experiments.book`),
-    else ``runs/book[-smoke]/audio_<name>/result.json`` if present, else trains and saves it."""
-    cfg = book_config(audio_config(variant, beta0, seed=seed, **overrides), f"audio_{run_label(variant, beta0, seed)}",
-                      smoke_config, iterations)  # fmt: skip
+    else ``runs/book[-smoke]/audio_<name>/result.json`` if present, else trains and saves it.
+
+    The config is :func:`book_run_config`'s, the trainer :func:`make_trainer`'s."""
+    cfg = book_run_config(variant, beta0, seed=seed, iterations=iterations, **overrides)
     committed = committed_book_result(cfg, smoke())
     if committed is not None:
         return committed
@@ -194,19 +238,20 @@ def sweep_grid(seeds: Sequence[int] = (0, 1, 2), betas: Sequence[float] = (0.01,
     return grid
 
 
-def sweep(grid: Sequence[tuple[str, float, float, int]] | None = None, *, runs_dir: str | Path = "runs/audio_sweep",
+def sweep(grid: Sequence[tuple[str, float, float, int]] | None = None, *, runs_dir: str | Path | None = None,
           workers: int = 2, shrink: bool = False, log=print) -> dict[str, Any]:  # fmt: skip
     """Run every point of ``grid`` (default :func:`sweep_grid`) in one-thread worker processes; finished runs
     are skipped and interrupted ones resume. Returns ``{"base", "runs", "summary", "provenance"}``."""
     start, commit = time.perf_counter(), git_commit()
     grid = list(grid or sweep_grid())
+    runs_dir = runs_dir or default_output("audio_sweep", smoke_run=shrink)
     jobs, names = [], []
     run_kwargs = {"eval_size": 10, "budgets": (4, None)} if shrink else {}
     for variant, beta0, weight, seed in grid:
         cfg = audio_config(variant, beta0, process_weight=weight, seed=seed)
         cfg = smoke_config(cfg) if shrink else cfg
         name = run_label(variant, beta0, seed, weight)
-        cfg = replace(cfg, output_dir=str(Path(runs_dir) / name))
+        cfg = replace(cfg, output_dir=run_folder(runs_dir, name, cfg))
         jobs.append((cfg.to_dict(), f"python -m adrpo_nb.experiments.audio sweep (run {name})", run_kwargs))
         names.append(name)
     log(f"audio sweep: {len(jobs)} runs, {workers} workers")
@@ -264,6 +309,7 @@ def pretrain(out_dir: Path, smoke_run: bool = False, log=print) -> dict[str, Any
     report["provenance"] = provenance(time.perf_counter() - start, "cpu", "python -m adrpo_nb.experiments.audio "
                                       "pretrain" + (" --smoke" if smoke_run else ""), commit,
                                       threads=torch.get_num_threads())  # fmt: skip
+    report["sha256"] = weights_sha256(out_dir)  # verified on every load
     atomic_write_json(out_dir / "pretrain.json", report)
     return report
 
@@ -318,7 +364,8 @@ def _parser() -> argparse.ArgumentParser:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     sub = p.add_subparsers(dest="command", required=True)
     pre = sub.add_parser("pretrain", help="SFT the tiny Qwen2-Audio on the synthetic benchmark (weak start)")
-    pre.add_argument("--out", type=Path, default=None, help="default: data/checkpoints/qwen2_audio_tiny")
+    pre.add_argument("--out", type=Path, default=None, help="default: runs/pretrain[-smoke]/qwen2_audio_tiny "
+                     "(the shipped model: --out data/checkpoints/qwen2_audio_tiny)")
     pre.add_argument("--smoke", action="store_true")
     tr = sub.add_parser("train", help="one RL run (tiny model on CPU, or --model for the real path)")
     tr.add_argument("--variant", default="adrpo_cesar", choices=sorted(VARIANTS))
@@ -333,8 +380,8 @@ def _parser() -> argparse.ArgumentParser:
     sw = sub.add_parser("sweep", help="variants × seeds, β0 and α grids, written as one JSON")
     sw.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     sw.add_argument("--workers", type=int, default=2)
-    sw.add_argument("--runs-dir", default="runs/audio_sweep")
-    sw.add_argument("--out", type=Path, default=None, help="default: data/results/audio_sweep.json")
+    sw.add_argument("--runs-dir", default=None, help="default: runs/audio_sweep[-smoke]")
+    sw.add_argument("--out", type=Path, default=None, help="default: runs/results[-smoke]/audio_sweep.json")
     sw.add_argument("--smoke", action="store_true")
     return p
 
@@ -348,13 +395,15 @@ def _train(args: argparse.Namespace) -> None:
         if not args.rows:
             raise SystemExit("the real path needs --rows (an MMAU-style JSONL: adrpo_nb.experiments.audio.mmau_rows)")
         adapter = real_setup(args.model)
-        funcs, weights = reward_setup(VARIANTS[args.variant][1], args.process_weight, l_max=256)
+        funcs, weights = reward_setup(VARIANTS[args.variant][1], args.process_weight, l_max=256,
+                                      tokenizer=adapter.tokenizer)  # fmt: skip
         cfg = replace(cfg, reward_weights=weights, learning_rate=1e-5, minibatch_size=8, iterations=args.iterations
                       or 500, extra={**cfg.extra, "l_max": 256})  # fmt: skip
         history = GRPOTrainer(adapter, funcs, mmau_rows(args.rows), cfg).train()
         print(json.dumps({k: history[-1][k] for k in ("reward", "kl", "entropy") if k in history[-1]}, indent=1))
         return
     shrink = args.smoke or smoke()
+    check_output(args.out, shrink)
     cfg = smoke_config(cfg) if shrink else cfg
     result = run_rl(cfg, eval_size=10 if shrink else 400, budgets=(4, None) if shrink else BUDGETS)
     print(json.dumps({k: v for k, v in result["final"].items()}, indent=1))
@@ -366,15 +415,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "pretrain":
         from adrpo_nb.experiments.audio.family import TINY_MODEL
 
-        out = args.out or data_dir().joinpath(*TINY_MODEL)
-        pretrain(out, smoke_run=args.smoke)
+        shrink = args.smoke or smoke()
+        check_output(args.out, shrink)
+        out = args.out or default_output("pretrain", TINY_MODEL[-1], smoke_run=shrink)
+        pretrain(out, smoke_run=shrink)
         print(f"wrote {out}")
     elif args.command == "train":
         _train(args)
     elif args.command == "sweep":
         shrink = args.smoke or smoke()
+        check_output(args.out, shrink)
+        check_output(args.runs_dir, shrink, "--runs-dir")
+        out = args.out or default_output("results", RESULTS_FILE[-1], smoke_run=shrink)
         result = sweep(sweep_grid(args.seeds), runs_dir=args.runs_dir, workers=args.workers, shrink=shrink)
-        out = args.out or data_dir().joinpath(*RESULTS_FILE)
         atomic_write_json(out, result)
         for row in result["summary"]["rows"]:
             print(f"{row['variant']:>13} β0={row['beta0']:<5g} w={row['process_weight']:<4g} accuracy "

@@ -14,6 +14,7 @@ import torch
 from torch.nn import functional as F
 
 from adrpo_nb.models.mnist import DigitAutoencoder, DigitClassifier, LatentFlowModel, VelocityMLP
+from adrpo_nb.utils.validate import check_int, validate_numbers
 
 __all__ = ["PretrainConfig", "random_affine", "train_classifier", "train_autoencoder", "train_flow"]
 
@@ -33,6 +34,13 @@ class PretrainConfig:
     ema_decay: float = 0.999
     train_subset: int | None = None  # use only the first N training images (smoke runs)
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        """Types and ranges of every field (numpy scalars converted); errors name the field."""
+        validate_numbers(self, positive_ints=("classifier_epochs", "autoencoder_epochs", "latent_dim", "flow_steps",
+                                              "flow_width", "flow_depth", "flow_batch"),
+                         positive_floats=("flow_lr",), fractions=("ema_decay",), seeds=("seed",))  # fmt: skip
+        self.train_subset = check_int("PretrainConfig.train_subset", self.train_subset, minimum=1, optional=True)
 
     @classmethod
     def smoke(cls) -> PretrainConfig:

@@ -2,12 +2,14 @@
 
 Command line (each prints where it wrote and what it measured)::
 
-    python -m adrpo_nb.experiments.mnist pretrain            # ~7 min on 2 CPU cores -> data/checkpoints/mnist/
+    python -m adrpo_nb.experiments.mnist pretrain            # ~7 min on 2 CPU cores -> runs/pretrain/mnist/
     python -m adrpo_nb.experiments.mnist train --method adrpo --beta0 0.05   # one run, ~1.5 min
-    python -m adrpo_nb.experiments.mnist sweep               # all methods × β0 × seeds -> data/results/
+    python -m adrpo_nb.experiments.mnist sweep               # all methods × β0 × seeds -> runs/results/
     python -m adrpo_nb.experiments.mnist evaluate            # the base model's metrics
 
-Add ``--smoke`` to any of them for a seconds-long version (what CI runs).
+Add ``--smoke`` to any of them for a seconds-long version (what CI runs; it writes only under ``runs/*-smoke/``).
+Nothing is written into ``data/`` unless ``--out`` says so: the committed files were made with
+``pretrain --out data/checkpoints/mnist`` and ``sweep --out data/results/mnist_sweep.json``.
 """
 
 from __future__ import annotations
@@ -29,9 +31,12 @@ from adrpo_nb.experiments.book import committed_book_result
 from adrpo_nb.experiments.mnist.family import diversity, even_digits
 from adrpo_nb.experiments.runner import (
     book_config,
+    check_output,
+    default_output,
     describe_result,
     finished_result,
     run_flow_experiment,
+    run_folder,
     run_jobs,
     run_name,
     select_runs,
@@ -44,18 +49,22 @@ from adrpo_nb.rewards.mnist import EVEN_DIGITS, ClassProbabilityReward
 from adrpo_nb.tasks.mnist import load_mnist
 from adrpo_nb.trainers.flow_matching import FlowMatchingRLConfig, FlowMatchingRLTrainer
 from adrpo_nb.trainers.types import FlowSamples
-from adrpo_nb.utils.checkpoints import save_module
-from adrpo_nb.utils.paths import atomic_write_json, data_dir
+from adrpo_nb.utils.checkpoints import save_module, weights_sha256
+from adrpo_nb.utils.paths import atomic_write_json
 from adrpo_nb.utils.provenance import git_commit, provenance
+from adrpo_nb.utils.runlock import run_lock
 from adrpo_nb.viz.images import png_base64
 
 __all__ = [
     "EVAL_SEED",
     "SWEEP_BETAS",
     "SWEEP_METHODS",
+    "batch_metrics",
     "book_run",
+    "book_run_config",
     "evaluate_velocity",
     "learning_from_failures",
+    "make_trainer",
     "run_rl",
     "select_runs",
     "smoke_config",
@@ -119,8 +128,21 @@ def evaluate_velocity(
     return metrics, images
 
 
-def _batch_metrics(samples, rewards, info) -> dict[str, float]:
+def batch_metrics(samples: FlowSamples, rewards: torch.Tensor, info: dict[str, Any]) -> dict[str, float]:
+    """The trainer's ``metrics_fn``: diversity of each training batch (from the classifier's labels and features)."""
     return diversity(labels=info["labels"], features=info["features"])
+
+
+def make_trainer(
+    config: FlowMatchingRLConfig, reward: ClassProbabilityReward = even_digits, *, base: LatentFlowModel | None = None,
+    callbacks: Sequence[Any] = (),
+) -> FlowMatchingRLTrainer:
+    """The trainer :func:`run_rl` (and so :func:`book_run`) trains: the shipped base model's latent flow,
+    rewarded by ``reward`` (the classifier's P(even digit) by default), with batch diversity logged."""
+    adapter = LatentFlowAdapter(base or load_base_model())
+    return FlowMatchingRLTrainer(
+        adapter, reward.score_with_info, config, metrics_fn=batch_metrics, callbacks=list(callbacks)
+    )
 
 
 # ----------------------------------------------------------------------------- one RL run
@@ -143,19 +165,39 @@ def run_rl(
     that iteration's batch) and ``samples_during_training`` (a 4×8 grid of that batch); and ``provenance``.
     Note: a checkpoint-resumed run only has the snapshots taken after it resumed.
     """
+    with run_lock(config.output_dir):  # one run per folder: from the result check to result.json
+        return _run_rl(config, reward, eval_samples=eval_samples, beta_eff_snapshots=beta_eff_snapshots, base=base,
+                       command=command, callbacks=callbacks)  # fmt: skip
+
+
+def _run_rl(
+    config: FlowMatchingRLConfig,
+    reward: ClassProbabilityReward = even_digits,
+    *,
+    eval_samples: int = 1024,
+    beta_eff_snapshots: Sequence[int] = (),
+    base: LatentFlowModel | None = None,
+    command: str | None = None,
+    callbacks: Sequence[Any] = (),
+) -> dict[str, Any]:
     done = finished_result(config)
     if done is not None:
         return done
     commit = git_commit()
     base = base or load_base_model()
-    trainer = FlowMatchingRLTrainer(
-        LatentFlowAdapter(base), lambda images: reward.score_with_info(images), config,
-        metrics_fn=_batch_metrics, callbacks=list(callbacks),
-    )  # fmt: skip
+    trainer = make_trainer(config, reward, base=base, callbacks=callbacks)
     return run_flow_experiment(
         trainer, lambda policy: evaluate_velocity(base, policy, reward, eval_samples), curve_keys=CURVE_KEYS,
         snapshots=beta_eff_snapshots, command=command, commit=commit, extra={"reward_fn": repr(reward)},
     )  # fmt: skip
+
+
+def book_run_config(method: str, beta0: float, *, iterations: int | None = None, seed: int = 0,
+                    **overrides: Any) -> FlowMatchingRLConfig:  # fmt: skip
+    """The config :func:`book_run` trains with: the default :class:`FlowMatchingRLConfig` with ``method``,
+    ``beta0``, ``seed`` and ``overrides``, shrunk in smoke mode, writing to ``runs/book[-smoke]/<name>``."""
+    return book_config(FlowMatchingRLConfig(method=method, beta0=beta0, seed=seed, **overrides),
+                       run_name(method, beta0, seed), smoke_config, iterations)  # fmt: skip
 
 
 def book_run(
@@ -166,10 +208,10 @@ def book_run(
     else ``runs/book[-smoke]/<name>/result.json`` if present, else trains and saves it.
 
     Smoke mode (``ADRPO_SMOKE=1``) shrinks it with :func:`smoke_config` and keeps it in its own folder,
-    so a smoke result never stands in for a full one. β_eff is recorded at a few iterations.
+    so a smoke result never stands in for a full one. β_eff is recorded at a few iterations. The config is
+    :func:`book_run_config`'s, the trainer :func:`make_trainer`'s.
     """
-    cfg = book_config(FlowMatchingRLConfig(method=method, beta0=beta0, seed=seed, **overrides),
-                      run_name(method, beta0, seed), smoke_config, iterations)  # fmt: skip
+    cfg = book_run_config(method, beta0, iterations=iterations, seed=seed, **overrides)
     committed = committed_book_result(cfg, smoke())
     if committed is not None:
         return committed
@@ -241,24 +283,26 @@ def sweep(
     betas: Sequence[float] = SWEEP_BETAS,
     seeds: Sequence[int] = (0, 1, 2),
     base_config: FlowMatchingRLConfig | None = None,
-    runs_dir: str | Path = "runs/mnist_sweep",
+    runs_dir: str | Path | None = None,
     workers: int = 2,
     log=print,
 ) -> dict[str, Any]:
     """Run every (method, β0, seed) — ``none`` once per seed — in ``workers`` processes of one thread.
 
-    Finished runs are skipped and interrupted ones resume, so the sweep can be stopped and rerun.
+    Each run's folder is ``<runs_dir>/<name>_<hash of its settings>`` (default ``runs/mnist_sweep``). Finished
+    runs are skipped and interrupted ones resume, so the sweep can be stopped and rerun.
     Returns the sweep dict: ``base`` (the pretrained model's metrics), ``runs``, ``summary``, ``provenance``.
     """
     start, commit = time.perf_counter(), git_commit()
     base_config = base_config or FlowMatchingRLConfig(progress=False)
+    runs_dir = runs_dir or default_output("mnist_sweep")
     jobs, names = [], []
     for method in methods:
         for beta0 in betas if method != "none" else (0.0,):
             for seed in seeds:
                 name = run_name(method, beta0, seed)
-                cfg = replace(base_config, method=method, beta0=beta0, seed=seed, progress=False,
-                              output_dir=str(Path(runs_dir) / name))  # fmt: skip
+                cfg = replace(base_config, method=method, beta0=beta0, seed=seed, progress=False)
+                cfg = replace(cfg, output_dir=run_folder(runs_dir, name, cfg))
                 jobs.append((cfg.to_dict(), f"python -m adrpo_nb.experiments.mnist sweep (run {name})"))
                 names.append(name)
     log(f"sweep: {len(jobs)} runs in {workers} worker(s), results under {runs_dir}")
@@ -303,6 +347,7 @@ def pretrain(out_dir: Path, smoke_run: bool = False, log=print) -> dict[str, Any
                                  "python -m adrpo_nb.experiments.mnist pretrain" + (" --smoke" if smoke_run else ""),
                                  commit),
     }  # fmt: skip
+    report["sha256"] = weights_sha256(out_dir)  # verified on every load
     atomic_write_json(out_dir / "pretrain.json", report)
     return report
 
@@ -323,7 +368,8 @@ def _parser() -> argparse.ArgumentParser:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     sub = p.add_subparsers(dest="command", required=True)
     pre = sub.add_parser("pretrain", help="train classifier, autoencoder and base flow")
-    pre.add_argument("--out", type=Path, default=None, help="default: data/checkpoints/mnist")
+    pre.add_argument("--out", type=Path, default=None,
+                     help="default: runs/pretrain[-smoke]/mnist (the shipped models: --out data/checkpoints/mnist)")
     pre.add_argument("--smoke", action="store_true")
     tr = sub.add_parser("train", help="one RL fine-tuning run")
     tr.add_argument("--method", default="adrpo", choices=("adrpo", "fixed", "none", "orw"))
@@ -340,8 +386,9 @@ def _parser() -> argparse.ArgumentParser:
     sw.add_argument("--betas", type=float, nargs="+", default=list(SWEEP_BETAS))
     sw.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     sw.add_argument("--workers", type=int, default=2)
-    sw.add_argument("--runs-dir", default="runs/mnist_sweep")
-    sw.add_argument("--out", type=Path, default=None, help="default: data/results/mnist_sweep.json")
+    sw.add_argument("--runs-dir", default=None, help="default: runs/mnist_sweep[-smoke]")
+    sw.add_argument("--out", type=Path, default=None,
+                    help="default: runs/results[-smoke]/mnist_sweep.json (the book's: data/results/mnist_sweep.json)")
     sw.add_argument("--smoke", action="store_true")
     sub.add_parser("evaluate", help="metrics of the shipped base model")
     return p
@@ -355,17 +402,19 @@ def _is_main_process() -> bool:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    shrink = getattr(args, "smoke", False) or smoke()
+    check_output(getattr(args, "out", None), shrink)
     if args.command == "pretrain":
-        out = args.out or data_dir() / "checkpoints" / "mnist"
-        pretrain(out, smoke_run=args.smoke)
+        out = args.out or default_output("pretrain", "mnist", smoke_run=shrink)
+        pretrain(out, smoke_run=shrink)
         print(f"wrote {out}")
     elif args.command == "train":
         cfg = FlowMatchingRLConfig(method=args.method, beta0=args.beta0, clip=tuple(args.clip) if args.clip else None,
                                    iterations=args.iterations, learning_rate=args.lr, seed=args.seed,
                                    scale_rewards=args.scale_rewards, output_dir=args.out)  # fmt: skip
-        if args.smoke or smoke():
+        if shrink:
             cfg = smoke_config(cfg)
-        result = run_rl(cfg, eval_samples=256 if args.smoke else 1024)
+        result = run_rl(cfg, eval_samples=256 if shrink else 1024)
         if not _is_main_process():
             return 0
         final = result["final"]
@@ -374,10 +423,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{result['provenance']['seconds']} s" + (f"; wrote {args.out}/result.json" if args.out else ""))
     elif args.command == "sweep":
         base_cfg = FlowMatchingRLConfig(progress=False)
-        if args.smoke or smoke():
+        if shrink:
             base_cfg = smoke_config(base_cfg)
-        result = sweep(args.methods, args.betas, args.seeds, base_cfg, args.runs_dir, args.workers)
-        out = args.out or data_dir().joinpath(*RESULTS_FILE)
+        check_output(args.runs_dir, shrink, "--runs-dir")
+        runs = args.runs_dir or default_output("mnist_sweep", smoke_run=shrink)
+        out = args.out or default_output("results", RESULTS_FILE[-1], smoke_run=shrink)
+        result = sweep(args.methods, args.betas, args.seeds, base_cfg, runs, args.workers)
         atomic_write_json(out, result)
         for key, s in result["summary"]["by_diversity"].items():
             hv = {m: round(v["hypervolume"], 4) for m, v in s["methods"].items()}

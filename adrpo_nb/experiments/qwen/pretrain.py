@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 import torch
 
 from adrpo_nb.tasks.countdown import make_puzzles, random_puzzle, solutions, worked_solution
+from adrpo_nb.utils.validate import validate_numbers
 
 __all__ = ["PretrainConfig", "evaluate_accuracy", "pretrain_tiny_qwen", "sft_batch"]
 
@@ -39,6 +40,13 @@ class PretrainConfig:
     target_accuracy: float = 0.3  # stop at the first evaluation at or above this sampled accuracy
     seed: int = 1234
     eval_seed: int = 7
+
+    def __post_init__(self) -> None:
+        """Types and ranges of every field (numpy scalars converted); errors name the field."""
+        validate_numbers(self, positive_ints=("hidden_size", "layers", "heads", "kv_heads", "intermediate_size",
+                                              "batch_size", "max_steps", "eval_every", "eval_puzzles"),
+                         nonnegative_ints=("warmup_steps",), positive_floats=("learning_rate",),
+                         fractions=("target_accuracy",), seeds=("seed", "eval_seed"))  # fmt: skip
 
 
 def sft_batch(tokenizer, rng: random.Random, batch_size: int) -> dict[str, torch.Tensor]:

@@ -2,14 +2,17 @@
 
 Command line (each prints where it wrote and what it measured)::
 
-    python -m adrpo_nb.experiments.qwen pretrain    # ~1-2 min on 1 CPU core -> data/checkpoints/qwen_tiny_countdown/
+    python -m adrpo_nb.experiments.qwen pretrain    # ~1-2 min on 1 CPU core -> runs/pretrain/qwen_tiny_countdown/
     python -m adrpo_nb.experiments.qwen train --method adrpo --beta0 0.04      # one CPU run, ~1-2 min
-    python -m adrpo_nb.experiments.qwen sweep             # methods × β0 × seeds -> data/results/qwen_sweep.json
+    python -m adrpo_nb.experiments.qwen sweep             # methods × β0 × seeds -> runs/results/qwen_sweep.json
     python -m adrpo_nb.experiments.qwen evaluate          # the tiny base model's metrics
     # the real path (GPU): Qwen2-0.5B-Instruct + LoRA, the RM-Gemma-2B reward on trl-lib/tldr (or GSM8K)
     python -m adrpo_nb.experiments.qwen train --model qwen2 --task tldr --method adrpo --beta0 0.04
 
-Add ``--smoke`` to any CPU command for a seconds-long version (what CI runs).
+Add ``--smoke`` to any CPU command for a seconds-long version (what CI runs; it writes only under
+``runs/*-smoke/``). Nothing is written into ``data/`` unless ``--out`` says so (the committed files:
+``pretrain --out data/checkpoints/qwen_tiny_countdown --tokenizer-out data/tokenizers/countdown_char``,
+``sweep --out data/results/qwen_sweep.json``).
 """
 
 from __future__ import annotations
@@ -36,23 +39,37 @@ from adrpo_nb.experiments.qwen.family import (
     eval_puzzles,
     load_tiny,
 )
-from adrpo_nb.experiments.runner import book_config, smoke, sweep_provenance
+from adrpo_nb.experiments.runner import (
+    book_config,
+    check_output,
+    default_output,
+    finished_result,
+    run_folder,
+    smoke,
+    sweep_provenance,
+)
 from adrpo_nb.metrics import distinct_n, self_bleu
 from adrpo_nb.models.causal_lm import CausalLMAdapter
 from adrpo_nb.tasks.countdown import Puzzle, parse_answer
 from adrpo_nb.trainers.grpo import GRPOConfig, GRPOTrainer
-from adrpo_nb.utils.paths import atomic_write_json, data_dir, read_json
+from adrpo_nb.utils.checkpoints import weights_sha256
+from adrpo_nb.utils.paths import atomic_write_json
 from adrpo_nb.utils.provenance import git_commit, provenance
+from adrpo_nb.utils.runlock import run_lock
 from adrpo_nb.viz.lm import run_variant
 
 __all__ = [
     "CURVE_KEYS",
+    "EXTRA_VARIANTS",
     "SWEEP_BETAS",
     "SWEEP_METHODS",
     "book_run",
+    "book_run_config",
     "default_config",
     "evaluate_policy",
+    "make_trainer",
     "real_setup",
+    "run_label",
     "run_rl",
     "samples_html",
     "smoke_config",
@@ -62,6 +79,14 @@ __all__ = [
 
 SWEEP_METHODS = ("none", "fixed", "adrpo")
 SWEEP_BETAS = (0.04, 0.2, 1.0)
+#: variants run beside the grid (every seed): ADRPO unclipped, and ADRPO with a *graded* β_i. With std-scaled
+#: advantages (|A| ≈ 1) the default clip (−β0, β0) makes β_i almost binary (0 or 2β0: 0 % strictly between
+#: in the committed runs at β0 = 0.04 and 0.2, see viz.lm.run_beta_distribution); unscaled advantages of the
+#: 0/1/2 countdown rewards with β0 = 1 keep β_i ∈ [0, 2] and 79 % of it strictly inside (pretrained rollouts)
+EXTRA_VARIANTS = (
+    {"method": "adrpo", "beta0": 0.04, "clip": None},
+    {"method": "adrpo", "beta0": 1.0, "scale_rewards": False},
+)
 RESULTS_FILE = ("results", "qwen_sweep.json")
 REWARD_FUNCS = (countdown_correct, countdown_format)
 CURVE_KEYS = (
@@ -152,6 +177,19 @@ def _metrics_fn(rollout, rewards) -> dict[str, float]:
     return {}
 
 
+def make_trainer(
+    config: GRPOConfig,
+    *,
+    adapter: CausalLMAdapter | None = None,
+    dataset_size: int = 4000,
+    callbacks: Sequence[Any] = (),
+) -> GRPOTrainer:
+    """The trainer :func:`run_rl` (and so :func:`book_run`) trains: the shipped tiny Qwen2 (or ``adapter``) on
+    ``dataset_size`` countdown puzzles, rewarded by a correct equation plus the answer format."""
+    rows = countdown_rows(dataset_size)
+    return GRPOTrainer(adapter or load_tiny(), list(REWARD_FUNCS), rows, config, callbacks=list(callbacks))
+
+
 def run_rl(config: GRPOConfig, *, eval_every: int = 30, eval_size: int = 128, samples_per_puzzle: int = 8,
            beta_eff_snapshots: Sequence[int] = (), command: str | None = None, callbacks: Sequence[Any] = (),
            dataset_size: int = 4000) -> dict[str, Any]:  # fmt: skip
@@ -163,9 +201,19 @@ def run_rl(config: GRPOConfig, *, eval_every: int = 30, eval_size: int = 128, sa
     iterations), ``curve`` (training logs), ``beta_eff`` (per-sample β_eff at the iterations in
     ``beta_eff_snapshots``), ``samples_html`` and ``provenance``.
     """
+    with run_lock(config.output_dir):  # one run per folder: from the result check to result.json
+        return _run_rl(config, eval_every=eval_every, eval_size=eval_size, samples_per_puzzle=samples_per_puzzle,
+                       beta_eff_snapshots=beta_eff_snapshots, command=command, callbacks=callbacks,
+                       dataset_size=dataset_size)  # fmt: skip
+
+
+def _run_rl(config: GRPOConfig, *, eval_every: int = 30, eval_size: int = 128, samples_per_puzzle: int = 8,
+           beta_eff_snapshots: Sequence[int] = (), command: str | None = None, callbacks: Sequence[Any] = (),
+           dataset_size: int = 4000) -> dict[str, Any]:  # fmt: skip
     out = Path(config.output_dir) if config.output_dir else None
-    if out is not None and (out / "result.json").exists():
-        return read_json(out / "result.json")
+    done = finished_result(config)
+    if done is not None:
+        return done
     start_time, commit = time.perf_counter(), git_commit()
     adapter = load_tiny()
     puzzles = eval_puzzles(eval_size)
@@ -180,8 +228,7 @@ def run_rl(config: GRPOConfig, *, eval_every: int = 30, eval_size: int = 128, sa
             m = evaluate_policy(adapter, puzzles, samples_per_puzzle)
             evals.append({"iteration": trainer.iteration, **{k: v for k, v in m.items() if k != "examples"}})
 
-    trainer = GRPOTrainer(adapter, list(REWARD_FUNCS), countdown_rows(dataset_size), config,
-                          callbacks=[record, *callbacks])  # fmt: skip
+    trainer = make_trainer(config, adapter=adapter, dataset_size=dataset_size, callbacks=[record, *callbacks])
     if not trainer.load_checkpoint():
         evals.append({"iteration": 0, **{k: v for k, v in evaluate_policy(adapter, puzzles, samples_per_puzzle)
                                           .items() if k != "examples"}})  # fmt: skip
@@ -217,9 +264,21 @@ def run_rl(config: GRPOConfig, *, eval_every: int = 30, eval_size: int = 128, sa
 
 
 
-def _run_name(method: str, beta0: float, seed: int, clip: Any = "auto") -> str:
+def run_label(method: str, beta0: float, seed: int, clip: Any = "auto", scale_rewards: bool = True) -> str:
+    """A run's folder name, e.g. ``adrpo_b0.04_s1``, ``adrpo_b0.04_noclip_s0``, ``adrpo_b1_unscaled_s0``
+    (``none_s1`` for β = 0)."""
     tag = "" if clip == "auto" else ("_noclip" if clip is None else f"_clip{clip[0]:g},{clip[1]:g}")
+    tag += "" if scale_rewards else "_unscaled"
     return f"{method}_b{beta0:g}{tag}_s{seed}" if method != "none" else f"none_s{seed}"
+
+
+def book_run_config(method: str, beta0: float, *, seed: int = 0, iterations: int | None = None,
+                    **overrides: Any) -> GRPOConfig:  # fmt: skip
+    """The config :func:`book_run` trains with: :func:`default_config` with ``method``, ``beta0``, ``seed`` and
+    ``overrides``, shrunk in smoke mode, writing to ``runs/book[-smoke]/qwen_<name>``."""
+    name = run_label(method, beta0, seed, overrides.get("clip", "auto"), overrides.get("scale_rewards", True))
+    return book_config(default_config(method=method, beta0=beta0, seed=seed, **overrides), f"qwen_{name}",
+                       smoke_config, iterations)  # fmt: skip
 
 
 def book_run(method: str, beta0: float, *, seed: int = 0, iterations: int | None = None, callbacks: Sequence[Any] = (),
@@ -228,10 +287,9 @@ def book_run(method: str, beta0: float, *, seed: int = 0, iterations: int | None
     else ``runs/book[-smoke]/qwen_<name>/result.json`` if present, else trains and saves it.
 
     Smoke mode (``ADRPO_SMOKE=1``) shrinks it with :func:`smoke_config` and keeps it in its own folder.
+    The config is :func:`book_run_config`'s, the trainer :func:`make_trainer`'s.
     """
-    cfg = book_config(default_config(method=method, beta0=beta0, seed=seed, **overrides),
-                      f"qwen_{_run_name(method, beta0, seed, overrides.get('clip', 'auto'))}", smoke_config,
-                      iterations)  # fmt: skip
+    cfg = book_run_config(method, beta0, seed=seed, iterations=iterations, **overrides)
     committed = committed_book_result(cfg, smoke())
     if committed is not None:
         return committed
@@ -256,23 +314,24 @@ def _sweep_job(args: tuple[dict, str, dict]) -> dict[str, Any]:
 
 def sweep(methods: Sequence[str] = SWEEP_METHODS, betas: Sequence[float] = SWEEP_BETAS,
           seeds: Sequence[int] = (0, 1, 2), base_config: GRPOConfig | None = None,
-          runs_dir: str | Path = "runs/qwen_sweep", workers: int = 2,
+          runs_dir: str | Path | None = None, workers: int = 2,
           extra_runs: Sequence[dict] = (), run_kwargs: dict | None = None, log=print) -> dict[str, Any]:  # fmt: skip
     """Run every (method, β0, seed) — ``none`` once per seed — in ``workers`` one-thread processes.
 
-    ``extra_runs`` adds config overrides (e.g. ``{"method": "adrpo", "beta0": 0.04, "clip": None}``)
-    run for every seed. Finished runs are skipped and interrupted ones resume.
+    ``extra_runs`` adds config overrides (e.g. :data:`EXTRA_VARIANTS`: ``{"method": "adrpo", "beta0": 0.04,
+    "clip": None}``) run for every seed. Finished runs are skipped and interrupted ones resume.
     """
     start, commit = time.perf_counter(), git_commit()
     base_config = base_config or default_config()
+    runs_dir = runs_dir or default_output("qwen_sweep")
     run_kwargs = run_kwargs or {}
     variants = [{"method": m, "beta0": b} for m in methods for b in (betas if m != "none" else (0.0,))]
     jobs = []
     for variant in [*variants, *extra_runs]:
         for seed in seeds:
             cfg = GRPOConfig(**{**base_config.to_dict(), "clip": "auto", **variant, "seed": seed, "progress": False})
-            name = _run_name(cfg.method, cfg.beta0, seed, variant.get("clip", "auto"))
-            cfg = replace(cfg, output_dir=str(Path(runs_dir) / name))
+            name = run_label(cfg.method, cfg.beta0, seed, variant.get("clip", "auto"), cfg.scale_rewards)
+            cfg = replace(cfg, output_dir=run_folder(runs_dir, name, cfg))
             jobs.append((cfg.to_dict(), f"python -m adrpo_nb.experiments.qwen sweep (run {name})", run_kwargs))
     log(f"qwen sweep: {len(jobs)} runs, {workers} workers")
     runs: list[dict[str, Any]] = []
@@ -346,6 +405,7 @@ def pretrain(out_dir: Path, tokenizer_dir: Path, smoke_run: bool = False, log=pr
         f"distinct correct answers {base['distinct_correct']:.2f}/8, entropy {base['entropy']:.3f}")
     report["provenance"] = provenance(time.perf_counter() - start, "cpu", "python -m adrpo_nb.experiments.qwen pretrain"
                                       + (" --smoke" if smoke_run else ""), commit, threads=torch.get_num_threads())
+    report["sha256"] = weights_sha256(out_dir)  # verified on every load
     atomic_write_json(out_dir / "pretrain.json", report)
     return report
 
@@ -413,7 +473,10 @@ def _parser() -> argparse.ArgumentParser:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     sub = p.add_subparsers(dest="command", required=True)
     pre = sub.add_parser("pretrain", help="pretrain the tiny Qwen2 on countdown (weak start)")
-    pre.add_argument("--out", type=Path, default=None, help="default: data/checkpoints/qwen_tiny_countdown")
+    pre.add_argument("--out", type=Path, default=None, help="default: runs/pretrain[-smoke]/qwen_tiny_countdown "
+                     "(the shipped model: --out data/checkpoints/qwen_tiny_countdown)")
+    pre.add_argument("--tokenizer-out", type=Path, default=None, help="the tokenizer alone; default: OUT/tokenizer "
+                     "(the shipped one: data/tokenizers/countdown_char)")
     pre.add_argument("--smoke", action="store_true")
     tr = sub.add_parser("train", help="one RL fine-tuning run (tiny model on CPU, or --model for the real path)")
     tr.add_argument("--method", default="adrpo", choices=("adrpo", "fixed", "none"))
@@ -433,9 +496,10 @@ def _parser() -> argparse.ArgumentParser:
     sw.add_argument("--betas", type=float, nargs="+", default=list(SWEEP_BETAS))
     sw.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     sw.add_argument("--workers", type=int, default=2)
-    sw.add_argument("--no-extra", action="store_true", help="skip the unclipped-ADRPO runs")
-    sw.add_argument("--runs-dir", default="runs/qwen_sweep")
-    sw.add_argument("--out", type=Path, default=None, help="default: data/results/qwen_sweep.json")
+    sw.add_argument("--no-extra", action="store_true",
+                    help="skip the extra variants (ADRPO unclipped; ADRPO graded: unscaled A, β0 = 1)")
+    sw.add_argument("--runs-dir", default=None, help="default: runs/qwen_sweep[-smoke]")
+    sw.add_argument("--out", type=Path, default=None, help="default: runs/results[-smoke]/qwen_sweep.json")
     sw.add_argument("--smoke", action="store_true")
     sub.add_parser("evaluate", help="held-out metrics of the shipped tiny model")
     return p
@@ -457,9 +521,11 @@ def _train_command(args: argparse.Namespace) -> None:
         print(json.dumps({k: history[-1][k] for k in ("reward", "kl", "entropy") if k in history[-1]}, indent=1))
         return
     cfg = default_config(**overrides)
-    if args.smoke or smoke():
+    shrink = args.smoke or smoke()
+    check_output(args.out, shrink)
+    if shrink:
         cfg = smoke_config(cfg)
-    result = run_rl(cfg, eval_size=16 if args.smoke else 128, samples_per_puzzle=4 if args.smoke else 8)
+    result = run_rl(cfg, eval_size=16 if shrink else 128, samples_per_puzzle=4 if shrink else 8)
     if result["final"] is not None:
         print(json.dumps({k: round(v, 4) for k, v in result["final"].items()}, indent=1))
     print(f"{result['provenance']['seconds']} s" + (f"; wrote {args.out}/result.json" if args.out else ""))
@@ -468,22 +534,28 @@ def _train_command(args: argparse.Namespace) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "pretrain":
-        from adrpo_nb.experiments.qwen.family import TINY_MODEL, TOKENIZER
+        from adrpo_nb.experiments.qwen.family import TINY_MODEL
 
-        out = args.out or data_dir().joinpath(*TINY_MODEL)
-        tok_dir = data_dir().joinpath(*TOKENIZER) if args.out is None else out / "tokenizer"
-        pretrain(out, tok_dir, smoke_run=args.smoke)
+        shrink = args.smoke or smoke()
+        check_output(args.out, shrink)
+        check_output(args.tokenizer_out, shrink, "--tokenizer-out")
+        out = args.out or default_output("pretrain", TINY_MODEL[-1], smoke_run=shrink)
+        pretrain(out, args.tokenizer_out or out / "tokenizer", smoke_run=shrink)
         print(f"wrote {out}")
     elif args.command == "train":
         _train_command(args)
     elif args.command == "sweep":
         base_cfg = default_config()
         run_kwargs: dict[str, Any] = {}
-        if args.smoke or smoke():
+        shrink = args.smoke or smoke()
+        check_output(args.out, shrink)
+        check_output(args.runs_dir, shrink, "--runs-dir")
+        if shrink:
             base_cfg, run_kwargs = smoke_config(base_cfg), {"eval_size": 16, "samples_per_puzzle": 4, "eval_every": 3}
-        extra = [] if args.no_extra else [{"method": "adrpo", "beta0": 0.04, "clip": None}]
-        result = sweep(args.methods, args.betas, args.seeds, base_cfg, args.runs_dir, args.workers, extra, run_kwargs)
-        out = args.out or data_dir().joinpath(*RESULTS_FILE)
+        extra = [] if args.no_extra else [dict(v) for v in EXTRA_VARIANTS]
+        runs = args.runs_dir or default_output("qwen_sweep", smoke_run=shrink)
+        out = args.out or default_output("results", RESULTS_FILE[-1], smoke_run=shrink)
+        result = sweep(args.methods, args.betas, args.seeds, base_cfg, runs, args.workers, extra, run_kwargs)
         atomic_write_json(out, result)
         for name, rows in result["summary"]["variants"].items():
             for row in rows:

@@ -1,4 +1,4 @@
-"""The SD3 experiment: the tiny SD3 and its pretraining (:mod:`.pretrain`), prompts, evaluation, RL runs,
+"""The SD3 experiment: the tiny SD3 and its pretraining (:mod:`.pretrain`); prompts, evaluation, RL runs,
 sweeps and the book's runs (:mod:`.run`). Command line: ``python -m adrpo_nb.experiments.sd3 --help``."""
 
 from adrpo_nb.experiments.sd3.run import *  # noqa: F403

@@ -1,19 +1,22 @@
-"""SD3 experiments: the tiny SD3 of the shapes world (build, pretrain), one RL run, the sweep.
+"""SD3 experiments: prompts, evaluation, one RL run, the sweeps, the guidance curve and the CLI (the tiny model and its
+pretraining are in :mod:`adrpo_nb.experiments.sd3.pretrain`).
 
 Command line::
 
-    python -m adrpo_nb.experiments.sd3 pretrain              # the tiny SD3 -> data/checkpoints/sd3_tiny/
+    python -m adrpo_nb.experiments.sd3 pretrain              # the tiny SD3 -> runs/pretrain/sd3_tiny/
     python -m adrpo_nb.experiments.sd3 train --method adrpo --beta0 0.05
-    python -m adrpo_nb.experiments.sd3 sweep                 # methods × β0 × seeds -> data/results/sd3_sweep.json
+    python -m adrpo_nb.experiments.sd3 sweep                 # methods × β0 × seeds -> runs/results/sd3_sweep.json
     python -m adrpo_nb.experiments.sd3 evaluate              # the pretrained tiny model's metrics
 
     python -m adrpo_nb.experiments.sd3 train --model stabilityai/stable-diffusion-3-medium-diffusers \\
         --reward clip --prompts drawbench                     # the real path (GPU, hub login)
 
-``--smoke`` shrinks any of them to seconds. The tiny model has the real classes — an
-``SD3Transformer2DModel``, an ``AutoencoderKL``, two ``CLIPTextModelWithProjection`` and a
-``T5EncoderModel`` with tokenizers built for the shapes vocabulary — and is loaded with the same
-``StableDiffusion3Pipeline.from_pretrained`` as the hub model.
+``--smoke`` shrinks any of them to seconds (and writes only under ``runs/*-smoke/``). Nothing is written into
+``data/`` unless ``--out`` says so (the committed files: ``pretrain --out data/checkpoints/sd3_tiny``,
+``sweep --out data/results/sd3_sweep.json``, ``guidance --out data/results/sd3_guidance.json``).
+The tiny model has the real classes — an ``SD3Transformer2DModel``, an ``AutoencoderKL``, two
+``CLIPTextModelWithProjection`` and a ``T5EncoderModel`` with tokenizers built for the shapes vocabulary —
+and is loaded with the same ``StableDiffusion3Pipeline.from_pretrained`` as the hub model.
 """
 
 from __future__ import annotations
@@ -22,21 +25,22 @@ import argparse
 import json
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
-from torch.nn import functional as F
 
 from adrpo_nb.experiments.book import committed_book_result
 from adrpo_nb.experiments.runner import (
     book_config,
+    check_output,
+    default_output,
     describe_result,
     finished_result,
     run_flow_experiment,
+    run_folder,
     run_jobs,
     run_name,
     select_runs,
@@ -44,13 +48,21 @@ from adrpo_nb.experiments.runner import (
     summarize_sweep,
     sweep_provenance,
 )
+from adrpo_nb.experiments.sd3.pretrain import (
+    TINY_ADAPTER,
+    TinySD3PretrainConfig,
+    build_tiny_pipeline,
+    build_tokenizers,
+    pretrain,
+)
 from adrpo_nb.metrics import clip_diversity
 from adrpo_nb.models.sd3 import PromptSet, SD3Adapter, load_sd3_pipeline
 from adrpo_nb.rewards.images import AttributeBindingReward
-from adrpo_nb.tasks.shapes import all_prompts, parse_prompt, random_scene, render
+from adrpo_nb.tasks.shapes import N_EVAL_PROMPTS, parse_prompt, split_prompts
 from adrpo_nb.trainers.flow_matching import FlowMatchingRLConfig, FlowMatchingRLTrainer
-from adrpo_nb.utils.paths import atomic_write_json, data_dir, data_path, read_json
+from adrpo_nb.utils.paths import atomic_write_json, data_path, read_json
 from adrpo_nb.utils.provenance import git_commit, provenance
+from adrpo_nb.utils.runlock import run_lock
 from adrpo_nb.viz.images import png_base64
 
 __all__ = [
@@ -60,10 +72,15 @@ __all__ = [
     "REAL_PATH_BATCH",
     "RESULTS_FILE",
     "RESULTS_FILE_G1",
+    "ORW_OFFICIAL_ALPHAS",
     "SWEEP_BETAS",
+    "SWEEP_GRIDS",
     "TINY_ADAPTER",
+    "evaluate_pretrained",
     "TINY_DIR",
+    "batch_diversity",
     "book_run",
+    "book_run_config",
     "build_tiny_pipeline",
     "build_tokenizers",
     "default_config",
@@ -73,6 +90,7 @@ __all__ = [
     "load_tiny_pipeline",
     "long_runs",
     "make_adapter",
+    "make_trainer",
     "pretrain",
     "probe_rows",
     "project_prompts",
@@ -81,6 +99,7 @@ __all__ = [
     "shapes_prompts",
     "smoke_config",
     "sweep",
+    "sweep_grid",
     "TinySD3PretrainConfig",
 ]
 
@@ -88,10 +107,9 @@ REAL_MODEL = "stabilityai/stable-diffusion-3-medium-diffusers"
 TINY_DIR = ("checkpoints", "sd3_tiny")
 RESULTS_FILE = ("results", "sd3_sweep.json")
 RESULTS_FILE_G1 = ("results", "sd3_sweep_g1.json")  # the same sweep sampled without guidance, shared noise
-EVAL_SEED = 4242
-EVAL_PROMPTS, EVAL_IMAGES_PER_PROMPT = 48, 4
+EVAL_SEED = 4242  # the evaluation's noise
+EVAL_PROMPTS, EVAL_IMAGES_PER_PROMPT = N_EVAL_PROMPTS, 4  # every prompt of the "eval" split, 4 images each
 #: sampler/LoRA settings of the small path (the real path: SD3Adapter's defaults, 1024 px, 28 steps)
-TINY_ADAPTER = {"guidance_scale": 4.0, "sample_steps": 10, "max_sequence_length": 16, "lora_rank": 8}
 SWEEP_METHODS = ("none", "fixed", "orw", "dpo", "adrpo")
 SWEEP_BETAS: dict[str, tuple[float, ...]] = {
     "adrpo": (0.003, 0.01, 0.03),
@@ -100,6 +118,37 @@ SWEEP_BETAS: dict[str, tuple[float, ...]] = {
     "dpo": (100.0, 1000.0),  # DPO's β lives on another scale (per-element squared errors)
 }
 DIVERSITY_KEYS = ("diversity",)
+#: ORW-CFM-W2's W2 coefficient α (our β0 for method "orw") at its authors' settings: their README recommends
+#: α ≥ 1 (the committed sweep ran 0.01 and 0.1, far below); τ stays 0.5, their default
+ORW_OFFICIAL_ALPHAS = (0.5, 1.0, 5.0)
+LONG_ITERATIONS = 600  # the long runs of sd3_long/ and sd3_g1_long/ (ADRPO and fixed β)
+
+
+def sweep_grid(grid: str, orw_alpha: float = 1.0, dpo_beta: float = 1000.0) -> dict[str, Any]:
+    """The ``(methods, betas, iterations, name)`` of a named sweep of the CLI (``--grid``):
+
+    * ``"default"``: :data:`SWEEP_METHODS` × :data:`SWEEP_BETAS`, 150 iterations (the committed sweeps);
+    * ``"orw-official"``: ORW-CFM-W2 at α ∈ :data:`ORW_OFFICIAL_ALPHAS`, 150 iterations;
+    * ``"long-baselines"``: β = 0, ORW (α = ``orw_alpha``, the best of ``orw-official``) and Diffusion-DPO
+      (β = ``dpo_beta``) for :data:`LONG_ITERATIONS` iterations, beside the committed 600-iteration ADRPO
+      and fixed-β runs.
+
+    Every grid writes its runs under ``runs/<name>`` and its result to ``runs/results/<name>.json`` unless
+    ``--runs-dir`` / ``--out`` name others (e.g. ``--out data/results/sd3_sweep.json`` for the committed file).
+    """
+    if grid == "default":
+        return {"methods": SWEEP_METHODS, "betas": SWEEP_BETAS, "iterations": None,
+                "name": "sd3_sweep"}  # fmt: skip
+    if grid == "orw-official":
+        return {"methods": ("orw",), "betas": {"orw": ORW_OFFICIAL_ALPHAS}, "iterations": None,
+                "name": "sd3_orw_official"}  # fmt: skip
+    if grid == "long-baselines":
+        return {"methods": ("none", "orw", "dpo"), "betas": {"orw": (float(orw_alpha),), "dpo": (float(dpo_beta),)},
+                "iterations": LONG_ITERATIONS, "name": "sd3_long_baselines"}  # fmt: skip
+    raise ValueError(f"grid must be one of {SWEEP_GRIDS}, got grid={grid!r}")
+
+
+SWEEP_GRIDS = ("default", "orw-official", "long-baselines")
 #: the real path's batch (SD3 Medium at 1024² on one GPU): 32 images per iteration, minibatches of 8
 REAL_PATH_BATCH = {"samples_per_iteration": 32, "minibatch_size": 8, "updates_per_iteration": 1}
 BINDING = AttributeBindingReward()
@@ -111,214 +160,43 @@ CURVE_KEYS = (
 
 
 # ----------------------------------------------------------------------------- the tiny SD3
-def shapes_vocabulary() -> list[str]:
-    """Every word of the shapes prompts."""
-    return sorted({w for p in all_prompts() for w in p.split()})
-
-
-def build_tokenizers(model_max_length: int = 16):
-    """A CLIP BPE tokenizer and a T5 unigram tokenizer whose vocabularies are the shapes words.
-
-    The CLIP one has the characters of those words and the merges that build each whole word (so
-    every word is one token, as in CLIP's real vocabulary; checked); the T5 one has ``▁word`` pieces.
-    Both are real ``transformers`` tokenizer classes, saved with the pipeline.
-    """
-    from transformers import CLIPTokenizer, T5Tokenizer
-
-    words = shapes_vocabulary()
-    chars = sorted(set("".join(words)))
-    vocab = {"<|startoftext|>": 0, "<|endoftext|>": 1}
-
-    def add(token: str) -> None:
-        vocab.setdefault(token, len(vocab))
-
-    for c in chars:
-        add(c)
-        add(c + "</w>")
-    merges: list[tuple[str, str]] = []
-    for word in sorted(words, key=lambda w: (-len(w), w)):  # longest first: no other word's merge splits it
-        parts = [*word[:-1], word[-1] + "</w>"]
-        current = parts[0]
-        for part in parts[1:]:
-            if (current, part) not in merges:
-                merges.append((current, part))
-            current += part
-            add(current)
-    clip = CLIPTokenizer(vocab=vocab, merges=merges, model_max_length=model_max_length)
-    split = [w for w in words if len(clip(w).input_ids) != 3]
-    if split:
-        raise AssertionError(f"the CLIP merges split these words into several tokens: {split}")
-    pieces = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0)] + [("▁" + w, -1.0) for w in words]
-    pieces += [("▁", -2.0)] + [(c, -5.0) for c in chars]
-    t5 = T5Tokenizer(vocab=pieces, extra_ids=0, model_max_length=model_max_length)
-    return clip, t5
-
-
-def build_tiny_pipeline(seed: int = 0):
-    """A randomly initialised tiny ``StableDiffusion3Pipeline`` (32×32 images, 4-channel 8×8 latents)."""
-    from diffusers import (
-        AutoencoderKL,
-        FlowMatchEulerDiscreteScheduler,
-        SD3Transformer2DModel,
-        StableDiffusion3Pipeline,
-    )
-    from transformers import CLIPTextConfig, CLIPTextModelWithProjection, T5Config, T5EncoderModel
-
-    torch.manual_seed(seed)
-    clip_tok, t5_tok = build_tokenizers()
-    clip_cfg = CLIPTextConfig(vocab_size=len(clip_tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                              num_attention_heads=2, max_position_embeddings=16, projection_dim=32,
-                              bos_token_id=0, eos_token_id=1, pad_token_id=1)  # fmt: skip
-    t5_cfg = T5Config(vocab_size=len(t5_tok), d_model=64, d_kv=16, d_ff=128, num_layers=2, num_heads=4,
-                      relative_attention_num_buckets=8, relative_attention_max_distance=16, pad_token_id=0,
-                      eos_token_id=1, decoder_start_token_id=0)  # fmt: skip
-    transformer = SD3Transformer2DModel(
-        sample_size=8, patch_size=2, in_channels=4, num_layers=4, attention_head_dim=24, num_attention_heads=4,
-        joint_attention_dim=64, caption_projection_dim=96, pooled_projection_dim=64, out_channels=4,
-        pos_embed_max_size=8,
-    )  # fmt: skip
-    vae = AutoencoderKL(in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",) * 3,
-                        up_block_types=("UpDecoderBlock2D",) * 3, block_out_channels=(16, 32, 32), layers_per_block=1,
-                        latent_channels=4, norm_num_groups=8, sample_size=32, scaling_factor=1.0,
-                        shift_factor=0.0)  # fmt: skip
-    return StableDiffusion3Pipeline(
-        transformer=transformer, scheduler=FlowMatchEulerDiscreteScheduler(shift=1.0), vae=vae,
-        text_encoder=CLIPTextModelWithProjection(clip_cfg), tokenizer=clip_tok,
-        text_encoder_2=CLIPTextModelWithProjection(clip_cfg), tokenizer_2=clip_tok,
-        text_encoder_3=T5EncoderModel(t5_cfg), tokenizer_3=t5_tok,
-    )  # fmt: skip
-
-
-@dataclass
-class TinySD3PretrainConfig:
-    """Pretraining of the tiny SD3: the VAE on rendered scenes, then the transformer (text encoders stay
-    at their seeded random initialisation, frozen, as SD3's are frozen)."""
-
-    scenes: int = 20000
-    vae_steps: int = 1000
-    vae_batch: int = 64
-    vae_lr: float = 1e-3
-    transformer_steps: int = 3000
-    batch: int = 64
-    lr: float = 1e-3
-    cond_dropout: float = 0.1  # for classifier-free guidance
-    seed: int = 0
-
-    @classmethod
-    def smoke(cls) -> TinySD3PretrainConfig:
-        return cls(scenes=256, vae_steps=5, vae_batch=16, transformer_steps=5, batch=16)
-
-
-def _train_vae(vae, images: torch.Tensor, cfg: TinySD3PretrainConfig, gen: torch.Generator, log) -> None:
-    opt = torch.optim.AdamW(vae.parameters(), cfg.vae_lr)
-    vae.train()
-    for step in range(cfg.vae_steps):
-        x = images[torch.randint(0, len(images), (cfg.vae_batch,), generator=gen)] * 2 - 1
-        posterior = vae.encode(x).latent_dist
-        recon = vae.decode(posterior.sample(generator=gen)).sample
-        loss = F.mse_loss(recon, x) + 1e-6 * posterior.kl().mean()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        if (step + 1) % max(1, cfg.vae_steps // 5) == 0:
-            log(f"vae step {step + 1}/{cfg.vae_steps}: loss {loss.item():.4f}")
-    vae.eval().requires_grad_(False)
-
-
-def _train_transformer(pipe, latents, prompt_ids, embeds, pooled, cfg: TinySD3PretrainConfig, gen, log) -> None:
-    """Flow matching on cached latents and prompt embeddings (index 0 = the empty prompt, for dropout)."""
-    transformer = pipe.transformer.train().requires_grad_(True)
-    opt = torch.optim.AdamW(transformer.parameters(), cfg.lr, weight_decay=0.0)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, cfg.lr, total_steps=cfg.transformer_steps, pct_start=0.05)
-    start = time.perf_counter()
-    for step in range(cfg.transformer_steps):
-        b = torch.randint(0, len(latents), (cfg.batch,), generator=gen)
-        x0 = latents[b]
-        noise = torch.randn(x0.shape, generator=gen)
-        sigma = torch.sigmoid(torch.randn(cfg.batch, generator=gen))  # logit-normal, as SD3 trains
-        x_t = (1 - sigma[:, None, None, None]) * x0 + sigma[:, None, None, None] * noise
-        ids = torch.where(torch.rand(cfg.batch, generator=gen) < cfg.cond_dropout, 0, prompt_ids[b])
-        pred = transformer(hidden_states=x_t, timestep=sigma * 1000, encoder_hidden_states=embeds[ids],
-                           pooled_projections=pooled[ids]).sample  # fmt: skip
-        loss = F.mse_loss(pred, noise - x0)
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(transformer.parameters(), 1.0)
-        opt.step()
-        sched.step()
-        if (step + 1) % max(1, cfg.transformer_steps // 10) == 0:
-            log(f"transformer step {step + 1}/{cfg.transformer_steps}: loss {loss.item():.4f} "
-                f"({time.perf_counter() - start:.0f} s)")  # fmt: skip
-    transformer.eval().requires_grad_(False)
-
-
-def pretrain(out_dir: Path, cfg: TinySD3PretrainConfig | None = None, log=print) -> dict[str, Any]:
-    """Build and pretrain the tiny SD3, evaluate it, ``save_pretrained`` it to ``out_dir`` with ``pretrain.json``."""
-    cfg = cfg or TinySD3PretrainConfig()
-    start, commit = time.perf_counter(), git_commit()
-    gen = torch.Generator().manual_seed(cfg.seed)
-    pipe = build_tiny_pipeline(cfg.seed)
-    rng = np.random.default_rng(cfg.seed)
-    scenes = [random_scene(rng) for _ in range(cfg.scenes)]
-    images = torch.stack([render(s) for s in scenes])
-    _train_vae(pipe.vae, images, cfg, gen, log)
-    t_vae = time.perf_counter() - start
-    with torch.no_grad():
-        raw = torch.cat([pipe.vae.encode(images[i : i + 500] * 2 - 1).latent_dist.mode()
-                         for i in range(0, len(images), 500)])  # fmt: skip
-        shift, scale = raw.mean().item(), 1.0 / raw.std().item()
-        pipe.vae.register_to_config(shift_factor=shift, scaling_factor=scale)
-        latents = (raw - shift) * scale
-        prompts = ["", *all_prompts()]
-        embeds, _, pooled, _ = pipe.encode_prompt(prompts, None, None, do_classifier_free_guidance=False,
-                                                  max_sequence_length=TINY_ADAPTER["max_sequence_length"])  # fmt: skip
-    index = {p: i for i, p in enumerate(prompts)}
-    prompt_ids = torch.tensor([index[s.prompt] for s in scenes])
-    _train_transformer(pipe, latents, prompt_ids, embeds, pooled, cfg, gen, log)
-    out_dir = Path(out_dir)
-    pipe.save_pretrained(out_dir)
-    adapter = make_adapter(load_sd3_pipeline(out_dir))
-    base, _ = evaluate_sd3(adapter, n_prompts=8 if cfg.transformer_steps < 100 else EVAL_PROMPTS)
-    recon = _vae_reconstruction_reward(pipe, scenes[:512], images[:512])
-    report = {
-        "config": asdict(cfg),
-        "vae": {"seconds": round(t_vae, 1), "shift_factor": shift, "scaling_factor": scale,
-                "binding_reward_of_reconstructions": recon},
-        "base_model": base,
-        "parameters": {name: sum(p.numel() for p in getattr(pipe, name).parameters())
-                       for name in ("transformer", "vae", "text_encoder", "text_encoder_2", "text_encoder_3")},
-        "provenance": provenance(time.perf_counter() - start, "cpu", "python -m adrpo_nb.experiments.sd3 pretrain",
-                                 commit),
-    }  # fmt: skip
-    atomic_write_json(out_dir / "pretrain.json", report)
-    log(f"tiny SD3: binding reward {base['reward']:.3f}, diversity {base['diversity']:.3f} -> {out_dir}")
-    return report
-
-
-@torch.no_grad()
-def _vae_reconstruction_reward(pipe, scenes, images) -> float:
-    recon = pipe.vae.decode(pipe.vae.encode(images * 2 - 1).latent_dist.mode()).sample
-    scores, _ = AttributeBindingReward()((recon / 2 + 0.5).clamp(0, 1), [s.prompt for s in scenes])
-    return round(scores.mean().item(), 4)
-
-
-# ----------------------------------------------------------------------------- prompts
 def shapes_prompts(split: str = "train") -> PromptSet:
-    """The shapes world: ``train`` = all 432 prompts; ``eval`` = a fixed 24 of them (same seed every time)."""
-    prompts = all_prompts()
-    if split == "eval":
-        order = np.random.default_rng(EVAL_SEED).permutation(len(prompts))[:EVAL_PROMPTS]
-        prompts = [prompts[i] for i in sorted(order)]
-    elif split != "train":
-        raise ValueError(f"split must be 'train' or 'eval', got {split!r}")
+    """The shapes world's prompts of one split (:func:`adrpo_nb.tasks.shapes.split_prompts`): ``train`` = the
+    384 prompts RL fine-tunes on, ``eval`` = the 48 held-out prompts every evaluation reads; disjoint.
+
+    Results committed before this split (``data/results/sd3_*``) were evaluated on the same 48 prompts but
+    fine-tuned on all 432, so their "held-out" prompts were RL training prompts too. The tiny SD3 was
+    pretrained on all 432 either way.
+    """
+    prompts = split_prompts(split)
     return PromptSet(prompts, [parse_prompt(p) for p in prompts])
 
 
 def project_prompts() -> PromptSet:
     """``data/prompts/drawbench_style.jsonl``: prompts written for this project in DrawBench's categories."""
-    rows = [json.loads(line) for line in data_path("prompts", "drawbench_style.jsonl").read_text().splitlines()
-            if line.strip()]  # fmt: skip
-    return PromptSet([r["prompt"] for r in rows], [{"category": r["category"]} for r in rows])
+    return read_prompt_rows(data_path("prompts", "drawbench_style.jsonl"))
+
+
+def read_prompt_rows(path: str | Path) -> PromptSet:
+    """A prompt list in JSONL (one ``{"prompt": str, "category": str}`` a line, blank lines skipped); a bad line
+    is a ``ValueError`` naming the file and the line number."""
+    prompts, meta = [], []
+    for number, line in enumerate(Path(path).read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{path}:{number}: not valid JSON ({err.msg}): {line[:120]!r}") from None
+        if not isinstance(row, dict) or not isinstance(row.get("prompt"), str) or not row["prompt"].strip():
+            raise ValueError(f"{path}:{number}: a row needs a non-empty string 'prompt', got {line[:120]!r}")
+        if not isinstance(row.get("category"), str):
+            raise ValueError(f"{path}:{number}: a row needs a string 'category', got {line[:120]!r}")
+        prompts.append(row["prompt"])
+        meta.append({"category": row["category"]})
+    if not prompts:
+        raise ValueError(f"{path} holds no prompts")
+    return PromptSet(prompts, meta)
 
 
 def load_drawbench(split: str = "train") -> PromptSet:
@@ -387,7 +265,15 @@ def evaluate_sd3(
     return metrics, batch.outputs
 
 
-def _batch_diversity(group_size: int):
+def evaluate_pretrained(model_dir: Path, quick: bool = False) -> dict[str, Any]:
+    """The held-out metrics of a pretrained tiny SD3 folder (what ``pretrain.json`` records as ``base_model``)."""
+    metrics, _ = evaluate_sd3(make_adapter(load_sd3_pipeline(model_dir)), n_prompts=8 if quick else EVAL_PROMPTS)
+    return metrics
+
+
+def batch_diversity(group_size: int) -> Callable[..., dict[str, float]]:
+    """The trainer's ``metrics_fn``: per-prompt diversity of each training batch (CLIP embeddings when the
+    reward gives them, else pixels), for groups of ``group_size`` images of one prompt."""
     def metrics(samples, rewards, info) -> dict[str, float]:
         return {"diversity": clip_diversity(info.get("image_embeds", samples.outputs), group_size)}
 
@@ -413,6 +299,21 @@ def smoke_config(config: FlowMatchingRLConfig) -> FlowMatchingRLConfig:
                    checkpoint_every=2)  # fmt: skip
 
 
+def make_trainer(
+    config: FlowMatchingRLConfig,
+    *,
+    adapter: SD3Adapter | None = None,
+    reward: Callable = BINDING,
+    callbacks: Sequence[Any] = (),
+) -> FlowMatchingRLTrainer:
+    """The trainer :func:`run_rl` (and so :func:`book_run`) trains: a LoRA on a freshly loaded tiny SD3 over
+    the shapes prompts (:func:`make_adapter` with ``config.extra["adapter"]`` as overrides), or ``adapter``;
+    rewarded by the attribute-binding checks, with each batch's diversity logged."""
+    adapter = adapter or make_adapter(**config.extra.get("adapter", {}))
+    metrics_fn = batch_diversity(config.num_generations or 1)
+    return FlowMatchingRLTrainer(adapter, reward, config, metrics_fn=metrics_fn, callbacks=list(callbacks))
+
+
 def run_rl(
     config: FlowMatchingRLConfig,
     *,
@@ -430,13 +331,27 @@ def run_rl(
     A finished run's ``result.json`` in ``config.output_dir`` is returned as is; an interrupted one
     resumes from its checkpoint. The LoRA is saved next to it with diffusers' ``save_lora_weights``.
     """
+    with run_lock(config.output_dir):  # one run per folder: from the result check to result.json
+        return _run_rl(config, adapter=adapter, reward=reward, snapshots=snapshots, eval_prompts=eval_prompts,
+                       command=command, callbacks=callbacks)  # fmt: skip
+
+
+def _run_rl(
+    config: FlowMatchingRLConfig,
+    *,
+    adapter: SD3Adapter | None = None,
+    reward: Callable = BINDING,
+    snapshots: Sequence[int] = (),
+    eval_prompts: int = EVAL_PROMPTS,
+    command: str | None = None,
+    callbacks: Sequence[Any] = (),
+) -> dict[str, Any]:
     done = finished_result(config)
     if done is not None:
         return done
     commit = git_commit()
     adapter = adapter or make_adapter(**config.extra.get("adapter", {}))
-    trainer = FlowMatchingRLTrainer(adapter, reward, config, metrics_fn=_batch_diversity(config.num_generations or 1),
-                                    callbacks=list(callbacks))  # fmt: skip
+    trainer = make_trainer(config, adapter=adapter, reward=reward, callbacks=callbacks)
     result = run_flow_experiment(
         trainer, lambda policy: evaluate_sd3(adapter, reward, n_prompts=eval_prompts), curve_keys=CURVE_KEYS,
         snapshots=snapshots, command=command, commit=commit,
@@ -455,12 +370,21 @@ def _adapter_settings(adapter: SD3Adapter) -> dict[str, Any]:
     return {k: getattr(adapter, k) for k in keys}
 
 
+def book_run_config(method: str, beta0: float, *, iterations: int | None = None, seed: int = 0,
+                    **overrides: Any) -> FlowMatchingRLConfig:  # fmt: skip
+    """The config :func:`book_run` trains with: :func:`default_config` with ``method``, ``beta0``, ``seed`` and
+    ``overrides``, shrunk in smoke mode, writing to ``runs/book[-smoke]/sd3_<name>``."""
+    return book_config(default_config(method=method, beta0=beta0, seed=seed, **overrides),
+                       f"sd3_{run_name(method, beta0, seed)}", smoke_config, iterations)  # fmt: skip
+
+
 def book_run(method: str, beta0: float, *, iterations: int | None = None, seed: int = 0,
              callbacks: Sequence[Any] = (), **overrides: Any) -> dict[str, Any]:  # fmt: skip
     """A chapter's run: the committed ``data/results/book/`` result in full mode (:mod:`adrpo_nb.experiments.book`),
-    else ``runs/book[-smoke]/sd3_<name>/result.json`` if present, else trains and saves it."""
-    cfg = book_config(default_config(method=method, beta0=beta0, seed=seed, **overrides),
-                      f"sd3_{run_name(method, beta0, seed)}", smoke_config, iterations)  # fmt: skip
+    else ``runs/book[-smoke]/sd3_<name>/result.json`` if present, else trains and saves it.
+
+    The config is :func:`book_run_config`'s, the trainer :func:`make_trainer`'s."""
+    cfg = book_run_config(method, beta0, iterations=iterations, seed=seed, **overrides)
     committed = committed_book_result(cfg, smoke())
     if committed is not None:
         return committed
@@ -483,7 +407,7 @@ def sweep(
     betas: dict[str, Sequence[float]] | None = None,
     seeds: Sequence[int] = (0, 1, 2),
     base_config: FlowMatchingRLConfig | None = None,
-    runs_dir: str | Path = "runs/sd3_sweep",
+    runs_dir: str | Path | None = None,
     workers: int = 2,
     log=print,
 ) -> dict[str, Any]:
@@ -495,14 +419,15 @@ def sweep(
     start, commit = time.perf_counter(), git_commit()
     betas = betas or SWEEP_BETAS
     base_config = base_config or default_config(progress=False)
+    runs_dir = runs_dir or default_output("sd3_sweep")
     adapter_overrides = base_config.extra.get("adapter", {})
     jobs, names = [], []
     for method in methods:
         for beta0 in betas.get(method, (0.0,)) if method != "none" else (0.0,):
             for seed in seeds:
                 name = run_name(method, beta0, seed)
-                cfg = replace(base_config, method=method, beta0=beta0, seed=seed, progress=False,
-                              output_dir=str(Path(runs_dir) / name))  # fmt: skip
+                cfg = replace(base_config, method=method, beta0=beta0, seed=seed, progress=False)
+                cfg = replace(cfg, output_dir=run_folder(runs_dir, name, cfg))
                 jobs.append((cfg.to_dict(), f"python -m adrpo_nb.experiments.sd3 sweep (run {name})"))
                 names.append(name)
     log(f"sweep: {len(jobs)} runs in {workers} worker(s), results under {runs_dir}")
@@ -576,7 +501,8 @@ def _parser() -> argparse.ArgumentParser:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     sub = p.add_subparsers(dest="command", required=True)
     pre = sub.add_parser("pretrain", help="build and pretrain the tiny SD3")
-    pre.add_argument("--out", type=Path, default=None, help="default: data/checkpoints/sd3_tiny")
+    pre.add_argument("--out", type=Path, default=None,
+                     help="default: runs/pretrain[-smoke]/sd3_tiny (the shipped one: data/checkpoints/sd3_tiny)")
     pre.add_argument("--smoke", action="store_true")
     tr = sub.add_parser("train", help="one RL fine-tuning run (LoRA)")
     tr.add_argument("--method", default="adrpo", choices=SWEEP_METHODS)
@@ -603,17 +529,22 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("--out", default=None)
     tr.add_argument("--smoke", action="store_true")
     sw = sub.add_parser("sweep", help="methods × β0 × seeds on the small path, written as one JSON")
-    sw.add_argument("--methods", nargs="+", default=list(SWEEP_METHODS))
+    sw.add_argument("--grid", choices=SWEEP_GRIDS, default="default",
+                    help="default: every method's β0 grid; orw-official: ORW at α ∈ {0.5, 1, 5}; long-baselines: "
+                         "β = 0, ORW and Diffusion-DPO for 600 iterations (see sweep_grid)")  # fmt: skip
+    sw.add_argument("--methods", nargs="+", default=None, help="default: the grid's")
     sw.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     sw.add_argument("--workers", type=int, default=2)
-    sw.add_argument("--runs-dir", default="runs/sd3_sweep")
-    sw.add_argument("--out", type=Path, default=None, help="default: data/results/sd3_sweep.json")
+    sw.add_argument("--orw-alpha", type=float, default=1.0, help="ORW's α in the long-baselines grid")
+    sw.add_argument("--dpo-beta", type=float, default=1000.0, help="Diffusion-DPO's β in the long-baselines grid")
+    sw.add_argument("--runs-dir", default=None, help="default: runs/<grid name>[-smoke]")
+    sw.add_argument("--out", type=Path, default=None, help="default: runs/results[-smoke]/<grid name>.json")
     sw.add_argument("--guidance", type=float, default=None, help="CFG scale of sampling (default: the adapter's)")
     sw.add_argument("--shared-noise", action="store_true", help="one (t, noise) per group in each update")
     sw.add_argument("--smoke", action="store_true")
     sub.add_parser("evaluate", help="metrics of the shipped tiny SD3")
     gd = sub.add_parser("guidance", help="the pretrained tiny SD3's reward and diversity per guidance scale")
-    gd.add_argument("--out", type=Path, default=None, help="default: data/results/sd3_guidance.json")
+    gd.add_argument("--out", type=Path, default=None, help="default: runs/results/sd3_guidance.json")
     return p
 
 
@@ -638,13 +569,14 @@ def _train_from_args(args) -> dict[str, Any]:
         cfg = replace(cfg, shared_noise=True)
     if args.smoke or smoke():
         cfg = smoke_config(cfg)
+    check_output(args.out, args.smoke or smoke())
     adapter_overrides = {"timestep_sampling": args.timestep_sampling} if args.timestep_sampling else {}
     if args.guidance is not None:
         adapter_overrides["guidance_scale"] = args.guidance
     if adapter_overrides:  # recorded in the config: a run resumes only with the same sampler
         cfg = replace(cfg, extra={**cfg.extra, "adapter": adapter_overrides})
     if args.model is None:
-        return run_rl(cfg, eval_prompts=8 if args.smoke else EVAL_PROMPTS)
+        return run_rl(cfg, eval_prompts=8 if args.smoke or smoke() else EVAL_PROMPTS)
     # the real path: the same adapter and trainer with the hub model, its prompts and CLIP score
     from adrpo_nb.rewards.images import CLIPScore
 
@@ -658,23 +590,31 @@ def _train_from_args(args) -> dict[str, Any]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    shrink = getattr(args, "smoke", False) or smoke()
     if args.command == "pretrain":
-        out = args.out or data_dir().joinpath(*TINY_DIR)
-        pretrain(out, TinySD3PretrainConfig.smoke() if args.smoke else None)
+        check_output(args.out, shrink)
+        out = args.out or default_output("pretrain", TINY_DIR[-1], smoke_run=shrink)
+        pretrain(out, TinySD3PretrainConfig.smoke() if shrink else None, evaluate=evaluate_pretrained)
     elif args.command == "train":
         result = _train_from_args(args)
         if result["final"] is not None:
             print(json.dumps({k: v for k, v in result["final"].items() if isinstance(v, float)}, indent=1))
         print(f"{result['provenance']['seconds']} s" + (f"; wrote {args.out}" if args.out else ""))
     elif args.command == "sweep":
+        grid = sweep_grid(args.grid, args.orw_alpha, args.dpo_beta)
         base_cfg = default_config(progress=False, shared_noise=args.shared_noise)
+        if grid["iterations"]:
+            base_cfg = replace(base_cfg, iterations=grid["iterations"])
         if args.guidance is not None:
             base_cfg = replace(base_cfg, extra={"adapter": {"guidance_scale": args.guidance}})
-        if args.smoke or smoke():
+        if shrink:
             base_cfg = smoke_config(base_cfg)
-        betas = {m: v[:1] for m, v in SWEEP_BETAS.items()} if args.smoke else None
-        result = sweep(args.methods, betas, args.seeds, base_cfg, args.runs_dir, args.workers)
-        out = args.out or data_dir().joinpath(*RESULTS_FILE)
+        check_output(args.out, shrink)
+        check_output(args.runs_dir, shrink, "--runs-dir")
+        betas = {m: v[:1] for m, v in grid["betas"].items()} if shrink else grid["betas"]
+        runs = args.runs_dir or default_output(grid["name"], smoke_run=shrink)
+        out = args.out or default_output("results", f"{grid['name']}.json", smoke_run=shrink)
+        result = sweep(args.methods or grid["methods"], betas, args.seeds, base_cfg, runs, args.workers)
         atomic_write_json(out, result)
         for key, s in result["summary"]["by_diversity"].items():
             hv = {m: round(v["hypervolume"], 4) for m, v in s["methods"].items()}
@@ -682,8 +622,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                   f"{s['adrpo_hv_ratio']}")  # fmt: skip
         print(f"wrote {out}")
     elif args.command == "guidance":
+        out = args.out or default_output(*GUIDANCE_FILE)
         result = guidance_curve()
-        out = args.out or data_dir().joinpath(*GUIDANCE_FILE)
+        out = args.out or default_output("results", GUIDANCE_FILE[-1])
         atomic_write_json(out, result)
         for pt in result["points"]:
             print(f"guidance {pt['guidance_scale']:>4}: reward {pt['reward']:.3f}, diversity {pt['diversity']:.3f}")

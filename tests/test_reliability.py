@@ -1,0 +1,344 @@
+"""No silent loss (issue 12): each case a new user hit, and the clear error or right result it now gets."""
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import zipfile
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from adrpo_nb.experiments.mnist import even_digits
+from adrpo_nb.experiments.runner import finished_result
+from adrpo_nb.models.mnist import DigitClassifier, LatentFlowAdapter, VelocityMLP, load_base_model
+from adrpo_nb.trainers.flow_matching import FlowMatchingRLConfig, FlowMatchingRLTrainer
+from adrpo_nb.trainers.grpo import GRPOConfig
+from adrpo_nb.utils.checkpoints import CheckpointError, load_module, save_module
+from adrpo_nb.utils.paths import atomic_write_json, data_dir
+from adrpo_nb.utils.runlock import LOCK_NAME, RunLockError
+from adrpo_nb.utils.validate import ConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = FlowMatchingRLConfig(iterations=1, samples_per_iteration=16, minibatch_size=16, updates_per_iteration=1,
+                            progress=False)  # fmt: skip
+
+
+def _trainer(cfg, reward=even_digits, **kw) -> FlowMatchingRLTrainer:
+    return FlowMatchingRLTrainer(LatentFlowAdapter(load_base_model(), sample_steps=2), reward, cfg, **kw)
+
+
+# ----------------------------------------------------------------------------- 1. a finished result and its config
+def test_a_finished_result_is_reused_only_for_its_own_config(tmp_path):
+    cfg = replace(TINY, output_dir=str(tmp_path), iterations=300)
+    atomic_write_json(tmp_path / "result.json", {"config": cfg.to_dict(), "final": {"reward": 0.9}})
+    assert finished_result(replace(cfg, progress=True, checkpoint_every=5))["final"] == {"reward": 0.9}
+    with pytest.raises(ValueError, match=r"method: result 'adrpo' vs now 'fixed'"):
+        finished_result(replace(cfg, method="fixed"))
+    with pytest.raises(ValueError, match=r"beta0: result 0.05 vs now 0.1"):
+        finished_result(replace(cfg, beta0=0.1))
+    assert finished_result(replace(cfg, iterations=400)) is None  # longer: resume from the checkpoint
+    with pytest.raises(ValueError, match=r"iterations: result 300 vs now 200"):
+        finished_result(replace(cfg, iterations=200))
+
+
+def test_the_lm_experiments_check_the_finished_config_too(tmp_path):
+    from adrpo_nb.experiments.audio.run import run_rl as audio_run
+    from adrpo_nb.experiments.qwen.run import run_rl as qwen_run
+
+    cfg = GRPOConfig(output_dir=str(tmp_path), progress=False)
+    atomic_write_json(tmp_path / "result.json", {"config": cfg.to_dict(), "final": {}})
+    with pytest.raises(ValueError, match=r"beta0: result 0.04 vs now 0.5"):
+        qwen_run(replace(cfg, beta0=0.5))
+    with pytest.raises(ValueError, match=r"seed: result 0 vs now 3"):
+        audio_run(replace(cfg, seed=3))
+
+
+# ----------------------------------------------------------------------------- 2. --smoke and data/
+def test_a_smoke_run_refuses_to_write_into_data():
+    from adrpo_nb.experiments.mnist.run import main
+
+    with pytest.raises(SystemExit, match="inside the data folder"):
+        main(["pretrain", "--smoke", "--out", str(data_dir() / "checkpoints" / "mnist")])
+    with pytest.raises(SystemExit, match="inside the data folder"):
+        main(["sweep", "--smoke", "--out", str(data_dir() / "results" / "mnist_sweep.json")])
+
+
+def _data_status() -> str:
+    return subprocess.run(["git", "status", "--porcelain", "--", "data"], cwd=ROOT, capture_output=True,
+                          text=True, check=True).stdout  # fmt: skip
+
+
+@pytest.mark.slow
+def test_a_smoke_sweep_leaves_data_untouched(tmp_path):
+    before = _data_status()
+    env = {**os.environ, "ADRPO_RUNS": str(tmp_path), "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    sweep = [sys.executable, "-m", "adrpo_nb.experiments.mnist", "sweep", "--smoke", "--methods", "none",
+             "--seeds", "0", "--workers", "1"]  # fmt: skip
+    proc = subprocess.run(sweep, cwd=ROOT, env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (tmp_path / "results-smoke" / "mnist_sweep.json").exists()
+    (run,) = (tmp_path / "mnist_sweep-smoke").iterdir()  # one run, its folder named with its settings' hash
+    assert run.name.startswith("none_s0_") and (run / "result.json").exists()
+    assert _data_status() == before
+
+
+@pytest.mark.parametrize("family", ["mnist", "sd3", "qwen", "audio"])
+@pytest.mark.parametrize("smoke_flag", [[], ["--smoke"]])
+def test_pretrain_writes_under_runs_unless_told_otherwise(family, smoke_flag, monkeypatch, tmp_path):
+    import importlib
+
+    module = importlib.import_module(f"adrpo_nb.experiments.{family}.run")
+    calls = []
+    monkeypatch.setattr(module, "pretrain", lambda *args, **kwargs: calls.append(args))
+    monkeypatch.setenv("ADRPO_RUNS", str(tmp_path))
+    monkeypatch.delenv("ADRPO_SMOKE", raising=False)  # CI sets it; the flag alone decides here
+    module.main(["pretrain", *smoke_flag])
+    (args,) = calls
+    for path in args[:2]:
+        if isinstance(path, Path):
+            assert data_dir() not in path.resolve().parents, path
+            assert path.resolve().parts[len(tmp_path.parts)] == "pretrain" + ("-smoke" if smoke_flag else "")
+
+
+# ----------------------------------------------------------------------------- 3. and 4. config validation
+@pytest.mark.parametrize("cls", [FlowMatchingRLConfig, GRPOConfig])
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"max_grad_norm": -1.0}, "max_grad_norm must be > 0"),
+        ({"max_grad_norm": 0}, "max_grad_norm must be > 0"),
+        ({"max_grad_norm": float("nan")}, "max_grad_norm must be finite"),
+        ({"checkpoint_every": 0}, "checkpoint_every must be >= 1"),
+        ({"reward_weights": [1.0, float("nan")]}, r"reward_weights\[1\] must be finite"),
+        ({"learning_rate": "3e-4"}, r"learning_rate must be a number, got learning_rate='3e-4' \(str\)"),
+        ({"seed": -1}, "seed must be >= 0"),
+        ({"seed": 1.5}, "seed must be an int"),
+        ({"iterations": True}, "iterations must be an int"),
+        ({"progress": "yes"}, "progress must be True or False"),
+        ({"extra": {"tags": {"a", "b"}}}, r"extra\['tags'\] must be JSON data"),
+        ({"extra": {1: "x"}}, "extra keys must be strings"),
+    ],
+)
+def test_every_config_field_is_checked_at_construction(cls, kwargs, match):
+    with pytest.raises(ConfigError, match=match):
+        cls(**kwargs)
+
+
+def test_numpy_scalars_become_python_values():
+    cfg = GRPOConfig(learning_rate=np.float32(1e-3), seed=np.int64(2), scale_rewards=np.bool_(False),
+                     extra={"lrs": np.logspace(-4, -3, 2), "k": np.int32(3)})  # fmt: skip
+    assert type(cfg.learning_rate) is float and type(cfg.seed) is int and type(cfg.scale_rewards) is bool
+    assert cfg.extra == {"lrs": [1e-4, 1e-3], "k": 3} and type(cfg.extra["k"]) is int
+    json.dumps(cfg.to_dict())
+
+
+@pytest.mark.slow
+def test_a_run_with_numpy_settings_resumes(tmp_path):
+    lr = np.logspace(-4, -3, 3)[1]
+    cfg = replace(TINY, learning_rate=lr, seed=np.int64(3), output_dir=str(tmp_path),
+                  extra={"lr_grid": np.logspace(-4, -3, 3), "run": np.int64(1)})  # fmt: skip
+    _trainer(cfg).train()
+    resumed = _trainer(replace(cfg, iterations=2))
+    assert len(resumed.train()) == 2  # read the checkpoint back (before: "not a readable trainer checkpoint")
+
+
+# ----------------------------------------------------------------------------- 5. one run per folder
+def _write_lock(folder: Path, pid: int) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / LOCK_NAME).write_text(json.dumps({"pid": pid, "host": socket.gethostname(), "started": "earlier"}))
+
+
+def test_a_second_run_on_a_locked_folder_is_refused(tmp_path):
+    _write_lock(tmp_path, os.getppid())  # a live process (our parent) holds it
+    with pytest.raises(RunLockError, match=f"in use by another run \\(process {os.getppid()}"):
+        _trainer(replace(TINY, output_dir=str(tmp_path))).train()
+    assert not (tmp_path / "checkpoint.pt").exists()
+
+
+def test_a_stale_lock_is_taken_over_and_stale_temporaries_removed(tmp_path):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    _write_lock(tmp_path, dead.pid)
+    stale = tmp_path / ".checkpoint.pt.x1y2.tmp"  # what a kill during an atomic write leaves
+    stale.write_bytes(b"half a checkpoint")
+    old = time.time() - 60
+    os.utime(stale, (old, old))
+    with pytest.warns(UserWarning, match="taking over the stale lock"):
+        _trainer(replace(TINY, output_dir=str(tmp_path))).train()
+    assert (tmp_path / "checkpoint.pt").exists() and not stale.exists()
+    assert not (tmp_path / LOCK_NAME).exists()  # released at the end
+
+
+@pytest.mark.slow
+def test_two_runs_started_at_once_in_one_folder_one_is_refused(tmp_path):
+    """Two processes, different configs, one folder: one trains, the other stops with a clear error."""
+    script = (
+        "import sys; from dataclasses import replace\n"
+        "from adrpo_nb.experiments.mnist import even_digits\n"
+        "from adrpo_nb.models.mnist import LatentFlowAdapter, load_base_model\n"
+        "from adrpo_nb.trainers.flow_matching import FlowMatchingRLConfig, FlowMatchingRLTrainer\n"
+        "import time\n"
+        "def slow(x):\n    time.sleep(1.0); return even_digits(x)\n"
+        "cfg = FlowMatchingRLConfig(iterations=2, samples_per_iteration=16, minibatch_size=16,"
+        " updates_per_iteration=1, progress=False, beta0=float(sys.argv[2]), output_dir=sys.argv[1])\n"
+        "FlowMatchingRLTrainer(LatentFlowAdapter(load_base_model(), sample_steps=2), slow, cfg).train()\n"
+    )
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    procs = [subprocess.Popen([sys.executable, "-c", script, str(tmp_path), b], cwd=ROOT, env=env,
+                              stderr=subprocess.PIPE, text=True) for b in ("0.05", "0.5")]  # fmt: skip
+    codes = [p.wait(timeout=120) for p in procs]
+    errors = [p.stderr.read() for p in procs]
+    assert sorted(codes) == [0, 1], errors
+    assert "RunLockError" in errors[codes.index(1)] or "CheckpointError" in errors[codes.index(1)]
+
+
+# ----------------------------------------------------------------------------- 6. NaN reward weights (GRPO)
+def test_nan_reward_weights_are_refused_by_score_completions():
+    from adrpo_nb.trainers.grpo import score_completions
+    from adrpo_nb.trainers.types import Rollout
+
+    ids = torch.ones(2, 3, dtype=torch.long)
+    rollout = Rollout(prompts=["a", "b"], prompt_ids=ids, prompt_mask=ids, completion_ids=ids, completion_mask=ids,
+                      completions=["x", "y"])  # fmt: skip
+    funcs = [lambda prompts, completions, completion_ids, **k: [1.0, 2.0]] * 2
+    with pytest.raises(ConfigError, match=r"reward_weights\[0\] must be finite"):
+        score_completions(funcs, [float("nan"), 1.0], rollout)
+
+
+# ----------------------------------------------------------------------------- 7. weights are checked
+def _flip_byte(path: Path, offset: int) -> None:
+    data = bytearray(path.read_bytes())
+    data[offset] ^= 0x40
+    path.write_bytes(bytes(data))
+
+
+def test_a_flipped_byte_in_a_shipped_weight_file_is_caught(tmp_path):
+    folder = tmp_path / "mnist"
+    shutil.copytree(data_dir() / "checkpoints" / "mnist", folder)
+    target = folder / "classifier.safetensors"
+    load_module(DigitClassifier, target)  # intact: loads
+    _flip_byte(target, target.stat().st_size - 1000)  # inside the tensor data
+    with pytest.raises(CheckpointError, match=r"classifier\.safetensors is corrupt .*sha256"):
+        load_module(DigitClassifier, target)
+
+
+def test_weights_full_of_nan_are_refused(tmp_path):
+    velocity = VelocityMLP(dim=4, width=8, depth=1)
+    with torch.no_grad():
+        next(velocity.parameters()).fill_(float("nan"))
+    save_module(velocity, tmp_path / "flow.safetensors", {"dim": 4, "width": 8, "depth": 1})
+    with pytest.raises(CheckpointError, match=r"flow\.safetensors: tensor .* non-finite"):
+        load_module(VelocityMLP, tmp_path / "flow.safetensors")
+
+
+def test_a_flipped_byte_in_a_trainer_checkpoint_is_caught(tmp_path):
+    cfg = replace(TINY, output_dir=str(tmp_path))
+    _trainer(cfg).train()
+    path = tmp_path / "checkpoint.pt"
+    with zipfile.ZipFile(path) as zf:  # the largest tensor's bytes inside torch's zip
+        info = max((i for i in zf.infolist() if "/data/" in i.filename), key=lambda i: i.file_size)
+    header = path.read_bytes()[info.header_offset : info.header_offset + 30]
+    start = info.header_offset + 30 + int.from_bytes(header[26:28], "little") + int.from_bytes(header[28:30], "little")
+    _flip_byte(path, start + info.file_size // 2)
+    with pytest.raises(CheckpointError, match=r"checkpoint\.pt is corrupt"):
+        _trainer(replace(cfg, iterations=2)).train()
+
+
+@pytest.mark.slow
+def test_a_model_folder_without_its_tokenizer_is_refused(tmp_path):
+    from adrpo_nb.models.causal_lm import ModelLoadError, load_causal_lm
+
+    folder = tmp_path / "qwen"
+    shutil.copytree(data_dir() / "checkpoints" / "qwen_tiny_countdown", folder)
+    (folder / "tokenizer.json").unlink()
+    with pytest.raises(ModelLoadError, match=r"tokenizer\.json is missing"):
+        load_causal_lm(folder)
+
+
+# ----------------------------------------------------------------------------- 8. the flow trainer's rewards
+def _scores(n=16, value=0.5):
+    return torch.full((n,), value)
+
+
+@pytest.mark.parametrize(
+    ("reward", "match"),
+    [
+        (lambda x: (_scores(), {}, "extra"), "a tuple of 3 items"),
+        (lambda x: (_scores(), "info"), "a tuple of 2 items"),
+        (lambda x: _scores().reshape(8, 2), r"shape \(16,\); got shape \(8, 2\)"),
+        (lambda x: _scores(8), r"shape \(16,\); got shape \(8,\)"),
+        (lambda x: [None] * 16, "every reward function returned None for sample 0"),
+        (lambda x: ["high"] * 16, "not a number|must return 16 numbers"),
+    ],
+)
+def test_the_flow_trainer_refuses_malformed_rewards(reward, match):
+    with pytest.raises(ValueError, match=match):
+        _trainer(TINY, reward).step()
+
+
+def test_none_scores_drop_out_of_the_weighted_sum_as_in_trl():
+    def partial(x):
+        return [None if i % 2 else 1.0 for i in range(len(x))]
+
+    def everywhere(x):
+        return (_scores(len(x), 0.25), {"source": "everywhere"})
+
+    trainer = _trainer(replace(TINY, reward_weights=[2.0, 4.0]), [partial, everywhere])
+    trainer.step()
+    expected = torch.tensor([2.0 * 1.0 + 4.0 * 0.25 if i % 2 == 0 else 4.0 * 0.25 for i in range(16)])
+    assert torch.equal(trainer.last_rewards, expected)
+
+
+def test_an_advantage_fn_of_the_wrong_shape_is_refused():
+    trainer = _trainer(TINY, advantage_fn=lambda r, s: torch.zeros(2, len(r)))
+    with pytest.raises(ValueError, match=r"advantage_fn must return one advantage per sample, shape \(16,\); got "
+                                         r"shape \(2, 16\)"):  # fmt: skip
+        trainer.step()
+
+
+# ----------------------------------------------------------------------------- also
+def test_bad_audio_scales_are_refused():
+    from adrpo_nb.models.audio_lm import validate_waveform
+
+    wave = np.sin(np.linspace(0, 100, 16000)).astype(np.float32)
+    validate_waveform(wave, 16000, 16000)
+    with pytest.raises(ValueError, match="int16 samples"):
+        validate_waveform((wave * 32767).astype(np.int16), 16000, 16000)
+    with pytest.raises(ValueError, match=r"beyond \[-1, 1\]"):
+        validate_waveform(wave * 1000, 16000, 16000)
+
+
+def test_a_bad_prompt_line_names_its_file_and_line(tmp_path):
+    from adrpo_nb.experiments.sd3.run import read_prompt_rows
+
+    path = tmp_path / "prompts.jsonl"
+    path.write_text('{"prompt": "a cat", "category": "animals"}\n\n{"prompt": "a dog", "category": \n')
+    with pytest.raises(ValueError, match=r"prompts\.jsonl:3: not valid JSON"):
+        read_prompt_rows(path)
+    path.write_text('{"prompt": 3, "category": "x"}\n')
+    with pytest.raises(ValueError, match=r"prompts\.jsonl:1: a row needs a non-empty string 'prompt'"):
+        read_prompt_rows(path)
+
+
+def _sweep(w2_of_fixed: float) -> dict:
+    runs = [{"config": {"method": m, "beta0": b, "seed": 0},
+             "final": {"reward": 0.5 + b, "even_entropy_norm": 0.9, "w2": w2_of_fixed if m == "fixed" else 0.1}}
+            for m in ("adrpo", "fixed") for b in (0.05, 0.1)]  # fmt: skip
+    return {"runs": runs}
+
+
+def test_the_slider_never_writes_nan_nor_shows_another_method():
+    from adrpo_nb.viz import BetaSlider
+
+    with pytest.warns(UserWarning, match="fixed at .* non-finite"):
+        slider = BetaSlider(_sweep(float("nan")))
+    assert "NaN" not in slider.static_html() and "fixed" not in slider.entries
+    with pytest.raises(ValueError, match=r"method='orw' is not in this sweep"):
+        BetaSlider(_sweep(0.2), method="orw")

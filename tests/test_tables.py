@@ -1,0 +1,152 @@
+"""The one table helper (adrpo_nb.viz.table) and every table the chapters show, on small synthetic results."""
+
+import math
+
+import pytest
+
+from adrpo_nb.viz import Table, config_table, hypervolume_table, mean_std, seeds_table, sweep_table, table
+from adrpo_nb.viz import audio as viz_audio
+from adrpo_nb.viz import lm as viz_lm
+
+
+# ----------------------------------------------------------------------------- table()
+def test_cell_header_and_caption_text_is_escaped():
+    t = table([{"a": "<script>alert(1)</script>", "b": "x & y"}], {"a": "<b>A</b>", "b": "B"}, caption="1 < 2")
+    html = t.html()
+    assert "<script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "x &amp; y" in html and "&lt;b&gt;A&lt;/b&gt;" in html and "<caption>1 &lt; 2</caption>" in html
+    assert str(t) == html == t._repr_html_()
+
+
+def test_columns_follow_the_given_order_not_the_rows():
+    t = table([{"z": 1, "a": 2, "m": 3}], ["m", "z", "a"])
+    assert t.headers == ("m", "z", "a") and t.cells == (("3", "1", "2"),)
+    assert table([["x", 1]], {"name": "who", "n": "how many"}).headers == ("who", "how many")
+
+
+def test_formats_apply_per_column_and_leave_strings_and_none_alone():
+    rows = [{"r": 0.123456, "k": 0.5, "s": "0.74 ± 0.01", "n": None, "i": 3}, {"r": 1.0, "k": 2.0, "s": "—",
+                                                                          "n": 1e-7, "i": 4}]  # fmt: skip
+    t = table(rows, ["r", "k", "s", "n", "i"], formats={"r": ".3f", "k": lambda v: f"{v:.0%}", "s": ".3f"})
+    assert t.column("r") == ["0.123", "1.000"]
+    assert t.column("k") == ["50%", "200%"]
+    assert t.column("s") == ["0.74 ± 0.01", "—"]  # a string cell is never re-formatted
+    assert t.column("n") == ["—", "1e-07"]  # None is shown as missing; floats default to 'g'
+    assert t.column("i") == ["3", "4"]
+
+
+def test_a_missing_key_is_a_clear_error():
+    with pytest.raises(KeyError, match=r"row 1 has no 'w2'"):
+        table([{"reward": 1.0, "w2": 0.1}, {"reward": 0.5}], ["reward", "w2"])
+    with pytest.raises(ValueError, match=r"row 0 has 1 values for 2 columns"):
+        table([[1.0]], ["reward", "w2"])
+    with pytest.raises(KeyError, match=r"not shown: \['w3'\]"):
+        table([{"reward": 1.0}], ["reward"], formats={"w3": ".3f"})
+    with pytest.raises(ValueError, match=r"column 'reward': cannot format 'x'|cannot format"):
+        table([[object()]], ["reward"], formats={"reward": ".3f"})
+    with pytest.raises(ValueError, match="at least one column"):
+        table([], [])
+    with pytest.raises(KeyError, match="no column 'nope'"):
+        table([[1]], ["a"]).column("nope")
+
+
+def test_numbers_are_right_aligned_and_text_is_not():
+    html = table([["ADRPO", "0.740 ± 0.008", "1.13×", "−0.5"]], ["m", "r", "ratio", "neg"]).html()
+    assert "<td>ADRPO</td>" in html
+    assert html.count('<td style="text-align:right">') == 3
+
+
+def test_repr_is_an_aligned_text_table():
+    t = table([{"method": "ADRPO", "reward": 0.7401}, {"method": "β = 0", "reward": 1.0}], ["method", "reward"],
+              formats={"reward": ".3f"}, caption="final")  # fmt: skip
+    assert repr(t).splitlines() == ["final", "method | reward", "ADRPO  | 0.740", "β = 0  | 1.000"]
+
+
+def test_mean_std_is_population_std_and_keeps_nan():
+    assert mean_std([1.0, 2.0, 3.0]) == "2.000 ± 0.816"
+    assert mean_std([0.5], ".2f") == "0.50 ± 0.00"
+    assert mean_std([]) == "—"
+    assert mean_std([1.0, math.nan]) == "nan ± nan"
+
+
+def test_config_table_lists_every_setting_but_the_run_folder():
+    config = {"method": "adrpo", "beta0": 0.05, "clip": None, "iterations": 300, "output_dir": "/x", "progress": True,
+              "extra": {}}  # fmt: skip
+    t = config_table(config, per_row=2)
+    assert t.headers == ("setting", "value", "setting", "value")
+    assert t.cells == (("method", "adrpo", "beta0", "0.05"), ("clip", "None", "iterations", "300"),
+                       ("extra", "{}", "", ""))  # fmt: skip
+    with pytest.raises(ValueError, match="per_row"):
+        config_table(config, per_row=0)
+
+
+# ----------------------------------------------------------------------------- the chapters' tables
+def _run(method, beta0, seed, final):
+    return {"config": {"method": method, "beta0": beta0, "seed": seed}, "final": final}
+
+
+def test_sweep_table_averages_finished_seeds_and_counts_diverged_ones():
+    sweep = {"runs": [
+        _run("fixed", 0.1, 0, {"reward": 0.8, "w2": 1.0}), _run("fixed", 0.1, 1, {"reward": 0.6, "w2": 3.0}),
+        _run("fixed", 0.1, 2, None), _run("fixed", 0.02, 0, None), _run("adrpo", 0.05, 0, {"reward": 0.9, "w2": 0.5}),
+    ]}  # fmt: skip
+    t = sweep_table(sweep, ["fixed", "adrpo"], keys=("reward", "w2"))
+    assert isinstance(t, Table)
+    assert t.headers == ("method", "β0", "reward", "w2", "seeds", "diverged")
+    assert t.cells == (
+        ("fixed β", "0.02", "—", "—", "1", "1"),  # sorted by β0; all diverged: no number made up
+        ("fixed β", "0.1", "0.700 ± 0.100", "2.000 ± 1.000", "3", "1"),
+        ("ADRPO", "0.05", "0.900 ± 0.000", "0.500 ± 0.000", "1", "0"),
+    )
+
+
+def test_seeds_table_rows_by_seed_then_each_methods_mean():
+    runs = {("adrpo", 1): {"final": {"reward": 0.7}}, ("adrpo", 0): {"final": {"reward": 0.9}},
+            ("fixed", 0): {"final": {"reward": 0.5}}}  # fmt: skip
+    t = seeds_table(runs, keys=("reward",))
+    assert t.cells == (
+        ("0", "ADRPO", "0.900"), ("0", "fixed β", "0.500"), ("1", "ADRPO", "0.700"),
+        ("mean ± std", "ADRPO", "0.800 ± 0.100"), ("mean ± std", "fixed β", "0.500 ± 0.000"),
+    )  # fmt: skip
+
+
+def test_hypervolume_table_names_methods_and_the_ratio():
+    def hv(v):
+        return {"hypervolume": v, "hypervolume_per_seed": {"mean": v / 2, "std": 0.01}}
+
+    summary = {"by_diversity": {"even_entropy_norm": {"methods": {"none": hv(0.1), "fixed": hv(0.4), "orw": hv(0.3),
+                                                                  "adrpo": hv(0.5)},
+                                                      "adrpo_hv_ratio": 1.25, "best_baseline": "fixed"}}}  # fmt: skip
+    t = hypervolume_table(summary)
+    assert t.headers == ("diversity measure", "β = 0", "fixed β", "ORW-CFM-W2", "ADRPO", "ADRPO / best baseline")
+    assert t.cells[0][0] == "even_entropy_norm"
+    assert t.column("ADRPO") == ["0.500 (per seed 0.250 ± 0.010)"]
+    assert t.column("ADRPO / best baseline") == ["1.25× vs fixed β"]
+
+
+def test_lm_variant_table_starts_with_the_pretrained_model():
+    summary = {"base": {"accuracy": 0.25}, "variants": {
+        "none": [{"beta0": 0.0, "seeds": 3, "accuracy": 0.48, "accuracy_std": 0.01}],
+        "adrpo (no clip)": [{"beta0": 0.04, "seeds": 2, "accuracy": 0.18, "accuracy_std": 0.03}]}}  # fmt: skip
+    t = viz_lm.variant_table(summary, keys=("accuracy",))
+    assert t.headers == ("variant", "β0", "accuracy", "seeds")
+    assert t.cells == (("start (pretrained)", "—", "0.250", "—"), ("β = 0", "—", "0.480 ± 0.010", "3"),
+                       ("ADRPO (no clip)", "0.04", "0.180 ± 0.030", "2"))  # fmt: skip
+
+
+def test_audio_variant_table_keeps_only_the_asked_beta0_and_weight():
+    def row(variant, beta0, weight, accuracy):
+        return {"variant": variant, "beta0": beta0, "process_weight": weight, "seeds": 3, "accuracy": accuracy,
+                "accuracy_std": 0.01, "format": 1.0, "think_length": 16.64, "consistency": 0.5, "keywords": 0.9,
+                "overthinking": 0.7, "kl": 0.63789, "slope": 1.27, "slope_std": 0.06}  # fmt: skip
+
+    summary = {"rows": [row("adrpo_cesar", 0.04, 1.0, 0.7), row("adrpo_cesar", 0.1, 1.0, 0.1),
+                        row("grpo_cesar", 0.04, 0.5, 0.2)]}  # fmt: skip
+    base = {"final": {"accuracy": 0.578, "format": 0.97, "think_length": 34.3, "consistency": 0.29, "keywords": 0.88,
+                      "overthinking": 0.47}, "slope": 0.615}  # fmt: skip
+    t = viz_audio.variant_table(summary, beta0=0.04, weight=1.0, base=base)
+    assert t.column("model") == ["pretrained", "ADRPO + CESAR"]
+    assert t.column("accuracy") == ["0.578", "0.700 ± 0.010"]
+    assert t.column("reasoning (words)") == ["34.3", "16.6"] and t.column("KL/token") == ["0.0000", "0.6379"]
+    assert t.column("slope (points/token)") == ["+0.6150", "+1.2700 ± 0.0600"]
+    assert list(t.headers) == list(viz_audio.VARIANT_TABLE_COLUMNS.values())
