@@ -390,7 +390,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.chapters:
         _chapters(args.out)
         return 0
-    print_plan(plan_from_args(args), args.json)
+    try:
+        plan = plan_from_args(args)
+    except ValueError as err:  # an unknown model id or a bad setting: one line, no traceback
+        raise SystemExit(f"plan: {err}") from None
+    print_plan(plan, args.json)
     return 0
 
 

@@ -246,7 +246,7 @@ def run_qwen(*, model: str = "qwen2", prompts: int = 2, k: int = 4, max_new_toke
              device: str = "cpu", trl: bool = True, iterations: int = 2) -> dict[str, Any]:  # fmt: skip
     """GRPO iterations of the Qwen real path (this package's trainer), then ``trl.GRPOTrainer`` on the same model."""
     from adrpo_nb.experiments import plan as planner
-    from adrpo_nb.experiments.qwen.run import _loose_format
+    from adrpo_nb.experiments.qwen.run import gsm8k_format
     from adrpo_nb.models import real_size
     from adrpo_nb.models.causal_lm import CausalLMAdapter
     from adrpo_nb.rewards.text import gsm8k_correct
@@ -262,7 +262,7 @@ def run_qwen(*, model: str = "qwen2", prompts: int = 2, k: int = 4, max_new_toke
     adapter = CausalLMAdapter(policy, tok, max_new_tokens=max_new_tokens)
     cfg = GRPOConfig(method="adrpo", beta0=0.04, iterations=iterations, prompts_per_iteration=prompts,
                      num_generations=k, minibatch_size=prompts * k, learning_rate=1e-5, progress=False)  # fmt: skip
-    trainer = GRPOTrainer(adapter, [gsm8k_correct, _loose_format], gsm8k_rows(), cfg)
+    trainer = GRPOTrainer(adapter, [gsm8k_correct, gsm8k_format], gsm8k_rows(), cfg)
     saved: dict[str, int] = {}
     trainer._rollout = clock.wrap("generate", trainer._rollout)
     update = trainer._update
@@ -321,7 +321,7 @@ def _trl_iteration(spec: dict[str, Any], device: str, layers: int | None, prompt
     from transformers import TrainerCallback
     from trl import GRPOConfig, GRPOTrainer
 
-    from adrpo_nb.experiments.qwen.run import _loose_format
+    from adrpo_nb.experiments.qwen.run import gsm8k_format
     from adrpo_nb.models import real_size
     from adrpo_nb.rewards.text import gsm8k_correct
 
@@ -343,7 +343,7 @@ def _trl_iteration(spec: dict[str, Any], device: str, layers: int | None, prompt
                           max_steps=steps, logging_strategy="no", save_strategy="no", seed=0, bf16=False,
                           loss_type="grpo", beta=0.04, learning_rate=1e-5, disable_tqdm=True,
                           dataloader_num_workers=0, temperature=1.0, top_p=1.0, top_k=0)  # fmt: skip
-        trainer = GRPOTrainer(model=model, reward_funcs=[gsm8k_correct, _loose_format], args=args,
+        trainer = GRPOTrainer(model=model, reward_funcs=[gsm8k_correct, gsm8k_format], args=args,
                               train_dataset=Dataset.from_list(rows), processing_class=tok, peft_config=lora,
                               callbacks=[StepTimer()])  # fmt: skip
         with clock.phase("trl.GRPOTrainer (all steps)"):

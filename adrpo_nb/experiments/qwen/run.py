@@ -67,6 +67,7 @@ __all__ = [
     "book_run_config",
     "default_config",
     "evaluate_policy",
+    "gsm8k_format",
     "make_trainer",
     "real_setup",
     "run_label",
@@ -445,13 +446,13 @@ def real_setup(model: str = "qwen2", task: str = "tldr", *, lora_rank: int = 16,
         data = load_dataset("openai/gsm8k", "main", split="train").map(lambda row: {
             "prompt": [{"role": "system", "content": system}, {"role": "user", "content": row["question"]}],
             "answer_value": gsm8k_answer_value(row["answer"])})  # fmt: skip
-        rewards = [gsm8k_correct, _loose_format]
+        rewards = [gsm8k_correct, gsm8k_format]
     if dataset_size is not None:
         data = data.select(range(min(dataset_size, len(data))))
     return adapter, rewards, data
 
 
-def _loose_format(prompts, completions, completion_ids=None, **columns) -> list[float]:
+def gsm8k_format(prompts, completions, completion_ids=None, **columns) -> list[float]:
     """0.2 when the completion has a ``<think>`` block followed by an ``<answer>`` block."""
     import re
 
