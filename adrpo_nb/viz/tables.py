@@ -41,13 +41,15 @@ class Table:
     caption: str | None = None
 
     def html(self) -> str:
-        """``<table>`` with a ``<thead>``, one ``<tr>`` per row; all text escaped; numbers right-aligned."""
+        """``<table>`` with a ``<thead>``, one ``<tr>`` per row; all text escaped; numbers right-aligned. A table
+        wider than the page scrolls sideways inside its own box instead of being cut off."""
         esc = html.escape
         caption = f"<caption>{esc(self.caption)}</caption>" if self.caption else ""
         head = "".join(f"<th>{esc(h)}</th>" for h in self.headers)
         body = "".join("<tr>" + "".join(_td(c) for c in row) + "</tr>" for row in self.cells)
-        return (f'<table class="adrpo-table">{caption}<thead><tr>{head}</tr></thead>'
-                f"<tbody>{body}</tbody></table>")  # fmt: skip
+        return (f'<div class="adrpo-table-wrap" style="overflow-x:auto;max-width:100%">'
+                f'<table class="adrpo-table">{caption}<thead><tr>{head}</tr></thead>'
+                f"<tbody>{body}</tbody></table></div>")  # fmt: skip
 
     def _repr_html_(self) -> str:
         return self.html()
