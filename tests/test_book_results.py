@@ -51,8 +51,12 @@ def test_missing_file_means_train(cfg, tmp_path, monkeypatch):
 def test_collect_copies_finished_runs_with_relative_paths(tmp_path):
     run = tmp_path / "runs" / "book" / "adrpo_b0.05_s0_it300_abcd1234"
     run.mkdir(parents=True)
-    (run / "result.json").write_text(json.dumps({"config": {"output_dir": "/work/x/runs/book/a"}}))
+    (run / "result.json").write_text(json.dumps({"config": {"output_dir": "/work/x/runs/book/a"}, "provenance": {
+        "command": "adrpo_nb.experiments.mnist.book_run('adrpo', 0.05, iterations=300)"}}))
     (tmp_path / "runs" / "book" / "unfinished").mkdir()
     written = collect_book_results(tmp_path / "out", tmp_path / "runs" / "book")
     assert [p.name for p in written] == ["adrpo_b0.05_s0_it300_abcd1234.json"]
-    assert json.loads(written[0].read_text())["config"]["output_dir"] == "runs/book/a"
+    record = json.loads(written[0].read_text())
+    assert record["config"]["output_dir"] == "runs/book/a"
+    assert record["provenance"]["command"] == ('python -c "from adrpo_nb.experiments.mnist import book_run; '
+                                               "book_run('adrpo', 0.05, iterations=300)\"")

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -24,12 +25,21 @@ from typing import Any
 from adrpo_nb.utils.paths import atomic_write_json, data_dir, read_json, runs_dir
 from adrpo_nb.utils.provenance import relativize_record
 
-__all__ = ["BOOK_RESULTS", "collect_book_results", "committed_book_result", "main", "retrain"]
+__all__ = ["BOOK_RESULTS", "book_command", "collect_book_results", "committed_book_result", "main", "retrain"]
 
 #: where the book's committed full-size runs live under data/
 BOOK_RESULTS = ("results", "book")
 #: config fields that do not change a result
 _IGNORED = ("output_dir", "progress")
+
+
+def book_command(family: str, arguments: str) -> str:
+    """The shell command that reruns one chapter run, e.g. ``python -c "from adrpo_nb.experiments.mnist import
+    book_run; book_run('adrpo', 0.05, iterations=300)"`` (what its provenance records)."""
+    return f'python -c "from adrpo_nb.experiments.{family} import book_run; book_run({arguments})"'
+
+
+_CALL = re.compile(r"^adrpo_nb\.experiments\.(\w+)\.book_run\((.*)\)$")
 
 
 def retrain() -> bool:
@@ -72,6 +82,9 @@ def collect_book_results(out: Path, source: Path | None = None) -> list[Path]:
     written = []
     for result_file in sorted(source.glob("*/result.json")):
         record, _ = relativize_record(read_json(result_file))
+        call = _CALL.match(record.get("provenance", {}).get("command", ""))
+        if call:  # runs made before book_command: the Python call as the shell command that makes it
+            record["provenance"]["command"] = book_command(call.group(1), call.group(2))
         target = out / f"{result_file.parent.name}.json"
         atomic_write_json(target, record)
         written.append(target)

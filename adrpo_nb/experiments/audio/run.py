@@ -31,7 +31,7 @@ import torch
 
 from adrpo_nb.core import effective_beta
 from adrpo_nb.experiments.audio.family import L_MAX, MAX_NEW_TOKENS, dataset, eval_questions, evaluate, load_tiny
-from adrpo_nb.experiments.book import committed_book_result
+from adrpo_nb.experiments.book import book_command, committed_book_result
 from adrpo_nb.experiments.runner import (
     book_config,
     check_output,
@@ -218,7 +218,7 @@ def book_run(variant: str, beta0: float = 0.04, *, seed: int = 0, iterations: in
     if committed is not None:
         return committed
     return run_rl(cfg, eval_size=10 if smoke() else 400, budgets=(4, None) if smoke() else BUDGETS,
-                  command=f"adrpo_nb.experiments.audio.book_run({variant!r}, {beta0!r}, iterations={cfg.iterations})")
+                  command=book_command("audio", f"{variant!r}, {beta0!r}, iterations={cfg.iterations}"))
 
 
 # ----------------------------------------------------------------------------- the sweep

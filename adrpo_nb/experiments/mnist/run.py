@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from adrpo_nb.core import group_advantages
-from adrpo_nb.experiments.book import committed_book_result
+from adrpo_nb.experiments.book import book_command, committed_book_result
 from adrpo_nb.experiments.mnist.family import diversity, even_digits
 from adrpo_nb.experiments.runner import (
     book_config,
@@ -217,7 +217,7 @@ def book_run(
         return committed
     marks = sorted({1, max(1, cfg.iterations // 10), cfg.iterations // 2, cfg.iterations} - {0})
     return run_rl(cfg, eval_samples=256 if smoke() else 1024, beta_eff_snapshots=marks, callbacks=callbacks,
-                  command=f"adrpo_nb.experiments.mnist.book_run({method!r}, {beta0!r}, iterations={cfg.iterations})")
+                  command=book_command("mnist", f"{method!r}, {beta0!r}, iterations={cfg.iterations}"))
 
 
 def learning_from_failures(

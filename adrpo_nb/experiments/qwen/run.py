@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from adrpo_nb.core import effective_beta
-from adrpo_nb.experiments.book import committed_book_result
+from adrpo_nb.experiments.book import book_command, committed_book_result
 from adrpo_nb.experiments.qwen.family import (
     countdown_correct,
     countdown_format,
@@ -297,7 +297,7 @@ def book_run(method: str, beta0: float, *, seed: int = 0, iterations: int | None
     marks = sorted({1, cfg.iterations // 2, cfg.iterations} - {0})
     return run_rl(cfg, eval_every=max(1, cfg.iterations // 4), eval_size=16 if smoke() else 128,
                   samples_per_puzzle=4 if smoke() else 8, beta_eff_snapshots=marks, callbacks=callbacks,
-                  command=f"adrpo_nb.experiments.qwen.book_run({method!r}, {beta0!r}, iterations={cfg.iterations})")
+                  command=book_command("qwen", f"{method!r}, {beta0!r}, iterations={cfg.iterations}"))
 
 
 # ----------------------------------------------------------------------------- the sweep

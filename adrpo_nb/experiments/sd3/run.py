@@ -32,7 +32,7 @@ from typing import Any
 
 import torch
 
-from adrpo_nb.experiments.book import committed_book_result
+from adrpo_nb.experiments.book import book_command, committed_book_result
 from adrpo_nb.experiments.runner import (
     book_config,
     check_output,
@@ -390,7 +390,7 @@ def book_run(method: str, beta0: float, *, iterations: int | None = None, seed: 
         return committed
     marks = sorted({1, cfg.iterations // 2, cfg.iterations} - {0})
     return run_rl(cfg, snapshots=marks, eval_prompts=8 if smoke() else EVAL_PROMPTS, callbacks=callbacks,
-                  command=f"adrpo_nb.experiments.sd3.book_run({method!r}, {beta0!r}, iterations={cfg.iterations})")
+                  command=book_command("sd3", f"{method!r}, {beta0!r}, iterations={cfg.iterations}"))
 
 
 # ----------------------------------------------------------------------------- the sweep
