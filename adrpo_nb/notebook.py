@@ -35,8 +35,8 @@ def setup(threads: int | None = None) -> bool:
     Silences two notices a reader cannot act on: transformers 5's renaming notices
     (``gradient_checkpointing`` → ``activation_checkpointing``, triggered by TRL's internals) and its
     "requires torchvision; falling back to the PIL image processor" (this project avoids torchvision:
-    the PIL processors are the intended ones). Turns off transformers' "Loading weights" progress bars
-    (a widget per loaded model in the book). Other warnings stay visible.
+    the PIL processors are the intended ones). Turns off transformers' "Loading weights" and diffusers'
+    "Loading pipeline components" progress bars (a widget per loaded model in the book). Other warnings stay visible.
     """
     import matplotlib as mpl
     import torch
@@ -50,6 +50,12 @@ def setup(threads: int | None = None) -> bool:
 
         hf_logging.disable_progress_bar()
     except ImportError:  # the MNIST chapters do not need transformers
+        pass
+    try:  # diffusers' "Loading pipeline components" bar (a widget per loaded pipeline in the book)
+        from diffusers.utils import logging as diffusers_logging
+
+        diffusers_logging.disable_progress_bar()
+    except ImportError:
         pass
     if threads or os.cpu_count():
         torch.set_num_threads(threads or min(4, os.cpu_count() or 1))

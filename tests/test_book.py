@@ -202,9 +202,10 @@ const broken = Array.from(document.images).filter(i => i.getClientRects().length
                                                    && i.naturalWidth === 0).map(i => i.src.slice(0, 80) || i.alt);
 const rawTable = /\|\s*:?-{3,}:?\s*\|/.test(prose.textContent);
 const paths = text.match(/(^|[\s"'(=])\/(work|tmp|root|home|Users)\/[^\s"')]+/g) || [];
+const progress = /\d+it\/s\]|Loading (weights|pipeline components)/.test(text);
 const tracebacks = document.querySelectorAll('.output.traceback, .output.error, .cell_output .ansi-red-fg').length
                    + (text.includes('Traceback (most recent call last)') ? 1 : 0);
-return {broken, rawTable, paths, tracebacks, banner: document.querySelectorAll('.adrpo-smoke').length,
+return {broken, rawTable, paths, tracebacks, progress, banner: document.querySelectorAll('.adrpo-smoke').length,
         rawTex: text.includes('\\(') || text.includes('\\[') || text.includes('$$')};
 """
 
@@ -243,7 +244,7 @@ def test_every_page_renders_for_a_reader(served_book, built_book):
             for key in ("broken", "paths"):
                 if found[key]:
                     problems.append(f"{rel}: {key} {found[key][:3]}")
-            for key in ("rawTable", "rawTex"):
+            for key in ("rawTable", "rawTex", "progress"):
                 if found[key]:
                     problems.append(f"{rel}: {key}")
             if found["tracebacks"]:
