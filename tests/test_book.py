@@ -256,6 +256,7 @@ def test_every_page_renders_for_a_reader(served_book, built_book):
                 problems.append(f"{rel}: full build shows the smoke banner")
             height = driver.execute_script("return document.documentElement.scrollHeight")
             driver.set_window_size(1280, min(max(height, 800), 16000))
+            driver.execute_script("window.scrollTo(0, 0)")
             driver.save_screenshot(str(shots / (rel.replace("/", "__").removesuffix(".html") + ".png")))
             driver.set_window_size(1280, 1600)
     finally:
