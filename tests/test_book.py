@@ -202,7 +202,8 @@ const broken = Array.from(document.images).filter(i => i.getClientRects().length
                                                    && i.naturalWidth === 0).map(i => i.src.slice(0, 80) || i.alt);
 const rawTable = /\|\s*:?-{3,}:?\s*\|/.test(prose.textContent);
 const paths = text.match(/(^|[\s"'(=])\/(work|tmp|root|home|Users)\/[^\s"')]+/g) || [];
-const progress = /\d+it\/s\]|Loading (weights|pipeline components)/.test(text);
+const progress = /\d+it\/s\]|Loading (weights|pipeline components)|Epoch \d+\/\d+\]/.test(text)
+                 || document.querySelectorAll('.cell_output progress').length > 0;
 const tracebacks = document.querySelectorAll('.output.traceback, .output.error, .cell_output .ansi-red-fg').length
                    + (text.includes('Traceback (most recent call last)') ? 1 : 0);
 return {broken, rawTable, paths, tracebacks, progress, banner: document.querySelectorAll('.adrpo-smoke').length,
