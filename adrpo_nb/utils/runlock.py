@@ -12,16 +12,20 @@ When a lock is taken, the temporary files of atomic writes (``.<name>.*.tmp``, s
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import socket
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, TypeVar
 
-__all__ = ["LOCK_NAME", "RunLockError", "remove_stale_tmp_files", "run_lock"]
+__all__ = ["LOCK_NAME", "RunLockError", "locks_output_dir", "remove_stale_tmp_files", "run_lock"]
+
+T = TypeVar("T")
 
 LOCK_NAME = "run.lock"
 _HELD: dict[str, int] = {}  # folder -> depth, locks this process holds
@@ -126,3 +130,15 @@ def run_lock(folder: str | os.PathLike | None) -> Iterator[None]:
     finally:
         _HELD.pop(key, None)
         lock.unlink(missing_ok=True)
+
+
+def locks_output_dir(run: Callable[..., T]) -> Callable[..., T]:
+    """Decorate ``run(config, ...)`` so that it holds ``config.output_dir``'s run lock from the check for a finished
+    result to the writing of ``result.json`` (every experiment's ``run_rl``)."""
+
+    @functools.wraps(run)
+    def locked(config: Any, *args: Any, **kwargs: Any) -> T:
+        with run_lock(config.output_dir):
+            return run(config, *args, **kwargs)
+
+    return locked

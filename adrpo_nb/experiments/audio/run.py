@@ -47,7 +47,7 @@ from adrpo_nb.trainers.grpo import GRPOConfig, GRPOTrainer
 from adrpo_nb.utils.checkpoints import weights_sha256
 from adrpo_nb.utils.paths import atomic_write_json
 from adrpo_nb.utils.provenance import git_commit, provenance
-from adrpo_nb.utils.runlock import run_lock
+from adrpo_nb.utils.runlock import locks_output_dir
 
 __all__ = [
     "BUDGETS",
@@ -144,6 +144,7 @@ def make_trainer(config: GRPOConfig, *, adapter: Any = None, callbacks: Sequence
     return GRPOTrainer(adapter, funcs, dataset("train"), config, callbacks=list(callbacks))
 
 
+@locks_output_dir
 def run_rl(config: GRPOConfig, *, eval_size: int = 400, budgets: Sequence[int | None] = BUDGETS,
            command: str | None = None, callbacks: Sequence[Any] = ()) -> dict[str, Any]:  # fmt: skip
     """Fine-tune the shipped tiny Qwen2-Audio with ``config`` and return (and save) a result dict.
@@ -153,12 +154,6 @@ def run_rl(config: GRPOConfig, *, eval_size: int = 400, budgets: Sequence[int | 
     same at each reasoning budget), ``slope`` (accuracy points per reasoning token), ``curve``
     (training logs), ``beta_eff`` (per-sample β_eff of the last iteration), ``examples`` and ``provenance``.
     """
-    with run_lock(config.output_dir):  # one run per folder: from the result check to result.json
-        return _run_rl(config, eval_size=eval_size, budgets=budgets, command=command, callbacks=callbacks)
-
-
-def _run_rl(config: GRPOConfig, *, eval_size: int = 400, budgets: Sequence[int | None] = BUDGETS,
-           command: str | None = None, callbacks: Sequence[Any] = ()) -> dict[str, Any]:  # fmt: skip
     if None not in budgets:
         raise ValueError(f"budgets must include None (the unlimited budget the final metrics come from), got {budgets}")
     out = Path(config.output_dir) if config.output_dir else None

@@ -52,7 +52,7 @@ from adrpo_nb.trainers.types import FlowSamples
 from adrpo_nb.utils.checkpoints import save_module, weights_sha256
 from adrpo_nb.utils.paths import atomic_write_json
 from adrpo_nb.utils.provenance import git_commit, provenance
-from adrpo_nb.utils.runlock import run_lock
+from adrpo_nb.utils.runlock import locks_output_dir
 from adrpo_nb.viz.images import png_base64
 
 __all__ = [
@@ -146,6 +146,7 @@ def make_trainer(
 
 
 # ----------------------------------------------------------------------------- one RL run
+@locks_output_dir
 def run_rl(
     config: FlowMatchingRLConfig,
     reward: ClassProbabilityReward = even_digits,
@@ -165,21 +166,6 @@ def run_rl(
     that iteration's batch) and ``samples_during_training`` (a 4×8 grid of that batch); and ``provenance``.
     Note: a checkpoint-resumed run only has the snapshots taken after it resumed.
     """
-    with run_lock(config.output_dir):  # one run per folder: from the result check to result.json
-        return _run_rl(config, reward, eval_samples=eval_samples, beta_eff_snapshots=beta_eff_snapshots, base=base,
-                       command=command, callbacks=callbacks)  # fmt: skip
-
-
-def _run_rl(
-    config: FlowMatchingRLConfig,
-    reward: ClassProbabilityReward = even_digits,
-    *,
-    eval_samples: int = 1024,
-    beta_eff_snapshots: Sequence[int] = (),
-    base: LatentFlowModel | None = None,
-    command: str | None = None,
-    callbacks: Sequence[Any] = (),
-) -> dict[str, Any]:
     done = finished_result(config)
     if done is not None:
         return done

@@ -55,7 +55,7 @@ from adrpo_nb.trainers.grpo import GRPOConfig, GRPOTrainer
 from adrpo_nb.utils.checkpoints import weights_sha256
 from adrpo_nb.utils.paths import atomic_write_json
 from adrpo_nb.utils.provenance import git_commit, provenance
-from adrpo_nb.utils.runlock import run_lock
+from adrpo_nb.utils.runlock import locks_output_dir
 from adrpo_nb.viz.lm import run_variant
 
 __all__ = [
@@ -191,6 +191,7 @@ def make_trainer(
     return GRPOTrainer(adapter or load_tiny(), list(REWARD_FUNCS), rows, config, callbacks=list(callbacks))
 
 
+@locks_output_dir
 def run_rl(config: GRPOConfig, *, eval_every: int = 30, eval_size: int = 128, samples_per_puzzle: int = 8,
            beta_eff_snapshots: Sequence[int] = (), command: str | None = None, callbacks: Sequence[Any] = (),
            dataset_size: int = 4000) -> dict[str, Any]:  # fmt: skip
@@ -202,15 +203,6 @@ def run_rl(config: GRPOConfig, *, eval_every: int = 30, eval_size: int = 128, sa
     iterations), ``curve`` (training logs), ``beta_eff`` (per-sample β_eff at the iterations in
     ``beta_eff_snapshots``), ``samples_html`` and ``provenance``.
     """
-    with run_lock(config.output_dir):  # one run per folder: from the result check to result.json
-        return _run_rl(config, eval_every=eval_every, eval_size=eval_size, samples_per_puzzle=samples_per_puzzle,
-                       beta_eff_snapshots=beta_eff_snapshots, command=command, callbacks=callbacks,
-                       dataset_size=dataset_size)  # fmt: skip
-
-
-def _run_rl(config: GRPOConfig, *, eval_every: int = 30, eval_size: int = 128, samples_per_puzzle: int = 8,
-           beta_eff_snapshots: Sequence[int] = (), command: str | None = None, callbacks: Sequence[Any] = (),
-           dataset_size: int = 4000) -> dict[str, Any]:  # fmt: skip
     out = Path(config.output_dir) if config.output_dir else None
     done = finished_result(config)
     if done is not None:

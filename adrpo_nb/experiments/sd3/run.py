@@ -62,7 +62,7 @@ from adrpo_nb.tasks.shapes import N_EVAL_PROMPTS, parse_prompt, split_prompts
 from adrpo_nb.trainers.flow_matching import FlowMatchingRLConfig, FlowMatchingRLTrainer
 from adrpo_nb.utils.paths import atomic_write_json, data_path, read_json
 from adrpo_nb.utils.provenance import git_commit, provenance
-from adrpo_nb.utils.runlock import run_lock
+from adrpo_nb.utils.runlock import locks_output_dir
 from adrpo_nb.viz.images import png_base64
 
 __all__ = [
@@ -314,6 +314,7 @@ def make_trainer(
     return FlowMatchingRLTrainer(adapter, reward, config, metrics_fn=metrics_fn, callbacks=list(callbacks))
 
 
+@locks_output_dir
 def run_rl(
     config: FlowMatchingRLConfig,
     *,
@@ -331,21 +332,6 @@ def run_rl(
     A finished run's ``result.json`` in ``config.output_dir`` is returned as is; an interrupted one
     resumes from its checkpoint. The LoRA is saved next to it with diffusers' ``save_lora_weights``.
     """
-    with run_lock(config.output_dir):  # one run per folder: from the result check to result.json
-        return _run_rl(config, adapter=adapter, reward=reward, snapshots=snapshots, eval_prompts=eval_prompts,
-                       command=command, callbacks=callbacks)  # fmt: skip
-
-
-def _run_rl(
-    config: FlowMatchingRLConfig,
-    *,
-    adapter: SD3Adapter | None = None,
-    reward: Callable = BINDING,
-    snapshots: Sequence[int] = (),
-    eval_prompts: int = EVAL_PROMPTS,
-    command: str | None = None,
-    callbacks: Sequence[Any] = (),
-) -> dict[str, Any]:
     done = finished_result(config)
     if done is not None:
         return done
