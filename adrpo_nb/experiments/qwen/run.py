@@ -22,7 +22,6 @@ import json
 import math
 import time
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -45,6 +44,7 @@ from adrpo_nb.experiments.runner import (
     default_output,
     finished_result,
     run_folder,
+    run_jobs,
     smoke,
     sweep_provenance,
 )
@@ -293,10 +293,6 @@ def book_run(method: str, beta0: float, *, seed: int = 0, iterations: int | None
 
 
 # ----------------------------------------------------------------------------- the sweep
-def _worker_init() -> None:
-    torch.set_num_threads(1)
-
-
 def _sweep_job(args: tuple[dict, str, dict]) -> dict[str, Any]:
     config_dict, command, run_kwargs = args
     config = GRPOConfig.from_dict(config_dict)
@@ -327,18 +323,7 @@ def sweep(methods: Sequence[str] = SWEEP_METHODS, betas: Sequence[float] = SWEEP
             cfg = replace(cfg, output_dir=run_folder(runs_dir, name, cfg))
             jobs.append((cfg.to_dict(), f"python -m adrpo_nb.experiments.qwen sweep (run {name})", run_kwargs))
     log(f"qwen sweep: {len(jobs)} runs, {workers} workers")
-    runs: list[dict[str, Any]] = []
-    if workers <= 1:
-        for job in jobs:
-            runs.append(_sweep_job(job))
-            log(f"  done {Path(job[0]['output_dir']).name}: {_describe(runs[-1])}")
-    else:
-        import multiprocessing as mp
-
-        with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_worker_init) as pool:
-            for job, result in zip(jobs, pool.map(_sweep_job, jobs), strict=True):
-                runs.append(result)
-                log(f"  done {Path(job[0]['output_dir']).name}: {_describe(result)}")
+    runs = run_jobs(_sweep_job, jobs, workers, _describe, [Path(j[0]["output_dir"]).name for j in jobs], log)
     base = evaluate_policy(load_tiny(), eval_puzzles(run_kwargs.get("eval_size", 128)))
     base["samples_html"] = samples_html(base.pop("examples"))
     result = {"base": base, "runs": runs}
