@@ -332,3 +332,13 @@ def test_sweep_grids_of_the_cli_write_under_runs(monkeypatch, tmp_path, grid, me
     assert calls == {"methods": methods, "betas": betas, "seeds": [0, 1, 2], "iterations": iterations,
                      "runs_dir": tmp_path / f"sd3_{grid.replace('-', '_')}"}  # fmt: skip
     assert written["path"] == str(tmp_path / out)  # nothing under data/ without --out
+
+
+def test_guidance_reward_at_interpolates_and_takes_the_best_segment():
+    curve = {"points": [{"reward": 0.68, "diversity": 0.60}, {"reward": 0.72, "diversity": 0.50},
+                        {"reward": 0.74, "diversity": 0.40}, {"reward": 0.70, "diversity": 0.45}]}  # fmt: skip
+    assert math.isclose(exp.guidance_reward_at(curve, 0.55), 0.70)
+    assert math.isclose(exp.guidance_reward_at(curve, 0.60), 0.68)
+    # 0.45 is reached on two segments (0.50→0.40 gives 0.73, and the end point 0.70): the best counts
+    assert math.isclose(exp.guidance_reward_at(curve, 0.45), 0.73)
+    assert exp.guidance_reward_at(curve, 0.65) is None and exp.guidance_reward_at(curve, 0.30) is None

@@ -53,7 +53,7 @@ def test_a_missing_key_is_a_clear_error():
 def test_numbers_are_right_aligned_and_text_is_not():
     html = table([["ADRPO", "0.740 ± 0.008", "1.13×", "−0.5"]], ["m", "r", "ratio", "neg"]).html()
     assert "<td>ADRPO</td>" in html
-    assert html.count('<td style="text-align:right">') == 3
+    assert html.count('<td style="text-align:right;white-space:nowrap">') == 3
 
 
 def test_repr_is_an_aligned_text_table():
@@ -150,3 +150,37 @@ def test_audio_variant_table_keeps_only_the_asked_beta0_and_weight():
     assert t.column("reasoning (words)") == ["34.3", "16.6"] and t.column("KL/token") == ["0.0000", "0.6379"]
     assert t.column("slope (points/token)") == ["+0.6150", "+1.2700 ± 0.0600"]
     assert list(t.headers) == list(viz_audio.VARIANT_TABLE_COLUMNS.values())
+
+
+def _seed_runs() -> dict:
+    finals = {("adrpo", 0): 0.70, ("adrpo", 1): 0.74, ("fixed", 0): 0.60, ("fixed", 2): 0.66, ("fixed", 1): 0.63}
+    return {k: {"final": {"reward": v, "diversity": 1 - v}, "config": {"method": k[0], "seed": k[1]}}
+            for k, v in finals.items()}  # fmt: skip
+
+
+def test_seed_stats_keeps_methods_apart_and_values_in_seed_order():
+    from adrpo_nb.viz import seed_stats
+
+    stats = seed_stats(_seed_runs(), ("reward",))
+    assert stats["adrpo"]["seeds"] == 2 and stats["fixed"]["seeds"] == 3
+    assert stats["fixed"]["reward"]["values"] == [0.60, 0.63, 0.66]  # seeds 0, 1, 2 though given 0, 2, 1
+    assert math.isclose(stats["adrpo"]["reward"]["mean"], 0.72)
+    assert math.isclose(stats["adrpo"]["reward"]["std"], 0.02)  # population std, as mean_std
+    assert (stats["fixed"]["reward"]["min"], stats["fixed"]["reward"]["max"]) == (0.60, 0.66)
+
+
+def test_plot_seed_points_draws_each_seed_and_each_methods_mean():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from adrpo_nb.viz import plot_seed_points
+
+    fig, ax = plt.subplots()
+    plot_seed_points(_seed_runs(), ax)
+    xs = sorted(x for line in ax.get_lines() for x in line.get_xdata() if line.get_marker() == "o")
+    assert xs == sorted([0.70, 0.74, 0.60, 0.66, 0.63])
+    labels = ax.get_legend_handles_labels()[1]
+    assert any(lbl.startswith("ADRPO (2 seeds") for lbl in labels) and any("3 seeds" in lbl for lbl in labels)
+    plt.close(fig)

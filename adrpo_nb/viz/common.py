@@ -37,6 +37,8 @@ __all__ = [
     "plot_guidance_curve",
     "plot_pareto_fronts",
     "plot_seed_curves",
+    "plot_seed_points",
+    "seed_stats",
     "seeds_table",
     "show_images",
     "show_png",
@@ -230,6 +232,39 @@ def seeds_table(runs: dict[tuple[str, int], dict], keys: Sequence[str] = ("rewar
         rows.append({"seed": "mean ± std", "method": METHOD_LABELS.get(method, method),
                      **{k: mean_std([f[k] for f in finals]) for k in keys}})  # fmt: skip
     return table(rows, ["seed", "method", *keys], formats=dict.fromkeys(keys, ".3f"))
+
+
+def seed_stats(runs: dict[tuple[str, int], dict], keys: Sequence[str] = ("reward", "diversity", "w2"),
+               ) -> dict[str, dict[str, Any]]:  # fmt: skip
+    """Per method of results keyed by ``(method, seed)``: the number of seeds, and for each key the mean, the
+    std over seeds (population, 0 for one seed), the min, the max and the per-seed values in seed order."""
+    stats: dict[str, dict[str, Any]] = {}
+    for method in sorted({m for m, _ in runs}):
+        finals = [r["final"] for (m, _), r in sorted(runs.items()) if m == method]
+        stats[method] = {"seeds": len(finals)}
+        for key in keys:
+            values = [float(f[key]) for f in finals]
+            stats[method][key] = {"mean": float(np.mean(values)), "std": float(np.std(values)),
+                                  "min": min(values), "max": max(values), "values": values}  # fmt: skip
+    return stats
+
+
+def plot_seed_points(runs: dict[tuple[str, int], dict], ax=None, diversity_key: str = "diversity"):
+    """Each run's final (reward, diversity) as a small marker and each method's seed mean as a large one, coloured
+    by method, on the reward–diversity plane (for results keyed by ``(method, seed)``)."""
+    import matplotlib.pyplot as plt
+
+    ax = ax or plt.gca()
+    for method, st in seed_stats(runs, ("reward", diversity_key)).items():
+        color, label = METHOD_COLORS.get(method), METHOD_LABELS.get(method, method)
+        ax.plot(st["reward"]["values"], st[diversity_key]["values"], "o", color=color, alpha=0.45, ms=5)
+        ax.errorbar([st["reward"]["mean"]], [st[diversity_key]["mean"]], xerr=[st["reward"]["std"]],
+                    yerr=[st[diversity_key]["std"]], fmt="D", color=color, ms=8, capsize=3,
+                    label=f"{label} ({st['seeds']} seeds: mean ± std, and each seed)")  # fmt: skip
+    ax.set_xlabel("reward")
+    ax.set_ylabel(DIVERSITY_LABELS.get(diversity_key, diversity_key))
+    ax.grid(alpha=0.3)
+    return ax
 
 
 def hypervolume_table(summary: dict, methods: Sequence[str] = ("none", "fixed", "orw", "adrpo")) -> Table:

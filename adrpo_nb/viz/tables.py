@@ -73,7 +73,9 @@ class Table:
 
 def _td(text: str) -> str:
     numeric = _looks_numeric(text)
-    return f'<td style="text-align:right">{html.escape(text)}</td>' if numeric else f"<td>{html.escape(text)}</td>"
+    if numeric:  # right-aligned, and "0.740 ± 0.008" kept on one line (the box scrolls sideways instead)
+        return f'<td style="text-align:right;white-space:nowrap">{html.escape(text)}</td>'
+    return f"<td>{html.escape(text)}</td>"
 
 
 def _looks_numeric(text: str) -> bool:

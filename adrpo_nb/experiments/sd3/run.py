@@ -22,6 +22,7 @@ and is loaded with the same ``StableDiffusion3Pipeline.from_pretrained`` as the 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import time
 from collections.abc import Callable, Sequence
@@ -86,6 +87,7 @@ __all__ = [
     "default_config",
     "evaluate_sd3",
     "guidance_curve",
+    "guidance_reward_at",
     "load_drawbench",
     "load_tiny_pipeline",
     "long_runs",
@@ -445,6 +447,23 @@ def guidance_curve(scales: Sequence[float] = GUIDANCE_SCALES, pipe=None) -> dict
         points.append({"guidance_scale": float(scale), **metrics})
     return {"points": points, "provenance": provenance(time.perf_counter() - start, "cpu",
             "python -m adrpo_nb.experiments.sd3 guidance", commit, threads=torch.get_num_threads())}  # fmt: skip
+
+
+def guidance_reward_at(curve: dict, diversity: float, diversity_key: str = "diversity") -> float | None:
+    """The best reward the pretrained model reaches by guidance alone at ``diversity``: linear interpolation
+    along the guidance curve (:func:`guidance_curve`'s result) between consecutive scales, the highest where
+    several segments reach that diversity; ``None`` outside the curve's range of diversities."""
+    pts = curve["points"]
+    best = None
+    for a, b in itertools.pairwise(pts):
+        lo, hi = sorted((a[diversity_key], b[diversity_key]))
+        if not lo <= diversity <= hi:
+            continue
+        span = b[diversity_key] - a[diversity_key]
+        frac = 0.0 if span == 0 else (diversity - a[diversity_key]) / span
+        reward = a["reward"] + frac * (b["reward"] - a["reward"])
+        best = reward if best is None else max(best, reward)
+    return best
 
 
 PROBES_DIR = ("results", "sd3_probes")
