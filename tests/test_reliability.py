@@ -342,3 +342,43 @@ def test_the_slider_never_writes_nan_nor_shows_another_method():
     assert "NaN" not in slider.static_html() and "fixed" not in slider.entries
     with pytest.raises(ValueError, match=r"method='orw' is not in this sweep"):
         BetaSlider(_sweep(0.2), method="orw")
+
+
+# ----------------------------------------------------------------------------- a resumed run keeps its records
+def test_run_records_resume_up_to_the_checkpoint_and_a_fresh_start_drops_them(tmp_path):
+    from adrpo_nb.experiments.runner import RunRecords
+
+    records = RunRecords(tmp_path, ("evals", "beta_eff"))
+    for i in (0, 30, 60, 90):
+        records.put("evals", i, {"iteration": i})
+    records.put("beta_eff", 40, [0.1])
+    again = RunRecords(tmp_path, ("evals", "beta_eff")).resume(60)  # the checkpoint is at 60: 90 is replayed
+    assert list(again.get("evals")) == ["0", "30", "60"] and again.get("beta_eff") == {"40": [0.1]}
+    assert RunRecords(tmp_path, ("evals", "beta_eff")).fresh().get("evals") == {}
+    assert not (tmp_path / RunRecords.FILE).exists()  # a run from scratch does not inherit an old attempt's
+    with pytest.raises(KeyError, match="kinds"):
+        records.put("grids", 1, "x")
+
+
+def test_a_resumed_qwen_run_keeps_the_evaluations_and_snapshots_made_before_it_stopped(tmp_path):
+    from adrpo_nb.experiments import qwen
+
+    cfg = replace(qwen.smoke_config(qwen.default_config(method="adrpo", beta0=0.04, output_dir=str(tmp_path))),
+                  iterations=3, checkpoint_every=1)  # fmt: skip
+    kwargs = {"eval_every": 1, "eval_size": 4, "samples_per_puzzle": 2, "beta_eff_snapshots": (1, 2, 4)}
+    qwen.run_rl(cfg, **kwargs)
+    resumed = qwen.run_rl(replace(cfg, iterations=5), **kwargs)  # resumes from the checkpoint at iteration 3
+    assert [e["iteration"] for e in resumed["evals"]] == [0, 1, 2, 3, 4, 5]  # before: [4, 5]
+    assert resumed["start"] is not None and resumed["start"]["iteration"] == 0
+    assert list(resumed["beta_eff"]) == ["1", "2", "4"]  # before: ["4"]
+
+
+def test_a_resumed_flow_run_keeps_its_beta_and_sample_snapshots(tmp_path):
+    from adrpo_nb.experiments import mnist
+
+    cfg = replace(mnist.smoke_config(FlowMatchingRLConfig(method="adrpo", beta0=0.05, output_dir=str(tmp_path),
+                                                          progress=False)),
+                  iterations=2, checkpoint_every=1)  # fmt: skip
+    mnist.run_rl(cfg, eval_samples=64, beta_eff_snapshots=(1, 3))
+    resumed = mnist.run_rl(replace(cfg, iterations=3), eval_samples=64, beta_eff_snapshots=(1, 3))
+    assert list(resumed["beta_eff"]) == ["1", "3"] and list(resumed["samples_during_training"]) == ["1", "3"]

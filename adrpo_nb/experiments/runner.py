@@ -37,6 +37,7 @@ from adrpo_nb.utils.runlock import run_lock
 from adrpo_nb.viz.images import png_base64
 
 __all__ = [
+    "RunRecords",
     "book_config",
     "check_output",
     "default_output",
@@ -172,21 +173,21 @@ def _run_flow_experiment(trainer: FlowMatchingRLTrainer, evaluate: Evaluate, *, 
                          snapshots: Sequence[int], command: str | None, commit: str, extra: dict[str, Any] | None,
                          nrow: int) -> dict[str, Any]:  # fmt: skip
     start, config = time.perf_counter(), trainer.config
-    betas: dict[str, list[float]] = {}
-    grids: dict[str, str] = {}
+    records = RunRecords(config.output_dir, ("beta_eff", "samples_during_training"))
 
     def record(tr: FlowMatchingRLTrainer, logs: dict) -> None:
         if tr.iteration not in snapshots:
             return
-        grids[str(tr.iteration)] = png_base64(tr.last_rollout.outputs[:32], nrow)
+        records.put("samples_during_training", tr.iteration, png_base64(tr.last_rollout.outputs[:32], nrow))
         if tr.last_advantages is not None:
             beta = effective_beta(config.method, tr.last_advantages, config.beta0, config.clip)
-            betas[str(tr.iteration)] = [round(b, 5) for b in beta.tolist()]
+            records.put("beta_eff", tr.iteration, [round(b, 5) for b in beta.tolist()])
 
     trainer.callbacks.insert(0, record)
+    records.resume(trainer.iteration) if trainer.load_checkpoint() else records.fresh()
     diverged = None
     try:
-        history = trainer.train()
+        history = trainer.train(resume=False)
     except FloatingPointError as err:  # e.g. fixed β with a small β0: record it, don't lose the sweep
         diverged, history = str(err), trainer.history
     final, images = evaluate(trainer.accelerator.unwrap_model(trainer.adapter.policy))
@@ -202,13 +203,61 @@ def _run_flow_experiment(trainer: FlowMatchingRLTrainer, evaluate: Evaluate, *, 
         "curve": {"iteration": [h["iteration"] for h in kept],
                   **{k: [round(h[k], 5) for h in kept] for k in curve_keys if kept and k in kept[0]}},
         "samples_png": png_base64(images[:64], nrow),
-        "beta_eff": betas,
-        "samples_during_training": grids,
+        "beta_eff": records.get("beta_eff"),
+        "samples_during_training": records.get("samples_during_training"),
         "provenance": provenance(time.perf_counter() - start, trainer.accelerator.device, command, commit),
     }  # fmt: skip
     if config.output_dir and trainer.accelerator.is_main_process:
         atomic_write_json(Path(config.output_dir) / "result.json", result)
     return result
+
+
+class RunRecords:
+    """What a run records at chosen iterations (evaluations, β_eff, sample grids), kept beside its checkpoint.
+
+    The trainer's checkpoint holds the weights, the optimizer and the training logs; the experiments also
+    record things at a few iterations, which a resumed run would otherwise lose (an evaluation at iteration
+    30 of a run interrupted at 70 and resumed from its checkpoint at 60). Each :meth:`put` rewrites
+    ``records.json`` in ``output_dir`` atomically; :meth:`resume` reloads the records up to the iteration the
+    checkpoint resumes from (later ones are recorded again as those iterations are replayed), :meth:`fresh`
+    drops a previous attempt's. Without ``output_dir`` nothing is written.
+
+    Args:
+        output_dir: the run folder (``None``: in memory only).
+        kinds: the names of the records, e.g. ``("evals", "beta_eff")``; each maps ``str(iteration)`` to a value.
+    """
+
+    FILE = "records.json"
+
+    def __init__(self, output_dir: str | Path | None, kinds: Sequence[str]):
+        self.path = Path(output_dir) / self.FILE if output_dir else None
+        self.data: dict[str, dict[str, Any]] = {k: {} for k in kinds}
+
+    def fresh(self) -> RunRecords:
+        """Start empty (a run from scratch), removing a previous attempt's file."""
+        self.data = {k: {} for k in self.data}
+        if self.path is not None and self.path.exists():
+            self.path.unlink()
+        return self
+
+    def resume(self, iteration: int) -> RunRecords:
+        """Reload the records of iterations ``<= iteration`` (the checkpoint's) from a previous attempt."""
+        stored = read_json(self.path) if self.path is not None and self.path.exists() else {}
+        for kind in self.data:
+            self.data[kind] = {i: v for i, v in stored.get(kind, {}).items() if int(i) <= iteration}
+        return self
+
+    def put(self, kind: str, iteration: int, value: Any) -> None:
+        """Record ``value`` under ``kind`` at ``iteration`` and save."""
+        if kind not in self.data:
+            raise KeyError(f"no record kind {kind!r}; the kinds are {sorted(self.data)}")
+        self.data[kind][str(int(iteration))] = value
+        if self.path is not None:
+            atomic_write_json(self.path, self.data)
+
+    def get(self, kind: str) -> dict[str, Any]:
+        """``{str(iteration): value}`` of ``kind``, in iteration order."""
+        return dict(sorted(self.data[kind].items(), key=lambda kv: int(kv[0])))
 
 
 # ----------------------------------------------------------------------------- sweeps

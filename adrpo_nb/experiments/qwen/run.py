@@ -39,6 +39,7 @@ from adrpo_nb.experiments.qwen.family import (
     load_tiny,
 )
 from adrpo_nb.experiments.runner import (
+    RunRecords,
     book_config,
     check_output,
     default_output,
@@ -210,21 +211,25 @@ def run_rl(config: GRPOConfig, *, eval_every: int = 30, eval_size: int = 128, sa
     start_time, commit = time.perf_counter(), git_commit()
     adapter = load_tiny()
     puzzles = eval_puzzles(eval_size)
-    evals: list[dict[str, Any]] = []
-    snapshots: dict[str, list[float]] = {}
+    records = RunRecords(config.output_dir, ("evals", "beta_eff"))  # kept across a resume
+
+    def evaluate(iteration: int) -> None:
+        m = evaluate_policy(adapter, puzzles, samples_per_puzzle)
+        records.put("evals", iteration, {"iteration": iteration, **{k: v for k, v in m.items() if k != "examples"}})
 
     def record(trainer: GRPOTrainer, logs: dict) -> None:
         if trainer.iteration in beta_eff_snapshots and trainer.last_advantages is not None:
             beta = effective_beta(config.method, trainer.last_advantages, config.beta0, config.clip)
-            snapshots[str(trainer.iteration)] = [round(b, 5) for b in beta.tolist()]
+            records.put("beta_eff", trainer.iteration, [round(b, 5) for b in beta.tolist()])
         if trainer.iteration % eval_every == 0 or trainer.iteration == config.iterations:
-            m = evaluate_policy(adapter, puzzles, samples_per_puzzle)
-            evals.append({"iteration": trainer.iteration, **{k: v for k, v in m.items() if k != "examples"}})
+            evaluate(trainer.iteration)
 
     trainer = make_trainer(config, adapter=adapter, dataset_size=dataset_size, callbacks=[record, *callbacks])
-    if not trainer.load_checkpoint():
-        evals.append({"iteration": 0, **{k: v for k, v in evaluate_policy(adapter, puzzles, samples_per_puzzle)
-                                          .items() if k != "examples"}})  # fmt: skip
+    if trainer.load_checkpoint():
+        records.resume(trainer.iteration)
+    else:
+        records.fresh()
+        evaluate(0)
     diverged = None
     try:
         history = trainer.train(resume=False)
@@ -236,6 +241,7 @@ def run_rl(config: GRPOConfig, *, eval_every: int = 30, eval_size: int = 128, sa
         diverged = diverged or "non-finite evaluation metrics"
     stride = max(1, len(history) // 100)
     kept = [h for i, h in enumerate(history) if i % stride == 0 or i == len(history) - 1]
+    evals = list(records.get("evals").values())
     result = {
         "config": config.to_dict(),
         "start": evals[0] if evals and evals[0]["iteration"] == 0 else None,
@@ -244,7 +250,7 @@ def run_rl(config: GRPOConfig, *, eval_every: int = 30, eval_size: int = 128, sa
         "evals": evals,
         "curve": {"iteration": [h["iteration"] for h in kept],
                   **{k: [round(h[k], 5) for h in kept] for k in CURVE_KEYS if k in history[0]}},
-        "beta_eff": snapshots,
+        "beta_eff": records.get("beta_eff"),
         "examples": examples,
         "samples_html": samples_html(examples),
         "provenance": provenance(time.perf_counter() - start_time, trainer.accelerator.device, command, commit,
