@@ -62,3 +62,18 @@ def test_every_committed_result_and_model_says_what_made_it():
     incomplete = [r["file"] for r in rows if any(r[k] in (None, "") for k in PROVENANCE_KEYS)]
     assert not incomplete, f"results without command/commit/device/seconds: {incomplete}"
     assert all(r["command"].startswith("python") for r in rows)
+
+
+def test_portable_paths_makes_every_output_dir_relative_and_leaves_other_text_alone():
+    from adrpo_nb.utils.paths import repository_root
+    from adrpo_nb.utils.provenance import portable_paths
+
+    root = repository_root()
+    sweep = {"runs": [{"config": {"output_dir": f"{root}/runs/qwen_sweep/none_s0_ab12", "beta0": 0.04},
+                       "samples_html": "<div>a/b</div>"}],
+             "config": {"output_dir": "/scratch/someone/runs/x"}, "note": f"made in {root}"}  # fmt: skip
+    out = portable_paths(sweep)
+    assert out["runs"][0]["config"]["output_dir"] == "runs/qwen_sweep/none_s0_ab12"
+    assert out["config"]["output_dir"] == "runs/x"
+    assert out["runs"][0]["samples_html"] == "<div>a/b</div>" and out["note"] == sweep["note"]  # only output_dir
+    assert sweep["runs"][0]["config"]["output_dir"].startswith(str(root))  # the input is not modified

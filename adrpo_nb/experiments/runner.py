@@ -32,7 +32,7 @@ from adrpo_nb.core import effective_beta
 from adrpo_nb.metrics import hypervolume_2d, pareto_front
 from adrpo_nb.trainers.flow_matching import FLOW_METHODS, FlowMatchingRLTrainer
 from adrpo_nb.utils.paths import atomic_write_json, data_dir, read_json, runs_dir
-from adrpo_nb.utils.provenance import provenance
+from adrpo_nb.utils.provenance import portable_paths, provenance
 from adrpo_nb.utils.runlock import run_lock
 from adrpo_nb.viz.images import png_base64
 
@@ -208,7 +208,7 @@ def _run_flow_experiment(trainer: FlowMatchingRLTrainer, evaluate: Evaluate, *, 
         "provenance": provenance(time.perf_counter() - start, trainer.accelerator.device, command, commit),
     }  # fmt: skip
     if config.output_dir and trainer.accelerator.is_main_process:
-        atomic_write_json(Path(config.output_dir) / "result.json", result)
+        atomic_write_json(Path(config.output_dir) / "result.json", portable_paths(result))
     return result
 
 

@@ -18,6 +18,7 @@ __all__ = [
     "command_line",
     "device_description",
     "git_commit",
+    "portable_paths",
     "provenance",
     "relativize_record",
     "repo_relative",
@@ -69,6 +70,22 @@ def relativize_record(obj: Any, note: str | None = None) -> tuple[Any, int]:
         return x
 
     return walk(obj), count
+
+
+def portable_paths(obj: Any) -> Any:
+    """A result record with every ``output_dir`` made relative to the repository root (:func:`repo_relative`).
+
+    Runs use absolute folders (``runs_dir()`` resolves ``$ADRPO_RUNS`` or the repository's ``runs/``); a result
+    or sweep file written with them would carry the path of the machine that made it. Every writer of a result
+    file passes its record through this, so a committed file names ``runs/…`` instead. ``output_dir`` is a
+    result-neutral field (:func:`adrpo_nb.experiments.runner.finished_result` ignores it), so reuse is unchanged.
+    """
+    if isinstance(obj, list):
+        return [portable_paths(v) for v in obj]
+    if isinstance(obj, dict):
+        return {k: repo_relative(v) if k == "output_dir" and isinstance(v, str) else portable_paths(v)
+                for k, v in obj.items()}  # fmt: skip
+    return obj
 
 
 def git_commit(short: bool = False) -> str:

@@ -46,7 +46,7 @@ from adrpo_nb.rewards.cesar import CESAR_ALPHAS, cesar_reward_funcs
 from adrpo_nb.trainers.grpo import GRPOConfig, GRPOTrainer
 from adrpo_nb.utils.checkpoints import weights_sha256
 from adrpo_nb.utils.paths import atomic_write_json
-from adrpo_nb.utils.provenance import git_commit, provenance
+from adrpo_nb.utils.provenance import git_commit, portable_paths, provenance
 from adrpo_nb.utils.runlock import locks_output_dir
 
 __all__ = [
@@ -185,7 +185,7 @@ def run_rl(config: GRPOConfig, *, eval_size: int = 400, budgets: Sequence[int | 
                                  threads=torch.get_num_threads()),
     }  # fmt: skip
     if out is not None and trainer.accelerator.is_main_process:
-        atomic_write_json(out / "result.json", result)
+        atomic_write_json(out / "result.json", portable_paths(result))
     return result
 
 
@@ -423,7 +423,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         check_output(args.runs_dir, shrink, "--runs-dir")
         out = args.out or default_output("results", RESULTS_FILE[-1], smoke_run=shrink)
         result = sweep(sweep_grid(args.seeds), runs_dir=args.runs_dir, workers=args.workers, shrink=shrink)
-        atomic_write_json(out, result)
+        atomic_write_json(out, portable_paths(result))
         for row in result["summary"]["rows"]:
             print(f"{row['variant']:>13} β0={row['beta0']:<5g} w={row['process_weight']:<4g} accuracy "
                   f"{row['accuracy']:.3f} ± {row['accuracy_std']:.3f}, think {row['think_length']:.1f}, "

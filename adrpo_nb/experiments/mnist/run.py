@@ -51,7 +51,7 @@ from adrpo_nb.trainers.flow_matching import FlowMatchingRLConfig, FlowMatchingRL
 from adrpo_nb.trainers.types import FlowSamples
 from adrpo_nb.utils.checkpoints import save_module, weights_sha256
 from adrpo_nb.utils.paths import atomic_write_json
-from adrpo_nb.utils.provenance import git_commit, provenance
+from adrpo_nb.utils.provenance import git_commit, portable_paths, provenance
 from adrpo_nb.utils.runlock import locks_output_dir
 from adrpo_nb.viz.images import png_base64
 
@@ -415,7 +415,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         runs = args.runs_dir or default_output("mnist_sweep", smoke_run=shrink)
         out = args.out or default_output("results", RESULTS_FILE[-1], smoke_run=shrink)
         result = sweep(args.methods, args.betas, args.seeds, base_cfg, runs, args.workers)
-        atomic_write_json(out, result)
+        atomic_write_json(out, portable_paths(result))
         for key, s in result["summary"]["by_diversity"].items():
             hv = {m: round(v["hypervolume"], 4) for m, v in s["methods"].items()}
             print(f"hypervolume (reward × {key}): {hv}; ADRPO / best baseline ({s['best_baseline']}) = "

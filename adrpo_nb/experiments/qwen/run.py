@@ -55,7 +55,7 @@ from adrpo_nb.tasks.countdown import Puzzle, parse_answer
 from adrpo_nb.trainers.grpo import GRPOConfig, GRPOTrainer
 from adrpo_nb.utils.checkpoints import weights_sha256
 from adrpo_nb.utils.paths import atomic_write_json
-from adrpo_nb.utils.provenance import git_commit, provenance
+from adrpo_nb.utils.provenance import git_commit, portable_paths, provenance
 from adrpo_nb.utils.runlock import locks_output_dir
 from adrpo_nb.viz.lm import run_variant
 
@@ -257,7 +257,7 @@ def run_rl(config: GRPOConfig, *, eval_every: int = 30, eval_size: int = 128, sa
                                  threads=torch.get_num_threads()),
     }  # fmt: skip
     if out is not None and trainer.accelerator.is_main_process:
-        atomic_write_json(out / "result.json", result)
+        atomic_write_json(out / "result.json", portable_paths(result))
     return result
 
 
@@ -540,7 +540,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         runs = args.runs_dir or default_output("qwen_sweep", smoke_run=shrink)
         out = args.out or default_output("results", RESULTS_FILE[-1], smoke_run=shrink)
         result = sweep(args.methods, args.betas, args.seeds, base_cfg, runs, args.workers, extra, run_kwargs)
-        atomic_write_json(out, result)
+        atomic_write_json(out, portable_paths(result))
         for name, rows in result["summary"]["variants"].items():
             for row in rows:
                 print(f"{name:>16} β0={row['beta0']:<5g} accuracy {row['accuracy']:.3f} ± {row['accuracy_std']:.3f}, "

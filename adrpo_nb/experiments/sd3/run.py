@@ -62,7 +62,7 @@ from adrpo_nb.rewards.images import AttributeBindingReward
 from adrpo_nb.tasks.shapes import N_EVAL_PROMPTS, parse_prompt, split_prompts
 from adrpo_nb.trainers.flow_matching import FlowMatchingRLConfig, FlowMatchingRLTrainer
 from adrpo_nb.utils.paths import atomic_write_json, data_path, read_json
-from adrpo_nb.utils.provenance import git_commit, provenance
+from adrpo_nb.utils.provenance import git_commit, portable_paths, provenance
 from adrpo_nb.utils.runlock import locks_output_dir
 from adrpo_nb.viz.images import png_base64
 
@@ -531,6 +531,8 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("--prompts", choices=("shapes", "project", "drawbench"), default="shapes")
     tr.add_argument("--bf16", action="store_true", help="load the frozen weights in bfloat16 (GPU)")
     tr.add_argument("--gradient-checkpointing", action="store_true")
+    tr.add_argument("--decode-batch-size", type=int, default=8,
+                    help="images the VAE decodes at a time on the real path (--model; default 8)")
     tr.add_argument("--out", default=None)
     tr.add_argument("--smoke", action="store_true")
     sw = sub.add_parser("sweep", help="methods × β0 × seeds on the small path, written as one JSON")
@@ -588,7 +590,8 @@ def _train_from_args(args) -> dict[str, Any]:
     pipe = load_sd3_pipeline(args.model, dtype=torch.bfloat16 if args.bf16 else torch.float32,
                              device="cuda" if torch.cuda.is_available() else None)  # fmt: skip
     prompts = {"shapes": shapes_prompts, "project": project_prompts, "drawbench": load_drawbench}[args.prompts]()
-    adapter = SD3Adapter(pipe, prompts, gradient_checkpointing=args.gradient_checkpointing, **adapter_overrides)
+    adapter = SD3Adapter(pipe, prompts, gradient_checkpointing=args.gradient_checkpointing,
+                         decode_batch_size=args.decode_batch_size, **adapter_overrides)  # fmt: skip
     reward = CLIPScore(device=pipe.device) if args.reward == "clip" else AttributeBindingReward()
     return run_rl(cfg, adapter=adapter, reward=reward)
 
@@ -620,7 +623,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         runs = args.runs_dir or default_output(grid["name"], smoke_run=shrink)
         out = args.out or default_output("results", f"{grid['name']}.json", smoke_run=shrink)
         result = sweep(args.methods or grid["methods"], betas, args.seeds, base_cfg, runs, args.workers)
-        atomic_write_json(out, result)
+        atomic_write_json(out, portable_paths(result))
         for key, s in result["summary"]["by_diversity"].items():
             hv = {m: round(v["hypervolume"], 4) for m, v in s["methods"].items()}
             print(f"hypervolume (reward × {key}): {hv}; ADRPO / best baseline ({s['best_baseline']}) = "
@@ -630,7 +633,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         out = args.out or default_output(*GUIDANCE_FILE)
         result = guidance_curve()
         out = args.out or default_output("results", GUIDANCE_FILE[-1])
-        atomic_write_json(out, result)
+        atomic_write_json(out, portable_paths(result))
         for pt in result["points"]:
             print(f"guidance {pt['guidance_scale']:>4}: reward {pt['reward']:.3f}, diversity {pt['diversity']:.3f}")
         print(f"wrote {out}")
