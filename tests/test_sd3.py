@@ -342,3 +342,27 @@ def test_guidance_reward_at_interpolates_and_takes_the_best_segment():
     # 0.45 is reached on two segments (0.50→0.40 gives 0.73, and the end point 0.70): the best counts
     assert math.isclose(exp.guidance_reward_at(curve, 0.45), 0.73)
     assert exp.guidance_reward_at(curve, 0.65) is None and exp.guidance_reward_at(curve, 0.30) is None
+
+
+def test_decoding_in_chunks_gives_the_images_of_decoding_all_at_once(tiny_dir):
+    pipe = load_sd3_pipeline(tiny_dir)
+    whole = SD3Adapter(pipe, ["a red circle above a blue square"])
+    chunked = SD3Adapter(pipe, ["a red circle above a blue square"], decode_batch_size=3)
+    latents = torch.randn(7, 4, 4, 4, generator=torch.Generator().manual_seed(0))  # 7 = 3 + 3 + 1
+    calls = []
+    decode = pipe.vae.decode
+    pipe.vae.decode = lambda x, **kw: calls.append(len(x)) or decode(x, **kw)
+    try:
+        images = chunked.decode(latents)
+        assert calls == [3, 3, 1]
+        calls.clear()
+        torch.testing.assert_close(images, whole.decode(latents), atol=1e-5, rtol=0)
+        assert calls == [7]
+    finally:
+        pipe.vae.decode = decode
+
+
+@pytest.mark.parametrize("value", [0, -2, 2.5, "8"])
+def test_decode_batch_size_must_be_a_positive_int(tiny_dir, value):
+    with pytest.raises(ValueError, match="decode_batch_size"):
+        SD3Adapter(load_sd3_pipeline(tiny_dir), ["a red circle above a blue square"], decode_batch_size=value)
