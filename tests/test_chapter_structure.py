@@ -69,3 +69,14 @@ def test_small_path_box_comes_before_the_second_section(path):
     assert min(boxes) < sections[1], (
         f"{path.name}: the box (cell {min(boxes)[0]}) comes after the second '## ' section (cell {sections[1][0]})"
     )
+
+
+BOOK_SOURCES = [p for p in sorted((ROOT / "book").glob("**/*.ipynb")) + sorted((ROOT / "book").glob("*.md"))
+                if not {"_build", "node_modules"} & set(p.relative_to(ROOT).parts)]  # fmt: skip
+
+
+@pytest.mark.parametrize("path", BOOK_SOURCES, ids=lambda p: p.name)
+def test_no_draft_markers_are_left_in_the_book(path):
+    text = path.read_text()
+    for marker in ("PLACEHOLDER", "TODO", "FIXME", "XXX"):
+        assert marker not in text, f"{path.name} still has a draft marker {marker!r}"

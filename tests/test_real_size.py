@@ -4,6 +4,7 @@ sizes for the real ones), LoRA counts, the JSON output, clear errors, and the st
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -208,3 +209,17 @@ def test_adapter_makes_the_frozen_head_input_contiguous():
     with torch.no_grad():
         model(input_ids=torch.randint(0, 10, (3, 9)), logits_to_keep=4)
     assert seen == [True]
+
+
+def test_the_chapters_memory_tables_are_the_planners_output():
+    """Each row of ``plan --chapters`` appears verbatim in its chapter (prose and planner cannot drift apart)."""
+    _, markdown = planner.chapter_tables()
+    pages = {"4": "04_sd3", "5": "05_qwen_grpo", "6": "06_audio"}
+    chapter = None
+    for line in markdown.splitlines():
+        if line.startswith("Chapter "):
+            chapter = line.split()[1]
+            nb = json.loads((Path(__file__).parents[1] / "book" / "chapters" / f"{pages[chapter]}.ipynb").read_text())
+            text = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown")
+        elif line.startswith("| ") and not line.startswith("| set-up"):
+            assert line in text, f"chapter {chapter} lacks the planner's row:\n{line}"

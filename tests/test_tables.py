@@ -184,3 +184,20 @@ def test_plot_seed_points_draws_each_seed_and_each_methods_mean():
     labels = ax.get_legend_handles_labels()[1]
     assert any(lbl.startswith("ADRPO (2 seeds") for lbl in labels) and any("3 seeds" in lbl for lbl in labels)
     plt.close(fig)
+
+
+def test_equal_grid_tables_show_hypervolume_ranges_ratios_and_pairs():
+    from adrpo_nb.viz import equal_grid_tables
+
+    comparison = {
+        "k": 2,
+        "methods": {"adrpo": {"beta0s": [0.003, 0.01, 0.03], "hypervolume": {"min": 0.0177, "max": 0.0192}},
+                    "fixed": {"beta0s": [0.01, 0.1], "hypervolume": {"min": 0.0186, "max": 0.0186}}},
+        "ratios": {"fixed": {"best_vs_best": 1.035, "min": 0.954, "max": 1.035}},
+        "pairs": [{"beta0": 0.003, "adrpo": {"beta0": 0.003, "reward": 0.7146, "diversity": 0.5213},
+                   "fixed": {"beta0": 0.01, "reward": 0.7125, "diversity": 0.5617}}],
+    }  # fmt: skip
+    ratios, pairs = equal_grid_tables(comparison)
+    assert ratios.column("hypervolume, any 2 of its β0") == ["0.0177–0.0192", "0.0186"]
+    assert ratios.column("ADRPO / method: best vs best (range)") == ["—", "1.03× (0.95–1.03×)"]
+    assert pairs.cells == (("0.003: 0.715 / 0.521", "0.01: 0.713 / 0.562"),)

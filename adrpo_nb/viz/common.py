@@ -30,6 +30,7 @@ __all__ = [
     "METHOD_COLORS",
     "METHOD_LABELS",
     "BetaSlider",
+    "equal_grid_tables",
     "hypervolume_table",
     "plot_beta_eff_histograms",
     "plot_class_histogram",
@@ -265,6 +266,32 @@ def plot_seed_points(runs: dict[tuple[str, int], dict], ax=None, diversity_key: 
     ax.set_ylabel(DIVERSITY_LABELS.get(diversity_key, diversity_key))
     ax.grid(alpha=0.3)
     return ax
+
+
+def equal_grid_tables(comparison: dict[str, Any]) -> tuple[Table, Table]:
+    """Two tables of :func:`adrpo_nb.experiments.runner.equal_grid_comparison`: each method's hypervolume range
+    over its subsets of ``k`` β0 settings with ADRPO's ratio to it, and the per-β0 pairs (ADRPO at each of its
+    β0 beside each baseline's nearest β0; cells "reward / diversity")."""
+    k = comparison["k"]
+    rows = []
+    for method, entry in comparison["methods"].items():
+        hv, ratio = entry["hypervolume"], comparison["ratios"].get(method)
+        rows.append({"method": METHOD_LABELS.get(method, method), "grid": ", ".join(f"{b:g}" for b in entry["beta0s"]),
+                     "hv": f"{hv['min']:.4f}–{hv['max']:.4f}" if hv["min"] != hv["max"] else f"{hv['max']:.4f}",
+                     "ratio": "—" if ratio is None else
+                              f"{ratio['best_vs_best']:.2f}× ({ratio['min']:.2f}–{ratio['max']:.2f}×)"})  # fmt: skip
+    ratios = table(rows, {"method": "method", "grid": "β0 grid", "hv": f"hypervolume, any {k} of its β0",
+                          "ratio": "ADRPO / method: best vs best (range)"})  # fmt: skip
+    methods = list(comparison["methods"])
+    pair_rows = []
+    for pair in comparison["pairs"]:
+        row = {}
+        for method in methods:
+            q = pair[method]
+            row[method] = f"{q['beta0']:g}: {q['reward']:.3f} / {q['diversity']:.3f}"
+        pair_rows.append(row)
+    pairs = table(pair_rows, {m: f"{METHOD_LABELS.get(m, m)} (β0: reward / diversity)" for m in methods})
+    return ratios, pairs
 
 
 def hypervolume_table(summary: dict, methods: Sequence[str] = ("none", "fixed", "orw", "adrpo")) -> Table:

@@ -93,6 +93,7 @@ __all__ = [
     "long_runs",
     "make_adapter",
     "make_trainer",
+    "orw_official_runs",
     "pretrain",
     "probe_rows",
     "project_prompts",
@@ -468,6 +469,7 @@ def guidance_reward_at(curve: dict, diversity: float, diversity_key: str = "dive
 
 PROBES_DIR = ("results", "sd3_probes")
 LONG_DIRS = {4.0: ("results", "sd3_long"), 1.0: ("results", "sd3_g1_long")}  # 600-iteration runs per guidance
+ORW_OFFICIAL_DIR = ("results", "sd3_orw_official_g1")  # ORW-CFM-W2 at its official α, on-policy (made with ``train``)
 
 
 def long_runs(guidance: float = 4.0) -> dict[tuple[str, int], dict[str, Any]]:
@@ -479,6 +481,14 @@ def long_runs(guidance: float = 4.0) -> dict[tuple[str, int], dict[str, Any]]:
         result = read_json(path)
         runs[result["config"]["method"], result["config"]["seed"]] = result
     return runs
+
+
+def orw_official_runs() -> list[dict[str, Any]]:
+    """The committed ORW-CFM-W2 runs at the official α (``data/results/sd3_orw_official_g1/*.json``, each made by
+    ``train --method orw --beta0 α --shared-noise --guidance 1``), sorted by α and seed; ``[]`` if none."""
+    folder = data_path(*ORW_OFFICIAL_DIR)
+    runs = [read_json(p) for p in sorted(folder.glob("*.json"))] if folder.exists() else []
+    return sorted(runs, key=lambda r: (r["config"]["beta0"], r["config"]["seed"]))
 
 
 def probe_rows() -> list[dict[str, Any]]:
