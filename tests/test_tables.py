@@ -52,8 +52,8 @@ def test_a_missing_key_is_a_clear_error():
 
 def test_numbers_are_right_aligned_and_text_is_not():
     html = table([["ADRPO", "0.740 ± 0.008", "1.13×", "−0.5"]], ["m", "r", "ratio", "neg"]).html()
-    assert "<td>ADRPO</td>" in html
-    assert html.count('<td style="text-align:right;white-space:nowrap">') == 3
+    assert '<td style="padding:0.2em 0.6em">ADRPO</td>' in html
+    assert html.count('<td style="text-align:right;white-space:nowrap;padding:0.2em 0.6em">') == 3
 
 
 def test_repr_is_an_aligned_text_table():

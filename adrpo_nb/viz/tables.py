@@ -45,7 +45,7 @@ class Table:
         wider than the page scrolls sideways inside its own box instead of being cut off."""
         esc = html.escape
         caption = f"<caption>{esc(self.caption)}</caption>" if self.caption else ""
-        head = "".join(f"<th>{esc(h)}</th>" for h in self.headers)
+        head = "".join(f'<th style="{_PAD}">{esc(h)}</th>' for h in self.headers)
         body = "".join("<tr>" + "".join(_td(c) for c in row) + "</tr>" for row in self.cells)
         return (f'<div class="adrpo-table-wrap" style="overflow-x:auto;max-width:100%">'
                 f'<table class="adrpo-table">{caption}<thead><tr>{head}</tr></thead>'
@@ -74,8 +74,11 @@ class Table:
 def _td(text: str) -> str:
     numeric = _looks_numeric(text)
     if numeric:  # right-aligned, and "0.740 ± 0.008" kept on one line (the box scrolls sideways instead)
-        return f'<td style="text-align:right;white-space:nowrap">{html.escape(text)}</td>'
-    return f"<td>{html.escape(text)}</td>"
+        return f'<td style="text-align:right;white-space:nowrap;{_PAD}">{html.escape(text)}</td>'
+    return f'<td style="{_PAD}">{html.escape(text)}</td>'
+
+
+_PAD = "padding:0.2em 0.6em"  # cells that do not wrap need room between them
 
 
 def _looks_numeric(text: str) -> bool:
