@@ -207,8 +207,9 @@ def _run_flow_experiment(trainer: FlowMatchingRLTrainer, evaluate: Evaluate, *, 
         "samples_during_training": records.get("samples_during_training"),
         "provenance": provenance(time.perf_counter() - start, trainer.accelerator.device, command, commit),
     }  # fmt: skip
+    result = portable_paths(result)  # what is returned is what the file holds
     if config.output_dir and trainer.accelerator.is_main_process:
-        atomic_write_json(Path(config.output_dir) / "result.json", portable_paths(result))
+        atomic_write_json(Path(config.output_dir) / "result.json", result)
     return result
 
 

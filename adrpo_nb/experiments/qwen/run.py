@@ -256,8 +256,9 @@ def run_rl(config: GRPOConfig, *, eval_every: int = 30, eval_size: int = 128, sa
         "provenance": provenance(time.perf_counter() - start_time, trainer.accelerator.device, command, commit,
                                  threads=torch.get_num_threads()),
     }  # fmt: skip
+    result = portable_paths(result)  # what is returned is what the file holds
     if out is not None and trainer.accelerator.is_main_process:
-        atomic_write_json(out / "result.json", portable_paths(result))
+        atomic_write_json(out / "result.json", result)
     return result
 
 
