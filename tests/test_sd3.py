@@ -344,6 +344,47 @@ def test_guidance_reward_at_interpolates_and_takes_the_best_segment():
     assert exp.guidance_reward_at(curve, 0.65) is None and exp.guidance_reward_at(curve, 0.30) is None
 
 
+def _long_result(method, seed, **config):
+    base = {"method": method, "beta0": 0.01, "seed": seed, "iterations": 600, "learning_rate": 1e-3,
+            "shared_noise": True, "output_dir": f"runs/{method}_s{seed}", "extra": {"adapter": {"guidance_scale": 1.0}}}
+    return {"config": {**base, **config}, "adapter": {"guidance_scale": 1.0, "sample_steps": 10},
+            "reward_fn": "attribute_binding", "final": {"reward": 0.7}}  # fmt: skip
+
+
+def _commit_long_runs(monkeypatch, tmp_path, folder_runs, baseline_runs=None):
+    (tmp_path / "results" / "sd3_g1_long").mkdir(parents=True)
+    for r in folder_runs:
+        (tmp_path / "results" / "sd3_g1_long" / f"{r['config']['method']}_s{r['config']['seed']}.json").write_text(
+            json.dumps(r))
+    if baseline_runs is not None:
+        (tmp_path / "results" / "sd3_long_baselines_g1.json").write_text(json.dumps({"runs": baseline_runs}))
+    monkeypatch.setattr(exp.run, "data_path", lambda *parts, **kw: tmp_path.joinpath(*parts))
+
+
+def test_long_runs_join_the_baselines_sweep_to_the_committed_runs(monkeypatch, tmp_path):
+    _commit_long_runs(monkeypatch, tmp_path, [_long_result("adrpo", 0), _long_result("fixed", 0)])
+    assert sorted(exp.long_runs()) == [("adrpo", 0), ("fixed", 0)]  # no baselines committed yet
+    (tmp_path / "results" / "sd3_long_baselines_g1.json").write_text(json.dumps({"runs": [
+        _long_result("none", 0, beta0=0.0), _long_result("orw", 0, beta0=1.0, orw_temperature=0.5),
+        _long_result("dpo", 1, beta0=1000.0)]}))  # fmt: skip
+    assert sorted(exp.long_runs()) == [("adrpo", 0), ("dpo", 1), ("fixed", 0), ("none", 0), ("orw", 0)]
+
+
+@pytest.mark.parametrize(("change", "field"), [({"iterations": 150}, "config.iterations"),
+                                                ({"learning_rate": 3e-3}, "config.learning_rate"),
+                                                ({"extra": {"adapter": {"guidance_scale": 4.0}}}, "config.extra")])
+def test_long_runs_refuse_a_run_of_another_protocol(monkeypatch, tmp_path, change, field):
+    _commit_long_runs(monkeypatch, tmp_path, [_long_result("adrpo", 0)], [_long_result("none", 0, **change)])
+    with pytest.raises(ValueError, match=field.replace(".", r"\.")):
+        exp.long_runs()
+
+
+def test_long_runs_refuse_two_runs_of_one_method_and_seed(monkeypatch, tmp_path):
+    _commit_long_runs(monkeypatch, tmp_path, [_long_result("adrpo", 0)], [_long_result("adrpo", 0, beta0=0.03)])
+    with pytest.raises(ValueError, match="method='adrpo', seed=0"):
+        exp.long_runs()
+
+
 def test_decoding_in_chunks_gives_the_images_of_decoding_all_at_once(tiny_dir):
     pipe = load_sd3_pipeline(tiny_dir)
     whole = SD3Adapter(pipe, ["a red circle above a blue square"])

@@ -186,6 +186,28 @@ def test_plot_seed_points_draws_each_seed_and_each_methods_mean():
     plt.close(fig)
 
 
+def test_plot_method_curves_draws_each_methods_seed_mean_and_range():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from adrpo_nb.viz import plot_method_curves
+
+    runs = {(m, s): {"config": {"method": m, "seed": s}, "curve": {"iteration": [0, 10], "w2": w2}}
+            for (m, s), w2 in {("adrpo", 0): [0.0, 1.0], ("adrpo", 1): [0.0, 3.0], ("none", 0): [0.0, 9.0]}.items()}
+    fig, ax = plt.subplots()
+    plot_method_curves(runs, "w2", ax)
+    lines = {line.get_label(): list(line.get_ydata()) for line in ax.get_lines()}
+    assert lines == {"ADRPO (mean of 2 seeds)": [0.0, 2.0], "β = 0 (mean of 1 seeds)": [0.0, 9.0]}
+    band = ax.collections[1].get_paths()[0].vertices[:, 1]  # methods in METHOD_COLORS order: β = 0, then ADRPO
+    assert band.min() == 0.0 and band.max() == 3.0  # ADRPO's band spans its seeds' range
+    runs["adrpo", 1]["curve"]["iteration"] = [0, 20]
+    with pytest.raises(ValueError, match="different iterations"):
+        plot_method_curves(runs, "w2", ax)
+    plt.close(fig)
+
+
 def test_equal_grid_tables_show_hypervolume_ranges_ratios_and_pairs():
     from adrpo_nb.viz import equal_grid_tables
 

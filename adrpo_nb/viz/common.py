@@ -36,6 +36,7 @@ __all__ = [
     "plot_class_histogram",
     "plot_curves",
     "plot_guidance_curve",
+    "plot_method_curves",
     "plot_pareto_fronts",
     "plot_seed_curves",
     "plot_seed_points",
@@ -175,6 +176,29 @@ def plot_curves(runs: Sequence[dict], key: str = "reward", ax=None, label_fn: Ca
         label = label_fn(run) if label_fn else (name if cfg["method"] == "none" else f"{name} β0={cfg['beta0']:g}")
         ax.plot(run["curve"]["iteration"], run["curve"][key], label=label, color=METHOD_COLORS.get(cfg["method"]),
                 alpha=0.9)  # fmt: skip
+    ax.set_xlabel("iteration")
+    ax.set_ylabel(key)
+    ax.grid(alpha=0.3)
+    return ax
+
+
+def plot_method_curves(runs: dict[tuple[str, int], dict], key: str = "w2", ax=None):
+    """Training curves of results keyed by ``(method, seed)``: each method's mean over its seeds as a line and
+    the range of its seeds as a band, coloured by method (for many seeds, where :func:`plot_curves` crowds)."""
+    import matplotlib.pyplot as plt
+
+    ax = ax or plt.gca()
+    order = list(METHOD_COLORS)
+    for method in sorted({m for m, _ in runs}, key=lambda m: order.index(m) if m in order else len(order)):
+        curves = [r["curve"] for (m, _), r in sorted(runs.items()) if m == method]
+        iterations = curves[0]["iteration"]
+        if any(c["iteration"] != iterations for c in curves):
+            raise ValueError(f"the seeds of method={method!r} logged {key!r} at different iterations")
+        values = np.array([c[key] for c in curves], dtype=float)
+        color = METHOD_COLORS.get(method)
+        ax.plot(iterations, values.mean(axis=0), color=color,
+                label=f"{METHOD_LABELS.get(method, method)} (mean of {len(curves)} seeds)")  # fmt: skip
+        ax.fill_between(iterations, values.min(axis=0), values.max(axis=0), color=color, alpha=0.2, lw=0)
     ax.set_xlabel("iteration")
     ax.set_ylabel(key)
     ax.grid(alpha=0.3)

@@ -13,7 +13,8 @@ Command line::
 
 ``--smoke`` shrinks any of them to seconds (and writes only under ``runs/*-smoke/``). Nothing is written into
 ``data/`` unless ``--out`` says so (the committed files: ``pretrain --out data/checkpoints/sd3_tiny``,
-``sweep --out data/results/sd3_sweep.json``, ``guidance --out data/results/sd3_guidance.json``).
+``sweep --guidance 1 --shared-noise --out data/results/sd3_sweep_g1.json``,
+``guidance --out data/results/sd3_guidance.json``).
 The tiny model has the real classes — an ``SD3Transformer2DModel``, an ``AutoencoderKL``, two
 ``CLIPTextModelWithProjection`` and a ``T5EncoderModel`` with tokenizers built for the shapes vocabulary —
 and is loaded with the same ``StableDiffusion3Pipeline.from_pretrained`` as the hub model.
@@ -71,7 +72,6 @@ __all__ = [
     "GUIDANCE_FILE",
     "REAL_MODEL",
     "REAL_PATH_BATCH",
-    "RESULTS_FILE",
     "RESULTS_FILE_G1",
     "ORW_OFFICIAL_ALPHAS",
     "SWEEP_BETAS",
@@ -95,7 +95,7 @@ __all__ = [
     "make_trainer",
     "orw_official_runs",
     "pretrain",
-    "probe_rows",
+    "run_protocol",
     "project_prompts",
     "run_rl",
     "select_runs",
@@ -108,8 +108,7 @@ __all__ = [
 
 REAL_MODEL = "stabilityai/stable-diffusion-3-medium-diffusers"
 TINY_DIR = ("checkpoints", "sd3_tiny")
-RESULTS_FILE = ("results", "sd3_sweep.json")
-RESULTS_FILE_G1 = ("results", "sd3_sweep_g1.json")  # the same sweep sampled without guidance, shared noise
+RESULTS_FILE_G1 = ("results", "sd3_sweep_g1.json")  # the committed sweep: sampled without guidance, shared noise
 EVAL_SEED = 4242  # the evaluation's noise
 EVAL_PROMPTS, EVAL_IMAGES_PER_PROMPT = N_EVAL_PROMPTS, 4  # every prompt of the "eval" split, 4 images each
 #: sampler/LoRA settings of the small path (the real path: SD3Adapter's defaults, 1024 px, 28 steps)
@@ -124,7 +123,7 @@ DIVERSITY_KEYS = ("diversity",)
 #: ORW-CFM-W2's W2 coefficient α (our β0 for method "orw") at its authors' settings: their README recommends
 #: α ≥ 1 (the committed sweep ran 0.01 and 0.1, far below); τ stays 0.5, their default
 ORW_OFFICIAL_ALPHAS = (0.5, 1.0, 5.0)
-LONG_ITERATIONS = 600  # the long runs of sd3_long/ and sd3_g1_long/ (ADRPO and fixed β)
+LONG_ITERATIONS = 600  # the long on-policy runs (sd3_g1_long/ and the long-baselines grid)
 
 
 def sweep_grid(grid: str, orw_alpha: float = 1.0, dpo_beta: float = 1000.0) -> dict[str, Any]:
@@ -137,7 +136,8 @@ def sweep_grid(grid: str, orw_alpha: float = 1.0, dpo_beta: float = 1000.0) -> d
       and fixed-β runs.
 
     Every grid writes its runs under ``runs/<name>`` and its result to ``runs/results/<name>.json`` unless
-    ``--runs-dir`` / ``--out`` name others (e.g. ``--out data/results/sd3_sweep.json`` for the committed file).
+    ``--runs-dir`` / ``--out`` name others (e.g. ``--guidance 1 --shared-noise --out
+    data/results/sd3_sweep_g1.json`` for the committed one).
     """
     if grid == "default":
         return {"methods": SWEEP_METHODS, "betas": SWEEP_BETAS, "iterations": None,
@@ -467,20 +467,54 @@ def guidance_reward_at(curve: dict, diversity: float, diversity_key: str = "dive
     return best
 
 
-PROBES_DIR = ("results", "sd3_probes")
-LONG_DIRS = {4.0: ("results", "sd3_long"), 1.0: ("results", "sd3_g1_long")}  # 600-iteration runs per guidance
+LONG_RUNS_DIR = ("results", "sd3_g1_long")  # ADRPO and fixed β, 600 iterations on-policy (each made with ``train``)
+LONG_BASELINES_FILE = ("results", "sd3_long_baselines_g1.json")  # β = 0, ORW, DPO: ``sweep --grid long-baselines``
 ORW_OFFICIAL_DIR = ("results", "sd3_orw_official_g1")  # ORW-CFM-W2 at its official α, on-policy (made with ``train``)
+#: config fields a method's own setting may change; every other field (and the adapter, the reward) is the protocol
+METHOD_FIELDS = frozenset({"method", "beta0", "clip", "orw_temperature", "seed", "checkpoint_every", "output_dir",
+                           "progress"})  # fmt: skip
 
 
-def long_runs(guidance: float = 4.0) -> dict[tuple[str, int], dict[str, Any]]:
-    """The committed 600-iteration runs at a guidance scale, keyed by ``(method, seed)``."""
-    if guidance not in LONG_DIRS:
-        raise ValueError(f"no long runs at guidance {guidance!r}; there are runs at {sorted(LONG_DIRS)}")
-    runs = {}
-    for path in sorted(data_path(*LONG_DIRS[guidance]).glob("*.json")):
-        result = read_json(path)
-        runs[result["config"]["method"], result["config"]["seed"]] = result
+def run_protocol(result: dict[str, Any]) -> dict[str, Any]:
+    """What a run shares with every run it is compared with: its config without :data:`METHOD_FIELDS` (batch,
+    iterations, learning rate, shared noise, sampler overrides …), its adapter's sampler settings and its reward."""
+    config = {k: v for k, v in result["config"].items() if k not in METHOD_FIELDS}
+    return {"config": config, "adapter": result.get("adapter"), "reward_fn": result.get("reward_fn")}
+
+
+def long_runs() -> dict[tuple[str, int], dict[str, Any]]:
+    """The committed 600-iteration on-policy runs (guidance 1, shared noise, held-out prompts), keyed by
+    ``(method, seed)``: ADRPO and fixed β from ``data/results/sd3_g1_long/`` and, once committed, β = 0,
+    ORW-CFM-W2 and Diffusion-DPO from ``data/results/sd3_long_baselines_g1.json``.
+
+    Raises ``ValueError`` naming the run if two runs share a ``(method, seed)`` or if a run's
+    :func:`run_protocol` differs from the first run's, so that the table compares like with like."""
+    results = [read_json(p) for p in sorted(data_path(*LONG_RUNS_DIR).glob("*.json"))]
+    baselines = data_path(*LONG_BASELINES_FILE, must_exist=False)
+    if baselines.exists():
+        results += read_json(baselines)["runs"]
+    runs: dict[tuple[str, int], dict[str, Any]] = {}
+    for result in results:
+        key = (result["config"]["method"], result["config"]["seed"])
+        if key in runs:
+            raise ValueError(f"two long runs of method={key[0]!r}, seed={key[1]!r}: "
+                             f"{runs[key]['config']['output_dir']} and {result['config']['output_dir']}")  # fmt: skip
+        if runs:
+            first = next(iter(runs.values()))
+            if run_protocol(result) != run_protocol(first):
+                diff = _protocol_diff(run_protocol(first), run_protocol(result))
+                raise ValueError(f"long run {result['config']['output_dir']} differs from "
+                                 f"{first['config']['output_dir']} outside the method's own settings: "
+                                 f"{diff}")  # fmt: skip
+        runs[key] = result
     return runs
+
+
+def _protocol_diff(a: dict[str, Any], b: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
+    flat_a = {f"{part}.{k}": v for part, d in a.items() for k, v in (d.items() if isinstance(d, dict) else [("", d)])}
+    flat_b = {f"{part}.{k}": v for part, d in b.items() for k, v in (d.items() if isinstance(d, dict) else [("", d)])}
+    return {k: (flat_a.get(k), flat_b.get(k)) for k in sorted(flat_a.keys() | flat_b.keys())
+            if flat_a.get(k) != flat_b.get(k)}  # fmt: skip
 
 
 def orw_official_runs() -> list[dict[str, Any]]:
@@ -489,25 +523,6 @@ def orw_official_runs() -> list[dict[str, Any]]:
     folder = data_path(*ORW_OFFICIAL_DIR)
     runs = [read_json(p) for p in sorted(folder.glob("*.json"))] if folder.exists() else []
     return sorted(runs, key=lambda r: (r["config"]["beta0"], r["config"]["seed"]))
-
-
-def probe_rows() -> list[dict[str, Any]]:
-    """The committed single-run probes (``data/results/sd3_probes/*.json``, made with ``train``): one row each
-    with what was changed against :func:`default_config` and the final held-out metrics."""
-    defaults = default_config()
-    rows = []
-    for path in sorted(data_path(*PROBES_DIR).glob("*.json")):
-        result = read_json(path)
-        cfg, final = result["config"], result["final"]
-        cfg = FlowMatchingRLConfig.from_dict(cfg).to_dict()  # today's field names
-        keys = ("learning_rate", "scale_rewards", "shared_noise", "updates_per_iteration")
-        changes = [f"{k}={cfg[k]}" for k in keys if cfg.get(k, getattr(defaults, k)) != getattr(defaults, k)]
-        rows.append({"name": path.stem, "method": cfg["method"], "beta0": cfg["beta0"], "seed": cfg["seed"],
-                     "iterations": cfg["iterations"], "guidance": result["adapter"]["guidance_scale"],
-                     "changes": ", ".join(changes) or "none",
-                     **{k: final[k] for k in ("reward", "binding/shapes", "binding/relation", "diversity", "w2")},
-                     "provenance": result["provenance"]})  # fmt: skip
-    return rows
 
 
 # ----------------------------------------------------------------------------- CLI
