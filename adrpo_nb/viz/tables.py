@@ -146,13 +146,16 @@ def _format(value: Any, spec: Format | None, key: str, i: int) -> str:
 
 
 def mean_std(values: Sequence[float], spec: str = ".3f") -> str:
-    """``"mean ± std"`` of ``values`` (population std, as the sweeps report it); ``—`` when empty.
+    """``"mean ± std"`` of ``values`` (population std, as the sweeps report it); ``—`` when empty, and the value
+    alone for one value (one seed has no spread to show, and ``± 0.000`` would claim one).
 
     A NaN anywhere gives ``nan ± nan``: a diverged value is shown, not dropped.
     """
     values = np.asarray(values, dtype=float)
     if values.size == 0:
         return MISSING
+    if values.size == 1:
+        return format(float(values[0]), spec)
     return f"{format(float(values.mean()), spec)} ± {format(float(values.std()), spec)}"
 
 
