@@ -511,10 +511,13 @@ def long_runs() -> dict[tuple[str, int], dict[str, Any]]:
 
 
 def _protocol_diff(a: dict[str, Any], b: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
-    flat_a = {f"{part}.{k}": v for part, d in a.items() for k, v in (d.items() if isinstance(d, dict) else [("", d)])}
-    flat_b = {f"{part}.{k}": v for part, d in b.items() for k, v in (d.items() if isinstance(d, dict) else [("", d)])}
-    return {k: (flat_a.get(k), flat_b.get(k)) for k in sorted(flat_a.keys() | flat_b.keys())
-            if flat_a.get(k) != flat_b.get(k)}  # fmt: skip
+    """The ``part.field`` entries in which two :func:`run_protocol` results differ, with both values."""
+    def flat(protocol: dict[str, Any]) -> dict[str, Any]:
+        return {f"{part}.{k}": v for part, d in protocol.items()
+                for k, v in (d.items() if isinstance(d, dict) else [("", d)])}  # fmt: skip
+
+    fa, fb = flat(a), flat(b)
+    return {k: (fa.get(k), fb.get(k)) for k in sorted(fa.keys() | fb.keys()) if fa.get(k) != fb.get(k)}
 
 
 def orw_official_runs() -> list[dict[str, Any]]:
