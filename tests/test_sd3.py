@@ -344,6 +344,13 @@ def test_guidance_reward_at_interpolates_and_takes_the_best_segment():
     assert exp.guidance_reward_at(curve, 0.65) is None and exp.guidance_reward_at(curve, 0.30) is None
 
 
+def test_versus_guidance_names_the_gap_or_says_the_run_is_off_the_curve():
+    curve = {"points": [{"reward": 0.68, "diversity": 0.60}, {"reward": 0.72, "diversity": 0.50}]}
+    assert exp.versus_guidance(curve, 0.75, 0.55) == "guidance alone reaches 0.700 at that diversity (+0.050)"
+    assert exp.versus_guidance(curve, 0.65, 0.55).endswith("(-0.050)")
+    assert exp.versus_guidance(curve, 0.70, 0.65) == "outside the guidance curve's range of diversity"
+
+
 def _long_result(method, seed, **config):
     base = {"method": method, "beta0": 0.01, "seed": seed, "iterations": 600, "learning_rate": 1e-3,
             "shared_noise": True, "output_dir": f"runs/{method}_s{seed}", "extra": {"adapter": {"guidance_scale": 1.0}}}

@@ -38,7 +38,6 @@ __all__ = [
     "plot_guidance_curve",
     "plot_method_curves",
     "plot_pareto_fronts",
-    "plot_seed_curves",
     "plot_seed_points",
     "seed_stats",
     "seeds_table",
@@ -143,26 +142,6 @@ def plot_guidance_curve(curve: dict, diversity_key: str = "diversity", ax=None, 
         ax.annotate(f"w={p['guidance_scale']:g}", (p["reward"], p[diversity_key]), fontsize=7, color="k", alpha=0.7,
                     xytext=(-8, -10), textcoords="offset points")  # fmt: skip
     return ax
-
-
-def plot_seed_curves(runs: dict[tuple[str, int], dict], keys: Sequence[str] = ("reward", "diversity", "w2"),
-                     log_keys: Sequence[str] = ("w2",)):  # fmt: skip
-    """Training curves of results keyed by ``(method, seed)``, one panel per key (log scale for ``log_keys``)."""
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, len(keys), figsize=(4.7 * len(keys), 3), squeeze=False)
-    def label(r: dict) -> str:
-        return f"{METHOD_LABELS.get(r['config']['method'])} s{r['config']['seed']}"
-
-    for ax, key in zip(axes[0], keys, strict=True):
-        plot_curves(list(runs.values()), key, ax, label_fn=label)
-        ax.set_xlabel("iteration")
-        ax.set_ylabel(f"batch {DISTANCE_LABELS.get(key, key)}")
-        if key in log_keys:
-            ax.set_yscale("log")
-    axes[0][0].legend(fontsize=7, ncol=2)
-    fig.tight_layout()
-    return fig
 
 
 def plot_curves(runs: Sequence[dict], key: str = "reward", ax=None, label_fn: Callable[[dict], str] | None = None):

@@ -88,6 +88,7 @@ __all__ = [
     "evaluate_sd3",
     "guidance_curve",
     "guidance_reward_at",
+    "versus_guidance",
     "load_drawbench",
     "load_tiny_pipeline",
     "long_runs",
@@ -465,6 +466,15 @@ def guidance_reward_at(curve: dict, diversity: float, diversity_key: str = "dive
         reward = a["reward"] + frac * (b["reward"] - a["reward"])
         best = reward if best is None else max(best, reward)
     return best
+
+
+def versus_guidance(curve: dict, reward: float, diversity: float, diversity_key: str = "diversity") -> str:
+    """A run's reward against guidance alone at its diversity (:func:`guidance_reward_at`), as the book writes it:
+    ``"guidance alone reaches 0.721 at that diversity (+0.018)"``, or that the diversity is outside the curve."""
+    by_guidance = guidance_reward_at(curve, diversity, diversity_key)
+    if by_guidance is None:
+        return "outside the guidance curve's range of diversity"
+    return f"guidance alone reaches {by_guidance:.3f} at that diversity ({reward - by_guidance:+.3f})"
 
 
 LONG_RUNS_DIR = ("results", "sd3_g1_long")  # ADRPO and fixed β, 600 iterations on-policy (each made with ``train``)
