@@ -9,6 +9,7 @@ from adrpo_nb.experiments import audio
 from adrpo_nb.experiments.audio import (
     VARIANTS,
     audio_config,
+    book_run_config,
     reward_setup,
     run_rl,
     scaling_slope,
@@ -41,7 +42,7 @@ def test_reward_setups_and_config_validation():
     funcs, weights = reward_setup("cesar", process_weight=0.5)
     assert len(funcs) == 5 and weights == [5.0, 1.0, 0.5, 0.5, 0.5]
     cfg = audio_config("grpo_outcome", 0.04)
-    assert cfg.method == "fixed" and cfg.reward_weights == [5.0, 1.0] and cfg.extra["rewards"] == "outcome"
+    assert cfg.method == "fixed" and cfg.reward_weights == [5.0, 1.0] and cfg.settings.rewards == "outcome"
     assert audio_config("adrpo_cesar").method == "adrpo"
     with pytest.raises(ValueError, match="variant"):
         audio_config("ppo")
@@ -79,21 +80,20 @@ def test_dataset_rows_carry_the_clip_and_the_reward_columns():
 @pytest.mark.slow
 def test_a_smoke_rl_run_writes_its_result_and_is_reused(tmp_path):
     cfg = smoke_config(audio_config("adrpo_cesar", 0.04, output_dir=str(tmp_path), iterations=2))
-    result = run_rl(cfg, eval_size=5, budgets=(4, None))
+    result = run_rl(cfg, eval_size=5, budgets=(4, None), snapshots=(2,))
     assert [p["budget"] for p in result["scaling"]] == [4, audio.MAX_NEW_TOKENS]
     assert 0.0 <= result["final"]["accuracy"] <= 1.0 and result["provenance"]["seconds"] > 0
-    assert len(result["beta_eff"]) == cfg.samples_per_iteration
-    assert all(0.0 <= b <= 2 * cfg.beta0 + 1e-9 for b in result["beta_eff"])
-    assert run_rl(cfg, eval_size=5, budgets=(4, None)) == result  # finished: read back, not retrained
+    last = result["beta_eff"][str(cfg.iterations)]  # recorded at the last iteration (snapshots)
+    assert len(last) == cfg.config.samples_per_iteration
+    assert all(0.0 <= b <= 2 * cfg.beta0 + 1e-9 for b in last)
+    assert run_rl(cfg, eval_size=5, budgets=(4, None), snapshots=(2,)) == result  # finished: read back, not retrained
 
 
 def test_a_book_run_with_other_settings_gets_its_own_folder(monkeypatch, tmp_path):
-    from adrpo_nb.experiments.runner import book_config
-
     monkeypatch.setenv("ADRPO_RUNS", str(tmp_path))
-    default = book_config(audio_config("adrpo_cesar"), "audio_x", smoke_config)
-    again = book_config(audio_config("adrpo_cesar"), "audio_x", smoke_config)
-    exercise = book_config(audio_config("adrpo_cesar", reward_weights=[5, 1, 1, 1, 0]), "audio_x", smoke_config)
+    default = book_run_config("adrpo_cesar", 0.04)
+    again = book_run_config("adrpo_cesar", 0.04)
+    exercise = book_run_config("adrpo_cesar", 0.04, reward_weights=[5, 1, 1, 1, 0])
     assert default.output_dir == again.output_dir != exercise.output_dir
     assert default.output_dir.startswith(str(tmp_path))
 

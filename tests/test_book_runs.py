@@ -29,7 +29,7 @@ def test_book_run_builds_its_trainer_with_make_trainer_and_book_run_config(famil
     def stand_in(config, *a, **kw):
         raise Built(config)
 
-    monkeypatch.setattr(run, "make_trainer", stand_in)
+    monkeypatch.setattr(run.FAMILY, "make_trainer", stand_in)
     with pytest.raises(Built) as built:
         run.book_run(*args, seed=1)
     assert built.value.args[0] == run.book_run_config(*args, seed=1)
@@ -43,5 +43,5 @@ def test_make_trainer_builds_without_training(family, monkeypatch, tmp_path):
     args, cls = FAMILIES[family]
     config = run.book_run_config(*args)
     trainer = run.make_trainer(config)
-    assert type(trainer) is cls and trainer.config is config and trainer.iteration == 0 and not trainer.history
+    assert type(trainer) is cls and trainer.config is config.config and trainer.iteration == 0 and not trainer.history
     assert not (tmp_path / "book-smoke").exists()  # building writes nothing

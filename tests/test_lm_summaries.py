@@ -41,18 +41,22 @@ def test_scaled_advantages_make_the_clipped_beta_binary_and_the_graded_variant_d
 def test_the_sweep_runs_the_graded_variant_under_its_own_name(monkeypatch, tmp_path):
     jobs = []
 
-    def fake_job(job):
-        jobs.append(job)
-        keys = ("accuracy", "distinct_correct", "kl", "entropy", "self_bleu")
-        return {"config": job[0], "provenance": {"seconds": 1.0}, "final": dict.fromkeys(keys, 0.5)}
+    from types import SimpleNamespace
 
-    monkeypatch.setattr(qwen_run, "_sweep_job", fake_job)
-    monkeypatch.setattr(qwen_run, "load_tiny", lambda: None)
-    monkeypatch.setattr(qwen_run, "evaluate_policy", lambda *a, **k: {"accuracy": 0.3, "examples": []})
-    monkeypatch.setattr(qwen_run, "samples_html", lambda examples: "")
-    result = qwen_run.sweep(["adrpo"], [0.04], [0], runs_dir=tmp_path, workers=1,
-                            extra_runs=qwen_run.EXTRA_VARIANTS, log=lambda *_: None)  # fmt: skip
-    names = sorted(job[0]["output_dir"].split("/")[-1].rsplit("_", 1)[0] for job in jobs)  # <name>_<settings hash>
+    from adrpo_nb.experiments import runner
+
+    def fake_run(family, spec, command=None):
+        jobs.append(spec)
+        keys = ("accuracy", "distinct_correct", "kl", "entropy", "self_bleu")
+        return {"config": spec.config.to_dict(), "provenance": {"seconds": 1.0}, "final": dict.fromkeys(keys, 0.5)}
+
+    monkeypatch.setattr(runner, "run", fake_run)
+    monkeypatch.setattr(qwen_run.FAMILY, "base_record", lambda spec: {"accuracy": 0.3})
+    args = SimpleNamespace(methods=["adrpo"], betas=[0.04], seeds=[0], no_extra=False)
+    specs, _ = qwen_run.FAMILY.sweep_specs(args, qwen_run.default_config(), False)
+    result = runner.sweep(qwen_run.FAMILY, specs, base=qwen_run.default_config(), runs_dir=tmp_path, workers=1,
+                          log=lambda *_: None)  # fmt: skip
+    names = sorted(s.config.output_dir.split("/")[-1].rsplit("_", 1)[0] for s in jobs)  # <name>_<settings digest>
     assert names == ["adrpo_b0.04_noclip_s0", "adrpo_b0.04_s0", "adrpo_b1_unscaled_s0"]
     assert set(result["summary"]["variants"]) == {"adrpo", "adrpo (no clip)", "adrpo (unscaled A)"}
     assert run_variant({"config": {"method": "adrpo", "beta0": 1.0, "clip": None, "scale_rewards": False}}) == \

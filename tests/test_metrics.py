@@ -54,7 +54,7 @@ def _sweep(points):
 
 
 def test_equal_grid_comparison_scores_every_method_on_as_many_settings():
-    from adrpo_nb.experiments.runner import equal_grid_comparison, summarize_sweep
+    from adrpo_nb.experiments.summaries import equal_grid_comparison, summarize_sweep
 
     sweep = _sweep([("adrpo", 0.05, 1, 3), ("adrpo", 0.1, 2, 2), ("adrpo", 0.2, 3, 1),
                     ("fixed", 0.05, 1, 2.5), ("fixed", 0.5, 2, 1.5), ("none", 0.0, 0.5, 0.5)])  # fmt: skip

@@ -36,16 +36,35 @@ def _trainer(cfg, reward=even_digits, **kw) -> FlowMatchingRLTrainer:
 
 # ----------------------------------------------------------------------------- 1. a finished result and its config
 def test_a_finished_result_is_reused_only_for_its_own_config(tmp_path):
-    cfg = replace(TINY, output_dir=str(tmp_path), iterations=300)
-    atomic_write_json(tmp_path / "result.json", {"config": cfg.to_dict(), "final": {"reward": 0.9}})
-    assert finished_result(replace(cfg, progress=True, checkpoint_every=5))["final"] == {"reward": 0.9}
+    from adrpo_nb.experiments import mnist
+
+    spec = mnist.run.RunSpec(replace(TINY, output_dir=str(tmp_path), iterations=300), mnist.MnistSettings())
+    atomic_write_json(tmp_path / "result.json", {**spec.to_dict(), "final": {"reward": 0.9}})
+    family = mnist.FAMILY
+    assert finished_result(family, spec.replace(progress=True, checkpoint_every=5))["final"] == {"reward": 0.9}
     with pytest.raises(ValueError, match=r"method: result 'adrpo' vs now 'fixed'"):
-        finished_result(replace(cfg, method="fixed"))
+        finished_result(family, spec.replace(method="fixed"))
     with pytest.raises(ValueError, match=r"beta0: result 0.05 vs now 0.1"):
-        finished_result(replace(cfg, beta0=0.1))
-    assert finished_result(replace(cfg, iterations=400)) is None  # longer: resume from the checkpoint
+        finished_result(family, spec.replace(beta0=0.1))
+    assert finished_result(family, spec.replace(iterations=400)) is None  # longer: resume from the checkpoint
     with pytest.raises(ValueError, match=r"iterations: result 300 vs now 200"):
-        finished_result(replace(cfg, iterations=200))
+        finished_result(family, spec.replace(iterations=200))
+    # what the result depends on beside the trainer's config: the reward, the evaluation, the snapshots
+    with pytest.raises(ValueError, match=r"settings\.reward: result 'even_digits' vs now 'digit_3'"):
+        finished_result(family, spec.replace(reward="digit_3"))
+    with pytest.raises(ValueError, match=r"settings\.eval_samples: result 1024 vs now 64"):
+        finished_result(family, spec.replace(eval_samples=64))
+
+
+def test_a_misspelt_run_setting_is_refused_naming_it_and_its_value():
+    from adrpo_nb.experiments import mnist, sd3
+
+    with pytest.raises(ConfigError, match=r"no field 'guidance_scal' \(got guidance_scal=1\.0\)"):
+        sd3.default_config(guidance_scal=1.0)
+    with pytest.raises(ConfigError, match=r"MnistSettings has no field 'eval_sample' \(got eval_sample=64\)"):
+        mnist.MnistSettings.from_dict({"eval_sample": 64})
+    with pytest.raises(ConfigError, match=r"reward must be one of"):
+        mnist.book_run_config("adrpo", 0.05, reward="odd")
 
 
 def test_the_lm_experiments_check_the_finished_config_too(tmp_path):
@@ -363,11 +382,11 @@ def test_run_records_resume_up_to_the_checkpoint_and_a_fresh_start_drops_them(tm
 def test_a_resumed_qwen_run_keeps_the_evaluations_and_snapshots_made_before_it_stopped(tmp_path):
     from adrpo_nb.experiments import qwen
 
-    cfg = replace(qwen.smoke_config(qwen.default_config(method="adrpo", beta0=0.04, output_dir=str(tmp_path))),
-                  iterations=3, checkpoint_every=1)  # fmt: skip
+    cfg = qwen.smoke_config(qwen.default_config(method="adrpo", beta0=0.04, output_dir=str(tmp_path))).replace(
+        iterations=3, checkpoint_every=1)
     kwargs = {"eval_every": 1, "eval_size": 4, "samples_per_puzzle": 2, "beta_eff_snapshots": (1, 2, 4)}
     qwen.run_rl(cfg, **kwargs)
-    resumed = qwen.run_rl(replace(cfg, iterations=5), **kwargs)  # resumes from the checkpoint at iteration 3
+    resumed = qwen.run_rl(cfg.replace(iterations=5), **kwargs)  # resumes from the checkpoint at iteration 3
     assert [e["iteration"] for e in resumed["evals"]] == [0, 1, 2, 3, 4, 5]  # before: [4, 5]
     assert resumed["start"] is not None and resumed["start"]["iteration"] == 0
     assert list(resumed["beta_eff"]) == ["1", "2", "4"]  # before: ["4"]
@@ -376,9 +395,8 @@ def test_a_resumed_qwen_run_keeps_the_evaluations_and_snapshots_made_before_it_s
 def test_a_resumed_flow_run_keeps_its_beta_and_sample_snapshots(tmp_path):
     from adrpo_nb.experiments import mnist
 
-    cfg = replace(mnist.smoke_config(FlowMatchingRLConfig(method="adrpo", beta0=0.05, output_dir=str(tmp_path),
-                                                          progress=False)),
-                  iterations=2, checkpoint_every=1)  # fmt: skip
+    cfg = mnist.smoke_config(mnist.book_run_config("adrpo", 0.05).replace(output_dir=str(tmp_path), progress=False))
+    cfg = cfg.replace(iterations=2, checkpoint_every=1)
     mnist.run_rl(cfg, eval_samples=64, beta_eff_snapshots=(1, 3))
-    resumed = mnist.run_rl(replace(cfg, iterations=3), eval_samples=64, beta_eff_snapshots=(1, 3))
+    resumed = mnist.run_rl(cfg.replace(iterations=3), eval_samples=64, beta_eff_snapshots=(1, 3))
     assert list(resumed["beta_eff"]) == ["1", "3"] and list(resumed["samples_during_training"]) == ["1", "3"]

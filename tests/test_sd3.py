@@ -88,7 +88,7 @@ def test_train_and_eval_prompts_are_disjoint_by_construction():
     from adrpo_nb.tasks.shapes import all_prompts, split_prompts
 
     train, held_out = exp.shapes_prompts("train").prompts, exp.shapes_prompts("eval").prompts
-    assert len(held_out) == exp.run.EVAL_PROMPTS == 48 and len(train) == 432 - 48
+    assert len(held_out) == exp.EVAL_PROMPTS == 48 and len(train) == 432 - 48
     assert not set(train) & set(held_out) and sorted(train + held_out) == sorted(all_prompts())
     assert split_prompts("eval") == held_out  # deterministic: the same split on every call
     with pytest.raises(ValueError, match="split='test'"):
@@ -111,7 +111,7 @@ def test_evaluation_reads_only_eval_prompts_and_training_only_train_prompts(monk
         exp.evaluate_sd3(Recorder())
     assert set(seen) == set(exp.shapes_prompts("eval").prompts)
     made = {}
-    monkeypatch.setattr(exp.run, "SD3Adapter", lambda pipe, prompts, **kw: made.setdefault("prompts", prompts))
+    monkeypatch.setattr(exp.family, "SD3Adapter", lambda pipe, prompts, **kw: made.setdefault("prompts", prompts))
     exp.make_adapter(pipe=object())
     assert not set(made["prompts"].prompts) & set(seen)  # RL samples its prompts from the train split only
 
@@ -202,7 +202,7 @@ def test_every_method_trains_the_lora_only(tiny_dir, method):
     adapter = _adapter(tiny_dir, sample_steps=2)
     frozen = {n: p.detach().clone() for n, p in adapter.transformer.named_parameters() if "lora" not in n}
     cfg = exp.smoke_config(exp.default_config(method=method, beta0=100.0 if method == "dpo" else 0.05, progress=False))
-    cfg = replace(cfg, iterations=2, reward_weights=[1.0, 1e-3])
+    cfg = cfg.replace(iterations=2, reward_weights=[1.0, 1e-3]).config
     history = FlowMatchingRLTrainer(adapter, [exp.BINDING, _brightness], cfg).train()
     assert len(history) == 2 and "reward/binding/relation" in history[-1]
     if method == "dpo":  # the brightness tie-breaker gives every group a (best, worst) pair to learn from
@@ -214,7 +214,7 @@ def test_every_method_trains_the_lora_only(tiny_dir, method):
 
 @pytest.mark.slow
 def test_lora_run_resumes_bit_identically(tiny_dir, tmp_path):
-    cfg = replace(exp.smoke_config(exp.default_config(progress=False)), iterations=3, checkpoint_every=1)
+    cfg = exp.smoke_config(exp.default_config(progress=False)).replace(iterations=3, checkpoint_every=1).config
     straight = _adapter(tiny_dir, sample_steps=2)
     FlowMatchingRLTrainer(straight, exp.BINDING, replace(cfg, output_dir=str(tmp_path / "a"))).train()
     first = _adapter(tiny_dir, sample_steps=2)
@@ -321,13 +321,19 @@ def test_sweep_grids_of_the_cli_write_under_runs(monkeypatch, tmp_path, grid, me
     monkeypatch.delenv("ADRPO_SMOKE", raising=False)  # CI sets it: these are the full grids
     calls, written = {}, {}
 
-    def fake_sweep(methods, betas, seeds, base_config, runs_dir, workers):
-        calls.update(methods=tuple(methods), betas=betas, seeds=list(seeds), iterations=base_config.iterations,
-                     runs_dir=runs_dir)  # fmt: skip
+    def fake_sweep(family, specs, *, base, runs_dir, workers):
+        by_method = {}
+        for s in specs:
+            by_method.setdefault(s.method, []).append(s.beta0)
+        calls.update(methods=tuple(by_method), betas={m: tuple(dict.fromkeys(b)) for m, b in by_method.items()
+                                                      if m != "none"},
+                     seeds=sorted({s.seed for s in specs}), iterations=specs[0].iterations, runs_dir=runs_dir)
         return {"summary": {"by_diversity": {}}}
 
-    monkeypatch.setattr(exp.run, "sweep", fake_sweep)
-    monkeypatch.setattr(exp.run, "atomic_write_json", lambda path, obj: written.setdefault("path", str(path)))
+    from adrpo_nb.experiments import cli
+
+    monkeypatch.setattr(cli, "sweep", fake_sweep)
+    monkeypatch.setattr(cli, "atomic_write_json", lambda path, obj: written.setdefault("path", str(path)))
     exp.run.main(["sweep", "--grid", grid, "--orw-alpha", "5"])
     assert calls == {"methods": methods, "betas": betas, "seeds": [0, 1, 2], "iterations": iterations,
                      "runs_dir": tmp_path / f"sd3_{grid.replace('-', '_')}"}  # fmt: skip
@@ -365,7 +371,7 @@ def _commit_long_runs(monkeypatch, tmp_path, folder_runs, baseline_runs=None):
             json.dumps(r))
     if baseline_runs is not None:
         (tmp_path / "results" / "sd3_long_baselines_g1.json").write_text(json.dumps({"runs": baseline_runs}))
-    monkeypatch.setattr(exp.run, "data_path", lambda *parts, **kw: tmp_path.joinpath(*parts))
+    monkeypatch.setattr(exp.family, "data_path", lambda *parts, **kw: tmp_path.joinpath(*parts))
 
 
 def test_long_runs_join_the_baselines_sweep_to_the_committed_runs(monkeypatch, tmp_path):
@@ -379,7 +385,7 @@ def test_long_runs_join_the_baselines_sweep_to_the_committed_runs(monkeypatch, t
 
 @pytest.mark.parametrize(("change", "field"), [({"iterations": 150}, "config.iterations"),
                                                 ({"learning_rate": 3e-3}, "config.learning_rate"),
-                                                ({"extra": {"adapter": {"guidance_scale": 4.0}}}, "config.extra")])
+                                                ({"shared_noise": False}, "config.shared_noise")])
 def test_long_runs_refuse_a_run_of_another_protocol(monkeypatch, tmp_path, change, field):
     _commit_long_runs(monkeypatch, tmp_path, [_long_result("adrpo", 0)], [_long_result("none", 0, **change)])
     with pytest.raises(ValueError, match=field.replace(".", r"\.")):

@@ -1,7 +1,7 @@
 """The book's full-size runs as committed results: "load the result if it is committed, else train".
 
 Every chapter run (``book_run`` of each family) has a folder ``runs/book/<name>_it<N>_<hash>`` whose hash
-covers every setting (:func:`adrpo_nb.experiments.runner.book_config`). The full book reads
+covers every setting (:func:`adrpo_nb.experiments.runner.book_spec`). The full book reads
 ``data/results/book/<that folder name>.json`` when it is committed and its config equals the requested
 one, so the full book builds in minutes without training; otherwise the chapter trains. Smoke mode
 (``ADRPO_SMOKE=1``) never reads committed results, and ``ADRPO_RETRAIN=1`` (``scripts/build_book.sh
@@ -15,7 +15,6 @@ which committed results the chapters would read.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 from collections.abc import Sequence
@@ -29,8 +28,6 @@ __all__ = ["BOOK_RESULTS", "book_command", "collect_book_results", "committed_bo
 
 #: where the book's committed full-size runs live under data/
 BOOK_RESULTS = ("results", "book")
-#: config fields that do not change a result
-_IGNORED = ("output_dir", "progress")
 
 
 def book_command(family: str, arguments: str) -> str:
@@ -47,29 +44,29 @@ def retrain() -> bool:
     return os.environ.get("ADRPO_RETRAIN") == "1"
 
 
-def _comparable(config: dict[str, Any]) -> dict[str, Any]:
-    config = json.loads(json.dumps(config, default=str))  # tuples as lists, as in the JSON file
-    return {k: v for k, v in config.items() if k not in _IGNORED}
+def committed_book_result(family: Any, spec: Any, smoke: bool) -> dict[str, Any] | None:
+    """The committed result of the book run ``spec`` (made by :func:`~adrpo_nb.experiments.runner.book_spec`), or
+    ``None`` when there is none, in smoke mode, or with ``ADRPO_RETRAIN=1``.
 
-
-def committed_book_result(config: Any, smoke: bool) -> dict[str, Any] | None:
-    """The committed result of the book run ``config`` (made by ``book_config``), or ``None`` when there is none,
-    in smoke mode, or with ``ADRPO_RETRAIN=1``.
+    The committed file has the run folder's name; it is read with the family's
+    :meth:`~adrpo_nb.experiments.family.Family.spec_from_result` (which also reads files made before settings
+    were recorded) and returned when its config and settings equal ``spec``'s.
 
     Raises:
-        ValueError: the committed file's config differs from ``config`` (it names the fields): the
+        ValueError: the committed file's config or settings differ from ``spec``'s (it names the fields): the
             file belongs to other settings, so it must be regenerated, not silently reused.
     """
-    if smoke or retrain() or not config.output_dir:
+    if smoke or retrain() or not spec.config.output_dir:
         return None
-    path = data_dir().joinpath(*BOOK_RESULTS, Path(config.output_dir).name + ".json")
+    path = data_dir().joinpath(*BOOK_RESULTS, Path(spec.config.output_dir).name + ".json")
     if not path.exists():
         return None
     result = read_json(path)
-    saved, wanted = _comparable(result["config"]), _comparable(config.to_dict())
-    diffs = sorted(k for k in saved.keys() | wanted.keys() if saved.get(k) != wanted.get(k))
+    diffs = family.spec_from_result(result).differences(spec)
+    if result.get("fingerprints") not in (None, family.fingerprints(spec)):
+        diffs["fingerprints"] = (result["fingerprints"], family.fingerprints(spec))
     if diffs:
-        detail = ", ".join(f"{k}: committed {saved.get(k)!r} vs requested {wanted.get(k)!r}" for k in diffs)
+        detail = ", ".join(f"{k}: committed {a!r} vs requested {b!r}" for k, (a, b) in diffs.items())
         raise ValueError(f"{path} was made with other settings ({detail}); regenerate it "
                          "(scripts/build_book.sh --retrain, then collect)")  # fmt: skip
     return result

@@ -1,19 +1,21 @@
-"""What every flow-matching experiment shares: one run's result file, the sweep's process pool,
-the reward–diversity summary (Pareto fronts, hypervolume), and the smoke switch.
+"""The one runner every family uses: run a spec, the book's runs, sweeps with provenance, smoke mode.
 
-A *result* (one run) is a dict with ``config``, ``final`` (evaluation metrics, ``None`` if the
-run diverged), ``diverged``, ``curve`` (logs every few iterations), ``samples_png``,
-``beta_eff`` and ``samples_during_training`` (at snapshot iterations) and ``provenance``.
-A *sweep* is ``{"base": metrics of the pretrained model, "runs": [result, ...], "summary": ...,
-"provenance": ...}``; the book's figures and the β0 slider read these dicts.
+:func:`run` trains a :class:`~adrpo_nb.experiments.family.RunSpec` of a
+:class:`~adrpo_nb.experiments.family.Family` and returns its *result*: a dict with ``family``, ``config``,
+``settings``, ``fingerprints``, ``final`` (evaluation metrics, ``None`` if the run diverged), ``diverged``,
+``curve`` (training logs every few iterations), ``beta_eff`` (per-sample β_eff at the snapshot iterations), what
+the family records and evaluates, and ``provenance``. It holds the run folder's lock, returns a finished run's
+``result.json`` only when it was made with the same spec (and fingerprints), and resumes an interrupted one
+from its checkpoint with what it recorded so far (:class:`RunRecords`).
+
+:func:`book_run` is a chapter's run ("load the committed result if present, else train"); :func:`sweep` runs
+many specs in one-thread worker processes and writes one file with the pretrained model's metrics, the runs,
+the family's summary and the sweep's provenance.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
-import itertools
-import json
+import importlib
 import math
 import multiprocessing as mp
 import os
@@ -21,65 +23,38 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-import numpy as np
 import torch
 
 from adrpo_nb.core import effective_beta
-from adrpo_nb.metrics import hypervolume_2d, pareto_front
-from adrpo_nb.trainers.flow_matching import FLOW_METHODS, FlowMatchingRLTrainer
+from adrpo_nb.experiments.book import book_command, committed_book_result
+from adrpo_nb.experiments.family import Family, RunSpec
 from adrpo_nb.utils.paths import atomic_write_json, data_dir, read_json, runs_dir
-from adrpo_nb.utils.provenance import portable_paths, provenance
+from adrpo_nb.utils.provenance import git_commit, portable_paths, provenance
 from adrpo_nb.utils.runlock import run_lock
-from adrpo_nb.viz.images import png_base64
 
 __all__ = [
     "RunRecords",
-    "book_config",
+    "book_run",
+    "book_run_config",
+    "book_spec",
     "check_output",
     "default_output",
-    "equal_grid_comparison",
     "finished_result",
-    "run_flow_experiment",
+    "run",
     "run_jobs",
-    "run_folder",
-    "run_name",
-    "select_runs",
-    "settings_digest",
+    "run_rl",
     "smoke",
-    "summarize_sweep",
+    "sweep",
     "sweep_provenance",
 ]
-
-C = TypeVar("C")  # a trainer config dataclass with ``iterations`` and ``output_dir``
-Evaluate = Callable[[torch.nn.Module], tuple[dict[str, Any], torch.Tensor]]
 
 
 def smoke() -> bool:
     """True when ``ADRPO_SMOKE=1``: every chapter and CLI shrinks its sizes, the code stays the same."""
     return os.environ.get("ADRPO_SMOKE") == "1"
-
-
-def run_name(method: str, beta0: float, seed: int) -> str:
-    """The folder name of one run of a sweep, e.g. ``adrpo_b0.05_s1`` (``none_s1`` for β = 0)."""
-    return f"{method}_b{beta0:g}_s{seed}" if method != "none" else f"none_s{seed}"
-
-
-def settings_digest(config: Any, exclude: Sequence[str] = ("output_dir", "progress", "checkpoint_every",
-                                                          "iterations")) -> str:  # fmt: skip
-    """8 hex digits of a sha1 over every setting of ``config`` but ``exclude``: a run folder's name carries it, so a
-    run with other settings never lands in (and reads) a folder of another. ``iterations`` is left out by default:
-    a longer run continues a shorter one's checkpoint."""
-    settings = {k: v for k, v in config.to_dict().items() if k not in exclude}
-    return hashlib.sha1(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:8]
-
-
-def run_folder(parent: str | Path, name: str, config: Any) -> str:
-    """``<parent>/<name>_<settings_digest(config)>``: one run of a sweep."""
-    return str(Path(parent) / f"{name}_{settings_digest(config)}")
 
 
 def default_output(*parts: str, smoke_run: bool = False) -> Path:
@@ -99,118 +74,34 @@ def check_output(path: str | Path | None, smoke_run: bool, what: str = "--out") 
                          f"{runs_dir()} (drop --smoke to remake committed files, or choose another {what})")
 
 
-def book_config(config: C, name: str, shrink: Callable[[C], C], iterations: int | None = None) -> C:
-    """A chapter's run: ``config`` with ``iterations`` if given, shrunk by ``shrink`` in smoke mode, and its
-    ``output_dir`` at ``runs/book[-smoke]/<name>_it<N>_<hash>``: the hash of every setting, so a run with
-    other settings (an exercise's learning rate, say) never reads a finished run's result, and a smoke
-    result never stands in for a full one."""
-    if iterations is not None:
-        config = replace(config, iterations=iterations)
-    if smoke():
-        config = shrink(config)
-    settings = {k: v for k, v in dataclasses.asdict(config).items() if k not in ("output_dir", "progress")}
-    digest = hashlib.sha1(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:8]
-    folder = "book-smoke" if smoke() else "book"
-    return replace(config, output_dir=str(runs_dir() / folder / f"{name}_it{config.iterations}_{digest}"))
+# ----------------------------------------------------------------------------- one run
+def finished_result(family: Family, spec: RunSpec) -> dict[str, Any] | None:
+    """The ``result.json`` of a finished run in ``spec.config.output_dir`` if it was made with this spec, else ``None``.
 
-
-
-
-#: config fields that do not change a run's result
-RESULT_NEUTRAL = ("output_dir", "progress", "checkpoint_every")
-
-
-def finished_result(config: Any) -> dict[str, Any] | None:
-    """The ``result.json`` of a finished run in ``config.output_dir`` if it was made with this config, else ``None``.
-
-    Reused only when the saved config equals ``config`` (:data:`RESULT_NEUTRAL` fields aside). A finished run
-    with fewer ``iterations`` gives ``None``: training resumes from its checkpoint. Any other difference is a
-    ``ValueError`` naming each differing field with both values (a result never stands in for another run's).
+    Reused only when the saved config and settings equal ``spec``'s (the result-neutral fields aside) and the
+    recorded fingerprints (base weights, data) equal today's. A finished run with fewer ``iterations`` gives
+    ``None``: training resumes from its checkpoint. Any other difference is a ``ValueError`` naming each
+    differing field with both values (a result never stands in for another run's).
     """
-    path = Path(config.output_dir) / "result.json" if config.output_dir else None
+    path = Path(spec.config.output_dir) / "result.json" if spec.config.output_dir else None
     if path is None or not path.exists():
         return None
     result = read_json(path)
     try:
-        saved = type(config).from_dict(result["config"]).to_dict()
+        saved = family.spec_from_result(result)
     except (KeyError, TypeError, ValueError) as err:
-        raise ValueError(f"{path} holds no readable config ({err}); use another output folder") from None
-    wanted = config.to_dict()
-    diffs = {k: (saved.get(k), v) for k, v in wanted.items() if k not in RESULT_NEUTRAL and saved.get(k) != v}
+        raise ValueError(f"{path} holds no readable config and settings ({err}); use another output folder") from None
+    diffs = saved.differences(spec)
+    recorded = result.get("fingerprints")
+    if recorded is not None and recorded != family.fingerprints(spec):
+        diffs["fingerprints"] = (recorded, family.fingerprints(spec))
     if not diffs:
         return result
-    if diffs.keys() == {"iterations"} and saved["iterations"] < wanted["iterations"]:
+    if diffs.keys() == {"config.iterations"} and saved.config.iterations < spec.config.iterations:
         return None  # a longer run: resume from the checkpoint
     detail = ", ".join(f"{k}: result {a!r} vs now {b!r}" for k, (a, b) in diffs.items())
-    raise ValueError(f"{path} is the result of another config ({detail}); use another output folder "
+    raise ValueError(f"{path} is the result of another run ({detail}); use another output folder "
                      "(only more iterations continue a finished run)")  # fmt: skip
-
-
-def run_flow_experiment(
-    trainer: FlowMatchingRLTrainer,
-    evaluate: Evaluate,
-    *,
-    curve_keys: Sequence[str],
-    snapshots: Sequence[int] = (),
-    command: str | None = None,
-    commit: str = "unknown",
-    extra: dict[str, Any] | None = None,
-    nrow: int = 8,
-) -> dict[str, Any]:
-    """Train (resuming if a checkpoint is there), evaluate the policy, and return/save the result dict.
-
-    ``evaluate(policy) -> (final_metrics, images)``; a run that diverges (``FloatingPointError``, or
-    non-finite metrics) is recorded with ``final = None`` and the reason, so a sweep never stops on it.
-    At the iterations in ``snapshots`` the per-sample β_eff and a grid of the batch are kept; image
-    grids have ``nrow`` images a row (the group size for prompted models: one prompt a row).
-    """
-    with run_lock(trainer.config.output_dir):
-        return _run_flow_experiment(trainer, evaluate, curve_keys=curve_keys, snapshots=snapshots, command=command,
-                                    commit=commit, extra=extra, nrow=nrow)  # fmt: skip
-
-
-def _run_flow_experiment(trainer: FlowMatchingRLTrainer, evaluate: Evaluate, *, curve_keys: Sequence[str],
-                         snapshots: Sequence[int], command: str | None, commit: str, extra: dict[str, Any] | None,
-                         nrow: int) -> dict[str, Any]:  # fmt: skip
-    start, config = time.perf_counter(), trainer.config
-    records = RunRecords(config.output_dir, ("beta_eff", "samples_during_training"))
-
-    def record(tr: FlowMatchingRLTrainer, logs: dict) -> None:
-        if tr.iteration not in snapshots:
-            return
-        records.put("samples_during_training", tr.iteration, png_base64(tr.last_rollout.outputs[:32], nrow))
-        if tr.last_advantages is not None:
-            beta = effective_beta(config.method, tr.last_advantages, config.beta0, config.clip)
-            records.put("beta_eff", tr.iteration, [round(b, 5) for b in beta.tolist()])
-
-    trainer.callbacks.insert(0, record)
-    records.resume(trainer.iteration) if trainer.load_checkpoint() else records.fresh()
-    diverged = None
-    try:
-        history = trainer.train(resume=False)
-    except FloatingPointError as err:  # e.g. fixed β with a small β0: record it, don't lose the sweep
-        diverged, history = str(err), trainer.history
-    final, images = evaluate(trainer.accelerator.unwrap_model(trainer.adapter.policy))
-    if not all(math.isfinite(v) for v in final.values() if isinstance(v, float)):
-        diverged = diverged or "non-finite evaluation metrics"
-    stride = max(1, len(history) // 60)
-    kept = [h for i, h in enumerate(history) if i % stride == 0 or i == len(history) - 1]
-    result = {
-        "config": config.to_dict(),
-        **(extra or {}),
-        "final": None if diverged else final,
-        "diverged": diverged,
-        "curve": {"iteration": [h["iteration"] for h in kept],
-                  **{k: [round(h[k], 5) for h in kept] for k in curve_keys if kept and k in kept[0]}},
-        "samples_png": png_base64(images[:64], nrow),
-        "beta_eff": records.get("beta_eff"),
-        "samples_during_training": records.get("samples_during_training"),
-        "provenance": provenance(time.perf_counter() - start, trainer.accelerator.device, command, commit),
-    }  # fmt: skip
-    result = portable_paths(result)  # what is returned is what the file holds
-    if config.output_dir and trainer.accelerator.is_main_process:
-        atomic_write_json(Path(config.output_dir) / "result.json", result)
-    return result
 
 
 class RunRecords:
@@ -261,6 +152,115 @@ class RunRecords:
         return dict(sorted(self.data[kind].items(), key=lambda kv: int(kv[0])))
 
 
+def _curve(history: list[dict[str, float]], keys: Sequence[str], points: int) -> dict[str, list]:
+    stride = max(1, len(history) // points)
+    kept = [h for i, h in enumerate(history) if i % stride == 0 or i == len(history) - 1]
+    return {"iteration": [h["iteration"] for h in kept],
+            **{k: [round(h[k], 5) for h in kept] for k in keys if kept and k in kept[0]}}  # fmt: skip
+
+
+def _finite(metrics: dict[str, Any]) -> bool:
+    return all(math.isfinite(v) for v in metrics.values() if isinstance(v, float))
+
+
+def run(family: Family, spec: RunSpec, *, command: str | None = None, callbacks: Sequence[Any] = ()) -> dict[str, Any]:
+    """Train ``spec`` (resuming from a checkpoint), evaluate the policy, save and return the result dict.
+
+    A finished run with the same spec is returned as it is (:func:`finished_result`). A run that diverges
+    (``FloatingPointError``, or non-finite evaluation metrics) is recorded with ``final = None`` and the
+    reason, so a sweep never stops on it. At ``settings.snapshots`` the per-sample β_eff is recorded.
+    """
+    with run_lock(spec.config.output_dir):
+        done = finished_result(family, spec)
+        if done is not None:
+            return done
+        return _train_and_evaluate(family, spec, command, callbacks)
+
+
+def _train_and_evaluate(family: Family, spec: RunSpec, command: str | None, callbacks: Sequence[Any]) -> dict:
+    start, commit, config = time.perf_counter(), git_commit(), spec.config
+    records = RunRecords(config.output_dir, ("beta_eff", *family.record_kinds))
+    snapshots = set(getattr(spec.settings, "snapshots", ()))
+
+    def record(trainer: Any, logs: dict) -> None:
+        if trainer.iteration in snapshots and trainer.last_advantages is not None:
+            beta = effective_beta(config.method, trainer.last_advantages, config.beta0, config.clip)
+            records.put("beta_eff", trainer.iteration, [round(b, 5) for b in beta.tolist()])
+        family.on_iteration(trainer, spec, records)
+
+    trainer = family.make_trainer(spec, callbacks=[record, *callbacks])
+    if trainer.load_checkpoint():
+        records.resume(trainer.iteration)
+    else:
+        records.fresh()
+        family.on_start(trainer, spec, records)
+    diverged = None
+    try:
+        history = trainer.train(resume=False)
+    except FloatingPointError as err:  # e.g. fixed β with a small β0: record it, don't lose the sweep
+        diverged, history = str(err), trainer.history
+    evaluation = family.evaluate(trainer, spec, records)
+    final = evaluation.pop("final")
+    if not _finite(final):
+        diverged = diverged or "non-finite evaluation metrics"
+    result = {
+        "family": family.name, "config": config.to_dict(), "settings": spec.settings.to_dict(),
+        "fingerprints": family.fingerprints(spec), "final": None if diverged else final, "diverged": diverged,
+        "curve": _curve(history, family.curve_keys, family.curve_points), **evaluation,
+        "beta_eff": records.get("beta_eff"),
+        "provenance": provenance(time.perf_counter() - start, trainer.accelerator.device, command, commit,
+                                 threads=torch.get_num_threads()),
+    }  # fmt: skip
+    result = portable_paths(result)  # what is returned is what the file holds
+    if config.output_dir and trainer.accelerator.is_main_process:
+        family.save_artifacts(trainer, spec)  # before result.json: a finished result always has its artefacts
+        atomic_write_json(Path(config.output_dir) / "result.json", result)
+    return result
+
+
+# ----------------------------------------------------------------------------- the book's runs
+def book_spec(family: Family, spec: RunSpec) -> RunSpec:
+    """A chapter's run: ``spec`` shrunk in smoke mode, its ``output_dir`` at
+    ``runs/book[-smoke]/<prefix><label>_it<N>_<digest>``: the digest of every setting, so a run with other settings
+    (an exercise's learning rate, say) never reads a finished run's result, and a smoke result never stands in
+    for a full one."""
+    if smoke():
+        spec = family.shrink(spec)
+    spec = spec.replace(**family.book_extras(spec))
+    name = f"{family.book_prefix}{family.label(spec)}_it{spec.config.iterations}_{spec.digest()}"
+    return spec.replace(output_dir=str(runs_dir() / ("book-smoke" if smoke() else "book") / name))
+
+
+def book_run_config(family: Family, method: str, beta0: float, *, seed: int = 0, iterations: int | None = None,
+                    **fields: Any) -> RunSpec:  # fmt: skip
+    """The spec :func:`book_run` trains: the family's default run with these fields, shrunk in smoke mode, writing
+    to ``runs/book[-smoke]/<prefix><label>_it<N>_<digest>`` (:func:`book_spec`)."""
+    spec = family.spec(**family.book_fields(method, beta0), seed=seed, **fields)
+    return book_spec(family, spec.replace(iterations=iterations) if iterations is not None else spec)
+
+
+def book_run(family: Family, method: str, beta0: float, *, seed: int = 0, iterations: int | None = None,
+             callbacks: Sequence[Any] = (), **fields: Any) -> dict[str, Any]:  # fmt: skip
+    """A chapter's run: the committed ``data/results/book/`` result in full mode, else the finished run in
+    ``runs/book[-smoke]/``, else it trains (:func:`book_run_config`'s spec, the family's ``make_trainer``)."""
+    spec = book_run_config(family, method, beta0, seed=seed, iterations=iterations, **fields)
+    committed = committed_book_result(family, spec, smoke())
+    if committed is not None:
+        return committed
+    shown = [repr(method), repr(beta0), *([f"seed={seed}"] if seed else []),
+             *(f"{k}={v!r}" for k, v in fields.items()), f"iterations={spec.config.iterations}"]  # fmt: skip
+    return run(family, spec, command=book_command(family.name, ", ".join(shown)), callbacks=callbacks)
+
+
+def run_rl(family: Family, spec: Any, *, command: str | None = None, callbacks: Sequence[Any] = (), **fields: Any
+           ) -> dict[str, Any]:  # fmt: skip
+    """:func:`run` for ``spec`` (a :class:`RunSpec`, or a bare trainer config with the family's default settings)
+    with ``fields`` (config or settings fields, by name) changed."""
+    if not isinstance(spec, RunSpec):
+        spec = RunSpec(spec, family.settings_class())
+    return run(family, spec.replace(**fields) if fields else spec, command=command, callbacks=callbacks)
+
+
 # ----------------------------------------------------------------------------- sweeps
 def _one_thread() -> None:
     torch.set_num_threads(1)
@@ -285,13 +285,17 @@ def run_jobs(job: Callable[[Any], dict], jobs: Sequence[Any], workers: int, desc
     return results
 
 
-def describe_result(result: dict[str, Any], diversity_key: str) -> str:
-    """One log line: reward, diversity, W2 and time of a run (or why it diverged)."""
-    final = result["final"]
-    if final is None:
-        return f"diverged ({result['diverged']})"
-    return (f"reward {final['reward']:.3f}, {diversity_key} {final[diversity_key]:.3f}, W2 {final['w2']:.4f}, "
-            f"{result['provenance']['seconds']:.0f} s")  # fmt: skip
+def family_of(module: str) -> Family:
+    """The ``FAMILY`` of an importable family module (what a worker process looks up)."""
+    return importlib.import_module(module).FAMILY
+
+
+def _sweep_job(job: tuple[str, dict, str]) -> dict[str, Any]:
+    module, spec_dict, command = job
+    family = family_of(module)
+    spec = RunSpec(family.config_class.from_dict(spec_dict["config"]),
+                   family.settings_class.from_dict(spec_dict["settings"]))  # fmt: skip
+    return run(family, spec, command=command)
 
 
 def sweep_provenance(start: float, commit: str, module: str, workers: int) -> dict[str, Any]:
@@ -303,124 +307,27 @@ def sweep_provenance(start: float, commit: str, module: str, workers: int) -> di
     )  # fmt: skip
 
 
-def select_runs(sweep_result: dict[str, Any], method: str | None = None, beta0: float | None = None,
-                seed: int | None = None, finished: bool = False) -> list[dict[str, Any]]:  # fmt: skip
-    """The runs of a sweep dict matching ``method``/``beta0``/``seed`` (``None`` = any); ``finished``
-    drops diverged ones."""
-    return [
-        r for r in sweep_result["runs"]
-        if (method is None or r["config"]["method"] == method)
-        and (beta0 is None or math.isclose(r["config"]["beta0"], beta0))
-        and (seed is None or r["config"]["seed"] == seed)
-        and not (finished and r["final"] is None)
-    ]  # fmt: skip
+def sweep(family: Family, specs: Sequence[RunSpec], *, base: RunSpec, runs_dir: str | Path, workers: int = 2,
+          log=print) -> dict[str, Any]:  # fmt: skip
+    """Run every spec (each in ``<runs_dir>/<label>_<digest>``) in ``workers`` one-thread processes, evaluate the
+    pretrained model as ``base``'s runs are, and return ``{"base", "runs", "summary", "provenance"}``.
 
-
-def _points(runs: list[dict], key: str) -> list[dict]:
-    points = []
-    for beta0 in sorted({r["config"]["beta0"] for r in runs}):
-        group = [r["final"] for r in runs if r["config"]["beta0"] == beta0]
-        rew = np.array([g["reward"] for g in group])
-        div = np.array([g[key] for g in group])
-        points.append({"beta0": beta0, "reward": float(rew.mean()), "reward_std": float(rew.std()),
-                       "diversity": float(div.mean()), "diversity_std": float(div.std()),
-                       "seeds": len(group)})  # fmt: skip
-    return points
-
-
-def summarize_sweep(result: dict[str, Any], diversity_keys: Sequence[str]) -> dict[str, Any]:
-    """Per method and diversity measure: mean±std over seeds per β0, the Pareto front and its hypervolume.
-
-    Both objectives are maximised: (final reward, final diversity). The hypervolume's reference point
-    is (the base model's reward, 0): a run counts only for what it gains in reward over the base.
-    ``hypervolume`` is that of the front of the seed-means; ``hypervolume_per_seed`` the front of each
-    seed's runs alone (mean, std), which shows how much of a gap is noise. Diverged runs (no final
-    metrics) are left out of the points and counted in ``diverged``.
+    Finished runs are read back and interrupted ones resume, so a sweep can be stopped and rerun. Two specs
+    that are the same run (a seed or a β0 listed twice) are refused before anything trains.
     """
-    base_reward = result["base"]["reward"]
-    reference = (base_reward, 0.0)
-    summary: dict[str, Any] = {"reference_point": {"reward": base_reward, "diversity": 0.0}, "by_diversity": {}}
-    methods = sorted({r["config"]["method"] for r in result["runs"]}, key=FLOW_METHODS.index)
-    for key in diversity_keys:
-        per_method = {}
-        for method in methods:
-            runs = select_runs(result, method, finished=True)
-            points = _points(runs, key)
-            xy = [(p["reward"], p["diversity"]) for p in points]
-            hv_seeds = [hypervolume_2d([(r["final"]["reward"], r["final"][key]) for r in runs
-                                        if r["config"]["seed"] == s], reference)
-                        for s in sorted({r["config"]["seed"] for r in runs})]  # fmt: skip
-            per_method[method] = {
-                "points": points,
-                "front": pareto_front(xy).tolist() if xy else [],
-                "hypervolume": hypervolume_2d(xy, reference) if xy else 0.0,
-                "hypervolume_per_seed": {"mean": float(np.mean(hv_seeds)) if hv_seeds else 0.0,
-                                         "std": float(np.std(hv_seeds)) if hv_seeds else 0.0},
-                "diverged": len(select_runs(result, method)) - len(runs),
-            }  # fmt: skip
-        baselines = {m: v["hypervolume"] for m, v in per_method.items() if m != "adrpo"}
-        best = max(baselines, key=baselines.get) if baselines else None
-        ratio = None
-        if best and "adrpo" in per_method and baselines[best] > 0:
-            ratio = per_method["adrpo"]["hypervolume"] / baselines[best]
-        summary["by_diversity"][key] = {"methods": per_method, "best_baseline": best, "adrpo_hv_ratio": ratio}
-    return summary
-
-
-def _nearest(points: list[dict], beta0: float) -> dict:
-    """The point whose β0 is nearest ``beta0`` on a log scale (β0 grids are geometric)."""
-    return min(points, key=lambda p: abs(math.log(p["beta0"]) - math.log(beta0)))
-
-
-def equal_grid_comparison(result: dict[str, Any], diversity_key: str = "diversity", k: int | None = None,
-                          methods: Sequence[str] | None = None) -> dict[str, Any]:  # fmt: skip
-    """Hypervolumes of methods compared on equal grids, with the per-β0 pairs beside the ratio.
-
-    :func:`summarize_sweep`'s ``adrpo_hv_ratio`` compares fronts of *unequal* grids (e.g. three ADRPO β0
-    against two of fixed β), and a front of more points can only cover more. Here every method that has
-    a β0 grid (``none`` has none and is left out unless named in ``methods``) is scored on every subset of
-    ``k`` of its β0 settings (default: the smallest grid among them); each method's hypervolume is then
-    a range over its subsets, and the ADRPO / baseline ratio a range too (worst ADRPO subset against the
-    best baseline subset, up to the reverse), with the ratio of the best subsets. Points are seed means,
-    the reference point ``(base reward, 0)`` as in :func:`summarize_sweep`.
-
-    Returns ``{"k", "methods": {method: {"beta0s", "hypervolume": {"min", "max", "best_subset"}}},
-    "ratios": {baseline: {"best_vs_best", "min", "max"}}, "pairs": [{"beta0", method: {"beta0", "reward",
-    "diversity"}, ...}]}``; ``pairs`` has one row per β0 of ADRPO with each baseline's nearest β0 (log scale).
-    """
-    reference = (result["base"]["reward"], 0.0)
-    names = [m for m in (methods or sorted({r["config"]["method"] for r in result["runs"]}, key=FLOW_METHODS.index))
-             if methods is not None or m != "none"]  # fmt: skip
-    points = {m: _points(select_runs(result, m, finished=True), diversity_key) for m in names}
-    points = {m: p for m, p in points.items() if p}
-    if "adrpo" not in points:
-        raise ValueError(f"no finished adrpo runs to compare; methods with runs: {sorted(points)}")
-    k = min(len(p) for p in points.values()) if k is None else int(k)
-    if k < 1 or any(len(p) < k for p in points.values()):
-        raise ValueError(f"k={k} must be between 1 and the smallest grid "
-                         f"({ {m: len(p) for m, p in points.items()} })")  # fmt: skip
-    per_method = {}
-    for method, pts in points.items():
-        scored = [(hypervolume_2d([(p["reward"], p["diversity"]) for p in subset], reference),
-                   [p["beta0"] for p in subset]) for subset in itertools.combinations(pts, k)]  # fmt: skip
-        best = max(scored, key=lambda s: s[0])
-        per_method[method] = {"beta0s": [p["beta0"] for p in pts],
-                              "hypervolume": {"min": min(h for h, _ in scored), "max": best[0],
-                                              "best_subset": best[1]}}  # fmt: skip
-    ratios = {}
-    adrpo = per_method["adrpo"]["hypervolume"]
-    for method, entry in per_method.items():
-        hv = entry["hypervolume"]
-        if method == "adrpo" or hv["max"] <= 0:
-            continue
-        ratios[method] = {"best_vs_best": adrpo["max"] / hv["max"],
-                          "min": adrpo["min"] / hv["max"],
-                          "max": adrpo["max"] / hv["min"] if hv["min"] > 0 else math.inf}  # fmt: skip
-    pairs = []
-    for p in points["adrpo"]:
-        row: dict[str, Any] = {"beta0": p["beta0"]}
-        for method, pts in points.items():
-            q = p if method == "adrpo" else _nearest(pts, p["beta0"])
-            row[method] = {"beta0": q["beta0"], "reward": q["reward"], "diversity": q["diversity"]}
-        pairs.append(row)
-    return {"k": k, "methods": per_method, "ratios": ratios, "pairs": pairs}
+    start, commit = time.perf_counter(), git_commit()
+    specs = [s.replace(output_dir=str(Path(runs_dir) / f"{family.label(s)}_{s.digest()}"), progress=False)
+             for s in specs]  # fmt: skip
+    folders = [s.config.output_dir for s in specs]
+    twice = sorted({Path(f).name for f in folders if folders.count(f) > 1})
+    if twice:
+        raise ValueError(f"the sweep lists the same run more than once: {twice} (a duplicate seed or β0?)")
+    module = type(family).__module__
+    jobs = [(module, s.to_dict(), f"python -m adrpo_nb.experiments.{family.name} sweep (run {family.label(s)})")
+            for s in specs]  # fmt: skip
+    log(f"{family.name} sweep: {len(jobs)} runs in {workers} worker(s), results under {runs_dir}")
+    runs = run_jobs(_sweep_job, jobs, workers, family.describe, [Path(f).name for f in folders], log)
+    result = {"base": family.base_record(base), "runs": runs}
+    result["summary"] = family.summarize(result)
+    result["provenance"] = sweep_provenance(start, commit, f"adrpo_nb.experiments.{family.name}", workers)
+    return portable_paths(result)

@@ -24,6 +24,7 @@ __all__ = [
     "plot_clip",
     "plot_scaling",
     "plot_training",
+    "run_settings",
     "variant_table",
 ]
 
@@ -44,9 +45,18 @@ def plot_clip(audio: np.ndarray, features: np.ndarray, title: str, axes: Sequenc
     axes[1].set_ylabel("mel band", fontsize=8)
 
 
+def run_settings(run: dict) -> dict:
+    """An audio run's settings with its ``variant`` (``grpo_outcome``, ``grpo_cesar``, ``adrpo_cesar``): the result's
+    ``settings``, or for a result made before typed settings the ``config.extra`` that held them."""
+    settings = dict(run.get("settings") or run["config"].get("extra", {}))
+    method = "adrpo" if run["config"]["method"] == "adrpo" else "grpo"
+    settings.setdefault("variant", f"{method}_{settings.get('rewards', 'cesar')}")
+    return settings
+
+
 def _group(sweep: dict, variant: str, beta0: float = 0.04, weight: float = 1.0) -> list[dict]:
-    return [r for r in sweep["runs"] if r["config"]["extra"]["variant"] == variant
-            and np.isclose(r["config"]["beta0"], beta0) and np.isclose(r["config"]["extra"]["process_weight"], weight)]
+    return [r for r in sweep["runs"] if run_settings(r)["variant"] == variant
+            and np.isclose(r["config"]["beta0"], beta0) and np.isclose(run_settings(r)["process_weight"], weight)]
 
 
 def plot_scaling(sweep: dict, ax, variants: Sequence[str] = ("grpo_outcome", "grpo_cesar", "adrpo_cesar"),
@@ -104,7 +114,7 @@ def plot_training(runs: Sequence[dict], keys: Sequence[str], axes: Sequence[Any]
     """Training curves (batch means) of ``keys`` for runs (one line per run, coloured by variant)."""
     for ax, key in zip(axes, keys, strict=True):
         for r in runs:
-            variant = r["config"]["extra"]["variant"]
+            variant = run_settings(r)["variant"]
             if key in r["curve"]:
                 ax.plot(r["curve"]["iteration"], r["curve"][key], color=VARIANT_COLORS[variant], alpha=0.8,
                         label=f"{VARIANT_LABELS[variant]} s{r['config']['seed']}")  # fmt: skip
@@ -157,7 +167,7 @@ def _slider_sweep(sweep: dict) -> dict:
     view = {"runs": [], "base": {"accuracy": sweep["base"]["final"]["accuracy"],
                                  "think_length": sweep["base"]["final"]["think_length"]}}  # fmt: skip
     for run in sweep["runs"]:
-        r = copy.deepcopy({k: run[k] for k in ("config", "final", "examples")})
+        r = copy.deepcopy({k: run[k] for k in ("config", "settings", "final", "examples") if k in run})
         r["final"]["kl"] = run["curve"]["kl"][-1] if "kl" in run["curve"] else float("nan")
         r["samples_html"] = completions_html(run["examples"])
         view["runs"].append(r)
@@ -165,14 +175,14 @@ def _slider_sweep(sweep: dict) -> dict:
 
 
 def _variant(run: dict) -> str:
-    return VARIANT_LABELS[run["config"]["extra"]["variant"]]
+    return VARIANT_LABELS[run_settings(run)["variant"]]
 
 
 def beta_slider(sweep: dict, run_fn=None) -> BetaSlider:
     """The β0 slider: ADRPO + CESAR and GRPO + CESAR at each β0 (seed-mean accuracy and reasoning length)."""
     view = _slider_sweep(sweep)
-    view["runs"] = [r for r in view["runs"] if r["config"]["extra"]["process_weight"] == 1.0
-                    and r["config"]["extra"]["rewards"] == "cesar"]  # fmt: skip
+    view["runs"] = [r for r in view["runs"] if run_settings(r)["process_weight"] == 1.0
+                    and run_settings(r)["rewards"] == "cesar"]  # fmt: skip
     return BetaSlider(view, diversity_key="think_length", distance_key="kl", reward_key="accuracy",
                       method=VARIANT_LABELS["adrpo_cesar"], method_of=_variant, run_fn=run_fn)  # fmt: skip
 
@@ -180,8 +190,8 @@ def beta_slider(sweep: dict, run_fn=None) -> BetaSlider:
 def alpha_slider(sweep: dict) -> BetaSlider:
     """The α slider: ADRPO at β0 = 0.04 with CESAR's process weights α3..α5 scaled by w (w = 0: outcome only)."""
     view = _slider_sweep(sweep)
-    view["runs"] = [r for r in view["runs"] if r["config"]["extra"]["variant"] == "adrpo_cesar"
+    view["runs"] = [r for r in view["runs"] if run_settings(r)["variant"] == "adrpo_cesar"
                     and np.isclose(r["config"]["beta0"], 0.04)]  # fmt: skip
     return BetaSlider(view, diversity_key="think_length", distance_key="kl", reward_key="accuracy",
                       method=VARIANT_LABELS["adrpo_cesar"], method_of=_variant, param_label="α3..5 weight w",
-                      param_of=lambda r: r["config"]["extra"]["process_weight"])  # fmt: skip
+                      param_of=lambda r: run_settings(r)["process_weight"])  # fmt: skip

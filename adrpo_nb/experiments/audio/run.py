@@ -1,6 +1,7 @@
-"""Audio experiments: pretraining the tiny Qwen2-Audio, one RL run, the comparison sweep, and the real path.
+"""Audio experiments: the family's hooks (build, evaluate with reasoning budgets, the sweep's grid), pretraining the
+tiny Qwen2-Audio, and the real path.
 
-Command line (each prints where it wrote and what it measured)::
+Command line (each prints where it wrote and what it measured; ``--help`` lists every flag)::
 
     python -m adrpo_nb.experiments.audio pretrain      # SFT to a weak start -> runs/pretrain/qwen2_audio_tiny/
     python -m adrpo_nb.experiments.audio train --variant adrpo_cesar --beta0 0.04   # one CPU run
@@ -9,8 +10,8 @@ Command line (each prints where it wrote and what it measured)::
     python -m adrpo_nb.experiments.audio train --model omni --rows mmau_train.jsonl --variant adrpo_cesar
 
 The three variants of the chapter are one trainer with two switches: the KL coefficient (``method``:
-``fixed`` β0 = GRPO, ``adrpo``) and the reward (``outcome``: accuracy + format, as R1-AQA and
-Ke-Omni-R; ``cesar``: plus consistency, keywords and overthinking with weights α).
+``fixed`` β0 = GRPO, ``adrpo``) and the reward (``rewards``: ``outcome`` = accuracy + format, as R1-AQA and
+Ke-Omni-R; ``cesar`` = plus consistency, keywords and overthinking with weights α).
 Add ``--smoke`` to any CPU command for a seconds-long version (what CI runs; it writes only under
 ``runs/*-smoke/``). Nothing is written into ``data/`` unless ``--out`` says so (the committed files:
 ``pretrain --out data/checkpoints/qwen2_audio_tiny``, ``sweep --out data/results/audio_sweep.json``).
@@ -22,35 +23,38 @@ import argparse
 import json
 import time
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 
-from adrpo_nb.core import effective_beta
-from adrpo_nb.experiments.audio.family import L_MAX, MAX_NEW_TOKENS, dataset, eval_questions, evaluate, load_tiny
-from adrpo_nb.experiments.book import book_command, committed_book_result
-from adrpo_nb.experiments.runner import (
-    book_config,
-    check_output,
-    default_output,
-    finished_result,
-    run_folder,
-    run_jobs,
-    smoke,
-    sweep_provenance,
+from adrpo_nb.experiments import cli, runner
+from adrpo_nb.experiments.audio.family import (
+    L_MAX,
+    MAX_NEW_TOKENS,
+    dataset,
+    eval_questions,
+    evaluate,
+    load_tiny,
+    tiny_model_path,
 )
+from adrpo_nb.experiments.family import Family, RunSpec, Settings, model_fingerprint
 from adrpo_nb.rewards.cesar import CESAR_ALPHAS, cesar_reward_funcs
 from adrpo_nb.trainers.grpo import GRPOConfig, GRPOTrainer
 from adrpo_nb.utils.checkpoints import weights_sha256
 from adrpo_nb.utils.paths import atomic_write_json
-from adrpo_nb.utils.provenance import git_commit, portable_paths, provenance
-from adrpo_nb.utils.runlock import locks_output_dir
+from adrpo_nb.utils.provenance import git_commit, provenance
+from adrpo_nb.utils.validate import ConfigError, check_float, check_int
+from adrpo_nb.viz.audio import run_settings
 
 __all__ = [
+    "AudioFamily",
+    "AudioSettings",
     "BUDGETS",
+    "FAMILY",
     "VARIANTS",
     "audio_config",
     "book_run",
@@ -62,7 +66,6 @@ __all__ = [
     "scaling_slope",
     "smoke_config",
     "summarize_sweep",
-    "sweep",
     "sweep_grid",
 ]
 
@@ -70,29 +73,36 @@ __all__ = [
 VARIANTS = {"grpo_outcome": ("fixed", "outcome"), "grpo_cesar": ("fixed", "cesar"), "adrpo_cesar": ("adrpo", "cesar")}
 #: reasoning budgets (think tokens) of the test-time scaling curves; None = up to MAX_NEW_TOKENS
 BUDGETS = (0, 4, 8, 16, 32, 64, None)
-RESULTS_FILE = ("results", "audio_sweep.json")
 CURVE_KEYS = ("reward", "rewards/accuracy_reward/mean", "rewards/overthinking/mean", "rewards/consistency_reward/mean",
               "rewards/keywords/mean", "kl", "entropy", "beta_eff/mean", "completions/mean_length")  # fmt: skip
 
 
-def audio_config(variant: str = "adrpo_cesar", beta0: float = 0.04, *, process_weight: float = 1.0,
-                 **overrides: Any) -> GRPOConfig:  # fmt: skip
-    """The CPU run of ``variant``: 100 iterations of 8 prompts × K = 8 completions, one step of 64, lr 3e-4.
+@dataclass
+class AudioSettings(Settings):
+    """What an audio run's result depends on beside the trainer's config: the reward (``rewards``: ``outcome`` or
+    ``cesar``; ``process_weight`` scales CESAR's α3..α5; ``l_max``: the overthinking term's length), the evaluation
+    (``eval_size`` held-out questions at each reasoning ``budgets``; ``None`` = unlimited, which the final metrics
+    come from) and β_eff recorded at ``snapshots``."""
 
-    ``process_weight`` scales α3..α5 (consistency, keywords, overthinking) of CESAR's weights
-    (5, 1, 1, 1, 1); 0 leaves accuracy and format, i.e. the outcome reward.
-    """
-    if variant not in VARIANTS:
-        raise ValueError(f"variant must be one of {sorted(VARIANTS)}, got variant={variant!r}")
-    if not process_weight >= 0:
-        raise ValueError(f"process_weight must be >= 0, got process_weight={process_weight!r}")
-    method, rewards = VARIANTS[variant]
-    _, weights = reward_setup(rewards, process_weight)
-    base = {"method": method, "beta0": beta0, "iterations": 100, "prompts_per_iteration": 8, "num_generations": 8,
-            "minibatch_size": 64, "learning_rate": 3e-4, "checkpoint_every": 20, "progress": False,
-            "reward_weights": weights, "extra": {"variant": variant, "rewards": rewards,
-                                                 "process_weight": process_weight, "l_max": L_MAX}}  # fmt: skip
-    return GRPOConfig(**{**base, **overrides})
+    rewards: str = "cesar"
+    process_weight: float = 1.0
+    l_max: int = L_MAX
+    eval_size: int = 400
+    budgets: tuple[int | None, ...] = BUDGETS
+    snapshots: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.rewards not in ("outcome", "cesar"):
+            raise ConfigError(f"rewards must be 'outcome' or 'cesar', got rewards={self.rewards!r}")
+        self.process_weight = check_float("process_weight", self.process_weight, minimum=0.0)
+        self.l_max = check_int("l_max", self.l_max, minimum=1)
+        self.eval_size = check_int("eval_size", self.eval_size, minimum=1)
+        self.budgets = tuple(None if b is None else check_int("budgets", b, minimum=0) for b in self.budgets)
+        if None not in self.budgets:
+            raise ConfigError(f"budgets must include None (the unlimited budget the final metrics come from), got "
+                              f"budgets={self.budgets}")  # fmt: skip
+        self.snapshots = tuple(check_int("snapshots", s, minimum=1) for s in self.snapshots)
+
 
 
 def reward_setup(rewards: str, process_weight: float = 1.0, l_max: int = L_MAX, tokenizer: Any = None
@@ -104,12 +114,6 @@ def reward_setup(rewards: str, process_weight: float = 1.0, l_max: int = L_MAX, 
     a = CESAR_ALPHAS
     alphas = (a[0], a[1], *(process_weight * x for x in a[2:]))
     return cesar_reward_funcs(alphas, l_max=l_max, outcome_only=rewards == "outcome", tokenizer=tokenizer)
-
-
-def smoke_config(config: GRPOConfig) -> GRPOConfig:
-    """The same run, shrunk to seconds: 3 iterations of 2 prompts × 4 completions."""
-    return replace(config, iterations=3, prompts_per_iteration=2, num_generations=4, minibatch_size=8,
-                   checkpoint_every=3)  # fmt: skip
 
 
 def _scaling(adapter, questions, budgets: Sequence[int | None], seed: int) -> tuple[list[dict[str, Any]], list[dict]]:
@@ -132,62 +136,13 @@ def scaling_slope(points: list[dict[str, Any]], x: str = "think_length") -> floa
     return float(np.polyfit(xs, ys, 1)[0])
 
 
-def make_trainer(config: GRPOConfig, *, adapter: Any = None, callbacks: Sequence[Any] = ()) -> GRPOTrainer:
-    """The trainer :func:`run_rl` (and so :func:`book_run`) trains: the shipped tiny Qwen2-Audio (or
-    ``adapter``) on the synthetic audio questions' train split, with the reward functions
-    ``config.extra`` names (:func:`reward_setup`: CESAR's five, or the outcome pair) weighted by
-    ``config.reward_weights``, think lengths counted in the policy's tokens."""
-    adapter = adapter or load_tiny()
-    extra = config.extra
-    rewards, weight, l_max = extra.get("rewards", "cesar"), extra.get("process_weight", 1.0), extra.get("l_max", L_MAX)
-    funcs, _ = reward_setup(rewards, weight, l_max, tokenizer=adapter.tokenizer)
-    return GRPOTrainer(adapter, funcs, dataset("train"), config, callbacks=list(callbacks))
 
-
-@locks_output_dir
-def run_rl(config: GRPOConfig, *, eval_size: int = 400, budgets: Sequence[int | None] = BUDGETS,
-           command: str | None = None, callbacks: Sequence[Any] = ()) -> dict[str, Any]:  # fmt: skip
-    """Fine-tune the shipped tiny Qwen2-Audio with ``config`` and return (and save) a result dict.
-
-    A finished run's ``result.json`` in ``config.output_dir`` is returned as is; an interrupted run
-    resumes. The result has ``config``, ``final`` (evaluation without a budget), ``scaling`` (the
-    same at each reasoning budget), ``slope`` (accuracy points per reasoning token), ``curve``
-    (training logs), ``beta_eff`` (per-sample β_eff of the last iteration), ``examples`` and ``provenance``.
-    """
-    if None not in budgets:
-        raise ValueError(f"budgets must include None (the unlimited budget the final metrics come from), got {budgets}")
-    out = Path(config.output_dir) if config.output_dir else None
-    done = finished_result(config)
-    if done is not None:
-        return done
-    start_time, commit = time.perf_counter(), git_commit()
-    adapter = load_tiny()
-    trainer = make_trainer(config, adapter=adapter, callbacks=callbacks)
-    history = trainer.train()
-    adapter.policy.eval()
-    questions = eval_questions(eval_size)
-    scaling, examples = _scaling(adapter, questions, budgets, seed=config.seed + 1)
-    final = next(p for p in scaling if p["budget"] == MAX_NEW_TOKENS)
-    stride = max(1, len(history) // 60)
-    kept = [h for i, h in enumerate(history) if i % stride == 0 or i == len(history) - 1]
-    last_adv = trainer.last_advantages
-    result = {
-        "config": config.to_dict(),
-        "final": final,
-        "scaling": scaling,
-        "slope": round(scaling_slope(scaling), 5),
-        "curve": {"iteration": [h["iteration"] for h in kept],
-                  **{k: [round(h[k], 5) for h in kept] for k in CURVE_KEYS if k in history[0]}},
-        "beta_eff": [] if last_adv is None else
-                    [round(b, 5) for b in effective_beta(config.method, last_adv, config.beta0, config.clip).tolist()],
-        "examples": examples,
-        "provenance": provenance(time.perf_counter() - start_time, trainer.accelerator.device, command, commit,
-                                 threads=torch.get_num_threads()),
-    }  # fmt: skip
-    result = portable_paths(result)  # what is returned is what the file holds
-    if out is not None and trainer.accelerator.is_main_process:
-        atomic_write_json(out / "result.json", result)
-    return result
+def variant_fields(variant: str) -> dict[str, str]:
+    """``{"method", "rewards"}`` of one of the chapter's :data:`VARIANTS`."""
+    if variant not in VARIANTS:
+        raise ConfigError(f"variant must be one of {sorted(VARIANTS)}, got variant={variant!r}")
+    method, rewards = VARIANTS[variant]
+    return {"method": method, "rewards": rewards}
 
 
 def run_label(variant: str, beta0: float, seed: int, process_weight: float = 1.0) -> str:
@@ -195,32 +150,131 @@ def run_label(variant: str, beta0: float, seed: int, process_weight: float = 1.0
     return f"{variant}_b{beta0:g}" + (f"_w{process_weight:g}" if process_weight != 1.0 else "") + f"_s{seed}"
 
 
-def book_run_config(variant: str, beta0: float = 0.04, *, seed: int = 0, iterations: int | None = None,
-                    **overrides: Any) -> GRPOConfig:  # fmt: skip
-    """The config :func:`book_run` trains with: :func:`audio_config` of ``variant`` with ``beta0``, ``seed`` and
-    ``overrides``, shrunk in smoke mode, writing to ``runs/book[-smoke]/audio_<name>``."""
-    return book_config(audio_config(variant, beta0, seed=seed, **overrides), f"audio_{run_label(variant, beta0, seed)}",
-                       smoke_config, iterations)  # fmt: skip
+class AudioFamily(Family):
+    """The shipped tiny Qwen2-Audio on the synthetic audio questions, rewarded by CESAR's terms or the outcome."""
+
+    name = "audio"
+    config_class = GRPOConfig
+    settings_class = AudioSettings
+    methods = ("adrpo", "fixed", "none")
+    #: the CPU run: 100 iterations of 8 prompts × K = 8 completions, one step of 64, lr 3e-4
+    defaults: ClassVar = {"beta0": 0.04, "iterations": 100, "prompts_per_iteration": 8, "num_generations": 8,
+                          "minibatch_size": 64, "learning_rate": 3e-4, "checkpoint_every": 20, "progress": False}
+    smoke: ClassVar = {"iterations": 3, "prompts_per_iteration": 2, "num_generations": 4, "minibatch_size": 8,
+                       "checkpoint_every": 3, "eval_size": 10, "budgets": (4, None)}  # fmt: skip
+    curve_keys = CURVE_KEYS
+    book_prefix = "audio_"
+    pretrain_name = "qwen2_audio_tiny"
+    spec_aliases = ("variant",)
+
+    def spec(self, **fields: Any) -> RunSpec:
+        """The default run with ``fields``; ``variant=`` names the chapter's (method, rewards) pair, and the reward
+        weights follow ``rewards`` and ``process_weight`` unless ``reward_weights`` is given."""
+        if "variant" in fields:
+            fields = {**variant_fields(fields.pop("variant")), **fields}
+        spec = super().spec(**fields)
+        if "reward_weights" in fields:
+            return spec
+        _, weights = reward_setup(spec.settings.rewards, spec.settings.process_weight)
+        return spec.replace(reward_weights=weights)
+
+    def book_fields(self, variant: str, beta0: float) -> dict[str, Any]:
+        return {**variant_fields(variant), "beta0": beta0}
+
+    def label(self, spec: RunSpec) -> str:
+        s, c = spec.settings, spec.config
+        return run_label(run_settings({"config": c.to_dict(), "settings": s.to_dict()})["variant"], c.beta0, c.seed,
+                         s.process_weight)  # fmt: skip
+
+    def legacy_settings(self, result: dict[str, Any]) -> dict[str, Any]:
+        extra = dict(result["config"].get("extra", {}))
+        budgets = [None if p["budget"] == MAX_NEW_TOKENS else p["budget"] for p in result.get("scaling", [])]
+        return {"rewards": extra.get("rewards", "cesar"), "process_weight": extra.get("process_weight", 1.0),
+                "l_max": extra.get("l_max", L_MAX), "budgets": budgets or BUDGETS,
+                "snapshots": [result["config"]["iterations"]] if result.get("beta_eff") else []}  # fmt: skip
+
+    def book_extras(self, spec: RunSpec) -> dict[str, Any]:
+        return {"snapshots": (spec.config.iterations,)}
+
+    def make_trainer(self, spec: RunSpec, *, callbacks: Sequence[Any] = ()) -> GRPOTrainer:
+        """The shipped tiny Qwen2-Audio on the train split's questions, with the reward functions the settings
+        name (:func:`reward_setup`) weighted by ``config.reward_weights``, think lengths in the policy's tokens."""
+        adapter, s = load_tiny(), spec.settings
+        funcs, _ = reward_setup(s.rewards, s.process_weight, s.l_max, tokenizer=adapter.tokenizer)
+        return GRPOTrainer(adapter, funcs, dataset("train"), spec.config, callbacks=list(callbacks))
+
+    def evaluate(self, trainer: GRPOTrainer, spec: RunSpec, records: Any) -> dict[str, Any]:
+        trainer.adapter.policy.eval()
+        questions = eval_questions(spec.settings.eval_size)
+        scaling, examples = _scaling(trainer.adapter, questions, spec.settings.budgets, seed=spec.config.seed + 1)
+        final = next(p for p in scaling if p["budget"] == MAX_NEW_TOKENS)
+        return {"final": final, "scaling": scaling, "slope": round(scaling_slope(scaling), 5), "examples": examples}
+
+    def fingerprints(self, spec: RunSpec) -> dict[str, Any]:
+        return {"base_model": model_fingerprint(tiny_model_path())}
+
+    def base_record(self, spec: RunSpec) -> dict[str, Any]:
+        scaling, _ = _scaling(load_tiny(), eval_questions(spec.settings.eval_size), spec.settings.budgets, seed=1)
+        return {"final": scaling[-1], "scaling": scaling, "slope": round(scaling_slope(scaling), 5)}
+
+    def add_sweep_flags(self, parser: Any) -> None:
+        pass  # the grid is the chapter's (sweep_grid); --seeds picks its seeds
+
+    def sweep_specs(self, args: Any, base: RunSpec, shrink: bool) -> tuple[list[RunSpec], str]:
+        specs = [base.replace(**variant_fields(v), beta0=b, process_weight=w, seed=s)
+                 for v, b, w, s in sweep_grid(args.seeds)]  # fmt: skip
+        return [s.replace(reward_weights=reward_setup(s.settings.rewards, s.settings.process_weight)[1])
+                for s in specs], "audio_sweep"  # fmt: skip
+
+    def summarize(self, sweep: dict[str, Any]) -> dict[str, Any]:
+        return summarize_sweep(sweep)
+
+    def describe(self, result: dict[str, Any]) -> str:
+        return _describe(result)
+
+    def summary_lines(self, sweep: dict[str, Any]) -> list[str]:
+        return [f"{row['variant']:>13} β0={row['beta0']:<5g} w={row['process_weight']:<4g} accuracy "
+                f"{row['accuracy']:.3f} ± {row['accuracy_std']:.3f}, think {row['think_length']:.1f}, "
+                f"slope {row['slope']:+.4f}" for row in sweep["summary"]["rows"]]  # fmt: skip
+
+    def add_train_flags(self, parser: Any) -> None:
+        parser.add_argument("--variant", default=argparse.SUPPRESS, choices=sorted(VARIANTS),
+                            help="the chapter's (method, rewards) pair; default adrpo_cesar")
+        parser.add_argument("--model", default=None, help="real path: omni, qwen2_audio or a hub id (hub and GPU)")
+        parser.add_argument("--rows", default=None, help="real path: MMAU-style JSONL (see mmau_rows)")
+
+    def train_elsewhere(self, args: Any, spec: RunSpec) -> bool:
+        if args.model is None:
+            return False
+        if not args.rows:
+            raise SystemExit("the real path needs --rows (an MMAU-style JSONL: adrpo_nb.experiments.audio.mmau_rows)")
+        adapter = real_setup(args.model)
+        funcs, weights = reward_setup(spec.settings.rewards, spec.settings.process_weight, l_max=256,
+                                      tokenizer=adapter.tokenizer)  # fmt: skip
+        config = spec.replace(reward_weights=weights, learning_rate=1e-5, minibatch_size=8,
+                              iterations=getattr(args, "iterations", 500)).config  # fmt: skip
+        history = GRPOTrainer(adapter, funcs, mmau_rows(args.rows), config).train()
+        print(json.dumps({k: history[-1][k] for k in ("reward", "kl", "entropy") if k in history[-1]}, indent=1))
+        return True
+
+    def pretrain(self, out: Path, smoke_run: bool, args: Any) -> dict[str, Any]:
+        return pretrain(out, smoke_run=smoke_run)
+
+
+FAMILY = AudioFamily()
+make_trainer, run_rl, smoke_config = FAMILY.make_trainer, partial(runner.run_rl, FAMILY), FAMILY.shrink
+book_run_config = partial(runner.book_run_config, FAMILY)
 
 
 def book_run(variant: str, beta0: float = 0.04, *, seed: int = 0, iterations: int | None = None,
-             **overrides: Any) -> dict[str, Any]:  # fmt: skip
-    """A chapter's run: the committed ``data/results/book/`` result in full mode (:mod:`adrpo_nb.experiments.book`),
-    else ``runs/book[-smoke]/audio_<name>/result.json`` if present, else trains and saves it.
-
-    The config is :func:`book_run_config`'s, the trainer :func:`make_trainer`'s."""
-    cfg = book_run_config(variant, beta0, seed=seed, iterations=iterations, **overrides)
-    committed = committed_book_result(cfg, smoke())
-    if committed is not None:
-        return committed
-    return run_rl(cfg, eval_size=10 if smoke() else 400, budgets=(4, None) if smoke() else BUDGETS,
-                  command=book_command("audio", f"{variant!r}, {beta0!r}, iterations={cfg.iterations}"))
+             **fields: Any) -> dict[str, Any]:  # fmt: skip
+    """A chapter's run of ``variant`` (:meth:`Family.book_run`: committed result, else the finished run, else train)."""
+    return runner.book_run(FAMILY, variant, beta0, seed=seed, iterations=iterations, **fields)
 
 
-# ----------------------------------------------------------------------------- the sweep
-def _sweep_job(args: tuple[dict, str, dict]) -> dict[str, Any]:
-    config_dict, command, run_kwargs = args
-    return run_rl(GRPOConfig.from_dict(config_dict), command=command, **run_kwargs)
+def audio_config(variant: str = "adrpo_cesar", beta0: float = 0.04, **fields: Any) -> RunSpec:
+    """The CPU run of ``variant`` with ``beta0`` and ``fields`` (config or settings fields, e.g. ``process_weight``)."""
+    return FAMILY.spec(variant=variant, beta0=beta0, **fields)
 
 
 def sweep_grid(seeds: Sequence[int] = (0, 1, 2), betas: Sequence[float] = (0.01, 0.1),
@@ -234,34 +288,7 @@ def sweep_grid(seeds: Sequence[int] = (0, 1, 2), betas: Sequence[float] = (0.01,
     return grid
 
 
-def sweep(grid: Sequence[tuple[str, float, float, int]] | None = None, *, runs_dir: str | Path | None = None,
-          workers: int = 2, shrink: bool = False, log=print) -> dict[str, Any]:  # fmt: skip
-    """Run every point of ``grid`` (default :func:`sweep_grid`) in one-thread worker processes; finished runs
-    are skipped and interrupted ones resume. Returns ``{"base", "runs", "summary", "provenance"}``."""
-    start, commit = time.perf_counter(), git_commit()
-    grid = list(grid or sweep_grid())
-    runs_dir = runs_dir or default_output("audio_sweep", smoke_run=shrink)
-    jobs, names = [], []
-    run_kwargs = {"eval_size": 10, "budgets": (4, None)} if shrink else {}
-    for variant, beta0, weight, seed in grid:
-        cfg = audio_config(variant, beta0, process_weight=weight, seed=seed)
-        cfg = smoke_config(cfg) if shrink else cfg
-        name = run_label(variant, beta0, seed, weight)
-        cfg = replace(cfg, output_dir=run_folder(runs_dir, name, cfg))
-        jobs.append((cfg.to_dict(), f"python -m adrpo_nb.experiments.audio sweep (run {name})", run_kwargs))
-        names.append(name)
-    log(f"audio sweep: {len(jobs)} runs, {workers} workers")
-    runs = run_jobs(_sweep_job, jobs, workers, _describe, names, log)
-    base_adapter = load_tiny()
-    base_budgets = run_kwargs.get("budgets", BUDGETS)
-    scaling, _ = _scaling(base_adapter, eval_questions(run_kwargs.get("eval_size", 400)), base_budgets, seed=1)
-    base = {"final": scaling[-1], "scaling": scaling, "slope": round(scaling_slope(scaling), 5)}
-    result = {"base": base, "runs": runs}
-    result["summary"] = summarize_sweep(result)
-    result["provenance"] = sweep_provenance(start, commit, "adrpo_nb.experiments.audio", workers)
-    return result
-
-
+# ----------------------------------------------------------------------------- the sweep's summary
 def _describe(result: dict[str, Any]) -> str:
     f = result["final"]
     return (f"accuracy {f['accuracy']:.3f}, think {f['think_length']:.1f} words, slope {result['slope']:+.4f}, "
@@ -273,8 +300,8 @@ def summarize_sweep(result: dict[str, Any], keys: Sequence[str] = ("accuracy", "
     """Mean ± std over seeds of each (variant, β0, process weight): final metrics, slope, and the scaling curve."""
     groups: dict[tuple, list[dict]] = {}
     for run in result["runs"]:
-        extra = run["config"]["extra"]
-        groups.setdefault((extra["variant"], run["config"]["beta0"], extra["process_weight"]), []).append(run)
+        settings = run_settings(run)
+        groups.setdefault((settings["variant"], run["config"]["beta0"], settings["process_weight"]), []).append(run)
     rows = []
     for (variant, beta0, weight), runs in sorted(groups.items()):
         row: dict[str, Any] = {"variant": variant, "beta0": beta0, "process_weight": weight, "seeds": len(runs)}
@@ -355,79 +382,6 @@ def mmau_rows(path: str | Path) -> list[dict]:
     return rows
 
 
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m adrpo_nb.experiments.audio", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
-    sub = p.add_subparsers(dest="command", required=True)
-    pre = sub.add_parser("pretrain", help="SFT the tiny Qwen2-Audio on the synthetic benchmark (weak start)")
-    pre.add_argument("--out", type=Path, default=None, help="default: runs/pretrain[-smoke]/qwen2_audio_tiny "
-                     "(the shipped model: --out data/checkpoints/qwen2_audio_tiny)")
-    pre.add_argument("--smoke", action="store_true")
-    tr = sub.add_parser("train", help="one RL run (tiny model on CPU, or --model for the real path)")
-    tr.add_argument("--variant", default="adrpo_cesar", choices=sorted(VARIANTS))
-    tr.add_argument("--beta0", type=float, default=0.04)
-    tr.add_argument("--process-weight", type=float, default=1.0)
-    tr.add_argument("--iterations", type=int, default=None)
-    tr.add_argument("--seed", type=int, default=0)
-    tr.add_argument("--out", default=None, help="run folder (checkpoint, result.json)")
-    tr.add_argument("--model", default=None, help="real path: omni, qwen2_audio or a hub id (needs the hub and a GPU)")
-    tr.add_argument("--rows", default=None, help="real path: MMAU-style JSONL (see mmau_rows)")
-    tr.add_argument("--smoke", action="store_true")
-    sw = sub.add_parser("sweep", help="variants × seeds, β0 and α grids, written as one JSON")
-    sw.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    sw.add_argument("--workers", type=int, default=2)
-    sw.add_argument("--runs-dir", default=None, help="default: runs/audio_sweep[-smoke]")
-    sw.add_argument("--out", type=Path, default=None, help="default: runs/results[-smoke]/audio_sweep.json")
-    sw.add_argument("--smoke", action="store_true")
-    return p
-
-
-def _train(args: argparse.Namespace) -> None:
-    overrides: dict[str, Any] = {"seed": args.seed, "output_dir": args.out, "progress": True}
-    if args.iterations is not None:
-        overrides["iterations"] = args.iterations
-    cfg = audio_config(args.variant, args.beta0, process_weight=args.process_weight, **overrides)
-    if args.model is not None:
-        if not args.rows:
-            raise SystemExit("the real path needs --rows (an MMAU-style JSONL: adrpo_nb.experiments.audio.mmau_rows)")
-        adapter = real_setup(args.model)
-        funcs, weights = reward_setup(VARIANTS[args.variant][1], args.process_weight, l_max=256,
-                                      tokenizer=adapter.tokenizer)  # fmt: skip
-        cfg = replace(cfg, reward_weights=weights, learning_rate=1e-5, minibatch_size=8, iterations=args.iterations
-                      or 500, extra={**cfg.extra, "l_max": 256})  # fmt: skip
-        history = GRPOTrainer(adapter, funcs, mmau_rows(args.rows), cfg).train()
-        print(json.dumps({k: history[-1][k] for k in ("reward", "kl", "entropy") if k in history[-1]}, indent=1))
-        return
-    shrink = args.smoke or smoke()
-    check_output(args.out, shrink)
-    cfg = smoke_config(cfg) if shrink else cfg
-    result = run_rl(cfg, eval_size=10 if shrink else 400, budgets=(4, None) if shrink else BUDGETS)
-    print(json.dumps({k: v for k, v in result["final"].items()}, indent=1))
-    print(f"slope {result['slope']:+.4f} accuracy points per reasoning token; {result['provenance']['seconds']} s")
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    if args.command == "pretrain":
-        from adrpo_nb.experiments.audio.family import TINY_MODEL
-
-        shrink = args.smoke or smoke()
-        check_output(args.out, shrink)
-        out = args.out or default_output("pretrain", TINY_MODEL[-1], smoke_run=shrink)
-        pretrain(out, smoke_run=shrink)
-        print(f"wrote {out}")
-    elif args.command == "train":
-        _train(args)
-    elif args.command == "sweep":
-        shrink = args.smoke or smoke()
-        check_output(args.out, shrink)
-        check_output(args.runs_dir, shrink, "--runs-dir")
-        out = args.out or default_output("results", RESULTS_FILE[-1], smoke_run=shrink)
-        result = sweep(sweep_grid(args.seeds), runs_dir=args.runs_dir, workers=args.workers, shrink=shrink)
-        atomic_write_json(out, portable_paths(result))
-        for row in result["summary"]["rows"]:
-            print(f"{row['variant']:>13} β0={row['beta0']:<5g} w={row['process_weight']:<4g} accuracy "
-                  f"{row['accuracy']:.3f} ± {row['accuracy_std']:.3f}, think {row['think_length']:.1f}, "
-                  f"slope {row['slope']:+.4f}")  # fmt: skip
-        print(f"wrote {out}")
-    return 0
+    """``python -m adrpo_nb.experiments.audio``."""
+    return cli.main(FAMILY, argv, __doc__)

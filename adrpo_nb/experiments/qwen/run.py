@@ -1,6 +1,7 @@
-"""Qwen experiments: pretraining the tiny Qwen2, one RL run, the β0 sweep, evaluation, and the real path.
+"""Qwen experiments: the family's hooks (build, evaluate during and after training, the sweep's grid), pretraining
+the tiny Qwen2, and the real path.
 
-Command line (each prints where it wrote and what it measured)::
+Command line (each prints where it wrote and what it measured; ``--help`` lists every flag)::
 
     python -m adrpo_nb.experiments.qwen pretrain    # ~1-2 min on 1 CPU core -> runs/pretrain/qwen_tiny_countdown/
     python -m adrpo_nb.experiments.qwen train --method adrpo --beta0 0.04      # one CPU run, ~1-2 min
@@ -17,37 +18,26 @@ Add ``--smoke`` to any CPU command for a seconds-long version (what CI runs; it 
 
 from __future__ import annotations
 
-import argparse
 import json
-import math
 import time
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 
-from adrpo_nb.core import effective_beta
-from adrpo_nb.experiments.book import book_command, committed_book_result
+from adrpo_nb.experiments import cli, runner
+from adrpo_nb.experiments.family import Family, RunSpec, Settings, model_fingerprint
 from adrpo_nb.experiments.qwen.family import (
     countdown_correct,
     countdown_format,
     countdown_rows,
     eval_puzzles,
     load_tiny,
-)
-from adrpo_nb.experiments.runner import (
-    RunRecords,
-    book_config,
-    check_output,
-    default_output,
-    finished_result,
-    run_folder,
-    run_jobs,
-    smoke,
-    sweep_provenance,
+    tiny_model_path,
 )
 from adrpo_nb.metrics import distinct_n, self_bleu
 from adrpo_nb.models.causal_lm import CausalLMAdapter
@@ -55,13 +45,16 @@ from adrpo_nb.tasks.countdown import Puzzle, parse_answer
 from adrpo_nb.trainers.grpo import GRPOConfig, GRPOTrainer
 from adrpo_nb.utils.checkpoints import weights_sha256
 from adrpo_nb.utils.paths import atomic_write_json
-from adrpo_nb.utils.provenance import git_commit, portable_paths, provenance
-from adrpo_nb.utils.runlock import locks_output_dir
+from adrpo_nb.utils.provenance import git_commit, provenance
+from adrpo_nb.utils.validate import check_int
 from adrpo_nb.viz.lm import run_variant
 
 __all__ = [
     "CURVE_KEYS",
     "EXTRA_VARIANTS",
+    "FAMILY",
+    "QwenFamily",
+    "QwenSettings",
     "SWEEP_BETAS",
     "SWEEP_METHODS",
     "book_run",
@@ -76,7 +69,6 @@ __all__ = [
     "samples_html",
     "smoke_config",
     "summarize_sweep",
-    "sweep",
 ]
 
 SWEEP_METHODS = ("none", "fixed", "adrpo")
@@ -89,7 +81,6 @@ EXTRA_VARIANTS = (
     {"method": "adrpo", "beta0": 0.04, "clip": None},
     {"method": "adrpo", "beta0": 1.0, "scale_rewards": False},
 )
-RESULTS_FILE = ("results", "qwen_sweep.json")
 REWARD_FUNCS = (countdown_correct, countdown_format)
 CURVE_KEYS = (
     "reward", "rewards/countdown_correct/mean", "reward_std", "frac_reward_zero_std", "kl", "entropy",
@@ -99,17 +90,25 @@ CURVE_KEYS = (
 )  # fmt: skip
 
 
-def default_config(**overrides: Any) -> GRPOConfig:
-    """The CPU run: 120 iterations of 16 prompts × 8 completions, two optimizer steps of 64 per batch, lr 3e-4."""
-    base = {"iterations": 120, "prompts_per_iteration": 16, "num_generations": 8, "minibatch_size": 64,
-            "learning_rate": 3e-4, "checkpoint_every": 50, "progress": False}  # fmt: skip
-    return GRPOConfig(**{**base, **overrides})
+@dataclass
+class QwenSettings(Settings):
+    """What a countdown run's result depends on beside the trainer's config: ``dataset_size`` RL rows, an
+    evaluation every ``eval_every`` iterations on ``eval_size`` held-out puzzles × ``samples_per_puzzle``
+    completions, and β_eff recorded at ``snapshots``."""
 
+    eval_every: int = 30
+    eval_size: int = 128
+    samples_per_puzzle: int = 8
+    dataset_size: int = 4000
+    snapshots: tuple[int, ...] = ()
 
-def smoke_config(config: GRPOConfig) -> GRPOConfig:
-    """The same run, shrunk to seconds: 6 iterations of 4 prompts × 4 completions."""
-    return replace(config, iterations=6, prompts_per_iteration=4, num_generations=4, minibatch_size=16,
-                   checkpoint_every=3)  # fmt: skip
+    LEGACY: ClassVar = {"beta_eff_snapshots": "snapshots"}
+
+    def __post_init__(self) -> None:
+        for name in ("eval_every", "eval_size", "dataset_size"):
+            setattr(self, name, check_int(name, getattr(self, name), minimum=1))
+        self.samples_per_puzzle = check_int("samples_per_puzzle", self.samples_per_puzzle, minimum=2)
+        self.snapshots = tuple(check_int("snapshots", s, minimum=1) for s in self.snapshots)
 
 
 # ----------------------------------------------------------------------------- evaluation
@@ -174,96 +173,7 @@ def samples_html(examples: list[dict]) -> str:
     return "<div style='font-family:monospace;font-size:12px'>" + "".join(rows) + "</div>"
 
 
-# ----------------------------------------------------------------------------- one RL run
-def _metrics_fn(rollout, rewards) -> dict[str, float]:
-    return {}
-
-
-def make_trainer(
-    config: GRPOConfig,
-    *,
-    adapter: CausalLMAdapter | None = None,
-    dataset_size: int = 4000,
-    callbacks: Sequence[Any] = (),
-) -> GRPOTrainer:
-    """The trainer :func:`run_rl` (and so :func:`book_run`) trains: the shipped tiny Qwen2 (or ``adapter``) on
-    ``dataset_size`` countdown puzzles, rewarded by a correct equation plus the answer format."""
-    rows = countdown_rows(dataset_size)
-    return GRPOTrainer(adapter or load_tiny(), list(REWARD_FUNCS), rows, config, callbacks=list(callbacks))
-
-
-@locks_output_dir
-def run_rl(config: GRPOConfig, *, eval_every: int = 30, eval_size: int = 128, samples_per_puzzle: int = 8,
-           beta_eff_snapshots: Sequence[int] = (), command: str | None = None, callbacks: Sequence[Any] = (),
-           dataset_size: int = 4000) -> dict[str, Any]:  # fmt: skip
-    """Fine-tune the shipped tiny Qwen2 with ``config`` on countdown and return (and save) a result dict.
-
-    If ``config.output_dir`` holds a finished run's ``result.json`` it is returned as is; an
-    interrupted run resumes from its checkpoint. The result has ``config``, ``start`` and ``final``
-    (:func:`evaluate_policy` on held-out puzzles), ``evals`` (the same every ``eval_every``
-    iterations), ``curve`` (training logs), ``beta_eff`` (per-sample β_eff at the iterations in
-    ``beta_eff_snapshots``), ``samples_html`` and ``provenance``.
-    """
-    out = Path(config.output_dir) if config.output_dir else None
-    done = finished_result(config)
-    if done is not None:
-        return done
-    start_time, commit = time.perf_counter(), git_commit()
-    adapter = load_tiny()
-    puzzles = eval_puzzles(eval_size)
-    records = RunRecords(config.output_dir, ("evals", "beta_eff"))  # kept across a resume
-
-    def evaluate(iteration: int) -> None:
-        m = evaluate_policy(adapter, puzzles, samples_per_puzzle)
-        records.put("evals", iteration, {"iteration": iteration, **{k: v for k, v in m.items() if k != "examples"}})
-
-    def record(trainer: GRPOTrainer, logs: dict) -> None:
-        if trainer.iteration in beta_eff_snapshots and trainer.last_advantages is not None:
-            beta = effective_beta(config.method, trainer.last_advantages, config.beta0, config.clip)
-            records.put("beta_eff", trainer.iteration, [round(b, 5) for b in beta.tolist()])
-        if trainer.iteration % eval_every == 0 or trainer.iteration == config.iterations:
-            evaluate(trainer.iteration)
-
-    trainer = make_trainer(config, adapter=adapter, dataset_size=dataset_size, callbacks=[record, *callbacks])
-    if trainer.load_checkpoint():
-        records.resume(trainer.iteration)
-    else:
-        records.fresh()
-        evaluate(0)
-    diverged = None
-    try:
-        history = trainer.train(resume=False)
-    except FloatingPointError as err:
-        diverged, history = str(err), trainer.history
-    final = evaluate_policy(adapter, puzzles, samples_per_puzzle)
-    examples = final.pop("examples")
-    if not all(math.isfinite(v) for v in final.values()):
-        diverged = diverged or "non-finite evaluation metrics"
-    stride = max(1, len(history) // 100)
-    kept = [h for i, h in enumerate(history) if i % stride == 0 or i == len(history) - 1]
-    evals = list(records.get("evals").values())
-    result = {
-        "config": config.to_dict(),
-        "start": evals[0] if evals and evals[0]["iteration"] == 0 else None,
-        "final": None if diverged else final,
-        "diverged": diverged,
-        "evals": evals,
-        "curve": {"iteration": [h["iteration"] for h in kept],
-                  **{k: [round(h[k], 5) for h in kept] for k in CURVE_KEYS if k in history[0]}},
-        "beta_eff": records.get("beta_eff"),
-        "examples": examples,
-        "samples_html": samples_html(examples),
-        "provenance": provenance(time.perf_counter() - start_time, trainer.accelerator.device, command, commit,
-                                 threads=torch.get_num_threads()),
-    }  # fmt: skip
-    result = portable_paths(result)  # what is returned is what the file holds
-    if out is not None and trainer.accelerator.is_main_process:
-        atomic_write_json(out / "result.json", result)
-    return result
-
-
-
-
+# ----------------------------------------------------------------------------- the family
 def run_label(method: str, beta0: float, seed: int, clip: Any = "auto", scale_rewards: bool = True) -> str:
     """A run's folder name, e.g. ``adrpo_b0.04_s1``, ``adrpo_b0.04_noclip_s0``, ``adrpo_b1_unscaled_s0``
     (``none_s1`` for β = 0)."""
@@ -272,73 +182,131 @@ def run_label(method: str, beta0: float, seed: int, clip: Any = "auto", scale_re
     return f"{method}_b{beta0:g}{tag}_s{seed}" if method != "none" else f"none_s{seed}"
 
 
-def book_run_config(method: str, beta0: float, *, seed: int = 0, iterations: int | None = None,
-                    **overrides: Any) -> GRPOConfig:  # fmt: skip
-    """The config :func:`book_run` trains with: :func:`default_config` with ``method``, ``beta0``, ``seed`` and
-    ``overrides``, shrunk in smoke mode, writing to ``runs/book[-smoke]/qwen_<name>``."""
-    name = run_label(method, beta0, seed, overrides.get("clip", "auto"), overrides.get("scale_rewards", True))
-    return book_config(default_config(method=method, beta0=beta0, seed=seed, **overrides), f"qwen_{name}",
-                       smoke_config, iterations)  # fmt: skip
+class QwenFamily(Family):
+    """The shipped tiny Qwen2 on countdown puzzles, rewarded by a correct equation plus the answer format."""
+
+    name = "qwen"
+    config_class = GRPOConfig
+    settings_class = QwenSettings
+    methods = SWEEP_METHODS
+    #: the CPU run: 120 iterations of 16 prompts × 8 completions, two optimizer steps of 64 per batch, lr 3e-4
+    defaults: ClassVar = {"iterations": 120, "prompts_per_iteration": 16, "num_generations": 8, "minibatch_size": 64,
+                          "learning_rate": 3e-4, "checkpoint_every": 50, "progress": False}  # fmt: skip
+    smoke: ClassVar = {"iterations": 6, "prompts_per_iteration": 4, "num_generations": 4, "minibatch_size": 16,
+                       "checkpoint_every": 3, "eval_size": 16, "samples_per_puzzle": 4, "eval_every": 3}  # fmt: skip
+    curve_keys, curve_points = CURVE_KEYS, 100
+    record_kinds = ("evals",)
+    book_prefix = "qwen_"
+    pretrain_name = "qwen_tiny_countdown"
+    cli_aliases: ClassVar = {"learning_rate": ("--lr",)}
+    sweep_methods, sweep_betas = SWEEP_METHODS, SWEEP_BETAS
+
+    def label(self, spec: RunSpec) -> str:
+        c = spec.config
+        clip = "auto" if c.clip == (None if c.method != "adrpo" else (-c.beta0, c.beta0)) else c.clip
+        return run_label(c.method, c.beta0, c.seed, clip, c.scale_rewards)
+
+    def legacy_settings(self, result: dict[str, Any]) -> dict[str, Any]:
+        steps = [e["iteration"] for e in result.get("evals", [])]
+        return {"snapshots": sorted(int(i) for i in result.get("beta_eff") or {}),
+                "eval_every": steps[1] - steps[0] if len(steps) > 2 else QwenSettings.eval_every}
+
+    def book_extras(self, spec: RunSpec) -> dict[str, Any]:
+        it = spec.config.iterations
+        return {"snapshots": tuple(sorted({1, it // 2, it} - {0})), "eval_every": max(1, it // 4)}
+
+    def make_trainer(self, spec: RunSpec, *, callbacks: Sequence[Any] = ()) -> GRPOTrainer:
+        """The shipped tiny Qwen2 on ``dataset_size`` countdown puzzles, rewarded by a correct equation plus the
+        answer format."""
+        rows = countdown_rows(spec.settings.dataset_size)
+        return GRPOTrainer(load_tiny(), list(REWARD_FUNCS), rows, spec.config, callbacks=list(callbacks))
+
+    def _evaluate_into(self, trainer: GRPOTrainer, spec: RunSpec, records: Any) -> None:
+        s = spec.settings
+        m = evaluate_policy(trainer.adapter, eval_puzzles(s.eval_size), s.samples_per_puzzle)
+        records.put("evals", trainer.iteration, {"iteration": trainer.iteration,
+                                                 **{k: v for k, v in m.items() if k != "examples"}})  # fmt: skip
+
+    def on_start(self, trainer: GRPOTrainer, spec: RunSpec, records: Any) -> None:
+        self._evaluate_into(trainer, spec, records)
+
+    def on_iteration(self, trainer: GRPOTrainer, spec: RunSpec, records: Any) -> None:
+        if trainer.iteration % spec.settings.eval_every == 0 or trainer.iteration == spec.config.iterations:
+            self._evaluate_into(trainer, spec, records)
+
+    def evaluate(self, trainer: GRPOTrainer, spec: RunSpec, records: Any) -> dict[str, Any]:
+        s = spec.settings
+        final = evaluate_policy(trainer.adapter, eval_puzzles(s.eval_size), s.samples_per_puzzle)
+        examples, evals = final.pop("examples"), list(records.get("evals").values())
+        return {"final": final, "start": evals[0] if evals and evals[0]["iteration"] == 0 else None, "evals": evals,
+                "examples": examples, "samples_html": samples_html(examples)}  # fmt: skip
+
+    def fingerprints(self, spec: RunSpec) -> dict[str, Any]:
+        return {"base_model": model_fingerprint(tiny_model_path())}
+
+    def base_record(self, spec: RunSpec) -> dict[str, Any]:
+        s = spec.settings
+        base = evaluate_policy(load_tiny(), eval_puzzles(s.eval_size), s.samples_per_puzzle)
+        base["samples_html"] = samples_html(base.pop("examples"))
+        return base
+
+    def add_sweep_flags(self, parser: Any) -> None:
+        super().add_sweep_flags(parser)
+        parser.add_argument("--no-extra", action="store_true",
+                            help="skip the extra variants (ADRPO unclipped; ADRPO graded: unscaled A, β0 = 1)")
+
+    def sweep_specs(self, args: Any, base: RunSpec, shrink: bool) -> tuple[list[RunSpec], str]:
+        specs, name = super().sweep_specs(args, base, shrink)
+        for variant in () if args.no_extra else EXTRA_VARIANTS:
+            specs += [base.replace(**variant, seed=seed) for seed in args.seeds]
+        it = base.config.iterations
+        marks = tuple(sorted({1, it // 3, 2 * it // 3, it} - {0}))
+        return [s.replace(snapshots=marks) if s.config.method == "adrpo" and s.config.seed == 0 else s
+                for s in specs], name  # fmt: skip
+
+    def summarize(self, sweep: dict[str, Any]) -> dict[str, Any]:
+        return summarize_sweep(sweep)
+
+    def describe(self, result: dict[str, Any]) -> str:
+        return _describe(result)
+
+    def summary_lines(self, sweep: dict[str, Any]) -> list[str]:
+        return [f"{name:>16} β0={row['beta0']:<5g} accuracy {row['accuracy']:.3f} ± {row['accuracy_std']:.3f}, "
+                f"distinct correct {row['distinct_correct']:.2f}, KL {row['kl']:.4f}"
+                for name, rows in sweep["summary"]["variants"].items() for row in rows]  # fmt: skip
+
+    def add_train_flags(self, parser: Any) -> None:
+        parser.add_argument("--model", default=None, help="real path: qwen2, qwen3 or a hub id (the hub and a GPU)")
+        parser.add_argument("--task", default="tldr", choices=("tldr", "gsm8k"), help="real path's task")
+
+    def train_elsewhere(self, args: Any, spec: RunSpec) -> bool:
+        if args.model is None:
+            return False
+        real = {"iterations": 500, "learning_rate": 1e-5, "minibatch_size": 16, "prompts_per_iteration": 8,
+                "checkpoint_every": 50}  # fmt: skip
+        given = {k: v for k, v in vars(args).items() if k in real}
+        history = run_real(args.model, args.task, spec.replace(**{**real, **given}).config)
+        print(json.dumps({k: history[-1][k] for k in ("reward", "kl", "entropy") if k in history[-1]}, indent=1))
+        return True
+
+    def add_pretrain_flags(self, parser: Any) -> None:
+        parser.add_argument("--tokenizer-out", type=Path, default=None, help="the tokenizer alone; default: "
+                            "OUT/tokenizer (the shipped one: data/tokenizers/countdown_char)")  # fmt: skip
+
+    def pretrain(self, out: Path, smoke_run: bool, args: Any) -> dict[str, Any]:
+        from adrpo_nb.experiments.runner import check_output
+
+        check_output(args.tokenizer_out, smoke_run, "--tokenizer-out")
+        return pretrain(out, args.tokenizer_out or out / "tokenizer", smoke_run=smoke_run)
 
 
-def book_run(method: str, beta0: float, *, seed: int = 0, iterations: int | None = None, callbacks: Sequence[Any] = (),
-             **overrides: Any) -> dict[str, Any]:  # fmt: skip
-    """A chapter's run: the committed ``data/results/book/`` result in full mode (:mod:`adrpo_nb.experiments.book`),
-    else ``runs/book[-smoke]/qwen_<name>/result.json`` if present, else trains and saves it.
-
-    Smoke mode (``ADRPO_SMOKE=1``) shrinks it with :func:`smoke_config` and keeps it in its own folder.
-    The config is :func:`book_run_config`'s, the trainer :func:`make_trainer`'s.
-    """
-    cfg = book_run_config(method, beta0, seed=seed, iterations=iterations, **overrides)
-    committed = committed_book_result(cfg, smoke())
-    if committed is not None:
-        return committed
-    marks = sorted({1, cfg.iterations // 2, cfg.iterations} - {0})
-    return run_rl(cfg, eval_every=max(1, cfg.iterations // 4), eval_size=16 if smoke() else 128,
-                  samples_per_puzzle=4 if smoke() else 8, beta_eff_snapshots=marks, callbacks=callbacks,
-                  command=book_command("qwen", f"{method!r}, {beta0!r}, iterations={cfg.iterations}"))
+FAMILY = QwenFamily()
+make_trainer, run_rl, default_config = FAMILY.make_trainer, partial(runner.run_rl, FAMILY), FAMILY.spec
+book_run, book_run_config = partial(runner.book_run, FAMILY), partial(runner.book_run_config, FAMILY)
+smoke_config = FAMILY.shrink
 
 
-# ----------------------------------------------------------------------------- the sweep
-def _sweep_job(args: tuple[dict, str, dict]) -> dict[str, Any]:
-    config_dict, command, run_kwargs = args
-    config = GRPOConfig.from_dict(config_dict)
-    it = config.iterations
-    snapshots = sorted({1, it // 3, 2 * it // 3, it} - {0}) if config.method == "adrpo" and config.seed == 0 else ()
-    return run_rl(config, beta_eff_snapshots=snapshots, command=command, **run_kwargs)
-
-
-def sweep(methods: Sequence[str] = SWEEP_METHODS, betas: Sequence[float] = SWEEP_BETAS,
-          seeds: Sequence[int] = (0, 1, 2), base_config: GRPOConfig | None = None,
-          runs_dir: str | Path | None = None, workers: int = 2,
-          extra_runs: Sequence[dict] = (), run_kwargs: dict | None = None, log=print) -> dict[str, Any]:  # fmt: skip
-    """Run every (method, β0, seed) — ``none`` once per seed — in ``workers`` one-thread processes.
-
-    ``extra_runs`` adds config overrides (e.g. :data:`EXTRA_VARIANTS`: ``{"method": "adrpo", "beta0": 0.04,
-    "clip": None}``) run for every seed. Finished runs are skipped and interrupted ones resume.
-    """
-    start, commit = time.perf_counter(), git_commit()
-    base_config = base_config or default_config()
-    runs_dir = runs_dir or default_output("qwen_sweep")
-    run_kwargs = run_kwargs or {}
-    variants = [{"method": m, "beta0": b} for m in methods for b in (betas if m != "none" else (0.0,))]
-    jobs = []
-    for variant in [*variants, *extra_runs]:
-        for seed in seeds:
-            cfg = GRPOConfig(**{**base_config.to_dict(), "clip": "auto", **variant, "seed": seed, "progress": False})
-            name = run_label(cfg.method, cfg.beta0, seed, variant.get("clip", "auto"), cfg.scale_rewards)
-            cfg = replace(cfg, output_dir=run_folder(runs_dir, name, cfg))
-            jobs.append((cfg.to_dict(), f"python -m adrpo_nb.experiments.qwen sweep (run {name})", run_kwargs))
-    log(f"qwen sweep: {len(jobs)} runs, {workers} workers")
-    runs = run_jobs(_sweep_job, jobs, workers, _describe, [Path(j[0]["output_dir"]).name for j in jobs], log)
-    base = evaluate_policy(load_tiny(), eval_puzzles(run_kwargs.get("eval_size", 128)))
-    base["samples_html"] = samples_html(base.pop("examples"))
-    result = {"base": base, "runs": runs}
-    result["summary"] = summarize_sweep(result)
-    result["provenance"] = sweep_provenance(start, commit, "adrpo_nb.experiments.qwen", workers)
-    return result
-
-
+# ----------------------------------------------------------------------------- the sweep's summary
 def _describe(result: dict[str, Any]) -> str:
     final = result["final"]
     if final is None:
@@ -452,103 +420,6 @@ def run_real(model: str, task: str, config: GRPOConfig) -> list[dict[str, float]
     return GRPOTrainer(adapter, rewards, data, config).train()
 
 
-# ----------------------------------------------------------------------------- CLI
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m adrpo_nb.experiments.qwen", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
-    sub = p.add_subparsers(dest="command", required=True)
-    pre = sub.add_parser("pretrain", help="pretrain the tiny Qwen2 on countdown (weak start)")
-    pre.add_argument("--out", type=Path, default=None, help="default: runs/pretrain[-smoke]/qwen_tiny_countdown "
-                     "(the shipped model: --out data/checkpoints/qwen_tiny_countdown)")
-    pre.add_argument("--tokenizer-out", type=Path, default=None, help="the tokenizer alone; default: OUT/tokenizer "
-                     "(the shipped one: data/tokenizers/countdown_char)")
-    pre.add_argument("--smoke", action="store_true")
-    tr = sub.add_parser("train", help="one RL fine-tuning run (tiny model on CPU, or --model for the real path)")
-    tr.add_argument("--method", default="adrpo", choices=("adrpo", "fixed", "none"))
-    tr.add_argument("--beta0", type=float, default=0.04)
-    clip = tr.add_mutually_exclusive_group()
-    clip.add_argument("--clip", type=float, nargs=2, default=None, metavar=("A_MIN", "A_MAX"))
-    clip.add_argument("--no-clip", action="store_true", help="ADRPO without clipping (β_eff may be negative)")
-    tr.add_argument("--iterations", type=int, default=None)
-    tr.add_argument("--lr", type=float, default=None)
-    tr.add_argument("--seed", type=int, default=0)
-    tr.add_argument("--out", default=None, help="run folder (checkpoint, history.json, result.json)")
-    tr.add_argument("--model", default=None, help="real path: qwen2, qwen3 or a hub id (needs the hub and a GPU)")
-    tr.add_argument("--task", default="tldr", choices=("tldr", "gsm8k"))
-    tr.add_argument("--smoke", action="store_true")
-    sw = sub.add_parser("sweep", help="β0 sweep over methods and seeds, written as one JSON")
-    sw.add_argument("--methods", nargs="+", default=list(SWEEP_METHODS))
-    sw.add_argument("--betas", type=float, nargs="+", default=list(SWEEP_BETAS))
-    sw.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    sw.add_argument("--workers", type=int, default=2)
-    sw.add_argument("--no-extra", action="store_true",
-                    help="skip the extra variants (ADRPO unclipped; ADRPO graded: unscaled A, β0 = 1)")
-    sw.add_argument("--runs-dir", default=None, help="default: runs/qwen_sweep[-smoke]")
-    sw.add_argument("--out", type=Path, default=None, help="default: runs/results[-smoke]/qwen_sweep.json")
-    sw.add_argument("--smoke", action="store_true")
-    sub.add_parser("evaluate", help="held-out metrics of the shipped tiny model")
-    return p
-
-
-def _train_command(args: argparse.Namespace) -> None:
-    overrides: dict[str, Any] = {"method": args.method, "beta0": args.beta0, "seed": args.seed,
-                                 "output_dir": args.out, "progress": True}  # fmt: skip
-    if args.clip is not None or args.no_clip:
-        overrides["clip"] = None if args.no_clip else tuple(args.clip)
-    if args.iterations is not None:
-        overrides["iterations"] = args.iterations
-    if args.lr is not None:
-        overrides["learning_rate"] = args.lr
-    if args.model is not None:
-        real = {"iterations": 500, "learning_rate": 1e-5, "minibatch_size": 16, "prompts_per_iteration": 8,
-                "checkpoint_every": 50}  # fmt: skip
-        history = run_real(args.model, args.task, GRPOConfig(**{**real, **overrides}))
-        print(json.dumps({k: history[-1][k] for k in ("reward", "kl", "entropy") if k in history[-1]}, indent=1))
-        return
-    cfg = default_config(**overrides)
-    shrink = args.smoke or smoke()
-    check_output(args.out, shrink)
-    if shrink:
-        cfg = smoke_config(cfg)
-    result = run_rl(cfg, eval_size=16 if shrink else 128, samples_per_puzzle=4 if shrink else 8)
-    if result["final"] is not None:
-        print(json.dumps({k: round(v, 4) for k, v in result["final"].items()}, indent=1))
-    print(f"{result['provenance']['seconds']} s" + (f"; wrote {args.out}/result.json" if args.out else ""))
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    if args.command == "pretrain":
-        from adrpo_nb.experiments.qwen.family import TINY_MODEL
-
-        shrink = args.smoke or smoke()
-        check_output(args.out, shrink)
-        check_output(args.tokenizer_out, shrink, "--tokenizer-out")
-        out = args.out or default_output("pretrain", TINY_MODEL[-1], smoke_run=shrink)
-        pretrain(out, args.tokenizer_out or out / "tokenizer", smoke_run=shrink)
-        print(f"wrote {out}")
-    elif args.command == "train":
-        _train_command(args)
-    elif args.command == "sweep":
-        base_cfg = default_config()
-        run_kwargs: dict[str, Any] = {}
-        shrink = args.smoke or smoke()
-        check_output(args.out, shrink)
-        check_output(args.runs_dir, shrink, "--runs-dir")
-        if shrink:
-            base_cfg, run_kwargs = smoke_config(base_cfg), {"eval_size": 16, "samples_per_puzzle": 4, "eval_every": 3}
-        extra = [] if args.no_extra else [dict(v) for v in EXTRA_VARIANTS]
-        runs = args.runs_dir or default_output("qwen_sweep", smoke_run=shrink)
-        out = args.out or default_output("results", RESULTS_FILE[-1], smoke_run=shrink)
-        result = sweep(args.methods, args.betas, args.seeds, base_cfg, runs, args.workers, extra, run_kwargs)
-        atomic_write_json(out, portable_paths(result))
-        for name, rows in result["summary"]["variants"].items():
-            for row in rows:
-                print(f"{name:>16} β0={row['beta0']:<5g} accuracy {row['accuracy']:.3f} ± {row['accuracy_std']:.3f}, "
-                      f"distinct correct {row['distinct_correct']:.2f}, KL {row['kl']:.4f}")
-        print(f"wrote {out}")
-    elif args.command == "evaluate":
-        metrics = evaluate_policy(load_tiny())
-        metrics.pop("examples")
-        print(json.dumps(metrics, indent=1))
-    return 0
+    """``python -m adrpo_nb.experiments.qwen``."""
+    return cli.main(FAMILY, argv, __doc__)
