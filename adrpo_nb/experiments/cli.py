@@ -21,6 +21,7 @@ from typing import Any
 from adrpo_nb.experiments.family import Family, RunSpec, field_types
 from adrpo_nb.experiments.runner import check_output, default_output, run, smoke, sweep
 from adrpo_nb.utils.paths import atomic_write_json
+from adrpo_nb.utils.validate import ConfigError
 
 __all__ = ["add_field_flags", "given_fields", "main", "parser"]
 
@@ -108,7 +109,10 @@ def parser(family: Family, description: str | None = None) -> argparse.ArgumentP
 
 
 def _spec(family: Family, args: argparse.Namespace, shrink: bool) -> RunSpec:
-    spec = family.spec(**given_fields(args, family))
+    try:
+        spec = family.spec(**given_fields(args, family))
+    except ConfigError as err:  # a flag's value the config or settings refuse: name it, no traceback
+        raise SystemExit(f"python -m adrpo_nb.experiments.{family.name} {args.command}: {err}") from None
     return family.shrink(spec) if shrink else spec
 
 

@@ -1,0 +1,48 @@
+"""The command line built from the config's and the settings' fields: every field has its flag, a given value is
+used as it is (0 is a value, not "unset"), and what the config refuses is an error naming the flag's field."""
+
+import dataclasses
+
+import pytest
+
+from adrpo_nb.experiments import audio, cli, mnist, qwen, sd3
+
+FAMILIES = [mnist.FAMILY, sd3.FAMILY, qwen.FAMILY, audio.FAMILY]
+
+
+@pytest.mark.parametrize("family", FAMILIES, ids=lambda f: f.name)
+def test_every_config_and_settings_field_has_a_flag(family):
+    parser = cli.parser(family)
+    train = parser._subparsers._group_actions[0].choices["train"]  # argparse keeps subparsers here
+    flags = {opt for action in train._actions for opt in action.option_strings}
+    skipped = {"output_dir", "progress", "extra"}
+    for cls in (family.config_class, family.settings_class):
+        for field in dataclasses.fields(cls):
+            if field.name not in skipped:
+                assert f"--{field.name.replace('_', '-')}" in flags, field.name
+
+
+def test_a_given_zero_is_a_value_and_refused_by_name(capsys):
+    with pytest.raises(SystemExit, match=r"learning_rate must be > 0, got learning_rate=0\.0"):
+        cli.main(sd3.FAMILY, ["train", "--smoke", "--lr", "0"])
+    with pytest.raises(SystemExit, match=r"iterations must be >= 1, got iterations=0"):
+        cli.main(mnist.FAMILY, ["train", "--iterations", "0"])
+    args = cli.parser(qwen.FAMILY).parse_args(["train", "--eval-every", "5", "--clip", "0", "0"])
+    assert cli.given_fields(args, qwen.FAMILY) == {"eval_every": 5, "clip": (0.0, 0.0)}
+
+
+def test_old_spellings_are_aliases_of_the_fields():
+    args = cli.parser(sd3.FAMILY).parse_args(["train", "--guidance", "1", "--updates", "2", "--group-size", "4",
+                                              "--lr", "1e-4", "--scale-advantages"])  # fmt: skip
+    assert cli.given_fields(args, sd3.FAMILY) == {"guidance_scale": 1.0, "updates_per_iteration": 2,
+                                                  "num_generations": 4, "learning_rate": 1e-4, "scale_rewards": True}
+
+
+def test_a_sweep_refuses_a_duplicate_seed_and_a_method_outside_its_grid(tmp_path, monkeypatch):
+    monkeypatch.setenv("ADRPO_RUNS", str(tmp_path))
+    with pytest.raises(SystemExit, match=r"--seeds lists a seed twice"):
+        cli.main(mnist.FAMILY, ["sweep", "--smoke", "--seeds", "0", "0"])
+    with pytest.raises(SystemExit, match=r"--betas lists a value twice"):
+        cli.main(mnist.FAMILY, ["sweep", "--smoke", "--betas", "0.05", "0.05"])
+    with pytest.raises(SystemExit, match=r"--methods \['fixed'\] have no β0 in the 'orw-official' grid"):
+        cli.main(sd3.FAMILY, ["sweep", "--smoke", "--grid", "orw-official", "--methods", "fixed"])
