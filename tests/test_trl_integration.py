@@ -36,10 +36,14 @@ def _args(tmp_path, name, **kw):
     return GRPOConfig(**{**base, **kw})
 
 
-def _trainer(cls, path, tmp_path, name, args_kw=None, **kw):
+def _tokenizer(path):
     from transformers import AutoTokenizer
 
-    tok = AutoTokenizer.from_pretrained(path)
+    return AutoTokenizer.from_pretrained(path)
+
+
+def _trainer(cls, path, tmp_path, name, args_kw=None, **kw):
+    tok = _tokenizer(path)
     data = Dataset.from_list([{"prompt": p} for p in PROMPTS])
     return cls(model=str(path), reward_funcs=sevens, args=_args(tmp_path, name, **(args_kw or {})), train_dataset=data,
                processing_class=tok, **kw)  # fmt: skip
@@ -133,6 +137,20 @@ def test_adrpo_builds_a_reference_and_none_does_not(tiny_path, tmp_path):
     assert isinstance(ours.beta, PerSampleBeta) and ours.beta.clip == (-0.04, 0.04)
     none = _trainer(ADRPOGRPOTrainer, tiny_path, tmp_path, "none", {"beta": 0.5}, method="none")
     assert none.ref_model is None and none.beta == 0.0 and none.args.beta == 0.0
+
+
+def test_the_callers_args_are_not_changed(tiny_path, tmp_path):
+    """Issue 24: method="none" used to set the caller's args.beta = 0.0, so a later "fixed" trainer on the same
+    args trained with β = 0 (and an "adrpo" one was refused for beta0 = 0)."""
+    args = _args(tmp_path, "shared", beta=0.5)
+    data, tok = Dataset.from_list([{"prompt": p} for p in PROMPTS]), _tokenizer(tiny_path)
+    none = ADRPOGRPOTrainer(str(tiny_path), sevens, args, train_dataset=data, processing_class=tok, method="none")
+    assert args.beta == 0.5  # today's code: 0.0
+    assert none.args.beta == 0.0 and none.ref_model is None
+    fixed = ADRPOGRPOTrainer(str(tiny_path), sevens, args, train_dataset=data, processing_class=tok, method="fixed")
+    assert fixed.beta == 0.5 and fixed.args.beta == 0.5 and fixed.ref_model is not None
+    adrpo = ADRPOGRPOTrainer(str(tiny_path), sevens, args, train_dataset=data, processing_class=tok, method="adrpo")
+    assert adrpo.beta.beta0 == 0.5 and args.beta == 0.5
 
 
 def test_pretrained_peft_adapter_gets_a_ref_clone(tiny_path, tmp_path):

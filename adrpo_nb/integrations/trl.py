@@ -16,7 +16,8 @@ Two of TRL's behaviours are handled here:
 * TRL's ``GRPOConfig.beta`` **defaults to 0.0**, and at β0 = 0 ADRPO's default clip makes every
   β_i zero: ``method="adrpo"`` with ``beta0 = 0`` (also when it comes from ``args.beta``) is a
   ``ValueError`` (:func:`adrpo_nb.core.check_adrpo_beta0`), not a silent β = 0 run. So TRL, which
-  builds a reference model only when ``beta != 0``, always builds one for ADRPO (``args.beta = beta0``).
+  builds a reference model only when ``beta != 0``, always builds one for ADRPO (``args.beta = beta0``,
+  set on the trainer's copy of ``args``: the caller's ``GRPOConfig`` is left as it was).
 * With a **pretrained PEFT adapter** (a ``PeftModel`` passed in), TRL's reference is a frozen
   clone of the adapter named ``"ref"`` (created because ``beta != 0``), so the reference is the
   adapter you started from, not the base model.
@@ -28,6 +29,7 @@ construction that it is still there.
 
 from __future__ import annotations
 
+import copy
 import inspect
 import warnings
 from typing import Any
@@ -139,7 +141,9 @@ class ADRPOGRPOTrainer(GRPOTrainer):
         clip = resolve_clip(clip, method, beta0)
         self.method, self.beta0, self.adrpo_clip = method, beta0, clip
         # TRL builds the reference (a model copy, or the "ref" clone of a pretrained adapter) when beta != 0:
-        # always for adrpo (beta0 > 0), never for none
+        # always for adrpo (beta0 > 0), never for none. On a copy: the caller's args keep their beta (a method="none"
+        # trainer must not turn a later method="fixed" trainer on the same args into a beta = 0 run).
+        args = copy.copy(args)
         args.beta = beta0 if method != "none" else 0.0
         super().__init__(model, reward_funcs, args, *positional, **kwargs)
         if method == "adrpo":
