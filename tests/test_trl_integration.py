@@ -1,5 +1,9 @@
 """ADRPOGRPOTrainer against stock trl.GRPOTrainer, offline, on a tiny local Qwen2."""
 
+import dataclasses
+import inspect
+import re
+
 import pytest
 import torch
 
@@ -185,3 +189,119 @@ def test_errors(tiny_path, tmp_path):
         beta * torch.ones(2, 3)
     with pytest.raises(ValueError, match="one advantage per completion"):
         beta.set_advantages(torch.zeros(2, 3))
+
+
+# ---- parity with TRL's own loss, for every loss_type TRL has ------------------------------------------------------
+
+
+def _trl_loss_types():
+    """The ``loss_type`` values TRL's ``GRPOConfig`` documents (its field help: "Supported values are 'grpo', ...")."""
+    field = next(f for f in dataclasses.fields(GRPOConfig) if f.name == "loss_type")
+    listed = re.search(r"Supported values are (.*?)\. ", field.metadata["help"])
+    assert listed, "GRPOConfig.loss_type's help no longer lists its values"
+    return re.findall(r"'(\w+)'", listed.group(1))
+
+
+LOSS_TYPES = _trl_loss_types()
+# what some loss types need to be built (TRL refuses luspo at the default importance_sampling_level="token")
+LOSS_TYPE_ARGS = {"luspo": {"importance_sampling_level": "sequence"}}
+# further options of TRL's loss around the KL line, each with loss_type grpo unless it names one
+EXTRAS = {
+    "kl_without_ratio": {"use_bias_correction_kl": False},  # TRL's default multiplies the KL by the ratio
+    "sequence_level_ratio": {"importance_sampling_level": "sequence"},
+    "two_sided_clip": {"delta": 1.5},
+    "off_policy_mask": {"off_policy_mask_threshold": 0.05},
+    "entropy_bonus_and_mask": {"entropy_coef": 0.01, "top_entropy_quantile": 0.5},
+    "vllm_is_ratio": {},  # TRL's vLLM importance-sampling factor: vLLM is not on CPU, see _loss_inputs
+}
+
+
+def test_every_trl_loss_type_is_covered():
+    """The documented list is the list ``_compute_loss`` branches on: a loss type TRL adds fails here first."""
+    source = inspect.getsource(GRPOTrainer._compute_loss)
+    tested = re.findall(r"self\.loss_type (?:==|!=|in) (\[[^\]]*\]|\"\w+\")", source)
+    assert set(LOSS_TYPES) == set(re.findall(r'"(\w+)"', " ".join(tested)))
+    assert len(LOSS_TYPES) == 8  # trl 1.16: grpo dr_grpo dapo bnpo cispo sapo luspo vespo
+
+
+def _loss_inputs(trainer, vllm=False):
+    """A real generated batch, with a reference moved away from the policy (the KL term is large) and "old"
+    log-probs moved away from it too (ratios ≠ 1, so clipping, cispo's, sapo's and vespo's weights all act)."""
+    _perturb_reference(trainer)
+    inputs = _batch(trainer)
+    logp = _policy_logps(trainer, inputs).detach()
+    gen = torch.Generator().manual_seed(2)
+    inputs["old_per_token_logps"] = logp + 0.3 * torch.randn(logp.shape, generator=gen)
+    inputs["num_items_in_batch"] = inputs["completion_mask"].sum()
+    if vllm:
+        inputs["importance_sampling_ratio"] = 0.5 + torch.rand(logp.shape, generator=gen)
+    assert inputs["advantages"].abs().max() > 0.5
+    return inputs
+
+
+def _grads(model):
+    return [p.grad.clone() for p in model.parameters() if p.grad is not None]
+
+
+@pytest.mark.parametrize("case", LOSS_TYPES + list(EXTRAS))
+def test_constant_beta_is_trls_loss_bit_for_bit(tiny_path, tmp_path, case):
+    """β_i ≡ β0 (ADRPO with clip (0, 0), and method="fixed") gives stock TRL's loss and gradients exactly
+    (torch.equal): the subclass only swaps the coefficient of TRL's KL line."""
+    loss_type = case if case in LOSS_TYPES else "grpo"
+    kw = {"beta": 0.04, "loss_type": loss_type, **LOSS_TYPE_ARGS.get(loss_type, {}), **EXTRAS.get(case, {})}
+    trainers = [_trainer(GRPOTrainer, tiny_path, tmp_path, "stock", kw),
+                _trainer(ADRPOGRPOTrainer, tiny_path, tmp_path, "adrpo", kw, method="adrpo", clip=(0.0, 0.0)),
+                _trainer(ADRPOGRPOTrainer, tiny_path, tmp_path, "fixed", kw, method="fixed")]  # fmt: skip
+    assert isinstance(trainers[1].beta, PerSampleBeta)
+    inputs = _loss_inputs(trainers[0], vllm=case == "vllm_is_ratio")
+    for t in trainers:
+        # vLLM does not run on CPU: the batch came from TRL's own generation, and the loss is told it came from vLLM
+        # (the flags _compute_loss reads; it then multiplies the policy term by inputs["importance_sampling_ratio"])
+        t.use_vllm = t.vllm_importance_sampling_correction = case == "vllm_is_ratio"
+    results = []
+    for t in trainers:
+        loss = t._compute_loss(t.model, inputs)
+        loss.backward()
+        results.append((loss.detach(), _grads(t.model), t._metrics["train" if t.model.training else "eval"]["kl"][-1]))
+    (loss0, grads0, kl0) = results[0]
+    assert kl0 > 0.05 and loss0.isfinite()  # the KL term is in play
+    for loss, grads, kl in results[1:]:
+        assert torch.equal(loss, loss0)
+        assert len(grads) == len(grads0) > 0 and all(torch.equal(a, b) for a, b in zip(grads, grads0, strict=True))
+        assert kl == kl0
+
+
+def _reduce(loss_type, x, mask, inputs, max_completion_length):
+    """TRL 1.16's reduction of a per-token term for each loss_type, written out (one process, no accumulation)."""
+    if loss_type in ("grpo", "sapo"):
+        return ((x * mask).sum(-1) / mask.sum(-1).clamp(min=1.0)).mean()
+    if loss_type == "bnpo":
+        return (x * mask).sum() / mask.sum().clamp(min=1.0)
+    if loss_type == "dr_grpo":
+        return (x * mask).sum() / (x.shape[0] * max_completion_length)
+    if loss_type in ("cispo", "dapo", "vespo"):
+        return (x * mask).sum() / inputs["num_items_in_batch"].clamp(min=1.0)
+    if loss_type == "luspo":
+        return (x * mask).sum(-1).mean()
+    raise AssertionError(f"no reduction written for loss_type {loss_type!r}")
+
+
+@pytest.mark.parametrize("loss_type", LOSS_TYPES)
+def test_per_sample_beta_changes_only_the_kl_coefficient(tiny_path, tmp_path, loss_type):
+    """ADRPO's loss minus TRL's at β0 is exactly the KL term with coefficient β_i − β0 = −A_i (clip None), reduced
+    the loss type's way: the policy term, the ratios and the reduction are TRL's, untouched."""
+    kw = {"beta": 0.3, "loss_type": loss_type, **LOSS_TYPE_ARGS.get(loss_type, {})}
+    stock = _trainer(GRPOTrainer, tiny_path, tmp_path, "stock", kw)
+    ours = _trainer(ADRPOGRPOTrainer, tiny_path, tmp_path, "adrpo", kw, method="adrpo", clip=None)
+    inputs = _loss_inputs(stock)
+    difference = ours._compute_loss(ours.model, inputs) - stock._compute_loss(stock.model, inputs)
+    logp, mask = _policy_logps(stock, inputs).detach(), inputs["completion_mask"].float()
+    kl = kl_k3(logp, inputs["ref_per_token_logps"])
+    assert stock.args.use_bias_correction_kl  # TRL's default: the KL term is k3 times the importance ratio
+    log_ratio = logp - inputs["old_per_token_logps"]
+    if stock.importance_sampling_level == "sequence":
+        log_ratio = ((log_ratio * mask).sum(-1) / mask.sum(-1).clamp(min=1.0))[:, None]
+    kl = kl * torch.exp(log_ratio)
+    expected = _reduce(loss_type, -inputs["advantages"][:, None] * kl, mask, inputs, stock.max_completion_length)
+    assert abs(expected.item()) > 1e-3  # the per-sample coefficients move the loss
+    assert difference.item() == pytest.approx(expected.item(), abs=1e-6)
