@@ -2,6 +2,7 @@
 
 import dataclasses
 import inspect
+import itertools
 import re
 
 import pytest
@@ -305,3 +306,138 @@ def test_per_sample_beta_changes_only_the_kl_coefficient(tiny_path, tmp_path, lo
     expected = _reduce(loss_type, -inputs["advantages"][:, None] * kl, mask, inputs, stock.max_completion_length)
     assert abs(expected.item()) > 1e-3  # the per-sample coefficients move the loss
     assert difference.item() == pytest.approx(expected.item(), abs=1e-6)
+
+
+# ---- during training, each step's β comes from that step's rows ---------------------------------------------------
+
+BETA0, CLIP = 0.3, (-1.0, 1.0)  # wide clip: β_i takes many values, so a β from other rows changes the loss
+
+
+def _record_losses(trainer):
+    """Wrap the trainer's ``_compute_loss``: keep, per call, the batch TRL passed, the policy's per-token
+    log-probs TRL computed in it, and the loss it returned."""
+    records, compute, logps = [], trainer._compute_loss, trainer._get_per_token_logps_and_entropies
+
+    def spy(model, inputs):
+        seen = []
+
+        def logps_spy(*args, **kw):
+            out = logps(*args, **kw)
+            seen.append(out[0].detach())
+            return out
+
+        trainer._get_per_token_logps_and_entropies = logps_spy
+        try:
+            loss = compute(model, inputs)
+        finally:
+            del trainer._get_per_token_logps_and_entropies
+        kept = {k: v.detach().clone() for k, v in inputs.items() if isinstance(v, torch.Tensor)}
+        records.append({"inputs": kept, "logp": seen[0], "loss": loss.detach()})
+        return loss
+
+    trainer._compute_loss = spy
+    return records
+
+
+def _recomputed_loss(record, beta, eps=0.2):
+    """TRL's "grpo" loss from the recorded batch, written out with per-row ``beta``: the clipped policy term
+    plus β_i · k3 · ratio (TRL's default bias-corrected KL), averaged per completion, then over completions."""
+    inputs, logp = record["inputs"], record["logp"]
+    adv, ref, mask = inputs["advantages"][:, None], inputs["ref_per_token_logps"], inputs["completion_mask"].float()
+    ratio = torch.exp(logp - inputs.get("old_per_token_logps", logp))
+    policy = -torch.min(ratio * adv, ratio.clamp(1 - eps, 1 + eps) * adv)
+    diff = ref - logp
+    per_token = policy + beta[:, None] * (torch.exp(diff) - diff - 1) * ratio
+    return ((per_token * mask).sum(-1) / mask.sum(-1).clamp(min=1.0)).mean()
+
+
+def _beta_errors(records):
+    """Per loss call: |TRL's loss − the loss recomputed with β_i = β0 − clip(A_i) of THAT call's rows|."""
+    return [abs(r["loss"].item() - _recomputed_loss(r, BETA0 - r["inputs"]["advantages"].clamp(*CLIP)).item())
+            for r in records]  # fmt: skip
+
+
+def _check_beta_follows_the_rows(records):
+    errors = _beta_errors(records)
+    assert max(errors) < 1e-6, f"the loss is not the one with each row's own beta_i: errors {errors}"
+
+
+def _train_recorded(tiny_path, tmp_path, name):
+    """Four optimizer steps of real TRL training: two generation batches of 16 completions, each shuffled by TRL
+    and cut into two micro-batches of 8 (steps_per_generation=2), with a reference far from the policy."""
+    trainer = _trainer(ADRPOGRPOTrainer, tiny_path, tmp_path, name,
+                       {"beta": BETA0, "max_steps": 4, "steps_per_generation": 2, "learning_rate": 1e-3},
+                       method="adrpo", clip=CLIP)  # fmt: skip
+    _perturb_reference(trainer)
+    records = _record_losses(trainer)
+    trainer.train()
+    return trainer, records
+
+
+def test_each_training_step_uses_its_own_rows_beta(tiny_path, tmp_path):
+    trainer, records = _train_recorded(tiny_path, tmp_path, "rows")
+    assert len(records) == 4
+    _check_beta_follows_the_rows(records)
+    # the check has power on this run: the batches differ, and β from other rows would move each loss
+    advantages = [r["inputs"]["advantages"] for r in records]
+    assert all(not torch.equal(a, b) for a, b in itertools.pairwise(advantages))
+    for r, other in zip(records, records[1:] + records[:1], strict=True):
+        stale = BETA0 - other["inputs"]["advantages"].clamp(*CLIP)
+        rolled = BETA0 - r["inputs"]["advantages"].roll(1).clamp(*CLIP)
+        for wrong in (stale, rolled):
+            assert abs(r["loss"].item() - _recomputed_loss(r, wrong).item()) > 1e-4
+    logged = [e["beta_eff/mean"] for e in trainer.state.log_history if "beta_eff/mean" in e]
+    expected = [(BETA0 - a.clamp(*CLIP)).mean().item() for a in advantages]
+    assert logged == pytest.approx(expected, abs=1e-6)
+
+
+# Wrong integrations the check above must catch. Each replaces ADRPOGRPOTrainer._compute_loss (and, for the last,
+# the generation step); TRL's own loss then runs with the β they set.
+
+
+def _stale(self, model, inputs):
+    """β computed on the first batch and reused for every later one."""
+    if self.beta.values is None:
+        self.beta.set_advantages(inputs["advantages"])
+    return GRPOTrainer._compute_loss(self, model, inputs)
+
+
+def _rolled(self, model, inputs):
+    """β from the neighbouring row of the same batch (advantages permuted within the batch)."""
+    self.beta.set_advantages(inputs["advantages"].roll(1))
+    return GRPOTrainer._compute_loss(self, model, inputs)
+
+
+def _generated(self, generation_batch):
+    out = GRPOTrainer._generate_and_score_completions(self, generation_batch)
+    self._mutant_advantages, self._mutant_next = out["advantages"].clone(), 0
+    return out
+
+
+def _before_shuffle(self, model, inputs):
+    """β computed for the whole generation batch as generated, then sliced in order: it ignores that TRL shuffles
+    the generation batch before cutting it into micro-batches (rows from across the batch)."""
+    n = inputs["advantages"].shape[0]
+    self.beta.set_advantages(self._mutant_advantages[self._mutant_next : self._mutant_next + n])
+    self._mutant_next += n
+    return GRPOTrainer._compute_loss(self, model, inputs)
+
+
+MUTANTS = {"stale": (_stale, None), "rolled": (_rolled, None), "before_shuffle": (_before_shuffle, _generated)}
+
+
+@pytest.mark.parametrize("mutant", list(MUTANTS))
+def test_the_check_catches_a_stale_or_misaligned_beta(tiny_path, tmp_path, monkeypatch, mutant):
+    compute, generate = MUTANTS[mutant]
+    monkeypatch.setattr(ADRPOGRPOTrainer, "_compute_loss", compute)
+    if generate is not None:
+        monkeypatch.setattr(ADRPOGRPOTrainer, "_generate_and_score_completions", generate)
+    _, records = _train_recorded(tiny_path, tmp_path, mutant)
+    assert len(records) == 4
+    with pytest.raises(AssertionError, match="each row's own beta_i"):
+        _check_beta_follows_the_rows(records)
+    errors = _beta_errors(records)
+    if mutant == "stale":  # right on the batch it was computed for, wrong on every later one
+        assert errors[0] < 1e-6 and min(errors[1:]) > 1e-4
+    else:
+        assert min(errors) > 1e-4
