@@ -441,3 +441,22 @@ def test_the_check_catches_a_stale_or_misaligned_beta(tiny_path, tmp_path, monke
         assert errors[0] < 1e-6 and min(errors[1:]) > 1e-4
     else:
         assert min(errors) > 1e-4
+
+
+@pytest.mark.parametrize("bias_correction", [False, True])
+def test_gradients_are_the_package_losss_without_trls_kl_ratio(tiny_path, tmp_path, bias_correction):
+    """The module's note: TRL's default use_bias_correction_kl=True multiplies the KL by the ratio, which is 1 on
+    policy but not in the gradient; with it off, TRL's gradients are :func:`adrpo_nb.grpo_loss`'s."""
+    kw = {"beta": 0.3, "use_bias_correction_kl": bias_correction}
+    ours = _trainer(ADRPOGRPOTrainer, tiny_path, tmp_path, "ours", kw, method="adrpo", clip=None)
+    _perturb_reference(ours)
+    inputs = _batch(ours)
+    ours._compute_loss(ours.model, inputs).backward()
+    trl_grads = _grads(ours.model)
+    ours.model.zero_grad()
+    logp = _policy_logps(ours, inputs)
+    loss, _ = grpo_loss(logp, logp.detach(), inputs["ref_per_token_logps"], inputs["advantages"],
+                        inputs["completion_mask"], method="adrpo", beta0=0.3, eps_clip=ours.epsilon_low)  # fmt: skip
+    loss.backward()
+    same = all(torch.allclose(a, b, atol=1e-6) for a, b in zip(trl_grads, _grads(ours.model), strict=True))
+    assert same is not bias_correction
