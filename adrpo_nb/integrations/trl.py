@@ -11,12 +11,17 @@ just before TRL computes the loss. Everything else is TRL's: vLLM generation, De
 multi-node, every ``loss_type``, importance-sampling corrections, logging. Install with
 ``pip install adrpo-nb[trl]``.
 
-Two of TRL's behaviours are handled here:
+Three of TRL's behaviours to know:
 
 * TRL's ``GRPOConfig.beta`` **defaults to 0.0**, and at β0 = 0 ADRPO's default clip makes every
   β_i zero: ``method="adrpo"`` with ``beta0 = 0`` (also when it comes from ``args.beta``) is a
   ``ValueError`` (:func:`adrpo_nb.core.check_adrpo_beta0`), not a silent β = 0 run. So TRL, which
-  builds a reference model only when ``beta != 0``, always builds one for ADRPO (``args.beta = beta0``).
+  builds a reference model only when ``beta != 0``, always builds one for ADRPO (``args.beta = beta0``,
+  set on the trainer's copy of ``args``: the caller's ``GRPOConfig`` is left as it was).
+* TRL 1.16's ``use_bias_correction_kl`` **defaults to True**: its KL term is k3 times the importance ratio
+  (value 1 on-policy, but the ratio's gradient adds ``k3 * grad log pi``), so the gradients are those of
+  :func:`adrpo_nb.grpo_loss` only with ``GRPOConfig(use_bias_correction_kl=False)``. Left as TRL has it:
+  β_i multiplies whichever KL term TRL computes.
 * With a **pretrained PEFT adapter** (a ``PeftModel`` passed in), TRL's reference is a frozen
   clone of the adapter named ``"ref"`` (created because ``beta != 0``), so the reference is the
   adapter you started from, not the base model.
@@ -28,6 +33,7 @@ construction that it is still there.
 
 from __future__ import annotations
 
+import copy
 import inspect
 import warnings
 from typing import Any
@@ -139,7 +145,9 @@ class ADRPOGRPOTrainer(GRPOTrainer):
         clip = resolve_clip(clip, method, beta0)
         self.method, self.beta0, self.adrpo_clip = method, beta0, clip
         # TRL builds the reference (a model copy, or the "ref" clone of a pretrained adapter) when beta != 0:
-        # always for adrpo (beta0 > 0), never for none
+        # always for adrpo (beta0 > 0), never for none. On a copy: the caller's args keep their beta (a method="none"
+        # trainer must not turn a later method="fixed" trainer on the same args into a beta = 0 run).
+        args = copy.copy(args)
         args.beta = beta0 if method != "none" else 0.0
         super().__init__(model, reward_funcs, args, *positional, **kwargs)
         if method == "adrpo":
