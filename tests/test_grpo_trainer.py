@@ -11,7 +11,7 @@ from adrpo_nb.models.causal_lm import CausalLMAdapter, ModelLoadError, load_caus
 from adrpo_nb.models.tiny_qwen import build_char_tokenizer, tiny_qwen2
 from adrpo_nb.rewards.countdown import countdown_correct, countdown_format
 from adrpo_nb.trainers.grpo import GRPOConfig, GRPOTrainer
-from adrpo_nb.trainers.types import Rollout
+from adrpo_nb.types import Rollout
 from adrpo_nb.utils.checkpoints import CheckpointError
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py

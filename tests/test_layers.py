@@ -5,9 +5,11 @@ Layers, top to bottom (``adrpo_nb/__init__.py`` states the same order)::
     experiments (and the adrpo_nb.bench shim)
     viz
     trainers / integrations          (the front door adrpo_nb/__init__.py sits here: it exports the trainers)
-    models / trainers.types          (the types a model family implements; models import no other trainer module)
+    models                           (no model imports a trainer, no trainer a model: they share adrpo_nb.types)
     rewards / tasks
     metrics / sampling / notebook
+    types                            (samples, the adapter protocols, the reward signatures: below models and
+                                      trainers, above core, whose math needs none of them)
     core
     utils
 
@@ -31,15 +33,19 @@ PACKAGE = "adrpo_nb"
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("utils", ("adrpo_nb.utils",)),
     ("core", ("adrpo_nb.core",)),
+    ("types", ("adrpo_nb.types",)),
     ("metrics/sampling/notebook", ("adrpo_nb.metrics", "adrpo_nb.sampling", "adrpo_nb.notebook")),
     ("rewards/tasks", ("adrpo_nb.rewards", "adrpo_nb.tasks")),
-    ("models", ("adrpo_nb.models", "adrpo_nb.trainers.types")),
+    ("models", ("adrpo_nb.models",)),
     ("trainers/integrations", ("adrpo_nb.trainers", "adrpo_nb.integrations")),
     ("viz", ("adrpo_nb.viz",)),
     ("experiments", ("adrpo_nb.experiments", "adrpo_nb.bench")),
 ]
 #: the front door (``adrpo_nb/__init__.py``) exports the trainers: it sits in their layer
 FRONT_DOOR_LAYER = "trainers/integrations"
+#: (importer prefix, imported prefix): layers that never import each other although the order would allow it.
+#: Trainers and the TRL integration see a model only through the protocols of ``adrpo_nb.types``.
+APART: list[tuple[str, str]] = [("adrpo_nb.trainers", "adrpo_nb.models"), ("adrpo_nb.integrations", "adrpo_nb.models")]
 
 
 @dataclass(frozen=True)
@@ -140,6 +146,16 @@ def layer_violations(imports: list[Import]) -> list[str]:
     return out
 
 
+def _under(module: str, prefix: str) -> bool:
+    return module == prefix or module.startswith(prefix + ".")
+
+
+def apart_violations(imports: list[Import]) -> list[str]:
+    """Imports between layers kept apart (:data:`APART`), as ``"source:line imports target"``."""
+    return [f"{imp.source}:{imp.line} imports {imp.target}" for imp in imports
+            for a, b in APART if _under(imp.source, a) and _under(imp.target, b)]  # fmt: skip
+
+
 def private_imports(imports: list[Import]) -> list[str]:
     """``from other_module import _name`` (dunder names such as ``__all__`` are public)."""
     return [f"{imp.source}:{imp.line} imports {name} from {imp.target}"
@@ -204,6 +220,10 @@ def test_the_package_imports_only_downwards(package_imports):
     assert layer_violations(imports) == []
 
 
+def test_no_trainer_imports_a_model(package_imports):
+    assert apart_violations(package_imports[0]) == []
+
+
 def test_the_package_has_no_import_cycle(package_imports):
     assert import_cycles(package_imports[0]) == []
 
@@ -216,7 +236,7 @@ def test_no_private_name_crosses_a_module(package_imports):
 
 def test_the_front_door_states_the_same_layers():
     doc = ast.get_docstring(ast.parse((ROOT / PACKAGE / "__init__.py").read_text()))
-    order = ["experiments", "viz", "trainers", "models", "rewards", "metrics", "core", "utils"]
+    order = ["experiments", "viz", "trainers", "models", "rewards", "metrics", "types", "core", "utils"]
     positions = [doc.index(f"``{w}``") for w in order]
     assert positions == sorted(positions), "adrpo_nb/__init__.py's docstring lists the layers in another order"
 
@@ -255,9 +275,9 @@ def test_checker_resolves_relative_imports_and_allows_sideways_and_down(tmp_path
         "adrpo_nb/core.py": "",
         "adrpo_nb/rewards/text.py": "from ..tasks import countdown\nfrom .. import core\n",
         "adrpo_nb/tasks/countdown.py": "",
-        "adrpo_nb/models/mnist.py": "from ..trainers.types import FlowSamples\n",
-        "adrpo_nb/trainers/types.py": "",
-        "adrpo_nb/trainers/grpo.py": "",
+        "adrpo_nb/models/mnist.py": "from ..types import FlowSamples\n",
+        "adrpo_nb/types.py": "",
+        "adrpo_nb/trainers/grpo.py": "from adrpo_nb.models import mnist\n",
         "adrpo_nb/models/lm.py": "from ..trainers import grpo\n",
         "adrpo_nb/viz/lm.py": "from . import common\n",
         "adrpo_nb/viz/common.py": "",
@@ -267,10 +287,25 @@ def test_checker_resolves_relative_imports_and_allows_sideways_and_down(tmp_path
     assert ("adrpo_nb.rewards.text", "adrpo_nb.tasks.countdown") in targets
     assert ("adrpo_nb.rewards.text", "adrpo_nb.core") in targets
     assert ("adrpo_nb.viz.lm", "adrpo_nb.viz.common") in targets
-    # trainers.types is the models' layer; any other trainer module is above models
+    # types is below models; a trainer may import a model as far as the layers go (sideways is not up),
+    # test_no_trainer_imports_a_model forbids it; a model importing a trainer points up
     assert layer_violations(imports) == [
         "adrpo_nb.models.lm:1 imports adrpo_nb.trainers.grpo (models → higher layer trainers/integrations)"
     ]
+
+
+def test_checker_keeps_trainers_and_models_apart(tmp_path):
+    root = _tree(tmp_path, {
+        "adrpo_nb/models/causal_lm.py": "",
+        "adrpo_nb/trainers/grpo.py": "def f():\n    from adrpo_nb.models.causal_lm import CausalLMAdapter\n",
+        "adrpo_nb/integrations/trl.py": "from ..models import causal_lm\n",
+        "adrpo_nb/trainers/base.py": "from adrpo_nb.types import Rollout\n",
+        "adrpo_nb/types.py": "",
+    })  # fmt: skip
+    imports, _, _ = parse_imports(root)
+    assert layer_violations(imports) == []
+    assert apart_violations(imports) == ["adrpo_nb.integrations.trl:1 imports adrpo_nb.models.causal_lm",
+                                         "adrpo_nb.trainers.grpo:2 imports adrpo_nb.models.causal_lm"]  # fmt: skip
 
 
 def test_checker_finds_cycles_through_function_imports(tmp_path):
@@ -299,5 +334,5 @@ def test_a_module_outside_every_layer_is_an_error():
     for module in ("adrpo_nb_extra.x", "adrpo_nb.new_module"):
         with pytest.raises(ValueError, match=module):
             layer_of(module)
-    assert LAYERS[layer_of("adrpo_nb.trainers.types")][0] == "models"
+    assert LAYERS[layer_of("adrpo_nb.types")][0] == "types"
     assert LAYERS[layer_of("adrpo_nb.trainers.base")][0] == "trainers/integrations"
