@@ -41,18 +41,18 @@ def test_scaled_advantages_make_the_clipped_beta_binary_and_the_graded_variant_d
 def test_the_sweep_runs_the_graded_variant_under_its_own_name(monkeypatch, tmp_path):
     jobs = []
 
-    def fake_job(job):
-        jobs.append(job)
+    def fake_run_rl(config, **kwargs):  # what each sweep job trains with, in this process (workers=1)
+        jobs.append(config)
         keys = ("accuracy", "distinct_correct", "kl", "entropy", "self_bleu")
-        return {"config": job[0], "provenance": {"seconds": 1.0}, "final": dict.fromkeys(keys, 0.5)}
+        return {"config": config.to_dict(), "provenance": {"seconds": 1.0}, "final": dict.fromkeys(keys, 0.5)}
 
-    monkeypatch.setattr(qwen_run, "_sweep_job", fake_job)
+    monkeypatch.setattr(qwen_run, "run_rl", fake_run_rl)
     monkeypatch.setattr(qwen_run, "load_tiny", lambda: None)
     monkeypatch.setattr(qwen_run, "evaluate_policy", lambda *a, **k: {"accuracy": 0.3, "examples": []})
     monkeypatch.setattr(qwen_run, "samples_html", lambda examples: "")
     result = qwen_run.sweep(["adrpo"], [0.04], [0], runs_dir=tmp_path, workers=1,
                             extra_runs=qwen_run.EXTRA_VARIANTS, log=lambda *_: None)  # fmt: skip
-    names = sorted(job[0]["output_dir"].split("/")[-1].rsplit("_", 1)[0] for job in jobs)  # <name>_<settings hash>
+    names = sorted(config.output_dir.split("/")[-1].rsplit("_", 1)[0] for config in jobs)  # <name>_<settings hash>
     assert names == ["adrpo_b0.04_noclip_s0", "adrpo_b0.04_s0", "adrpo_b1_unscaled_s0"]
     assert set(result["summary"]["variants"]) == {"adrpo", "adrpo (no clip)", "adrpo (unscaled A)"}
     assert run_variant({"config": {"method": "adrpo", "beta0": 1.0, "clip": None, "scale_rewards": False}}) == \
