@@ -545,14 +545,14 @@ def test_checker_resolves_relative_imports_and_allows_sideways_and_down(tmp_path
         "adrpo_nb/types.py": "",
         "adrpo_nb/trainers/grpo.py": "from adrpo_nb.models import mnist\n",
         "adrpo_nb/models/lm.py": "from ..trainers import grpo\n",
-        "adrpo_nb/viz/lm.py": "from . import common\n",
-        "adrpo_nb/viz/common.py": "",
+        "adrpo_nb/viz/lm.py": "from . import plots\n",
+        "adrpo_nb/viz/plots.py": "",
     })  # fmt: skip
     imports, _, _ = parse_imports(root)
     targets = {(i.source, i.target) for i in imports}
     assert ("adrpo_nb.rewards.text", "adrpo_nb.tasks.countdown") in targets
     assert ("adrpo_nb.rewards.text", "adrpo_nb.core") in targets
-    assert ("adrpo_nb.viz.lm", "adrpo_nb.viz.common") in targets
+    assert ("adrpo_nb.viz.lm", "adrpo_nb.viz.plots") in targets
     # types is below models; a trainer may import a model as far as the layers go (sideways is not up),
     # test_no_trainer_imports_a_model forbids it; a model importing a trainer points up
     assert layer_violations(imports) == [
