@@ -8,8 +8,9 @@ types a model family implements::
 
 Layers, top to bottom (a module imports only from layers below it; ``tests/test_layers.py`` checks it):
 ``experiments`` → ``viz`` → ``trainers`` / ``integrations`` → ``models`` → ``rewards`` / ``tasks`` →
-``metrics`` / ``sampling`` / ``notebook`` → ``core`` → ``utils``. The TRL integration is
-:class:`adrpo_nb.integrations.trl.ADRPOGRPOTrainer` (extra ``adrpo-nb[trl]``).
+``metrics`` / ``sampling`` / ``notebook`` → ``types`` → ``core`` → ``utils``. What models and trainers share
+(samples, the adapter protocols, the reward signatures) is :mod:`adrpo_nb.types`, below both. The TRL
+integration is :class:`adrpo_nb.integrations.trl.ADRPOGRPOTrainer` (extra ``adrpo-nb[trl]``).
 """
 
 from adrpo_nb.core import (
@@ -35,6 +36,7 @@ from adrpo_nb.trainers import (
     FlowSamples,
     GRPOConfig,
     GRPOTrainer,
+    LMAdapter,
     Rollout,
 )
 
@@ -51,6 +53,7 @@ __all__ = [
     "FlowSamples",
     "GRPOConfig",
     "GRPOTrainer",
+    "LMAdapter",
     "Rollout",
     "adaptive_beta",
     "clip_advantages",

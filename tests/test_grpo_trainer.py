@@ -11,7 +11,7 @@ from adrpo_nb.models.causal_lm import CausalLMAdapter, ModelLoadError, load_caus
 from adrpo_nb.models.tiny_qwen import build_char_tokenizer, tiny_qwen2
 from adrpo_nb.rewards.countdown import countdown_correct, countdown_format
 from adrpo_nb.trainers.grpo import GRPOConfig, GRPOTrainer
-from adrpo_nb.trainers.types import Rollout
+from adrpo_nb.types import LMAdapter, Rollout
 from adrpo_nb.utils.checkpoints import CheckpointError
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py
@@ -43,6 +43,20 @@ def _config(tmp_path=None, **kw):
 
 
 # ----------------------------------------------------------------------------- the adapter
+def test_the_causal_lm_adapter_has_every_member_of_the_lm_adapter_protocol():
+    """GRPOTrainer names only the LMAdapter protocol (it imports no model): CausalLMAdapter must provide it all."""
+    import inspect
+
+    adapter = _adapter()
+    methods = [n for n, v in vars(LMAdapter).items() if inspect.isfunction(v) and not n.startswith("_")]
+    assert {"generate", "logprobs", "reference_logprobs", "trainable_state_dict"} <= set(methods)
+    for name in [*methods, *LMAdapter.__annotations__]:
+        assert hasattr(adapter, name), name
+    for name in methods:
+        wanted = set(inspect.signature(getattr(LMAdapter, name)).parameters) - {"self"}
+        assert wanted <= set(inspect.signature(getattr(adapter, name)).parameters), name
+
+
 def test_log_probs_are_those_of_the_sampling_distribution():
     adapter = _adapter(temperature=0.7)
     rollout = adapter.generate(["1,2:3", "4,5:9"], 3, torch.Generator().manual_seed(0))

@@ -221,7 +221,7 @@ def test_two_runs_started_at_once_in_one_folder_one_is_refused(tmp_path):
 # ----------------------------------------------------------------------------- 6. NaN reward weights (GRPO)
 def test_nan_reward_weights_are_refused_by_score_completions():
     from adrpo_nb.trainers.grpo import score_completions
-    from adrpo_nb.trainers.types import Rollout
+    from adrpo_nb.types import Rollout
 
     ids = torch.ones(2, 3, dtype=torch.long)
     rollout = Rollout(prompts=["a", "b"], prompt_ids=ids, prompt_mask=ids, completion_ids=ids, completion_mask=ids,

@@ -1,7 +1,7 @@
 """Causal language models behind one adapter: prompts in, sampled completions and their log-probs out.
 
-:class:`CausalLMAdapter` hides what differs between model families from
-:class:`~adrpo_nb.trainers.grpo.GRPOTrainer`:
+:class:`CausalLMAdapter` implements :class:`~adrpo_nb.types.LMAdapter`, the protocol
+:class:`~adrpo_nb.trainers.grpo.GRPOTrainer` asks for, and hides what differs between model families from it:
 
 * **prompt encoding** (:meth:`~CausalLMAdapter.encode_prompts`): plain strings, or chat messages
   through the tokenizer's chat template; it may also return *extra model inputs* per prompt (an
@@ -29,7 +29,7 @@ from typing import Any
 
 import torch
 
-from adrpo_nb.trainers.types import Rollout
+from adrpo_nb.types import Rollout
 from adrpo_nb.utils.checkpoints import check_module_finite, verify_recorded_sha256
 from adrpo_nb.utils.hub import ModelLoadError, hub_offline
 

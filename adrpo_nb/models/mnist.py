@@ -17,7 +17,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from adrpo_nb.sampling import sample_ode
-from adrpo_nb.trainers.types import FlowSamples
+from adrpo_nb.types import FlowSamples
 from adrpo_nb.utils.checkpoints import load_module
 from adrpo_nb.utils.paths import data_path
 

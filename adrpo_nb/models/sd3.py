@@ -245,7 +245,7 @@ class SD3Adapter:
     @torch.no_grad()
     def generate(self, prompts: Sequence[str], generator: torch.Generator, metadata=None):
         """One image per prompt from the current policy: ``FlowSamples`` with latents, images in [0, 1]."""
-        from adrpo_nb.trainers.types import FlowSamples
+        from adrpo_nb.types import FlowSamples
 
         cond = self.conditioning(prompts)
         n = len(prompts)

@@ -51,7 +51,7 @@ from adrpo_nb.trainers.base import (
     merge_step_stats,
     reward_list,
 )
-from adrpo_nb.trainers.types import FlowAdapter, FlowSamples
+from adrpo_nb.types import FlowAdapter, FlowRewardFn, FlowSamples
 from adrpo_nb.utils.validate import (
     ConfigError,
     check_bool,
@@ -175,9 +175,6 @@ class FlowMatchingRLConfig:
         return config_from_dict(cls, {**cls.LEGACY_DEFAULTS, **d}, cls.RENAMED)
 
 
-RewardFn = Callable[..., Any]
-
-
 def _reward_name(fn: Any) -> str:
     return getattr(fn, "__name__", None) or type(fn).__name__
 
@@ -250,7 +247,7 @@ class FlowMatchingRLTrainer(RLTrainer):
     def __init__(
         self,
         adapter: FlowAdapter,
-        reward_funcs: RewardFn | Sequence[RewardFn],
+        reward_funcs: FlowRewardFn | Sequence[FlowRewardFn],
         config: FlowMatchingRLConfig,
         *,
         metrics_fn: MetricsFn | None = None,
@@ -280,7 +277,7 @@ class FlowMatchingRLTrainer(RLTrainer):
                 param.copy_(state[name])
 
     # ------------------------------------------------------------------ one iteration
-    def _score_one(self, fn: RewardFn, samples: FlowSamples) -> tuple[torch.Tensor, dict]:
+    def _score_one(self, fn: FlowRewardFn, samples: FlowSamples) -> tuple[torch.Tensor, dict]:
         """One reward function's scores ``[N]`` (NaN where it returned ``None``: not applicable) and its info."""
         prompted = samples.prompts is not None
         out = fn(samples.outputs, samples.prompts, samples.metadata) if prompted else fn(samples.outputs)

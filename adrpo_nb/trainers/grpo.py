@@ -14,8 +14,9 @@ Each iteration
    minibatches, with the per-sample coefficient β_i of ``method``: ``adrpo`` (β0 − clip(A)),
    ``fixed`` (β0) or ``none`` (0).
 
-The model family is hidden behind a :class:`~adrpo_nb.models.causal_lm.CausalLMAdapter` (any
-transformers causal LM, LoRA or full fine-tuning; other families subclass it). Runs are
+The model family is hidden behind an :class:`~adrpo_nb.types.LMAdapter` (the protocol; this module imports
+no model): :class:`~adrpo_nb.models.causal_lm.CausalLMAdapter` implements it for any transformers causal LM,
+LoRA or full fine-tuning, and other families subclass that. Runs are
 deterministic on CPU for a seed (each iteration draws from its own generator), checkpoint
 atomically (only the trainable weights: a LoRA run stores its adapter) and resume bit-identically.
 Scale-out: built on 🤗 Accelerate (each process samples its own prompts; groups never cross
@@ -48,9 +49,8 @@ from adrpo_nb.core import (
     resolve_clip,
 )
 from adrpo_nb.metrics import distinct_n, self_bleu
-from adrpo_nb.models.causal_lm import CausalLMAdapter
 from adrpo_nb.trainers.base import RLTrainer, config_from_dict, iteration_generator, merge_step_stats, reward_list
-from adrpo_nb.trainers.types import Rollout
+from adrpo_nb.types import LMAdapter, Rollout, TextRewardFn
 from adrpo_nb.utils.checkpoints import CheckpointError
 from adrpo_nb.utils.validate import (
     ConfigError,
@@ -67,7 +67,6 @@ from adrpo_nb.utils.validate import (
 
 __all__ = ["GRPOConfig", "GRPOTrainer", "score_completions"]
 
-RewardFn = Callable[..., Sequence[float | None]]
 AdvantageFn = Callable[[torch.Tensor, Rollout], torch.Tensor]
 MetricsFn = Callable[[Rollout, torch.Tensor], dict[str, float]]
 Callback = Callable[["GRPOTrainer", dict[str, float]], None]
@@ -157,7 +156,7 @@ def _reward_name(fn: Any) -> str:
     return getattr(fn, "__name__", None) or type(fn).__name__
 
 
-def score_completions(reward_fns: Sequence[RewardFn], weights: Sequence[float], rollout: Rollout
+def score_completions(reward_fns: Sequence[TextRewardFn], weights: Sequence[float], rollout: Rollout
                       ) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
     """Every reward function on a rollout: ``(weighted total [N], per-function values [N, F] with NaN for None)``.
 
@@ -202,7 +201,7 @@ class GRPOTrainer(RLTrainer):
     """Online GRPO with ``method ∈ {adrpo, fixed, none}`` for a causal LM (see :class:`GRPOConfig`).
 
     Args:
-        adapter: the policy, its reference and how to sample (a :class:`CausalLMAdapter`).
+        adapter: the policy, its reference and how to sample (an :class:`~adrpo_nb.types.LMAdapter`).
         reward_funcs: one reward callable or several (TRL's signature; TRL's own reward functions plug in).
         train_dataset: rows (dicts, or a 🤗 ``datasets.Dataset``) with a ``"prompt"`` (a string or chat
             messages) and any other columns, which reach the rewards as keyword lists.
@@ -219,8 +218,8 @@ class GRPOTrainer(RLTrainer):
 
     def __init__(
         self,
-        adapter: CausalLMAdapter,
-        reward_funcs: RewardFn | Sequence[RewardFn],
+        adapter: LMAdapter,
+        reward_funcs: TextRewardFn | Sequence[TextRewardFn],
         train_dataset: Sequence[dict],
         config: GRPOConfig,
         *,

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from adrpo_nb.viz import BetaSlider
+from adrpo_nb.viz.slider import BetaSlider
 from adrpo_nb.viz.tables import Table, table
 
 __all__ = [

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from adrpo_nb.viz import METHOD_COLORS, METHOD_LABELS
+from adrpo_nb.viz.plots import METHOD_COLORS, METHOD_LABELS
 from adrpo_nb.viz.tables import Table, table
 
 __all__ = [

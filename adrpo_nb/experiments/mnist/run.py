@@ -33,7 +33,7 @@ from adrpo_nb.models.mnist import CHECKPOINT_DIR, LatentFlowAdapter, LatentFlowM
 from adrpo_nb.rewards.mnist import EVEN_DIGITS, ClassProbabilityReward
 from adrpo_nb.tasks.mnist import load_mnist
 from adrpo_nb.trainers.flow_matching import FlowMatchingRLConfig, FlowMatchingRLTrainer
-from adrpo_nb.trainers.types import FlowSamples
+from adrpo_nb.types import FlowSamples
 from adrpo_nb.utils.checkpoints import save_module, weights_sha256
 from adrpo_nb.utils.paths import atomic_write_json, data_path
 from adrpo_nb.utils.provenance import git_commit, provenance

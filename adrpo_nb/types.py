@@ -1,7 +1,14 @@
-"""The trainers' data types and the protocols a model family implements (no torch module code here).
+"""The types models and trainers share: samples, the adapter protocols, the reward signatures (no module code).
 
-Models import this module only, never a trainer: ``FlowSamples`` and ``FlowAdapter`` for flow models,
-``Rollout`` for causal LMs, and the reward / advantage callables in the signatures the trainers accept.
+This module sits below both ``models`` and ``trainers`` (just above ``core``, see ``tests/test_layers.py``),
+so a model family implements a protocol here and never imports a trainer, and a trainer names the protocol
+and never imports a model:
+
+* flow models: ``FlowSamples`` and the ``FlowAdapter`` protocol
+  (:class:`~adrpo_nb.trainers.flow_matching.FlowMatchingRLTrainer`);
+* causal LMs: ``Rollout`` and the ``LMAdapter`` protocol (:class:`~adrpo_nb.trainers.grpo.GRPOTrainer`;
+  :class:`~adrpo_nb.models.causal_lm.CausalLMAdapter` implements it for any transformers causal LM);
+* the callables the trainers accept: ``FlowRewardFn``, ``TextRewardFn``, ``AdvantageFn``.
 """
 
 from __future__ import annotations
@@ -12,7 +19,7 @@ from typing import Any, Protocol
 
 import torch
 
-__all__ = ["AdvantageFn", "FlowAdapter", "FlowSamples", "Rollout", "TextRewardFn"]
+__all__ = ["AdvantageFn", "FlowAdapter", "FlowRewardFn", "FlowSamples", "LMAdapter", "Rollout", "TextRewardFn"]
 
 
 @dataclass
@@ -109,6 +116,40 @@ class Rollout:
         return Rollout(**picked)
 
 
+class LMAdapter(Protocol):
+    """What :class:`~adrpo_nb.trainers.grpo.GRPOTrainer` needs from a causal LM. ``policy`` is the trainable module.
+
+    :class:`~adrpo_nb.models.causal_lm.CausalLMAdapter` implements it for any transformers causal LM (LoRA or
+    full fine-tuning); :class:`~adrpo_nb.models.audio_lm.AudioLMAdapter` subclasses that for audio LLMs.
+    """
+
+    policy: torch.nn.Module
+    max_new_tokens: int  # the longest completion (the ``dr_grpo`` loss normalises by it)
+
+    def to(self, device: torch.device | str) -> LMAdapter: ...
+
+    def generate(self, prompts: Sequence[Any], num_generations: int, generator: torch.Generator,
+                 columns: dict[str, list] | None = None) -> Rollout:  # fmt: skip
+        """``num_generations`` completions per prompt, prompt-major, sampled without gradients from ``generator``;
+        ``columns`` (one list entry per prompt) come back repeated per completion in ``Rollout.columns``."""
+
+    def logprobs(self, rollout: Rollout, *, with_entropy: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Per-token log-probs ``(N, C)`` of the completions under the policy (with gradients; 0 on padding)
+        and, when asked, their token entropies ``(N, C)`` (detached), else ``None``."""
+
+    def reference_logprobs(self, rollout: Rollout) -> torch.Tensor:
+        """Per-token log-probs ``(N, C)`` under the frozen reference (no gradients)."""
+
+    def trainable_state_dict(self) -> dict[str, torch.Tensor]:
+        """The parameters that train (a LoRA policy: its adapter weights), what a checkpoint stores."""
+
+    def load_trainable_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        """Load :meth:`trainable_state_dict` output; a ``KeyError`` names missing or unexpected tensors."""
+
+
+#: a flow model's reward: ``reward(outputs) -> Tensor[N]`` or, for prompted models,
+#: ``reward(outputs, prompts, metadata) -> (scores, info)`` (``None`` entries: not applicable)
+FlowRewardFn = Callable[..., Any]
 #: a reward in TRL's signature: ``reward(prompts, completions, completion_ids, **columns) -> list[float | None]``
 TextRewardFn = Callable[..., Sequence[float | None]]
 #: ``advantage_fn(rewards, samples_or_rollout) -> Tensor[N]``: replaces the group baseline

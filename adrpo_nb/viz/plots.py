@@ -1,0 +1,303 @@
+"""The book's figures and tables drawn from result files (``data/results/*.json``): samples, class histograms,
+reward–diversity fronts, training curves, β_eff histograms, per-seed points, and the sweep / seed /
+hypervolume tables (every table through :func:`~adrpo_nb.viz.tables.table`). The β0 slider is
+:mod:`adrpo_nb.viz.slider`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from adrpo_nb.viz.images import decode_png_base64, image_grid
+from adrpo_nb.viz.tables import Table, mean_std, table
+
+__all__ = [
+    "DISTANCE_LABELS",
+    "DIVERSITY_LABELS",
+    "METHOD_COLORS",
+    "METHOD_LABELS",
+    "equal_grid_tables",
+    "hypervolume_table",
+    "plot_beta_eff_histograms",
+    "plot_class_histogram",
+    "plot_curves",
+    "plot_guidance_curve",
+    "plot_method_curves",
+    "plot_pareto_fronts",
+    "plot_seed_points",
+    "seed_stats",
+    "seeds_table",
+    "show_images",
+    "show_png",
+    "sweep_table",
+]
+
+METHOD_LABELS = {"none": "β = 0", "fixed": "fixed β", "orw": "ORW-CFM-W2", "adrpo": "ADRPO", "dpo": "Diffusion-DPO"}
+METHOD_COLORS = {"none": "#d62728", "fixed": "#7f7f7f", "orw": "#ff7f0e", "adrpo": "#1f77b4", "dpo": "#2ca02c"}
+DIVERSITY_LABELS = {"even_entropy_norm": "even-digit entropy / ln 5", "pairwise_distance": "pairwise feature distance",
+                    "class_entropy_norm": "class entropy / ln 10", "distinct_correct": "distinct correct answers / 8",
+                    "distinct_2": "distinct-2", "self_bleu": "self-BLEU",
+                    "think_length": "reasoning length (words)"}  # fmt: skip
+DISTANCE_LABELS = {"w2": "W2", "kl": "KL/token", "kl_seq": "KL/sequence"}
+
+
+# ----------------------------------------------------------------------------- static figures
+def show_png(png_b64: str, ax=None, title: str | None = None):
+    """Draw a base64 PNG (e.g. a result's ``samples_png``) on ``ax``."""
+    import matplotlib.pyplot as plt
+
+    ax = ax or plt.gca()
+    ax.imshow(decode_png_base64(png_b64), cmap="gray", vmin=0, vmax=255)
+    ax.set_axis_off()
+    if title:
+        ax.set_title(title, fontsize=10)
+    return ax
+
+
+def show_images(images, ax=None, title: str | None = None, nrow: int = 8):
+    """Draw a grid of grey images ``(N, [1,] H, W)`` in ``[0, 1]`` (tensor or array) on ``ax``."""
+    import matplotlib.pyplot as plt
+
+    ax = ax or plt.gca()
+    ax.imshow(image_grid(images, nrow), cmap="gray", vmin=0, vmax=255)
+    ax.set_axis_off()
+    if title:
+        ax.set_title(title, fontsize=10)
+    return ax
+
+
+def plot_class_histogram(hist: Sequence[float], ax=None, title: str | None = None, highlight=(0, 2, 4, 6, 8)):
+    """Bar chart of a 10-class histogram; ``highlight`` classes (the rewarded ones) in blue."""
+    import matplotlib.pyplot as plt
+
+    ax = ax or plt.gca()
+    colors = [METHOD_COLORS["adrpo"] if k in highlight else "#bbbbbb" for k in range(len(hist))]
+    ax.bar(range(len(hist)), hist, color=colors)
+    ax.set_xticks(range(len(hist)))
+    ax.set_ylim(0, max(0.5, max(hist) * 1.05))
+    ax.set_xlabel("predicted digit")
+    ax.set_ylabel("fraction of samples")
+    if title:
+        ax.set_title(title, fontsize=10)
+    return ax
+
+
+def plot_pareto_fronts(summary: dict, diversity_key: str = "even_entropy_norm", ax=None, base: dict | None = None,
+                       annotate: bool = True):  # fmt: skip
+    """Each method's seed-mean points (error bars = std over seeds), its front as a line, the base model."""
+    import matplotlib.pyplot as plt
+
+    ax = ax or plt.gca()
+    block = summary["by_diversity"][diversity_key]
+    for method, data in block["methods"].items():
+        color, label = METHOD_COLORS.get(method), METHOD_LABELS.get(method, method)
+        pts = data["points"]
+        x = [p["reward"] for p in pts]
+        y = [p["diversity"] for p in pts]
+        ax.errorbar(x, y, xerr=[p["reward_std"] for p in pts], yerr=[p["diversity_std"] for p in pts], fmt="o",
+                    color=color, alpha=0.85, ms=5, capsize=2,
+                    label=f"{label} (HV {data['hypervolume']:.3f})")  # fmt: skip
+        front = np.array(data["front"])
+        if len(front):
+            ax.plot(front[:, 0], front[:, 1], "-", color=color, alpha=0.6)
+        if annotate:
+            for p in pts:
+                ax.annotate(f"{p['beta0']:g}", (p["reward"], p["diversity"]), fontsize=7, color=color,
+                            xytext=(3, 3), textcoords="offset points")  # fmt: skip
+    if base is not None:
+        ax.plot([base["reward"]], [base[diversity_key]], "k*", ms=10, label="base model")
+    ax.set_xlabel("reward (mean P(even digit))")
+    ax.set_ylabel(DIVERSITY_LABELS.get(diversity_key, diversity_key))
+    ax.legend(fontsize=8, loc="lower left")
+    ax.grid(alpha=0.3)
+    return ax
+
+
+def plot_guidance_curve(curve: dict, diversity_key: str = "diversity", ax=None, label: str = "pretrained, CFG scale"):
+    """The pretrained model's reward–diversity points over guidance scales (a result of
+    :func:`adrpo_nb.experiments.sd3.guidance_curve`), as a dashed line annotated with each scale."""
+    import matplotlib.pyplot as plt
+
+    ax = ax or plt.gca()
+    pts = curve["points"]
+    x, y = [p["reward"] for p in pts], [p[diversity_key] for p in pts]
+    scales = f"{pts[0]['guidance_scale']:g}–{pts[-1]['guidance_scale']:g}"
+    ax.plot(x, y, "k--", marker=".", alpha=0.6, label=f"{label} {scales}")
+    for p in pts:
+        ax.annotate(f"w={p['guidance_scale']:g}", (p["reward"], p[diversity_key]), fontsize=7, color="k", alpha=0.7,
+                    xytext=(-8, -10), textcoords="offset points")  # fmt: skip
+    return ax
+
+
+def plot_curves(runs: Sequence[dict], key: str = "reward", ax=None, label_fn: Callable[[dict], str] | None = None):
+    """Training curves of ``key`` for several results (one line each, coloured by method)."""
+    import matplotlib.pyplot as plt
+
+    ax = ax or plt.gca()
+    for run in runs:
+        cfg = run["config"]
+        name = METHOD_LABELS.get(cfg["method"], cfg["method"])
+        label = label_fn(run) if label_fn else (name if cfg["method"] == "none" else f"{name} β0={cfg['beta0']:g}")
+        ax.plot(run["curve"]["iteration"], run["curve"][key], label=label, color=METHOD_COLORS.get(cfg["method"]),
+                alpha=0.9)  # fmt: skip
+    ax.set_xlabel("iteration")
+    ax.set_ylabel(key)
+    ax.grid(alpha=0.3)
+    return ax
+
+
+def plot_method_curves(runs: dict[tuple[str, int], dict], key: str = "w2", ax=None):
+    """Training curves of results keyed by ``(method, seed)``: each method's mean over its seeds as a line and
+    the range of its seeds as a band, coloured by method (for many seeds, where :func:`plot_curves` crowds)."""
+    import matplotlib.pyplot as plt
+
+    ax = ax or plt.gca()
+    order = list(METHOD_COLORS)
+    for method in sorted({m for m, _ in runs}, key=lambda m: order.index(m) if m in order else len(order)):
+        curves = [r["curve"] for (m, _), r in sorted(runs.items()) if m == method]
+        iterations = curves[0]["iteration"]
+        if any(c["iteration"] != iterations for c in curves):
+            raise ValueError(f"the seeds of method={method!r} logged {key!r} at different iterations")
+        values = np.array([c[key] for c in curves], dtype=float)
+        color = METHOD_COLORS.get(method)
+        ax.plot(iterations, values.mean(axis=0), color=color,
+                label=f"{METHOD_LABELS.get(method, method)} (mean of {len(curves)} seeds)")  # fmt: skip
+        ax.fill_between(iterations, values.min(axis=0), values.max(axis=0), color=color, alpha=0.2, lw=0)
+    ax.set_xlabel("iteration")
+    ax.set_ylabel(key)
+    ax.grid(alpha=0.3)
+    return ax
+
+
+def plot_beta_eff_histograms(run: dict, ax=None, bins: int = 30):
+    """Histograms of the per-sample β_eff recorded at several iterations of one ADRPO run."""
+    import matplotlib.pyplot as plt
+
+    ax = ax or plt.gca()
+    snaps = run.get("beta_eff") or {}
+    if not snaps:
+        raise ValueError("this result has no β_eff snapshots (record them with run_rl(beta_eff_snapshots=...))")
+    lo = min(min(v) for v in snaps.values())
+    hi = max(max(v) for v in snaps.values())
+    edges = np.linspace(lo, hi, bins + 1)
+    cmap = plt.get_cmap("viridis")
+    for i, (it, values) in enumerate(sorted(snaps.items(), key=lambda kv: int(kv[0]))):
+        ax.hist(values, bins=edges, histtype="step", lw=1.5, color=cmap(i / max(1, len(snaps) - 1)),
+                label=f"iteration {it}")  # fmt: skip
+    ax.axvline(run["config"]["beta0"], color="k", ls="--", lw=1, label="β0")
+    ax.axvline(0, color="r", ls=":", lw=1)
+    ax.set_xlabel("β_eff = β0 − A")
+    ax.set_ylabel("samples")
+    ax.legend(fontsize=8)
+    return ax
+
+
+def sweep_table(sweep: dict, methods: Sequence[str], keys: Sequence[str] = ("reward", "even_entropy_norm", "w2"),
+                ) -> Table:  # fmt: skip
+    """Per method and β0: mean ± std over seeds of the final ``keys``, the number of seeds and of diverged runs.
+
+    A β0 whose runs all diverged shows ``—`` in the metric columns (and every run counted as diverged).
+    """
+    rows = []
+    for method in methods:
+        runs = [r for r in sweep["runs"] if r["config"]["method"] == method]
+        for beta0 in sorted({r["config"]["beta0"] for r in runs}):
+            group = [r for r in runs if r["config"]["beta0"] == beta0]
+            done = [r["final"] for r in group if r["final"] is not None]
+            row = {"method": METHOD_LABELS.get(method, method), "β0": beta0, "seeds": len(group),
+                   "diverged": len(group) - len(done)}  # fmt: skip
+            row.update({k: mean_std([f[k] for f in done]) for k in keys})
+            rows.append(row)
+    return table(rows, ["method", "β0", *keys, "seeds", "diverged"])
+
+
+def seeds_table(runs: dict[tuple[str, int], dict], keys: Sequence[str] = ("reward", "diversity", "w2")) -> Table:
+    """Results keyed by ``(method, seed)``: one row per seed and method, then each method's mean ± std over
+    its seeds (e.g. :func:`adrpo_nb.experiments.sd3.long_runs`)."""
+    rows = [{"seed": seed, "method": METHOD_LABELS.get(method, method), **{k: r["final"][k] for k in keys}}
+            for (method, seed), r in sorted(runs.items(), key=lambda kv: (kv[0][1], kv[0][0]))]  # fmt: skip
+    for method in sorted({m for m, _ in runs}):
+        finals = [r["final"] for (m, _), r in runs.items() if m == method]
+        rows.append({"seed": "mean ± std", "method": METHOD_LABELS.get(method, method),
+                     **{k: mean_std([f[k] for f in finals]) for k in keys}})  # fmt: skip
+    return table(rows, ["seed", "method", *keys], formats=dict.fromkeys(keys, ".3f"))
+
+
+def seed_stats(runs: dict[tuple[str, int], dict], keys: Sequence[str] = ("reward", "diversity", "w2"),
+               ) -> dict[str, dict[str, Any]]:  # fmt: skip
+    """Per method of results keyed by ``(method, seed)``: the number of seeds, and for each key the mean, the
+    std over seeds (population, 0 for one seed), the min, the max and the per-seed values in seed order."""
+    stats: dict[str, dict[str, Any]] = {}
+    for method in sorted({m for m, _ in runs}):
+        finals = [r["final"] for (m, _), r in sorted(runs.items()) if m == method]
+        stats[method] = {"seeds": len(finals)}
+        for key in keys:
+            values = [float(f[key]) for f in finals]
+            stats[method][key] = {"mean": float(np.mean(values)), "std": float(np.std(values)),
+                                  "min": min(values), "max": max(values), "values": values}  # fmt: skip
+    return stats
+
+
+def plot_seed_points(runs: dict[tuple[str, int], dict], ax=None, diversity_key: str = "diversity"):
+    """Each run's final (reward, diversity) as a small marker and each method's seed mean as a large one, coloured
+    by method, on the reward–diversity plane (for results keyed by ``(method, seed)``)."""
+    import matplotlib.pyplot as plt
+
+    ax = ax or plt.gca()
+    for method, st in seed_stats(runs, ("reward", diversity_key)).items():
+        color, label = METHOD_COLORS.get(method), METHOD_LABELS.get(method, method)
+        ax.plot(st["reward"]["values"], st[diversity_key]["values"], "o", color=color, alpha=0.45, ms=5)
+        ax.errorbar([st["reward"]["mean"]], [st[diversity_key]["mean"]], xerr=[st["reward"]["std"]],
+                    yerr=[st[diversity_key]["std"]], fmt="D", color=color, ms=8, capsize=3,
+                    label=f"{label} ({st['seeds']} seeds: mean ± std, and each seed)")  # fmt: skip
+    ax.set_xlabel("reward")
+    ax.set_ylabel(DIVERSITY_LABELS.get(diversity_key, diversity_key))
+    ax.grid(alpha=0.3)
+    return ax
+
+
+def equal_grid_tables(comparison: dict[str, Any]) -> tuple[Table, Table]:
+    """Two tables of :func:`adrpo_nb.experiments.runner.equal_grid_comparison`: each method's hypervolume range
+    over its subsets of ``k`` β0 settings with ADRPO's ratio to it, and the per-β0 pairs (ADRPO at each of its
+    β0 beside each baseline's nearest β0; cells "reward / diversity")."""
+    k = comparison["k"]
+    rows = []
+    for method, entry in comparison["methods"].items():
+        hv, ratio = entry["hypervolume"], comparison["ratios"].get(method)
+        rows.append({"method": METHOD_LABELS.get(method, method), "grid": ", ".join(f"{b:g}" for b in entry["beta0s"]),
+                     "hv": f"{hv['min']:.4f}–{hv['max']:.4f}" if hv["min"] != hv["max"] else f"{hv['max']:.4f}",
+                     "ratio": "—" if ratio is None else
+                              f"{ratio['best_vs_best']:.2f}× ({ratio['min']:.2f}–{ratio['max']:.2f}×)"})  # fmt: skip
+    ratios = table(rows, {"method": "method", "grid": "β0 grid", "hv": f"hypervolume, any {k} of its β0",
+                          "ratio": "ADRPO / method: best vs best (range)"})  # fmt: skip
+    methods = list(comparison["methods"])
+    pair_rows = []
+    for pair in comparison["pairs"]:
+        row = {}
+        for method in methods:
+            q = pair[method]
+            row[method] = f"{q['beta0']:g}: {q['reward']:.3f} / {q['diversity']:.3f}"
+        pair_rows.append(row)
+    pairs = table(pair_rows, {m: f"{METHOD_LABELS.get(m, m)} (β0: reward / diversity)" for m in methods})
+    return ratios, pairs
+
+
+def hypervolume_table(summary: dict, methods: Sequence[str] = ("none", "fixed", "orw", "adrpo")) -> Table:
+    """Per diversity measure of a sweep summary: each method's front hypervolume (and mean ± std of the
+    per-seed hypervolumes), and ADRPO's ratio to the best baseline."""
+    rows = []
+    for key, block in summary["by_diversity"].items():
+        hv = block["methods"]
+        row = {"diversity measure": key}
+        for m in methods:
+            per_seed = hv[m]["hypervolume_per_seed"]
+            row[m] = f"{hv[m]['hypervolume']:.3f} (per seed {per_seed['mean']:.3f} ± {per_seed['std']:.3f})"
+        best = METHOD_LABELS.get(block["best_baseline"], block["best_baseline"])
+        row["ratio"] = f"{block['adrpo_hv_ratio']:.2f}× vs {best}"
+        rows.append(row)
+    columns = {"diversity measure": "diversity measure", **{m: METHOD_LABELS.get(m, m) for m in methods},
+               "ratio": "ADRPO / best baseline"}  # fmt: skip
+    return table(rows, columns)
