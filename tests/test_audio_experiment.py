@@ -80,13 +80,13 @@ def test_dataset_rows_carry_the_clip_and_the_reward_columns():
 @pytest.mark.slow
 def test_a_smoke_rl_run_writes_its_result_and_is_reused(tmp_path):
     cfg = smoke_config(audio_config("adrpo_cesar", 0.04, output_dir=str(tmp_path), iterations=2))
-    result = run_rl(cfg, eval_size=5, budgets=(4, None), snapshots=(2,))
+    result = run_rl(cfg, eval_size=5, budgets=(4, None), snapshots=(cfg.iterations,))
     assert [p["budget"] for p in result["scaling"]] == [4, audio.MAX_NEW_TOKENS]
     assert 0.0 <= result["final"]["accuracy"] <= 1.0 and result["provenance"]["seconds"] > 0
     last = result["beta_eff"][str(cfg.iterations)]  # recorded at the last iteration (snapshots)
     assert len(last) == cfg.config.samples_per_iteration
     assert all(0.0 <= b <= 2 * cfg.beta0 + 1e-9 for b in last)
-    assert run_rl(cfg, eval_size=5, budgets=(4, None), snapshots=(2,)) == result  # finished: read back, not retrained
+    assert run_rl(cfg, eval_size=5, budgets=(4, None), snapshots=(cfg.iterations,)) == result  # finished: read back, not retrained
 
 
 def test_a_book_run_with_other_settings_gets_its_own_folder(monkeypatch, tmp_path):
