@@ -267,9 +267,10 @@ book_run_config = partial(runner.book_run_config, FAMILY)
 
 
 def book_run(variant: str, beta0: float = 0.04, *, seed: int = 0, iterations: int | None = None,
-             **fields: Any) -> dict[str, Any]:  # fmt: skip
-    """A chapter's run of ``variant`` (:meth:`Family.book_run`: committed result, else the finished run, else train)."""
-    return runner.book_run(FAMILY, variant, beta0, seed=seed, iterations=iterations, **fields)
+             callbacks: Sequence[Any] = (), **fields: Any) -> dict[str, Any]:  # fmt: skip
+    """A chapter's run of ``variant`` (:func:`~adrpo_nb.experiments.runner.book_run`: the committed result, else the
+    finished run, else it trains)."""
+    return runner.book_run(FAMILY, variant, beta0, seed=seed, iterations=iterations, callbacks=callbacks, **fields)
 
 
 def audio_config(variant: str = "adrpo_cesar", beta0: float = 0.04, **fields: Any) -> RunSpec:
