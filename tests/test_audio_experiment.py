@@ -86,7 +86,8 @@ def test_a_smoke_rl_run_writes_its_result_and_is_reused(tmp_path):
     last = result["beta_eff"][str(cfg.iterations)]  # recorded at the last iteration (snapshots)
     assert len(last) == cfg.config.samples_per_iteration
     assert all(0.0 <= b <= 2 * cfg.beta0 + 1e-9 for b in last)
-    assert run_rl(cfg, eval_size=5, budgets=(4, None), snapshots=(cfg.iterations,)) == result  # finished: read back, not retrained
+    again = run_rl(cfg, eval_size=5, budgets=(4, None), snapshots=(cfg.iterations,))
+    assert again == result  # finished: read back, not retrained
 
 
 def test_a_book_run_with_other_settings_gets_its_own_folder(monkeypatch, tmp_path):
