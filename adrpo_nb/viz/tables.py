@@ -162,13 +162,16 @@ def mean_std(values: Sequence[float], spec: str = ".3f") -> str:
 def config_table(config: Any, *, per_row: int = 3, skip: Sequence[str] = ("output_dir", "progress")) -> Table:
     """A trainer config's settings, ``per_row`` (setting, value) pairs a row, in the config's field order.
 
-    ``config`` has ``to_dict()`` (both trainers' configs) or is a mapping. ``skip`` leaves out fields that
+    ``config`` has ``to_dict()`` (both trainers' configs, or an experiment's run spec: config then settings) or is a
+    mapping. ``skip`` leaves out fields that
     are not training settings (the same two the book's run folders leave out of their hash). Values print
     as in Python (``None``, ``[-0.05, 0.05]``), floats with ``g``.
     """
     if per_row < 1:
         raise ValueError(f"per_row must be >= 1, got per_row={per_row!r}")
     settings = config if isinstance(config, Mapping) else config.to_dict()
+    if settings.keys() == {"config", "settings"}:  # a run spec: the trainer's config, then the family's settings
+        settings = {**settings["config"], **settings["settings"]}
     items = [(k, _setting(v)) for k, v in settings.items() if k not in skip]
     columns = {f"{part}{j}": part.replace("key", "setting") for j in range(per_row) for part in ("key", "value")}
     rows = []
