@@ -174,11 +174,11 @@ def effective_beta(method: str, advantages: torch.Tensor, beta0: float, clip: Cl
     if method == "adrpo":
         clip = check_clip(clip)
         check_finite("advantages", advantages)
-    return _beta_rule(method, advantages, beta0, clip)
+    return _effective_beta(method, advantages, beta0, clip)
 
 
-def _beta_rule(method: str, advantages: torch.Tensor, beta0: float, clip: tuple[float, float] | None
-               ) -> torch.Tensor:  # fmt: skip
+def _effective_beta(method: str, advantages: torch.Tensor, beta0: float, clip: tuple[float, float] | None
+                    ) -> torch.Tensor:  # fmt: skip
     """:func:`effective_beta` on inputs already checked (the losses' path: their checker ran once before)."""
     if method == "adrpo":
         return beta0 - (advantages if clip is None else advantages.clamp(*clip))
@@ -353,7 +353,7 @@ def fm_rl_loss(
         return orw_loss(v, u, v_ref, rewards, beta0=beta0, temperature=orw_temperature, validate=False)
     a = advantages.detach().to(v.dtype)
     a_hat = a if clip is None else a.clamp(*clip)  # Â_i = clip(A_i, a_min, a_max)   (A_i itself without a clip)
-    beta = _beta_rule(method, a, beta0, clip).to(a)  # β_i = β0 − Â_i  |  β0 (fixed)  |  0 (none)
+    beta = _effective_beta(method, a, beta0, clip).to(a)  # β_i = β0 − Â_i  |  β0 (fixed)  |  0 (none)
     fm = _per_sample_mse(v, u)  # ‖v_i − u_i‖²
     w2 = _per_sample_mse(v, v_ref.detach())  # ‖v_i − v_ref,i‖²
     rl_term, w2_term = a_hat * fm, beta * w2
@@ -385,7 +385,7 @@ def orw_loss(
         beta0, _, _, rewards = check_fm_inputs(v, u, v_ref, None, method="orw", beta0=beta0, rewards=rewards)
     r = rewards.detach().to(v.dtype)
     weight = torch.exp(temperature * r)  # e^{τ r_i}
-    beta = _beta_rule("orw", r, beta0, None).to(r)  # β_i = β0
+    beta = _effective_beta("orw", r, beta0, None).to(r)  # β_i = β0
     fm = _per_sample_mse(v, u)  # ‖v_i − u_i‖²
     w2 = _per_sample_mse(v, v_ref.detach())  # ‖v_i − v_ref,i‖²
     rl_term, w2_term = weight * fm, beta * w2
@@ -624,7 +624,7 @@ def grpo_loss(
     adv = advantages.detach().to(logp.dtype)[:, None]  # A_i, one per completion, for each of its tokens
     ratio = torch.exp(logp - old_logp.detach())  # ρ_{i,t} = π_θ / π_old
     per_token_pg = -torch.min(ratio * adv, ratio.clamp(1 - eps_clip, 1 + eps_clip) * adv)  # −min(ρA, clip(ρ)A)
-    beta = _beta_rule(method, adv[:, 0], beta0, clip).to(adv)  # β_i = β0 − clip(A_i)  |  β0 (fixed)  |  0 (none)
+    beta = _effective_beta(method, adv[:, 0], beta0, clip).to(adv)  # β_i = β0 − clip(A_i)  |  β0 (fixed)  |  0 (none)
     kl = kl_k3(logp, ref_logp.detach()) if ref_logp is not None else None  # k3_{i,t}
     per_token = per_token_pg if (kl is None or method == "none") else per_token_pg + beta[:, None] * kl
     mask = mask.to(logp.dtype)
