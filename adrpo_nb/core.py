@@ -31,9 +31,15 @@ __all__ = [
     "METHODS",
     "check_adrpo_beta0",
     "check_advantage_std",
+    "beta_eff_stats",
     "check_beta0",
     "check_clip",
+    "check_completion_mask",
+    "check_dpo_inputs",
     "check_finite",
+    "check_fm_inputs",
+    "check_grpo_inputs",
+    "check_settings",
     "effective_beta",
     "resolve_clip",
     "ADVANTAGE_STDS",
@@ -47,6 +53,7 @@ __all__ = [
     "grpo_loss",
     "kl_k3",
     "optimal_velocity",
+    "orw_loss",
 ]
 
 #: every method of this package: the adaptive coefficient, a fixed one, none, ORW-CFM-W2, Diffusion-DPO
@@ -126,6 +133,21 @@ def check_adrpo_beta0(method: str, beta0: float) -> None:
                          "default clip (this is method='none'); pass beta0 > 0 or method='none'")
 
 
+def check_settings(method: str, beta0: float, clip: Clip, methods: Sequence[str] = METHODS
+                   ) -> tuple[float, tuple[float, float] | None]:  # fmt: skip
+    """The checks of ``(method, beta0, clip)`` every loss makes once: ``method`` one of ``methods``, ``beta0`` a
+    finite number ``>= 0`` (``> 0`` for ``adrpo``), ``clip`` ``None`` or a pair, and only with ``adrpo``.
+    Returns ``(beta0, clip)`` as floats."""
+    if method not in methods:
+        raise ValueError(f"method must be one of {tuple(methods)}, got method={method!r}")
+    beta0 = check_beta0(beta0)
+    check_adrpo_beta0(method, beta0)
+    bounds = check_clip(clip)
+    if bounds is not None and method != "adrpo":
+        raise ValueError(f"clip is only used by method='adrpo', got clip={clip!r} with method={method!r}")
+    return beta0, bounds
+
+
 # --------------------------------------------------------------------------------------
 # advantages and the adaptive coefficient
 # --------------------------------------------------------------------------------------
@@ -148,11 +170,38 @@ def effective_beta(method: str, advantages: torch.Tensor, beta0: float, clip: Cl
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got method={method!r}")
     advantages = torch.as_tensor(advantages)
-    if method == "adrpo":
-        return adaptive_beta(advantages, beta0, clip)
     beta0 = check_beta0(beta0)
+    if method == "adrpo":
+        clip = check_clip(clip)
+        check_finite("advantages", advantages)
+    return _effective_beta(method, advantages, beta0, clip)
+
+
+def _effective_beta(method: str, advantages: torch.Tensor, beta0: float, clip: tuple[float, float] | None
+                    ) -> torch.Tensor:  # fmt: skip
+    """:func:`effective_beta` on inputs already checked (the losses' path: their checker ran once before)."""
+    if method == "adrpo":
+        return beta0 - (advantages if clip is None else advantages.clamp(*clip))
     return torch.full(advantages.shape, 0.0 if method == "none" else beta0, dtype=torch.float32,
                       device=advantages.device)  # fmt: skip
+
+
+def beta_eff_stats(beta: torch.Tensor) -> dict[str, float]:
+    """What every loss, trainer and integration logs of a batch's coefficients β_i: ``beta_eff/mean``,
+    ``beta_eff/min``, ``beta_eff/max`` and ``beta_eff/frac_negative`` (the share of β_i < 0)."""
+    return {
+        "beta_eff/mean": beta.mean().item(),
+        "beta_eff/min": beta.min().item(),
+        "beta_eff/max": beta.max().item(),
+        "beta_eff/frac_negative": (beta < 0).float().mean().item(),
+    }
+
+
+def _frac_clipped(advantages: torch.Tensor, clip: tuple[float, float] | None) -> float:
+    """Share of advantages outside ``clip`` (0 without one): the ``adv/frac_clipped`` of the losses' stats."""
+    if clip is None:
+        return 0.0
+    return ((advantages < clip[0]) | (advantages > clip[1])).float().mean().item()
 
 
 def adaptive_beta(advantages: torch.Tensor, beta0: float, clip: Clip = None) -> torch.Tensor:
@@ -246,6 +295,7 @@ def fm_rl_loss(
     clip: Clip = None,
     rewards: torch.Tensor | None = None,
     orw_temperature: float = 0.5,
+    validate: bool = True,
 ) -> tuple[torch.Tensor, dict[str, float]]:
     r"""RL fine-tuning loss for a flow-matching (velocity) model, one of four methods.
 
@@ -283,73 +333,116 @@ def fm_rl_loss(
             :math:`\beta_0 > 0`, a ``ValueError`` otherwise: see :func:`check_adrpo_beta0`).
         clip: ``(a_min, a_max)`` for ``adrpo`` only.
         rewards: ``(N,)`` raw rewards, required by ``orw`` (and only used by it).
-        orw_temperature: :math:`\tau` of ORW's weights :math:`e^{\tau r}`.
+        orw_temperature: :math:`\tau` of ORW's weights :math:`e^{\tau r}` (``orw`` is :func:`orw_loss`).
+        validate: check the inputs first (:func:`check_fm_inputs`: every error below names the bad value);
+            ``False`` is for a caller that checked them once already (the trainer: its config and batch).
 
     Returns:
         ``(loss, stats)``: the scalar loss and a dict of floats with ``rl_term``, ``w2_term``
         (means of the two weighted terms), ``fm`` and ``w2`` (unweighted means),
-        ``beta_eff/mean|min|max``, ``beta_eff/frac_negative``, ``adv/frac_clipped``.
+        ``beta_eff/mean|min|max``, ``beta_eff/frac_negative`` (:func:`beta_eff_stats`), ``adv/frac_clipped``.
+
+    Raises:
+        ValueError: an unknown method, ``beta0 < 0`` (or 0 with ``adrpo``), ``clip`` with a method other than
+            ``adrpo``, shapes that differ, a missing/extra signal for the method, a non-finite advantage or reward.
     """
-    if method not in FM_METHODS:
-        raise ValueError(f"method must be one of {FM_METHODS}, got method={method!r}")
-    beta0 = check_beta0(beta0)
-    check_adrpo_beta0(method, beta0)
-    bounds = check_clip(clip)
-    if bounds is not None and method != "adrpo":
-        raise ValueError(f"clip is only used by method='adrpo', got clip={clip!r} with method={method!r}")
+    if validate:
+        beta0, clip, advantages, rewards = check_fm_inputs(v, u, v_ref, advantages, method=method, beta0=beta0,
+                                                           clip=clip, rewards=rewards)  # fmt: skip
+    if method == "orw":
+        return orw_loss(v, u, v_ref, rewards, beta0=beta0, temperature=orw_temperature, validate=False)
+    a = advantages.detach().to(v.dtype)
+    a_hat = a if clip is None else a.clamp(*clip)  # Â_i = clip(A_i, a_min, a_max)   (A_i itself without a clip)
+    beta = _effective_beta(method, a, beta0, clip).to(a)  # β_i = β0 − Â_i  |  β0 (fixed)  |  0 (none)
+    fm = _per_sample_mse(v, u)  # ‖v_i − u_i‖²
+    w2 = _per_sample_mse(v, v_ref.detach())  # ‖v_i − v_ref,i‖²
+    rl_term, w2_term = a_hat * fm, beta * w2
+    loss = (rl_term + w2_term).mean()  # L = E[Â·‖v − u‖²] + E[β·‖v − v_ref‖²]
+    return loss, _fm_stats(loss, rl_term, w2_term, fm, w2, beta, _frac_clipped(a, clip))
+
+
+def orw_loss(
+    v: torch.Tensor,
+    u: torch.Tensor,
+    v_ref: torch.Tensor,
+    rewards: torch.Tensor,
+    *,
+    beta0: float,
+    temperature: float = 0.5,
+    validate: bool = True,
+) -> tuple[torch.Tensor, dict[str, float]]:
+    r"""ORW-CFM-W2 (Fan et al., ICLR 2025): reward-weighted flow matching with a fixed :math:`W_2` bound.
+
+    .. math::
+        \mathcal L_{\text{ORW}} = \mathbb E\big[e^{\tau r_i}\,\|v_i - u_i\|^2\big]
+                               + \beta_0\,\mathbb E\big[\|v_i - v^{\text{ref}}_i\|^2\big]
+
+    on *raw* rewards :math:`r` (no baseline: every sample is pulled toward its target, the good ones harder).
+    ``fm_rl_loss(..., method="orw", rewards=r, orw_temperature=τ)`` is this loss; its stats are those of
+    :func:`fm_rl_loss` (``adv/frac_clipped`` is 0). ``validate=False`` skips :func:`check_fm_inputs`.
+    """
+    if validate:
+        beta0, _, _, rewards = check_fm_inputs(v, u, v_ref, None, method="orw", beta0=beta0, rewards=rewards)
+    r = rewards.detach().to(v.dtype)
+    weight = torch.exp(temperature * r)  # e^{τ r_i}
+    beta = _effective_beta("orw", r, beta0, None).to(r)  # β_i = β0
+    fm = _per_sample_mse(v, u)  # ‖v_i − u_i‖²
+    w2 = _per_sample_mse(v, v_ref.detach())  # ‖v_i − v_ref,i‖²
+    rl_term, w2_term = weight * fm, beta * w2
+    loss = (rl_term + w2_term).mean()  # L = E[e^{τr}·‖v − u‖²] + β0·E[‖v − v_ref‖²]
+    return loss, _fm_stats(loss, rl_term, w2_term, fm, w2, beta, 0.0)
+
+
+def check_fm_inputs(
+    v: torch.Tensor,
+    u: torch.Tensor,
+    v_ref: torch.Tensor,
+    advantages: torch.Tensor | None,
+    *,
+    method: str,
+    beta0: float,
+    clip: Clip = None,
+    rewards: torch.Tensor | None = None,
+) -> tuple[float, tuple[float, float] | None, torch.Tensor | None, torch.Tensor | None]:
+    """Every check of :func:`fm_rl_loss`'s (and :func:`orw_loss`'s) inputs, made once before the math.
+
+    Returns ``(beta0, clip, advantages, rewards)`` as the loss reads them: floats, a float pair or ``None``, and
+    1-D tensors in ``v``'s dtype (``rewards`` only for ``orw``, ``advantages`` for every other method).
+    """
+    beta0, bounds = check_settings(method, beta0, clip, FM_METHODS)
     if v.shape != u.shape or v.shape != v_ref.shape:
         raise ValueError(
             f"v, u and v_ref must have one shape, got {tuple(v.shape)}, {tuple(u.shape)}, {tuple(v_ref.shape)}"
         )
-    n = v.shape[0]
-
     if method == "orw":
         if advantages is not None:
             raise ValueError("method='orw' weights raw rewards, not advantages: pass advantages=None, rewards=...")
         if rewards is None:
             raise ValueError("method='orw' needs rewards=... (raw rewards, one per sample)")
-        signal = _as_1d("rewards", rewards).to(v.dtype)
-        check_finite("rewards", signal)
+        name, signal = "rewards", rewards
     else:
         if advantages is None:
             raise ValueError(f"method={method!r} needs advantages (one per sample), got None")
-        signal = _as_1d("advantages", advantages).to(v.dtype)
-        check_finite("advantages", signal)
-    if signal.numel() != n:
-        raise ValueError(f"need one advantage/reward per sample: got {signal.numel()} for batch size {n}")
+        name, signal = "advantages", advantages
+    signal = _as_1d(name, signal).to(v.dtype)
+    check_finite(name, signal)
+    if signal.numel() != v.shape[0]:
+        raise ValueError(f"need one advantage/reward per sample: got {signal.numel()} for batch size {v.shape[0]}")
+    return (beta0, bounds, None, signal) if method == "orw" else (beta0, bounds, signal, None)
 
-    fm = _per_sample_mse(v, u)
-    w2 = _per_sample_mse(v, v_ref.detach())
-    signal = signal.detach()
 
-    beta = effective_beta(method, signal, beta0, bounds).to(signal)
-    if method == "adrpo":  # ADRPO-FM weights the FM term by the clipped advantage too
-        rl_weight = signal if bounds is None else signal.clamp(*bounds)
-    elif method == "orw":
-        rl_weight = torch.exp(orw_temperature * signal)
-    else:
-        rl_weight = signal
-
-    rl_term = rl_weight * fm
-    w2_term = beta * w2
-    loss = (rl_term + w2_term).mean()
-
-    clipped = 0.0
-    if method == "adrpo" and bounds is not None:
-        clipped = ((signal < bounds[0]) | (signal > bounds[1])).float().mean().item()
-    stats = {
+def _fm_stats(loss: torch.Tensor, rl_term: torch.Tensor, w2_term: torch.Tensor, fm: torch.Tensor, w2: torch.Tensor,
+              beta: torch.Tensor, frac_clipped: float) -> dict[str, float]:  # fmt: skip
+    """The statistics of :func:`fm_rl_loss` and :func:`orw_loss` (per-sample terms averaged over the batch)."""
+    return {
         "loss": loss.item(),
         "rl_term": rl_term.mean().item(),
         "w2_term": w2_term.mean().item(),
         "fm": fm.mean().item(),
         "w2": w2.mean().item(),
-        "beta_eff/mean": beta.mean().item(),
-        "beta_eff/min": beta.min().item(),
-        "beta_eff/max": beta.max().item(),
-        "beta_eff/frac_negative": (beta < 0).float().mean().item(),
-        "adv/frac_clipped": clipped,
+        **beta_eff_stats(beta),
+        "adv/frac_clipped": frac_clipped,
     }
-    return loss, stats
 
 
 def optimal_velocity(
@@ -377,6 +470,8 @@ def diffusion_dpo_loss(
     u_win: torch.Tensor,
     u_lose: torch.Tensor,
     beta: float,
+    *,
+    validate: bool = True,
 ) -> tuple[torch.Tensor, dict[str, float]]:
     r"""Diffusion-DPO (Wallace et al., CVPR 2024, Eq. 14) written for velocity prediction.
 
@@ -397,16 +492,15 @@ def diffusion_dpo_loss(
     more for the winner than for the loser. ``v_ref_*`` are detached.
 
     Returns ``(loss, stats)`` with ``dpo/implicit_acc`` (fraction of pairs the policy already
-    ranks right), ``dpo/model_diff`` and ``dpo/ref_diff``.
+    ranks right), ``dpo/model_diff``, ``dpo/ref_diff`` and ``w2`` (the policy's distance to the reference).
+    ``validate=False`` skips :func:`check_dpo_inputs` (for a caller that checked ``beta`` and the shapes once).
     """
-    beta = check_beta0(beta)
-    shapes = {tuple(t.shape) for t in (v_win, v_lose, v_ref_win, v_ref_lose, u_win, u_lose)}
-    if len(shapes) != 1:
-        raise ValueError(f"all six tensors need one shape (pairs × ...), got {sorted(shapes)}")
-    model_diff = _per_sample_mse(v_win, u_win) - _per_sample_mse(v_lose, u_lose)
-    ref_diff = _per_sample_mse(v_ref_win.detach(), u_win) - _per_sample_mse(v_ref_lose.detach(), u_lose)
-    inside = -0.5 * beta * (model_diff - ref_diff)
-    loss = -torch.nn.functional.logsigmoid(inside).mean()
+    if validate:
+        beta = check_dpo_inputs(v_win, v_lose, v_ref_win, v_ref_lose, u_win, u_lose, beta=beta)
+    model_diff = _per_sample_mse(v_win, u_win) - _per_sample_mse(v_lose, u_lose)  # Δ_θ
+    ref_diff = _per_sample_mse(v_ref_win.detach(), u_win) - _per_sample_mse(v_ref_lose.detach(), u_lose)  # Δ_ref
+    inside = -0.5 * beta * (model_diff - ref_diff)  # −β/2 · (Δ_θ − Δ_ref)
+    loss = -torch.nn.functional.logsigmoid(inside).mean()  # L = −log σ(·)
     stats = {
         "loss": loss.item(),
         "dpo/implicit_acc": (inside > 0).float().mean().item(),
@@ -415,6 +509,16 @@ def diffusion_dpo_loss(
         "w2": _per_sample_mse(torch.cat([v_win, v_lose]), torch.cat([v_ref_win, v_ref_lose]).detach()).mean().item(),
     }
     return loss, stats
+
+
+def check_dpo_inputs(*tensors: torch.Tensor, beta: float) -> float:
+    """The checks of :func:`diffusion_dpo_loss`: ``beta`` a finite number ``>= 0`` (returned as a float) and its
+    six tensors of one shape."""
+    beta = check_beta0(beta)
+    shapes = {tuple(t.shape) for t in tensors}
+    if len(shapes) != 1:
+        raise ValueError(f"all six tensors need one shape (pairs × ...), got {sorted(shapes)}")
+    return beta
 
 
 # --------------------------------------------------------------------------------------
@@ -441,31 +545,6 @@ def kl_k3(logp: torch.Tensor, ref_logp: torch.Tensor) -> torch.Tensor:
     return torch.exp(diff) - diff - 1
 
 
-def _check_grpo_inputs(
-    logp: torch.Tensor, old_logp: torch.Tensor, ref_logp: torch.Tensor | None, advantages: torch.Tensor,
-    mask: torch.Tensor, method: str,
-) -> torch.Tensor:  # fmt: skip
-    if method not in GRPO_METHODS:
-        raise ValueError(f"method must be one of {GRPO_METHODS}, got method={method!r}")
-    if logp.dim() != 2 or logp.shape[1] == 0:
-        raise ValueError(f"logp must be (num_completions, num_tokens) with num_tokens >= 1, got {tuple(logp.shape)}")
-    for name, t in (("old_logp", old_logp), ("mask", mask)) + ((("ref_logp", ref_logp),) if ref_logp is not None
-                                                                 else ()):  # fmt: skip
-        if t.shape != logp.shape:
-            raise ValueError(f"{name} must have logp's shape {tuple(logp.shape)}, got {tuple(t.shape)}")
-    if ref_logp is None and method != "none":
-        raise ValueError(f"method={method!r} needs ref_logp (the reference's log-probs); only 'none' runs without")
-    advantages = _as_1d("advantages", advantages)
-    if advantages.numel() != logp.shape[0]:
-        raise ValueError(f"need one advantage per completion: got {advantages.numel()} for {logp.shape[0]} completions")
-    check_finite("advantages", advantages)
-    lengths = mask.sum(dim=1)
-    if (lengths <= 0).any():
-        empty = (lengths <= 0).nonzero()[:, 0].tolist()
-        raise ValueError(f"empty completions (no unmasked token) at indices {empty}: every completion needs >= 1 token")
-    return advantages
-
-
 def grpo_loss(
     logp: torch.Tensor,
     old_logp: torch.Tensor,
@@ -479,6 +558,7 @@ def grpo_loss(
     eps_clip: float = 0.2,
     loss_type: str = "grpo",
     max_completion_length: int | None = None,
+    validate: bool = True,
 ) -> tuple[torch.Tensor, dict[str, float]]:
     r"""GRPO's clipped token-level objective with a KL penalty whose coefficient is fixed, adaptive or zero.
 
@@ -523,64 +603,98 @@ def grpo_loss(
         eps_clip: :math:`\epsilon` of the ratio clipping.
         loss_type: ``"grpo" | "dapo" | "dr_grpo"``.
         max_completion_length: the constant of ``dr_grpo``.
+        validate: check the inputs first (:func:`check_grpo_inputs`); ``False`` is for a caller that checked
+            them once already (the trainer: its config, and each batch's advantages and masks).
 
     Returns:
         ``(loss, stats)`` with ``stats`` floats: ``loss``, ``policy_loss`` (the clipped term alone, same
         aggregation), ``kl`` (token mean of :math:`k_3`, as TRL logs it), ``beta_eff/mean|min|max``,
-        ``beta_eff/frac_negative``, ``adv/frac_clipped``, ``clip_ratio/low_mean|high_mean|region_mean``.
+        ``beta_eff/frac_negative`` (:func:`beta_eff_stats`), ``adv/frac_clipped``,
+        ``clip_ratio/low_mean|high_mean|region_mean``.
 
     Raises:
         ValueError: unknown method/loss type, ``beta0 < 0``, ``beta0 = 0`` with ``adrpo``
             (:func:`check_adrpo_beta0`), ``clip`` with a method other than
             ``adrpo``, mismatched shapes, a completion with no token, a non-finite advantage.
     """
-    beta0 = check_beta0(beta0)
-    check_adrpo_beta0(method, beta0)
-    bounds = check_clip(clip)
-    if bounds is not None and method != "adrpo":
-        raise ValueError(f"clip is only used by method='adrpo', got clip={clip!r} with method={method!r}")
+    if validate:
+        beta0, clip, advantages = check_grpo_inputs(
+            logp, old_logp, ref_logp, advantages, mask, method=method, beta0=beta0, clip=clip, eps_clip=eps_clip,
+            loss_type=loss_type, max_completion_length=max_completion_length)  # fmt: skip
+    adv = advantages.detach().to(logp.dtype)[:, None]  # A_i, one per completion, for each of its tokens
+    ratio = torch.exp(logp - old_logp.detach())  # ρ_{i,t} = π_θ / π_old
+    per_token_pg = -torch.min(ratio * adv, ratio.clamp(1 - eps_clip, 1 + eps_clip) * adv)  # −min(ρA, clip(ρ)A)
+    beta = _effective_beta(method, adv[:, 0], beta0, clip).to(adv)  # β_i = β0 − clip(A_i)  |  β0 (fixed)  |  0 (none)
+    kl = kl_k3(logp, ref_logp.detach()) if ref_logp is not None else None  # k3_{i,t}
+    per_token = per_token_pg if (kl is None or method == "none") else per_token_pg + beta[:, None] * kl
+    mask = mask.to(logp.dtype)
+    aggregate = _token_aggregator(mask, loss_type, max_completion_length)
+    loss = aggregate(per_token)  # ℓ_{i,t} summed over the completions' tokens as loss_type says
+    stats = {"loss": loss.item(), "policy_loss": aggregate(per_token_pg).item(), **beta_eff_stats(beta),
+             "adv/frac_clipped": _frac_clipped(adv[:, 0], clip), **_ratio_clip_stats(ratio, adv, eps_clip, mask)}
+    if kl is not None:
+        stats["kl"] = _token_mean(kl.detach(), mask)
+    return loss, stats
+
+
+def check_grpo_inputs(
+    logp: torch.Tensor,
+    old_logp: torch.Tensor,
+    ref_logp: torch.Tensor | None,
+    advantages: torch.Tensor,
+    mask: torch.Tensor,
+    *,
+    method: str,
+    beta0: float,
+    clip: Clip = None,
+    eps_clip: float = 0.2,
+    loss_type: str = "grpo",
+    max_completion_length: int | None = None,
+) -> tuple[float, tuple[float, float] | None, torch.Tensor]:
+    """Every check of :func:`grpo_loss`'s inputs, made once before the math; returns ``(beta0, clip, advantages)``
+    as the loss reads them (floats, a float pair or ``None``, a 1-D tensor)."""
+    beta0, bounds = check_settings(method, beta0, clip, GRPO_METHODS)
     if loss_type not in GRPO_LOSS_TYPES:
         raise ValueError(f"loss_type must be one of {GRPO_LOSS_TYPES}, got loss_type={loss_type!r}")
     if not (eps_clip > 0 and math.isfinite(eps_clip)):
         raise ValueError(f"eps_clip must be > 0, got eps_clip={eps_clip!r}")
-    advantages = _check_grpo_inputs(logp, old_logp, ref_logp, advantages, mask, method)
-    adv = advantages.detach().to(logp.dtype)
-    mask = mask.to(logp.dtype)
+    if logp.dim() != 2 or logp.shape[1] == 0:
+        raise ValueError(f"logp must be (num_completions, num_tokens) with num_tokens >= 1, got {tuple(logp.shape)}")
+    for name, t in (("old_logp", old_logp), ("mask", mask), ("ref_logp", ref_logp)):
+        if t is not None and t.shape != logp.shape:
+            raise ValueError(f"{name} must have logp's shape {tuple(logp.shape)}, got {tuple(t.shape)}")
+    if ref_logp is None and method != "none":
+        raise ValueError(f"method={method!r} needs ref_logp (the reference's log-probs); only 'none' runs without")
+    advantages = _as_1d("advantages", advantages)
+    if advantages.numel() != logp.shape[0]:
+        raise ValueError(f"need one advantage per completion: got {advantages.numel()} for {logp.shape[0]} completions")
+    check_finite("advantages", advantages)
+    check_completion_mask(mask)
+    if loss_type == "dr_grpo" and max_completion_length is not None and max_completion_length < mask.shape[1]:
+        raise ValueError(f"max_completion_length={max_completion_length} is shorter than the completions "
+                         f"({mask.shape[1]} tokens)")  # fmt: skip
+    return beta0, bounds, advantages
 
-    ratio = torch.exp(logp - old_logp.detach())
-    clipped_ratio = ratio.clamp(1 - eps_clip, 1 + eps_clip)
-    per_token_pg = -torch.min(ratio * adv[:, None], clipped_ratio * adv[:, None])
 
-    beta = effective_beta(method, adv.detach(), beta0, bounds).to(adv)
-    kl = kl_k3(logp, ref_logp.detach()) if ref_logp is not None else None
-    per_token = per_token_pg if (kl is None or method == "none") else per_token_pg + beta[:, None] * kl
+def check_completion_mask(mask: torch.Tensor) -> None:
+    """``ValueError`` listing the completions with no unmasked token (every completion needs >= 1)."""
+    lengths = mask.sum(dim=1)
+    if (lengths <= 0).any():
+        empty = (lengths <= 0).nonzero()[:, 0].tolist()
+        raise ValueError(f"empty completions (no unmasked token) at indices {empty}: every completion needs >= 1 token")
 
-    aggregate = _token_aggregator(mask, loss_type, max_completion_length)
-    loss = aggregate(per_token)
 
-    def token_mean(x: torch.Tensor) -> float:
-        return ((x * mask).sum() / mask.sum()).item()
+def _token_mean(x: torch.Tensor, mask: torch.Tensor) -> float:
+    return ((x * mask).sum() / mask.sum()).item()
 
-    low = ((ratio < 1 - eps_clip) & (adv[:, None] < 0)).to(logp.dtype)
-    high = ((ratio > 1 + eps_clip) & (adv[:, None] > 0)).to(logp.dtype)
-    frac_clipped = 0.0
-    if method == "adrpo" and bounds is not None:
-        frac_clipped = ((adv < bounds[0]) | (adv > bounds[1])).float().mean().item()
-    stats = {
-        "loss": loss.item(),
-        "policy_loss": aggregate(per_token_pg).item(),
-        "beta_eff/mean": beta.mean().item(),
-        "beta_eff/min": beta.min().item(),
-        "beta_eff/max": beta.max().item(),
-        "beta_eff/frac_negative": (beta < 0).float().mean().item(),
-        "adv/frac_clipped": frac_clipped,
-        "clip_ratio/low_mean": token_mean(low),
-        "clip_ratio/high_mean": token_mean(high),
-        "clip_ratio/region_mean": token_mean(torch.maximum(low, high)),
-    }
-    if kl is not None:
-        stats["kl"] = token_mean(kl.detach())
-    return loss, stats
+
+def _ratio_clip_stats(ratio: torch.Tensor, adv: torch.Tensor, eps_clip: float, mask: torch.Tensor
+                      ) -> dict[str, float]:  # fmt: skip
+    """Share of tokens whose ratio left the trust region where it matters (TRL's ``clip_ratio/*``)."""
+    low = ((ratio < 1 - eps_clip) & (adv < 0)).to(mask.dtype)
+    high = ((ratio > 1 + eps_clip) & (adv > 0)).to(mask.dtype)
+    return {"clip_ratio/low_mean": _token_mean(low, mask), "clip_ratio/high_mean": _token_mean(high, mask),
+            "clip_ratio/region_mean": _token_mean(torch.maximum(low, high), mask)}  # fmt: skip
 
 
 def _token_aggregator(mask: torch.Tensor, loss_type: str, max_completion_length: int | None):
@@ -590,6 +704,4 @@ def _token_aggregator(mask: torch.Tensor, loss_type: str, max_completion_length:
     if loss_type == "dapo":
         return lambda x: (x * mask).sum() / mask.sum()
     length = mask.shape[1] if max_completion_length is None else int(max_completion_length)
-    if length < mask.shape[1]:
-        raise ValueError(f"max_completion_length={length} is shorter than the completions ({mask.shape[1]} tokens)")
     return lambda x: (x * mask).sum() / (mask.shape[0] * length)

@@ -6,14 +6,27 @@ sizes; everything else is the same code as the full path.
 
 from __future__ import annotations
 
+import ast
+import inspect
 import logging
 import os
+import textwrap
 import warnings
 from typing import Any
 
 from adrpo_nb.utils.paths import data_path, read_json
 
-__all__ = ["REPOSITORY", "SMOKE_BANNER", "colab_url", "is_smoke", "load_result", "provenance_note", "setup"]
+__all__ = [
+    "REPOSITORY",
+    "SMOKE_BANNER",
+    "colab_url",
+    "is_smoke",
+    "load_result",
+    "provenance_note",
+    "setup",
+    "show_source",
+    "source_markdown",
+]
 
 #: GitHub ``owner/name`` the Colab badges and launch buttons point to (forks: change it here and in book/_config.yml)
 REPOSITORY = "adrpo-nb/adrpo-nb"
@@ -103,3 +116,27 @@ def provenance_note(result: dict[str, Any]) -> str:
     note = f" *{p['note']}*" if p.get("note") else ""
     return (f"*Precomputed by* `{p.get('command', '?')}` *at commit* `{commit}` "
             f"*on {p.get('device', '?')} in {minutes:.1f} min ({p.get('date', '?')}).*{note}")  # fmt: skip
+
+
+def source_markdown(obj: Any, *, docstring: bool = False) -> str:
+    """The source of a function or class as a fenced ``python`` Markdown block; without its docstring unless
+    ``docstring=True`` (a chapter prints the equation beside it, the code should be the mathematics)."""
+    source = textwrap.dedent(inspect.getsource(obj))
+    if not docstring:
+        node = ast.parse(source).body[0]
+        first = node.body[0] if getattr(node, "body", None) else None
+        if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str):
+            lines = source.splitlines(keepends=True)
+            source = "".join(lines[: first.lineno - 1] + lines[first.end_lineno :])
+    return f"```python\n{source.rstrip()}\n```"
+
+
+def show_source(obj: Any, *, docstring: bool = False) -> Any:
+    """:func:`source_markdown` as an IPython ``Markdown`` object, so a chapter's cell shows the code of, e.g.,
+    ``adrpo_nb.fm_rl_loss`` beside its equation (the plain string where IPython is missing)."""
+    text = source_markdown(obj, docstring=docstring)
+    try:
+        from IPython.display import Markdown
+    except ImportError:
+        return text
+    return Markdown(text)

@@ -264,3 +264,81 @@ def test_optimal_velocity_needs_positive_beta0():
     _, u, v_ref, a = _batch()
     with pytest.raises(ValueError, match="beta0 > 0"):
         optimal_velocity(u, v_ref, a, 0.0)
+
+
+# ----------------------------------------------------------------------------- the losses against their equations
+def _mse(a, b):
+    return ((a - b) ** 2).flatten(1).mean(1)  # ‖a − b‖² averaged over the non-batch dimensions
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize(("method", "clip"), [("adrpo", None), ("adrpo", (-0.2, 0.3)), ("fixed", None),
+                                              ("none", None)])  # fmt: skip
+def test_fm_rl_loss_is_the_papers_equation_bit_for_bit(seed, method, clip):
+    """L = E[Â·‖v − u‖²] + E[β·‖v − v_ref‖²], β = β0 − Â (adrpo), β0 (fixed), 0 (none); Â = clip(A) for adrpo."""
+    v, u, v_ref, a = _batch(n=7, seed=seed)
+    a = a * 3
+    beta0 = 0.25
+    a_hat = a.clamp(*clip) if clip is not None else a
+    beta = {"adrpo": beta0 - a_hat, "fixed": torch.full_like(a, beta0), "none": torch.zeros_like(a)}[method]
+    expected = (a_hat * _mse(v, u) + beta * _mse(v, v_ref)).mean()
+    loss, stats = fm_rl_loss(v, u, v_ref, a, method=method, beta0=beta0, clip=clip)
+    assert torch.equal(loss, expected)
+    assert stats["beta_eff/min"] == beta.min().item() and stats["beta_eff/max"] == beta.max().item()
+    unchecked, unchecked_stats = fm_rl_loss(v, u, v_ref, a, method=method, beta0=beta0, clip=clip, validate=False)
+    assert torch.equal(unchecked, loss) and unchecked_stats == stats
+    assert torch.equal(torch.autograd.grad(loss, v)[0], torch.autograd.grad(expected, v)[0])
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_orw_loss_is_the_papers_equation_bit_for_bit(seed):
+    """ORW-CFM-W2: L = E[e^{τ r}·‖v − u‖²] + β0·E[‖v − v_ref‖²] on raw rewards."""
+    from adrpo_nb.core import orw_loss
+
+    v, u, v_ref, _ = _batch(seed=seed)
+    r = torch.rand(6, generator=torch.Generator().manual_seed(seed))
+    expected = (torch.exp(1.5 * r) * _mse(v, u) + 0.3 * _mse(v, v_ref)).mean()
+    loss, stats = orw_loss(v, u, v_ref, r, beta0=0.3, temperature=1.5)
+    assert torch.equal(loss, expected)
+    via_fm, fm_stats = fm_rl_loss(v, u, v_ref, None, rewards=r, method="orw", beta0=0.3, orw_temperature=1.5)
+    assert torch.equal(via_fm, loss) and fm_stats == stats
+    assert stats["beta_eff/min"] == stats["beta_eff/max"] == pytest.approx(0.3) and stats["adv/frac_clipped"] == 0.0
+    with pytest.raises(ValueError, match="needs rewards"):
+        orw_loss(v, u, v_ref, None, beta0=0.3)
+
+
+def test_diffusion_dpo_loss_is_the_papers_equation_bit_for_bit():
+    """L = −log σ(−β/2 · (Δ_θ − Δ_ref)), Δ = ‖v(x_w) − u_w‖² − ‖v(x_l) − u_l‖² (Wallace et al., Eq. 14)."""
+    from adrpo_nb import diffusion_dpo_loss
+
+    v, u, v_ref, _ = _batch(n=8, seed=4)
+    vw, vl, rw, rl, uw, ul = v[:4], v[4:], v_ref[:4], v_ref[4:], u[:4], u[4:]
+    delta_theta, delta_ref = _mse(vw, uw) - _mse(vl, ul), _mse(rw, uw) - _mse(rl, ul)
+    expected = -torch.nn.functional.logsigmoid(-0.5 * 300.0 * (delta_theta - delta_ref)).mean()
+    loss, stats = diffusion_dpo_loss(vw, vl, rw, rl, uw, ul, 300.0)
+    assert stats["dpo/implicit_acc"] == (-0.5 * 300.0 * (delta_theta - delta_ref) > 0).float().mean().item()
+    assert torch.equal(loss, expected)
+    assert torch.equal(diffusion_dpo_loss(vw, vl, rw, rl, uw, ul, 300.0, validate=False)[0], loss)
+    with pytest.raises(ValueError, match="one shape"):
+        diffusion_dpo_loss(vw, vl[:3], rw, rl, uw, ul, 300.0)
+    with pytest.raises(ValueError, match=r"beta0=-1\.0"):
+        diffusion_dpo_loss(vw, vl, rw, rl, uw, ul, -1.0)
+
+
+def test_the_checker_is_what_the_loss_calls():
+    from adrpo_nb.core import check_fm_inputs
+
+    v, u, v_ref, a = _batch()
+    beta0, clip, adv, rewards = check_fm_inputs(v, u, v_ref, a.tolist(), method="adrpo", beta0=1, clip=[-1, 1])
+    assert (beta0, clip, rewards) == (1.0, (-1.0, 1.0), None) and adv.dtype == v.dtype and torch.equal(adv, a)
+    with pytest.raises(ValueError, match="only used by method='adrpo'"):
+        check_fm_inputs(v, u, v_ref, a, method="fixed", beta0=0.1, clip=(-1, 1))
+    with pytest.raises(ValueError, match=r"nan.*index 3"):
+        check_fm_inputs(v, u, v_ref, a.index_fill(0, torch.tensor([3]), float("nan")), method="none", beta0=0.1)
+
+
+def test_beta_eff_stats():
+    from adrpo_nb.core import beta_eff_stats
+
+    stats = beta_eff_stats(torch.tensor([-0.5, 0.0, 0.5, 1.0]))
+    assert stats == {"beta_eff/mean": 0.25, "beta_eff/min": -0.5, "beta_eff/max": 1.0, "beta_eff/frac_negative": 0.25}

@@ -172,3 +172,40 @@ def test_grpo_loss_needs_two_dimensional_log_probs():
     with pytest.raises(ValueError, match=r"got \(4,\)"):
         grpo_loss(torch.zeros(4), torch.zeros(4), torch.zeros(4), torch.zeros(4), torch.ones(4), method="none",
                   beta0=0.0)  # fmt: skip
+
+
+# ----------------------------------------------------------------------------- grpo_loss against its equation
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("method", ["adrpo", "fixed", "none"])
+@pytest.mark.parametrize("loss_type", ["grpo", "dapo", "dr_grpo"])
+def test_grpo_loss_is_the_papers_equation_bit_for_bit(seed, method, loss_type):
+    """ℓ_{i,t} = −min(ρ A_i, clip(ρ, 1 − ε, 1 + ε) A_i) + β_i k3_{i,t}, aggregated over tokens as loss_type says."""
+    logp, old, ref, adv, mask = _batch(seed=seed)
+    beta0, eps, clip = 0.1, 0.2, ((-0.5, 0.5) if method == "adrpo" else None)
+    rho = torch.exp(logp - old)
+    a = adv[:, None]
+    pg = -torch.min(rho * a, rho.clamp(1 - eps, 1 + eps) * a)
+    k3 = torch.exp(ref - logp) - (ref - logp) - 1
+    beta = {"adrpo": beta0 - adv.clamp(-0.5, 0.5), "fixed": torch.full_like(adv, beta0)}.get(method)
+    per_token = pg if beta is None else pg + beta[:, None] * k3
+    expected = {"grpo": ((per_token * mask).sum(1) / mask.sum(1)).mean(),
+                "dapo": (per_token * mask).sum() / mask.sum(),
+                "dr_grpo": (per_token * mask).sum() / (4 * 7)}[loss_type]  # fmt: skip
+    kw = {"method": method, "beta0": beta0, "clip": clip, "eps_clip": eps, "loss_type": loss_type,
+          "max_completion_length": 7}  # fmt: skip
+    loss, stats = grpo_loss(logp, old, ref, adv, mask, **kw)
+    assert torch.equal(loss, expected)
+    unchecked, unchecked_stats = grpo_loss(logp, old, ref, adv, mask, validate=False, **kw)
+    assert torch.equal(unchecked, loss) and unchecked_stats == stats
+    assert torch.equal(torch.autograd.grad(loss, logp)[0], torch.autograd.grad(expected, logp)[0])
+
+
+def test_check_grpo_inputs_returns_what_the_loss_reads():
+    from adrpo_nb.core import check_completion_mask, check_grpo_inputs
+
+    logp, old, ref, adv, mask = _batch()
+    beta0, clip, checked = check_grpo_inputs(logp, old, ref, adv.tolist(), mask, method="adrpo", beta0=1,
+                                             clip=[-1, 1])  # fmt: skip
+    assert (beta0, clip) == (1.0, (-1.0, 1.0)) and torch.equal(checked, adv)
+    with pytest.raises(ValueError, match=r"empty completions .* indices \[0, 3\]"):
+        check_completion_mask(mask.index_fill(0, torch.tensor([0, 3]), 0))

@@ -413,3 +413,28 @@ def test_grpo_trainer_divides_by_the_configured_std():
         trainer.advantage_fn = None
         adv = trainer._advantages(rewards, None).reshape(2, 4)
         assert torch.allclose(adv.std(1, unbiased=std == "unbiased"), torch.ones(2), atol=1e-3)
+
+
+@pytest.mark.parametrize(("method", "clip"), [("adrpo", "auto"), ("adrpo", None), ("fixed", "auto"), ("none", "auto")])
+def test_last_beta_eff_is_the_coefficient_the_step_used(method, clip):
+    from adrpo_nb import effective_beta
+
+    trainer = GRPOTrainer(_adapter(), sevens, ROWS, _config(iterations=1, method=method, clip=clip))
+    assert trainer.last_beta_eff is None
+    logs = trainer.step()
+    cfg, beta = trainer.config, trainer.last_beta_eff
+    assert torch.equal(beta, effective_beta(method, trainer.last_advantages, cfg.beta0, cfg.clip))
+    assert beta.shape == (8,)
+    # one minibatch of the whole batch: the loss's own statistics are those of last_beta_eff
+    assert logs["beta_eff/min"] == pytest.approx(beta.min().item(), abs=1e-7)
+    assert logs["beta_eff/max"] == pytest.approx(beta.max().item(), abs=1e-7)
+
+
+@pytest.mark.parametrize("method", ["adrpo", "fixed"])
+def test_a_non_finite_advantage_fn_is_refused(method):
+    def nan_at_3(rewards, rollout):
+        return torch.zeros_like(rewards).index_fill(0, torch.tensor([3]), float("nan"))
+
+    trainer = GRPOTrainer(_adapter(), sevens, ROWS, _config(iterations=1, method=method), advantage_fn=nan_at_3)
+    with pytest.raises(ValueError, match=r"advantages must be finite, found nan at index 3"):
+        trainer.step()

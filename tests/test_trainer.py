@@ -164,3 +164,35 @@ def test_flow_trainer_divides_by_the_configured_std():
         trainer.config, trainer.advantage_fn = cfg, None
         adv = trainer._advantages(rewards, None).reshape(2, 4)
         assert torch.allclose(adv.std(1, unbiased=std == "unbiased"), torch.ones(2), atol=1e-4)
+
+
+@pytest.mark.parametrize(("method", "extra"), [("adrpo", {}), ("adrpo", {"clip": (-0.02, 0.02)}), ("fixed", {}),
+                                               ("none", {}), ("orw", {}), ("dpo", {"num_generations": 4})])  # fmt: skip
+def test_last_beta_eff_is_the_coefficient_the_step_used(method, extra):
+    from adrpo_nb import effective_beta
+
+    cfg = replace(TINY, iterations=1, method=method, **extra)
+    trainer = FlowMatchingRLTrainer(LatentFlowAdapter(load_base_model(), sample_steps=2), even_digits, cfg)
+    assert trainer.last_beta_eff is None
+    logs = trainer.step()
+    beta = trainer.last_beta_eff
+    if method == "dpo":  # no per-sample divergence coefficient: β sits inside DPO's sigmoid
+        assert beta is None
+        return
+    if method == "orw":  # raw rewards, no advantages: every sample gets β0
+        assert trainer.last_advantages is None and torch.equal(beta, torch.full((16,), cfg.beta0))
+    else:
+        assert torch.equal(beta, effective_beta(method, trainer.last_advantages, cfg.beta0, cfg.clip))
+    assert beta.shape == trainer.last_rewards.shape
+    # one minibatch of the whole batch: the loss's own statistics are those of last_beta_eff
+    assert logs["beta_eff/min"] == pytest.approx(beta.min().item(), abs=1e-7)
+    assert logs["beta_eff/max"] == pytest.approx(beta.max().item(), abs=1e-7)
+    assert logs["beta_eff/mean"] == pytest.approx(beta.mean().item(), abs=1e-6)
+
+
+def test_an_adapter_velocity_of_another_shape_is_refused():
+    adapter = LatentFlowAdapter(load_base_model(), sample_steps=2)
+    velocity = adapter.velocity
+    adapter.velocity = lambda x_t, t, cond=None: velocity(x_t, t, cond)[:, :1]
+    with pytest.raises(ValueError, match=r"must have x_t's shape \(16, \d+\), got \(16, 1\)"):
+        FlowMatchingRLTrainer(adapter, even_digits, replace(TINY, iterations=1)).step()

@@ -40,7 +40,15 @@ from typing import Any
 
 import torch
 
-from adrpo_nb.core import GRPO_METHODS, check_adrpo_beta0, check_beta0, check_clip, effective_beta, resolve_clip
+from adrpo_nb.core import (
+    GRPO_METHODS,
+    beta_eff_stats,
+    check_adrpo_beta0,
+    check_beta0,
+    check_clip,
+    effective_beta,
+    resolve_clip,
+)
 
 try:
     import trl
@@ -129,7 +137,10 @@ class ADRPOGRPOTrainer(GRPOTrainer):
         clip: ``"auto"`` = ``(-beta0, beta0)`` for ``adrpo`` (β_i ∈ [0, 2β0]), ``None`` = unclipped (β_i
             may be negative for good samples), or ``(a_min, a_max)``.
 
-    Logs TRL's metrics plus ``beta_eff/mean``, ``beta_eff/min``, ``beta_eff/max``, ``beta_eff/frac_negative``.
+    Logs TRL's metrics plus ``beta_eff/mean``, ``beta_eff/min``, ``beta_eff/max``, ``beta_eff/frac_negative``
+    (``adrpo``). ``last_beta_eff``: the β_i of the last batch this process scored (1-D, one per completion, in
+    the order of that batch's ``advantages``), as :class:`~adrpo_nb.trainers.grpo.GRPOTrainer` keeps it;
+    ``None`` before the first.
     """
 
     def __init__(self, model: Any, reward_funcs: Any = None, args: GRPOConfig | None = None, *positional: Any,
@@ -144,6 +155,7 @@ class ADRPOGRPOTrainer(GRPOTrainer):
         check_adrpo_beta0(method, beta0)
         clip = resolve_clip(clip, method, beta0)
         self.method, self.beta0, self.adrpo_clip = method, beta0, clip
+        self.last_beta_eff: torch.Tensor | None = None
         # TRL builds the reference (a model copy, or the "ref" clone of a pretrained adapter) when beta != 0:
         # always for adrpo (beta0 > 0), never for none. On a copy: the caller's args keep their beta (a method="none"
         # trainer must not turn a later method="fixed" trainer on the same args into a beta = 0 run).
@@ -157,15 +169,14 @@ class ADRPOGRPOTrainer(GRPOTrainer):
 
     def _compute_loss(self, model: Any, inputs: dict[str, Any]) -> torch.Tensor:
         if isinstance(self.beta, PerSampleBeta):
-            beta = self.beta.set_advantages(inputs["advantages"])
-            self._log_beta_eff(beta)
+            self.last_beta_eff = self.beta.set_advantages(inputs["advantages"])
+            self._log_beta_eff(self.last_beta_eff)
+        else:
+            self.last_beta_eff = effective_beta(self.method, inputs["advantages"].detach(), self.beta0)
         return super()._compute_loss(model, inputs)
 
     def _log_beta_eff(self, beta: torch.Tensor) -> None:
         mode = "train" if self.model.training else "eval"
         everything = self.accelerator.gather(beta.to(self.accelerator.device))
-        metrics = self._metrics[mode]
-        metrics["beta_eff/mean"].append(everything.mean().item())
-        metrics["beta_eff/min"].append(everything.min().item())
-        metrics["beta_eff/max"].append(everything.max().item())
-        metrics["beta_eff/frac_negative"].append((everything < 0).float().mean().item())
+        for key, value in beta_eff_stats(everything).items():
+            self._metrics[mode][key].append(value)

@@ -4,26 +4,43 @@ random generators and how per-step statistics are merged into one iteration's lo
 A family trainer (:class:`~adrpo_nb.trainers.flow_matching.FlowMatchingRLTrainer`,
 :class:`~adrpo_nb.trainers.grpo.GRPOTrainer`) subclasses :class:`RLTrainer` and writes only what is its
 own: :meth:`RLTrainer.step` (sample, score, advantages, updates) and how its trainable weights are read and
-written. Both configs share the fields the loop reads (``iterations``, ``seed``, ``checkpoint_every``,
-``output_dir``, ``progress``) and :meth:`to_dict` / :meth:`from_dict`.
+written. Both configs subclass :class:`RLConfig`: the fields they share (the method and its β0 and clip, the
+group advantages, the loop's ``iterations``, ``seed``, ``checkpoint_every``, ``output_dir``, ``progress``, ...),
+checked once at construction, and :meth:`RLConfig.to_dict` / :meth:`RLConfig.from_dict`.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import types
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from adrpo_nb.core import METHODS, check_adrpo_beta0, check_advantage_std, check_beta0, resolve_clip
 from adrpo_nb.utils.checkpoints import CheckpointError, read_trainer_state, write_trainer_state
 from adrpo_nb.utils.runlock import run_lock
+from adrpo_nb.utils.validate import (
+    ConfigError,
+    check_bool,
+    check_choice,
+    check_float,
+    check_float_list,
+    check_int,
+    check_json_safe,
+    check_optional_path,
+    check_seed,
+    plain,
+)
 
 __all__ = [
     "OPTIMIZERS",
+    "RLConfig",
     "RLTrainer",
     "check_state_fits",
     "config_from_dict",
@@ -100,12 +117,93 @@ def config_from_dict(cls: type, d: dict[str, Any], renamed: dict[str, str] | Non
     return cls(**d)
 
 
+C = TypeVar("C", bound="RLConfig")
+
+
+@dataclass
+class RLConfig:
+    """The settings both trainers share, checked once here (numpy scalars become Python numbers; errors name the
+    field), and how a config is saved (:meth:`to_dict`) and read back (:meth:`from_dict`).
+
+    :class:`~adrpo_nb.trainers.flow_matching.FlowMatchingRLConfig` and :class:`~adrpo_nb.trainers.grpo.GRPOConfig`
+    add their own fields and restate the shared ones whose defaults are theirs. ``method`` is one of the
+    subclass's :attr:`METHODS`; ``beta0`` is checked here once for the whole run (the trainers call their loss
+    with ``validate=False``); ``clip`` may be ``"auto"`` (``(-beta0, beta0)`` for ``adrpo``, see
+    :func:`~adrpo_nb.core.resolve_clip`) and is stored resolved.
+    """
+
+    method: str = "adrpo"
+    beta0: float = 0.05
+    clip: Any = None  # (a_min, a_max), None, or "auto" = (-beta0, beta0) for adrpo
+    num_generations: int | None = None  # samples per prompt (TRL's name)
+    scale_rewards: bool = False  # divide advantages by the group std (GRPO; TRL's name)
+    #: the group std of scale_rewards: "unbiased" (K − 1, TRL's) or "population" (K, results before this field)
+    advantage_std: str = "unbiased"
+    iterations: int = 300
+    updates_per_iteration: int = 4  # passes over each batch (TRL's num_iterations, μ)
+    minibatch_size: int = 256
+    learning_rate: float = 3e-4
+    max_grad_norm: float | None = 1.0
+    reward_weights: list[float] | None = None  # one per reward function (default 1 each)
+    seed: int = 0
+    checkpoint_every: int = 25
+    output_dir: str | None = None
+    progress: bool = True
+    extra: dict[str, Any] = field(default_factory=dict)  # free-form, saved with the run (e.g. task name)
+
+    #: the methods ``method`` may name
+    METHODS: ClassVar[tuple[str, ...]] = METHODS
+    #: fields that may differ between a checkpoint and the run that resumes it
+    RESUMABLE_CHANGES: ClassVar[tuple[str, ...]] = ("iterations", "checkpoint_every", "output_dir", "progress")
+    #: field names of earlier versions (result files keep them), read by :meth:`from_dict`
+    RENAMED: ClassVar[types.MappingProxyType] = types.MappingProxyType({})
+    #: values of fields added later, for configs saved before them (committed results): what those runs used
+    LEGACY_DEFAULTS: ClassVar[types.MappingProxyType] = types.MappingProxyType({"advantage_std": "population"})
+
+    def __post_init__(self) -> None:
+        """Check and normalise the shared fields; a subclass checks its own after calling this."""
+        self.method = check_choice("method", self.method, self.METHODS)
+        self.beta0 = check_beta0(plain(self.beta0))
+        check_adrpo_beta0(self.method, self.beta0)
+        check_advantage_std(self.advantage_std)
+        self.clip = resolve_clip(plain(self.clip), self.method, self.beta0)
+        for name in ("scale_rewards", "progress"):
+            setattr(self, name, check_bool(name, getattr(self, name)))
+        for name in ("iterations", "updates_per_iteration", "minibatch_size", "checkpoint_every"):
+            setattr(self, name, check_int(name, getattr(self, name), minimum=1))
+        self.seed = check_seed("seed", self.seed)
+        self.learning_rate = check_float("learning_rate", self.learning_rate, positive=True)
+        self.max_grad_norm = check_float("max_grad_norm", self.max_grad_norm, positive=True, optional=True)
+        self.reward_weights = check_float_list("reward_weights", self.reward_weights, optional=True)
+        self.output_dir = check_optional_path("output_dir", self.output_dir)
+        self.extra = check_json_safe("extra", self.extra)
+        if not isinstance(self.extra, dict):
+            raise ConfigError(f"extra must be a dict, got extra={self.extra!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The config as JSON-ready values (the clip pair as a list)."""
+        d = dataclasses.asdict(self)
+        d["clip"] = list(self.clip) if self.clip is not None else None
+        return d
+
+    @classmethod
+    def from_dict(cls: type[C], d: dict[str, Any]) -> C:
+        """The inverse of :meth:`to_dict` (a JSON round trip turns the clip pair into a list); also reads configs
+        saved under earlier field names (:attr:`RENAMED`) and gives a config saved before a field existed the
+        value those runs used (:attr:`LEGACY_DEFAULTS`)."""
+        return config_from_dict(cls, {**cls.LEGACY_DEFAULTS, **d}, cls.RENAMED)
+
+
 class RLTrainer:
     """The loop every trainer shares. Subclasses set :attr:`CHECKPOINT_FORMAT` and :attr:`PROGRESS_KEYS` and
     implement :meth:`step`, :meth:`trainable_state_dict` and :meth:`load_trainable_state_dict`.
 
     Attributes after each iteration (for callbacks): ``iteration``, ``history`` (one log dict per
-    iteration), ``last_rollout`` (the samples / completions), ``last_rewards``, ``last_advantages``.
+    iteration), ``last_rollout`` (the samples / completions), ``last_rewards``, ``last_advantages`` and
+    ``last_beta_eff``: the per-sample divergence coefficients β_i the iteration's loss used, a 1-D float tensor
+    in the batch's order (that of ``last_rewards`` and ``last_advantages``), equal to
+    ``effective_beta(config.method, last_advantages, config.beta0, config.clip)``; ``None`` where the method
+    has no per-sample coefficient (``dpo``).
     """
 
     CHECKPOINT_FORMAT: ClassVar[str] = ""
@@ -129,6 +227,7 @@ class RLTrainer:
         self.last_rollout: Any = None
         self.last_rewards: torch.Tensor | None = None
         self.last_advantages: torch.Tensor | None = None
+        self.last_beta_eff: torch.Tensor | None = None
 
     # ------------------------------------------------------------------ what a subclass provides
     def step(self) -> dict[str, float]:

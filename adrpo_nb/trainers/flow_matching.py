@@ -21,49 +21,28 @@ several GPUs (each process samples its own batch; gradients are averaged by Acce
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import time
 import types
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
 
-from adrpo_nb.core import (
-    FM_METHODS,
-    check_adrpo_beta0,
-    check_advantage_std,
-    check_beta0,
-    diffusion_dpo_loss,
-    fm_rl_loss,
-    group_advantages,
-    resolve_clip,
-)
+from adrpo_nb.core import FM_METHODS, diffusion_dpo_loss, effective_beta, fm_rl_loss, group_advantages
 from adrpo_nb.trainers.base import (
     OPTIMIZERS,
+    RLConfig,
     RLTrainer,
     check_state_fits,
-    config_from_dict,
     iteration_generator,
     merge_step_stats,
     reward_list,
 )
 from adrpo_nb.types import FlowAdapter, FlowRewardFn, FlowSamples
-from adrpo_nb.utils.validate import (
-    ConfigError,
-    check_bool,
-    check_choice,
-    check_float,
-    check_float_list,
-    check_int,
-    check_json_safe,
-    check_optional_path,
-    check_seed,
-    plain,
-)
+from adrpo_nb.utils.validate import ConfigError, check_bool, check_choice, check_float, check_int
 
 __all__ = [
     "FLOW_METHODS",
@@ -87,72 +66,46 @@ def preference_pairs(rewards: torch.Tensor, group_size: int) -> torch.Tensor:
 
 
 @dataclass
-class FlowMatchingRLConfig:
-    """Settings of :class:`FlowMatchingRLTrainer`. Defaults are the MNIST chapter's.
+class FlowMatchingRLConfig(RLConfig):
+    """Settings of :class:`FlowMatchingRLTrainer`. Defaults are the MNIST chapter's. The fields both trainers
+    share, their checks and :meth:`to_dict` / :meth:`from_dict` are :class:`~adrpo_nb.trainers.base.RLConfig`'s.
 
     ``method``: ``adrpo`` (β_eff = β0 − clip(A)), ``fixed`` (β0), ``none`` (β = 0), ``orw``
     (ORW-CFM-W2: weights exp(τ·r) on raw rewards, fixed β0), ``dpo`` (Diffusion-DPO on each
     group's best-vs-worst pair; ``beta0`` is DPO's β and ``group_size`` ≥ 2 is required).
+    ``num_generations=None`` makes the whole batch one group.
     """
 
-    method: str = "adrpo"
+    # the shared fields (RLConfig) with this trainer's defaults
     beta0: float = 0.05
     clip: Any = None  # (a_min, a_max), None, or "auto" = (-beta0, beta0) for adrpo (as GRPOConfig)
-    orw_temperature: float = 0.5
-    scale_rewards: bool = False  # divide by the group std (GRPO; TRL's name); off in the paper's flow-matching form
-    #: the group std of scale_rewards: "unbiased" (K − 1, TRL's) or "population" (K, results before this field)
-    advantage_std: str = "unbiased"
     num_generations: int | None = None  # samples per prompt (TRL's name); None = the whole batch is one group
+    scale_rewards: bool = False  # divide by the group std (GRPO; TRL's name); off in the paper's flow-matching form
+    iterations: int = 300
+    updates_per_iteration: int = 4
+    minibatch_size: int = 256
+    learning_rate: float = 3e-4
+    # this trainer's own fields
+    orw_temperature: float = 0.5
     #: noise the samples of one group with the same (t, noise) in each update (common random numbers;
     #: needs num_generations). Σ A_i = 0 in a group, so the loss's dependence on t then cancels from the
     #: advantage-weighted sum instead of adding noise to its gradient. ("dpo" always noises a pair alike.)
     shared_noise: bool = False
-    iterations: int = 300
     samples_per_iteration: int = 256
-    updates_per_iteration: int = 4
-    minibatch_size: int = 256
-    learning_rate: float = 3e-4
     optimizer: str = "adam"  # "adam", "adamw", or "adam8bit" (bitsandbytes, GPU: a memory saver for big models)
-    max_grad_norm: float | None = 1.0
-    reward_weights: list[float] | None = None  # one per reward function (default 1 each), as GRPOConfig
-    seed: int = 0
-    checkpoint_every: int = 25
-    output_dir: str | None = None
-    progress: bool = True
-    extra: dict[str, Any] = field(default_factory=dict)  # free-form, saved with the run (e.g. task name)
 
-    #: fields that may differ between a checkpoint and the run that resumes it
-    RESUMABLE_CHANGES: ClassVar[tuple[str, ...]] = ("iterations", "checkpoint_every", "output_dir", "progress")
-    #: field names of earlier versions (result files keep them), read by :meth:`from_dict`
+    METHODS: ClassVar[tuple[str, ...]] = FLOW_METHODS
     RENAMED: ClassVar[types.MappingProxyType] = types.MappingProxyType(
         {"group_size": "num_generations", "scale_advantages": "scale_rewards"})
-    #: values of fields added later, for configs saved before them (committed results): what those runs used
-    LEGACY_DEFAULTS: ClassVar[types.MappingProxyType] = types.MappingProxyType({"advantage_std": "population"})
 
     def __post_init__(self) -> None:
-        """Check and normalise every field (numpy scalars become Python numbers); errors name the field."""
-        self.method = check_choice("method", self.method, FLOW_METHODS)
-        self.beta0 = check_beta0(plain(self.beta0))
-        check_adrpo_beta0(self.method, self.beta0)
-        check_advantage_std(self.advantage_std)
-        self.clip = resolve_clip(plain(self.clip), self.method, self.beta0)
+        """The shared checks (:meth:`RLConfig.__post_init__`), then this trainer's fields; errors name the field."""
+        super().__post_init__()
         self.orw_temperature = check_float("orw_temperature", self.orw_temperature, minimum=0.0)
-        self.scale_rewards = check_bool("scale_rewards", self.scale_rewards)
         self.shared_noise = check_bool("shared_noise", self.shared_noise)
-        self.progress = check_bool("progress", self.progress)
-        for name in ("iterations", "samples_per_iteration", "updates_per_iteration", "minibatch_size",
-                     "checkpoint_every"):  # fmt: skip
-            setattr(self, name, check_int(name, getattr(self, name), minimum=1))
+        self.samples_per_iteration = check_int("samples_per_iteration", self.samples_per_iteration, minimum=1)
         self.num_generations = k = check_int("num_generations", self.num_generations, minimum=1, optional=True)
-        self.seed = check_seed("seed", self.seed)
-        self.learning_rate = check_float("learning_rate", self.learning_rate, positive=True)
-        self.max_grad_norm = check_float("max_grad_norm", self.max_grad_norm, positive=True, optional=True)
-        self.reward_weights = check_float_list("reward_weights", self.reward_weights, optional=True)
         self.optimizer = check_choice("optimizer", self.optimizer, OPTIMIZERS)
-        self.output_dir = check_optional_path("output_dir", self.output_dir)
-        self.extra = check_json_safe("extra", self.extra)
-        if not isinstance(self.extra, dict):
-            raise ConfigError(f"extra must be a dict, got extra={self.extra!r}")
         if k is not None and self.samples_per_iteration % k:
             raise ConfigError(
                 f"samples_per_iteration={self.samples_per_iteration} must be a multiple of num_generations={k!r}"
@@ -161,18 +114,6 @@ class FlowMatchingRLConfig:
             raise ConfigError("shared_noise=True noises each group alike: it needs num_generations (per prompt)")
         if self.method == "dpo" and (k is None or k < 2):
             raise ConfigError(f"method='dpo' needs groups of at least 2 samples per prompt, got num_generations={k!r}")
-
-    def to_dict(self) -> dict[str, Any]:
-        """The config as JSON-ready values (the clip pair as a list)."""
-        d = dataclasses.asdict(self)
-        d["clip"] = list(self.clip) if self.clip is not None else None
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> FlowMatchingRLConfig:
-        """The inverse of :meth:`to_dict`; also reads configs saved under earlier field names (:attr:`RENAMED`) and
-        gives a config saved before a field existed the value those runs used (:attr:`LEGACY_DEFAULTS`)."""
-        return config_from_dict(cls, {**cls.LEGACY_DEFAULTS, **d}, cls.RENAMED)
 
 
 def _reward_name(fn: Any) -> str:
@@ -350,6 +291,9 @@ class FlowMatchingRLTrainer(RLTrainer):
         with self.accelerator.autocast():
             v = self.adapter.velocity(x_t, t, cond)
             v_ref = self.adapter.reference_velocity(x_t, t, cond)
+        if v.shape != x_t.shape or v_ref.shape != x_t.shape:
+            raise ValueError(f"the adapter's velocity and reference velocity must have x_t's shape {tuple(x_t.shape)}, "
+                             f"got {tuple(v.shape)} and {tuple(v_ref.shape)}")  # fmt: skip
         return v.float(), v_ref.float()
 
     def _optimizer_step(self, loss: torch.Tensor, st: dict) -> None:
@@ -380,6 +324,7 @@ class FlowMatchingRLTrainer(RLTrainer):
                     None if adv is None else adv[idx].to(device),
                     rewards=rewards[idx].to(device) if cfg.method == "orw" else None,
                     method=cfg.method, beta0=cfg.beta0, clip=cfg.clip, orw_temperature=cfg.orw_temperature,
+                    validate=False,  # the config is checked, and so are the advantages (step) and shapes (_velocities)
                 )  # fmt: skip
                 self._optimizer_step(loss, st)
                 stats.append(st)
@@ -405,7 +350,8 @@ class FlowMatchingRLTrainer(RLTrainer):
                 cond = self.adapter.select(samples, torch.cat([win, lose]))
                 v, v_ref = self._velocities(torch.cat([xt_win, xt_lose]), torch.cat([t, t]), cond)
                 (v_w, v_l), (r_w, r_l) = v.chunk(2), v_ref.chunk(2)
-                loss, st = diffusion_dpo_loss(v_w, v_l, r_w, r_l, u_win.float(), u_lose.float(), cfg.beta0)
+                loss, st = diffusion_dpo_loss(v_w, v_l, r_w, r_l, u_win.float(), u_lose.float(), cfg.beta0,
+                                              validate=False)  # fmt: skip
                 st["dpo/pairs"] = float(len(pairs))
                 self._optimizer_step(loss, st)
                 stats.append(st)
@@ -421,6 +367,8 @@ class FlowMatchingRLTrainer(RLTrainer):
         t1 = time.perf_counter()
         rewards, info = self._score(samples)
         adv = self._advantages(rewards, samples)
+        beta = None if cfg.method == "dpo" else effective_beta(cfg.method, rewards if adv is None else adv, cfg.beta0,
+                                                                cfg.clip)  # fmt: skip
         t2 = time.perf_counter()
         stats = self._update(samples, rewards, adv, gen)
         t3 = time.perf_counter()
@@ -441,5 +389,5 @@ class FlowMatchingRLTrainer(RLTrainer):
         logs.update({"time/sample": t1 - t0, "time/reward": t2 - t1, "time/update": t3 - t2})
         self.iteration += 1
         self.history.append(logs)
-        self.last_rollout, self.last_rewards, self.last_advantages = samples, rewards, adv
+        self.last_rollout, self.last_rewards, self.last_advantages, self.last_beta_eff = samples, rewards, adv, beta
         return logs

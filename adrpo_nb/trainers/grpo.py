@@ -26,12 +26,10 @@ DeepSpeed/FSDP and multi-node runs use the TRL integration, :mod:`adrpo_nb.integ
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import time
-import types
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -41,29 +39,17 @@ import torch
 from adrpo_nb.core import (
     GRPO_LOSS_TYPES,
     GRPO_METHODS,
-    check_adrpo_beta0,
-    check_advantage_std,
-    check_beta0,
+    check_completion_mask,
+    check_finite,
+    effective_beta,
     group_advantages,
     grpo_loss,
-    resolve_clip,
 )
 from adrpo_nb.metrics import distinct_n, self_bleu
-from adrpo_nb.trainers.base import RLTrainer, config_from_dict, iteration_generator, merge_step_stats, reward_list
+from adrpo_nb.trainers.base import RLConfig, RLTrainer, iteration_generator, merge_step_stats, reward_list
 from adrpo_nb.types import LMAdapter, Rollout, TextRewardFn
 from adrpo_nb.utils.checkpoints import CheckpointError
-from adrpo_nb.utils.validate import (
-    ConfigError,
-    check_bool,
-    check_choice,
-    check_float,
-    check_float_list,
-    check_int,
-    check_json_safe,
-    check_optional_path,
-    check_seed,
-    plain,
-)
+from adrpo_nb.utils.validate import ConfigError, check_bool, check_choice, check_float, check_float_list, check_int
 
 __all__ = ["GRPOConfig", "GRPOTrainer", "score_completions"]
 
@@ -73,83 +59,47 @@ Callback = Callable[["GRPOTrainer", dict[str, float]], None]
 
 
 @dataclass
-class GRPOConfig:
-    """Settings of :class:`GRPOTrainer`. Defaults are the Qwen chapter's CPU run.
+class GRPOConfig(RLConfig):
+    """Settings of :class:`GRPOTrainer`. Defaults are the Qwen chapter's CPU run. The fields both trainers
+    share, their checks and :meth:`to_dict` / :meth:`from_dict` are :class:`~adrpo_nb.trainers.base.RLConfig`'s.
 
     ``method``: ``adrpo`` (β_i = β0 − clip(A_i)), ``fixed`` (β0, GRPO), ``none`` (β = 0).
     ``clip="auto"`` means ``(-beta0, beta0)`` for ``adrpo`` (β_eff ∈ [0, 2β0]) and ``None`` otherwise;
     pass ``clip=None`` for the unclipped ADRPO coefficient (negative for good samples when A > β0).
     """
 
-    method: str = "adrpo"
+    # the shared fields (RLConfig) with this trainer's defaults
     beta0: float = 0.04
     clip: Any = "auto"
-    num_generations: int = 8  # K completions per prompt (TRL's name)
-    prompts_per_iteration: int = 8
+    num_generations: int = 8  # K completions per prompt (TRL's name), >= 2
+    scale_rewards: bool = True  # divide advantages by the group std (GRPO); False = Dr. GRPO's centring only
     iterations: int = 200
     updates_per_iteration: int = 1  # passes over each batch (TRL's num_iterations, μ)
     minibatch_size: int = 64  # completions per optimizer step
     learning_rate: float = 1e-4
-    max_grad_norm: float | None = 1.0
+    # this trainer's own fields
+    prompts_per_iteration: int = 8
     eps_clip: float = 0.2
     loss_type: str = "grpo"
-    scale_rewards: bool = True  # divide advantages by the group std (GRPO); False = Dr. GRPO's centring only
-    #: the group std of scale_rewards: "unbiased" (K − 1, TRL's) or "population" (K, results before this field)
-    advantage_std: str = "unbiased"
-    reward_weights: list[float] | None = None
     reference_kl_for_none: bool = True  # also compute the reference for method='none' (logs its KL)
-    seed: int = 0
-    checkpoint_every: int = 25
-    output_dir: str | None = None
-    progress: bool = True
-    extra: dict[str, Any] = field(default_factory=dict)  # free-form, saved with the run
 
-    #: fields that may differ between a checkpoint and the run that resumes it
-    RESUMABLE_CHANGES: ClassVar[tuple[str, ...]] = ("iterations", "checkpoint_every", "output_dir", "progress")
-    #: values of fields added later, for configs saved before them (committed results): what those runs used
-    LEGACY_DEFAULTS: ClassVar[types.MappingProxyType] = types.MappingProxyType({"advantage_std": "population"})
+    METHODS: ClassVar[tuple[str, ...]] = GRPO_METHODS
 
     def __post_init__(self) -> None:
-        """Check and normalise every field (numpy scalars become Python numbers); errors name the field."""
-        self.method = check_choice("method", self.method, GRPO_METHODS)
-        self.beta0 = check_beta0(plain(self.beta0))
-        check_adrpo_beta0(self.method, self.beta0)
-        check_advantage_std(self.advantage_std)
-        self.clip = resolve_clip(plain(self.clip), self.method, self.beta0)
-        for name in ("num_generations", "prompts_per_iteration", "iterations", "updates_per_iteration",
-                     "minibatch_size", "checkpoint_every"):  # fmt: skip
+        """The shared checks (:meth:`RLConfig.__post_init__`), then this trainer's fields; errors name the field."""
+        super().__post_init__()
+        for name in ("num_generations", "prompts_per_iteration"):
             setattr(self, name, check_int(name, getattr(self, name), minimum=1))
         if self.num_generations < 2:
             raise ConfigError(f"num_generations must be >= 2 (a group needs a baseline), got {self.num_generations}")
         self.loss_type = check_choice("loss_type", self.loss_type, GRPO_LOSS_TYPES)
-        self.learning_rate = check_float("learning_rate", self.learning_rate, positive=True)
-        self.max_grad_norm = check_float("max_grad_norm", self.max_grad_norm, positive=True, optional=True)
         self.eps_clip = check_float("eps_clip", self.eps_clip, positive=True)
-        for name in ("scale_rewards", "reference_kl_for_none", "progress"):
-            setattr(self, name, check_bool(name, getattr(self, name)))
-        self.reward_weights = check_float_list("reward_weights", self.reward_weights, optional=True)
-        self.seed = check_seed("seed", self.seed)
-        self.output_dir = check_optional_path("output_dir", self.output_dir)
-        self.extra = check_json_safe("extra", self.extra)
-        if not isinstance(self.extra, dict):
-            raise ConfigError(f"extra must be a dict, got extra={self.extra!r}")
+        self.reference_kl_for_none = check_bool("reference_kl_for_none", self.reference_kl_for_none)
 
     @property
     def samples_per_iteration(self) -> int:
         """Completions per iteration: ``prompts_per_iteration × num_generations``."""
         return self.prompts_per_iteration * self.num_generations
-
-    def to_dict(self) -> dict[str, Any]:
-        """The config as JSON-ready values (the clip pair as a list)."""
-        d = dataclasses.asdict(self)
-        d["clip"] = list(self.clip) if self.clip is not None else None
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> GRPOConfig:
-        """The inverse of :meth:`to_dict` (a JSON round trip turns the clip pair into a list); a config saved
-        before a field existed gets the value those runs used (:attr:`LEGACY_DEFAULTS`)."""
-        return config_from_dict(cls, {**cls.LEGACY_DEFAULTS, **d})
 
 
 def _reward_name(fn: Any) -> str:
@@ -263,6 +213,7 @@ class GRPOTrainer(RLTrainer):
             adv = torch.as_tensor(self.advantage_fn(rewards, rollout), dtype=torch.float32).reshape(-1)
             if adv.numel() != len(rollout):
                 raise ValueError(f"advantage_fn returned {adv.numel()} advantages for {len(rollout)} completions")
+            check_finite("advantages", adv)
             return adv
         return group_advantages(rewards, self.config.num_generations, scale=self.config.scale_rewards, eps=1e-4,
                                 std=self.config.advantage_std)  # fmt: skip
@@ -297,6 +248,7 @@ class GRPOTrainer(RLTrainer):
                     logp, logp.detach() if old_logp is None else old_logp[idx], None if ref_logp is None else
                     ref_logp[idx], adv[idx].to(logp.device), mask, method=cfg.method, beta0=cfg.beta0, clip=cfg.clip,
                     eps_clip=cfg.eps_clip, loss_type=cfg.loss_type, max_completion_length=self.adapter.max_new_tokens,
+                    validate=False,  # the config is checked, and so are the advantages and the masks (step)
                 )  # fmt: skip
                 if not torch.isfinite(loss):
                     raise FloatingPointError(f"non-finite loss {loss.item()} at iteration {self.iteration}: "
@@ -320,6 +272,8 @@ class GRPOTrainer(RLTrainer):
         t1 = time.perf_counter()
         rewards, per_func = score_completions(self.reward_funcs, self.reward_weights, rollout)
         adv = self._advantages(rewards, rollout)
+        beta = effective_beta(cfg.method, adv, cfg.beta0, cfg.clip)
+        check_completion_mask(rollout.completion_mask)  # the loss's one check of a batch (the config did the rest)
         t2 = time.perf_counter()
         stats = self._update(rollout, adv, gen)
         t3 = time.perf_counter()
@@ -331,7 +285,7 @@ class GRPOTrainer(RLTrainer):
         logs.update({"time/generate": t1 - t0, "time/reward": t2 - t1, "time/update": t3 - t2})
         self.iteration += 1
         self.history.append(logs)
-        self.last_rollout, self.last_rewards, self.last_advantages = rollout, rewards, adv
+        self.last_rollout, self.last_rewards, self.last_advantages, self.last_beta_eff = rollout, rewards, adv, beta
         return logs
 
     def _reward_logs(self, rewards: torch.Tensor, per_func: torch.Tensor) -> dict[str, float]:

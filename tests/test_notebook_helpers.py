@@ -1,0 +1,19 @@
+"""adrpo_nb.notebook's show_source: a chapter shows a loss's own code beside its equation."""
+
+from adrpo_nb import fm_rl_loss, grpo_loss
+from adrpo_nb.notebook import show_source, source_markdown
+
+
+def test_source_markdown_is_the_code_without_its_docstring():
+    text = source_markdown(fm_rl_loss)
+    assert text.startswith("```python\ndef fm_rl_loss(") and text.endswith("\n```")
+    assert "loss = (rl_term + w2_term).mean()" in text
+    assert "RL fine-tuning loss for a flow-matching" not in text  # the docstring's first line
+    with_doc = source_markdown(fm_rl_loss, docstring=True)
+    assert "RL fine-tuning loss for a flow-matching" in with_doc and len(with_doc) > len(text)
+
+
+def test_show_source_is_markdown_for_ipython():
+    shown = show_source(grpo_loss)
+    assert getattr(shown, "data", shown) == source_markdown(grpo_loss)
+    assert type(shown).__name__ in ("Markdown", "str")
