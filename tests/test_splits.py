@@ -5,6 +5,8 @@ not the string), the evaluation split shares no canonical form with RL training 
 data the pretraining code actually draws holds no evaluation item.
 """
 
+import json
+
 import pytest
 
 from adrpo_nb.tasks import shapes
@@ -54,3 +56,83 @@ def test_shapes_pretraining_scenes_come_from_the_pretraining_side_only():
     assert not held & {shapes.canonical_form(s) for s in scenes}
     assert {s.prompt for s in scenes} <= set(shapes.split_prompts("pretrain"))
     assert [s.prompt for s in pretraining_scenes(50, seed=0)] == [s.prompt for s in scenes[:50]]
+
+
+# ----------------------------------------------------------------------------- countdown
+def test_countdown_canonical_form_ignores_the_order_of_the_digits_only():
+    from adrpo_nb.tasks import countdown
+
+    assert countdown.canonical_form("4,7,2,9:13") == countdown.canonical_form("9,2,7,4:13") == ((2, 4, 7, 9), 13)
+    p = countdown.Puzzle((4, 7, 2, 9), 13)
+    assert countdown.canonical_form(p) == countdown.canonical_form(p.as_row()) == countdown.canonical_form(p.prompt)
+    assert countdown.solutions((9, 2, 7, 4), 13) != [] and len(countdown.solutions((9, 2, 7, 4), 13)) == \
+        len(countdown.solutions((4, 7, 2, 9), 13))  # fmt: skip
+    assert countdown.canonical_form("4,7,2,9:12") != countdown.canonical_form("4,7,2,9:13")
+    assert countdown.canonical_form("4,7,2,8:13") != countdown.canonical_form("4,7,2,9:13")
+    with pytest.raises(ValueError, match="not a countdown prompt"):
+        countdown.parse_prompt("4,7,2,9=13")
+
+
+def test_countdown_split_side_is_a_property_of_the_canonical_form():
+    import itertools
+
+    from adrpo_nb.tasks import countdown
+
+    for p in countdown.eval_puzzles(64) + countdown.make_puzzles(64, seed=5):
+        sides = {countdown.split_of(countdown.Puzzle(order, p.target)) for order in itertools.permutations(p.numbers)}
+        assert len(sides) == 1
+    draws = countdown.make_puzzles(4000, seed=5)
+    share = sum(countdown.split_of(p) == "eval" for p in draws) / len(draws)
+    assert 0.07 < share < 0.18  # about 1 in EVAL_BUCKETS, not a degenerate split
+
+
+def test_countdown_evaluation_shares_no_canonical_form_with_rl_rows_or_pretraining():
+    import random
+
+    from adrpo_nb.tasks import countdown
+
+    pool = countdown.eval_puzzles(countdown.EVAL_POOL)
+    held = {countdown.canonical_form(p) for p in pool}
+    assert len(held) == len(pool) == countdown.EVAL_POOL  # one puzzle per form
+    assert countdown.eval_puzzles(128) == pool[:128] and len(countdown.eval_puzzles()) == 256
+    assert all(countdown.split_of(p) == "eval" for p in pool)
+    rows = countdown.rl_rows(4000)
+    assert len(rows) == 4000 and not held & {countdown.canonical_form(r) for r in rows}
+    pretraining = countdown.pretraining_puzzles(20000)
+    assert not held & {countdown.canonical_form(p) for p in pretraining}
+    # the old rule (skip the eval puzzles as strings) leaves same-meaning twins: the check above is sharper
+    string_only = countdown.make_puzzles(4000, countdown.RL_SEED, exclude=pool)
+    assert held & {countdown.canonical_form(p) for p in string_only}
+    assert countdown.pretraining_puzzles(50) == [p for p, _ in countdown.pretraining_examples(random.Random(1234), 50)]
+    with pytest.raises(ValueError, match="n=513"):
+        countdown.eval_puzzles(countdown.EVAL_POOL + 1)
+
+
+def test_countdown_pretraining_batches_hold_no_evaluation_puzzle():
+    import random
+
+    from adrpo_nb.experiments.qwen.pretrain import sft_batch
+    from adrpo_nb.models.tiny_qwen import build_char_tokenizer
+    from adrpo_nb.tasks import countdown
+
+    tok = build_char_tokenizer()
+    held = {countdown.canonical_form(p) for p in countdown.eval_puzzles(countdown.EVAL_POOL)}
+    rng, prompts = random.Random(1234), []
+    for _ in range(40):  # 40 batches of 64, as pretraining draws them
+        batch = sft_batch(tok, rng, 64)
+        for ids, labels, mask in zip(batch["input_ids"], batch["labels"], batch["attention_mask"], strict=True):
+            prompts.append(tok.decode(ids[(labels == -100) & mask.bool()].tolist()).replace(" ", ""))
+    assert prompts[:64] == [p.prompt for p in countdown.pretraining_puzzles(64)]  # what the batches decode to
+    assert not held & {countdown.canonical_form(p) for p in prompts}
+
+
+def test_countdown_splits_lists_prompt_strings_disjoint_by_meaning():
+    from adrpo_nb.tasks import countdown
+
+    splits = countdown.splits(pretrain_examples=3000, n_rl=1000)
+    assert set(splits) == {"pretrain", "rl_train", "eval"} and len(splits["eval"]) == 128
+    assert all(isinstance(p, str) for side in splits.values() for p in side)
+    held = {countdown.canonical_form(p) for p in splits["eval"]}
+    for side in ("pretrain", "rl_train"):
+        assert not held & {countdown.canonical_form(p) for p in splits[side]}, side
+    assert json.loads(json.dumps(splits)) == splits
