@@ -136,3 +136,63 @@ def test_countdown_splits_lists_prompt_strings_disjoint_by_meaning():
     for side in ("pretrain", "rl_train"):
         assert not held & {countdown.canonical_form(p) for p in splits[side]}, side
     assert json.loads(json.dumps(splits)) == splits
+
+
+# ----------------------------------------------------------------------------- audio QA
+def _moved(q, **params):
+    """``q`` with other params (a new sha256 is not stored: the clip is re-rendered to hash it)."""
+    from adrpo_nb.tasks.audio_qa import AudioQuestion
+
+    return AudioQuestion(q.id + "-moved", q.task, q.question, list(q.choices), q.answer, {**q.params, **params})
+
+
+def test_audio_canonical_form_ignores_onset_loudness_and_background_only():
+    from adrpo_nb.tasks import audio_qa
+
+    test = audio_qa.load_split("test")
+    for q in test[:5]:  # one of each task
+        same = _moved(q, amplitude=round(q.params["amplitude"] * 0.8, 3), noise_seed=q.params["noise_seed"] + 1,
+                      **({"starts": [round(t + 0.02, 4) for t in q.params["starts"]]} if q.task == "count"
+                         else {"onset": round(q.params["onset"] + 0.02, 4)}))  # fmt: skip
+        assert audio_qa.clip_sha256(same.audio()) != q.sha256  # another clip, as a string or a hash
+        assert audio_qa.canonical_form(same) == audio_qa.canonical_form(q), q.task
+    pitch, count, chord = test[0], test[1], test[2]
+    assert audio_qa.canonical_form(_moved(pitch, freqs=[f * 1.5 for f in pitch.params["freqs"]])) != \
+        audio_qa.canonical_form(pitch)  # fmt: skip
+    assert audio_qa.canonical_form(_moved(count, durations=[d + 0.03 for d in count.params["durations"]])) != \
+        audio_qa.canonical_form(count)  # fmt: skip
+    assert audio_qa.canonical_form(_moved(chord, root=chord.params["root"] * 1.3)) != audio_qa.canonical_form(chord)
+
+
+def test_audio_evaluation_shares_no_item_with_rl_training_or_pretraining():
+    from adrpo_nb.experiments.audio.pretrain import AudioPretrainConfig, pretraining_data
+    from adrpo_nb.tasks import audio_qa
+
+    train, test = audio_qa.load_split("train"), audio_qa.load_split("test")
+    ev, rl = audio_qa.split_questions("eval"), audio_qa.split_questions("rl_train")
+    assert ev == test and len(ev) == 400  # the evaluation is the committed test file
+    held = {audio_qa.canonical_form(q) for q in ev}
+    assert not held & {audio_qa.canonical_form(q) for q in rl}
+    assert audio_qa.split_questions("pretrain") == rl == audio_qa.split_questions("train")
+    assert {q.id for q in rl} < {q.id for q in train} and len(rl) > 0.9 * len(train)
+    # the train file itself holds same-item twins of eval questions (not the same clips): the filter is needed
+    assert held & {audio_qa.canonical_form(q) for q in train}
+    assert not {q.sha256 for q in train} & {q.sha256 for q in test}
+    pre_train, pre_eval = pretraining_data(AudioPretrainConfig())
+    assert pre_train == rl and not held & {audio_qa.canonical_form(q) for q in pre_train}
+    assert pre_eval == ev[:100]
+    with pytest.raises(ValueError, match="split='val'"):
+        audio_qa.split_questions("val")
+
+
+def test_audio_splits_list_clip_hashes():
+    from adrpo_nb.tasks import audio_qa
+
+    splits = audio_qa.splits()
+    assert set(splits) == {"pretrain", "rl_train", "eval"}
+    assert splits["eval"] == [q.sha256 for q in audio_qa.load_split("test")]
+    assert all(len(h) == 64 for side in splits.values() for h in side)
+    assert not set(splits["eval"]) & set(splits["rl_train"])
+    assert json.loads(json.dumps(splits)) == splits
+    q = audio_qa.split_questions("rl_train")[7]
+    assert audio_qa.clip_sha256(q.audio()) == q.sha256 == splits["rl_train"][7]
