@@ -196,3 +196,30 @@ def test_audio_splits_list_clip_hashes():
     assert json.loads(json.dumps(splits)) == splits
     q = audio_qa.split_questions("rl_train")[7]
     assert audio_qa.clip_sha256(q.audio()) == q.sha256 == splits["rl_train"][7]
+
+
+# ----------------------------------------------------------------------------- what `splits --json` prints
+def test_family_splits_are_disjoint_by_meaning_and_the_overlap_count_sees_a_string_only_split(tmp_path):
+    import numpy as np
+
+    from adrpo_nb.tasks.splits import family_splits, same_meaning_overlap
+
+    for family in ("sd3", "audio"):
+        splits = family_splits(family)
+        assert same_meaning_overlap(family, splits) == {"rl_train": 0, "pretrain": 0}
+    # the old string-level SD3 split (48 prompts of a seeded permutation): 42 of them had their mirror in training
+    prompts = shapes.all_prompts()
+    held = set(np.random.default_rng(4242).permutation(len(prompts))[:48].tolist())
+    old = {"eval": [p for i, p in enumerate(prompts) if i in held]}
+    old["rl_train"] = [p for i, p in enumerate(prompts) if i not in held]
+    old["pretrain"] = prompts
+    assert same_meaning_overlap("sd3", old) == {"rl_train": 42, "pretrain": 48}
+    # qwen lists the pretraining stream of a given model: steps x batch size from its pretrain.json
+    (tmp_path / "pretrain.json").write_text(json.dumps({"steps": 10, "config": {"batch_size": 64, "seed": 1234},
+                                                        "data": {}}))  # fmt: skip
+    splits = family_splits("qwen", tmp_path)
+    assert 500 < len(splits["pretrain"]) <= 640 and len(splits["rl_train"]) > 3000 and len(splits["eval"]) == 128
+    assert same_meaning_overlap("qwen", splits) == {"rl_train": 0, "pretrain": 0}
+    (tmp_path / "pretrain.json").write_text(json.dumps({"steps": 10, "config": {"batch_size": 64, "seed": 1234}}))
+    with pytest.raises(ValueError, match="before the split by meaning"):
+        family_splits("qwen", tmp_path)
