@@ -40,6 +40,17 @@ more a completion hedges, the more often its answer is wrong: for a two-choice t
 book builds "longer reasoning, lower accuracy" into the weak starting model's supervised data: it is
 an explicit, stated mechanism of this generator, not a finding about audio models.
 
+**Held out by meaning.** Two questions are the same item when they ask the same question about the same
+sound, as the tiny model's front end hears it (Whisper log-mel features: 64 mel bands, a 10 ms hop), up to
+where it starts, how loud it is and the background noise. :func:`canonical_form` is that: the task, the answer
+and the answer-determining sound parameters (frequencies as the nearest of 64 Slaney-mel band centres up to
+8 kHz, times relative to the first sound as whole 10 ms frames), without ``onset``, ``amplitude`` or
+``noise_seed`` (so two noise bursts of one length in frames are one item). The near-duplicates it finds are
+the ones quantization puts in one cell; two sounds on either side of a band or frame boundary stay apart. The
+splits (:func:`split_questions`, :func:`splits`): ``"eval"`` is the test file, and the training side
+(``"rl_train"`` = ``"pretrain"``) is the train file less every question whose form an eval question has, so
+the two are disjoint under the form by construction and the evaluation stays the committed 400 questions.
+
 Run ``python -m adrpo_nb.tasks.audio_qa`` to (re)write ``data/audio_qa/`` (train/test jsonl,
 ``manifest.json`` with checksums and the command, and one example WAV per task).
 """
@@ -87,6 +98,10 @@ __all__ = [
     "prompt_text",
     "worked_completion",
     "vocabulary",
+    "SPLITS",
+    "canonical_form",
+    "split_questions",
+    "splits",
     "check_audio",
     "to_pcm16",
     "clip_sha256",
@@ -682,6 +697,72 @@ def load_split(name: str, *, verify_audio: bool = False) -> list[AudioQuestion]:
         for q in questions:
             _verify_one(q)
     return questions
+
+
+# --------------------------------------------------------------------------------------
+# Splits by meaning
+# --------------------------------------------------------------------------------------
+SPLITS = ("pretrain", "rl_train", "eval")
+#: the resolution of canonical_form: the tiny model's front end (64 mel bands to 8 kHz, 10 ms hop)
+_FORM_MEL_BANDS, _FORM_MAX_HZ, _FORM_FRAME_S = 64, SAMPLE_RATE / 2, 0.01
+
+
+def _slaney_mel(hz: float) -> float:
+    """Hz to the Slaney mel scale (linear below 1 kHz, logarithmic above), as Whisper's features use."""
+    return hz / (200 / 3) if hz < 1000 else 15 + math.log(hz / 1000) / (math.log(6.4) / 27)
+
+
+def _band(hz: float) -> int:
+    """The mel band (0..63) whose centre is nearest ``hz``: the centres are evenly spaced in mel from 0 to 8 kHz."""
+    step = _slaney_mel(_FORM_MAX_HZ) / (_FORM_MEL_BANDS + 1)
+    return min(_FORM_MEL_BANDS - 1, max(0, round(_slaney_mel(float(hz)) / step) - 1))
+
+
+def _frames(seconds: float) -> int:
+    return round(float(seconds) / _FORM_FRAME_S)
+
+
+def canonical_form(q: AudioQuestion) -> tuple:
+    """What a question *is*: ``(task, answer, …)`` with the sound's answer-determining parameters at the front
+    end's resolution (module docstring): pitch: the bands of the two tones, their lengths and the gap in frames;
+    count: the beeps' band, lengths and starts after the first; chord: the root's band and the length; tempo: the
+    clicks' band and each click's frame after the first; noise: the tone's band (None for noise) and the length.
+    Not in it: ``onset``, ``amplitude``, ``noise_seed``. The answer is a function of the rest; it is kept for
+    reading."""
+    p = q.params
+    if q.task == "pitch":
+        return ("pitch", q.answer, tuple(_band(f) for f in p["freqs"]), tuple(_frames(d) for d in p["durations"]),
+                _frames(p["gap"]))  # fmt: skip
+    if q.task == "count":
+        return ("count", q.answer, _band(p["freq"]), tuple(_frames(d) for d in p["durations"]),
+                tuple(_frames(t - p["starts"][0]) for t in p["starts"]))  # fmt: skip
+    if q.task == "chord":
+        return ("chord", q.answer, _band(p["root"]), _frames(p["duration"]))
+    if q.task == "tempo":
+        clicks = tuple(_frames(k / p["rate"]) for k in range(int(p["clicks"])))
+        return ("tempo", q.answer, _band(p["click_freq"]), clicks)
+    if q.task == "noise":
+        return ("noise", q.answer, _band(p["freq"]) if p["kind"] == "tone" else None, _frames(p["duration"]))
+    raise ValueError(f"task must be one of {TASKS}, got task={q.task!r}")
+
+
+def split_questions(split: str, *, verify_audio: bool = False) -> list[AudioQuestion]:
+    """The questions of one split: ``"eval"`` = the test file (:func:`load_split` ``("test")``, all 400); the
+    training side ``"rl_train"`` = ``"pretrain"`` = ``"train"``: the train file less every question that shares
+    a :func:`canonical_form` with an eval question (file order kept)."""
+    if split not in ("train", *SPLITS):
+        raise ValueError(f"split must be one of {('train', *SPLITS)}, got split={split!r}")
+    test = load_split("test", verify_audio=verify_audio)
+    if split == "eval":
+        return test
+    held = {canonical_form(q) for q in test}
+    return [q for q in load_split("train", verify_audio=verify_audio) if canonical_form(q) not in held]
+
+
+def splits() -> dict[str, list[str]]:
+    """``{"pretrain": [...], "rl_train": [...], "eval": [...]}``: the clip SHA-256 (16-bit PCM, as stored in
+    the jsonl files and checked by :func:`verify_audio`) of each split's questions."""
+    return {name: [q.sha256 for q in split_questions(name)] for name in SPLITS}
 
 
 def main(argv: list[str] | None = None) -> None:

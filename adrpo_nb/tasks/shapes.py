@@ -5,11 +5,17 @@ Prompts read like DrawBench's attribute-binding and position prompts, e.g.
 positions) that the pixel-analysis reward (:mod:`adrpo_nb.rewards.images`) checks images against.
 Images are 32×32 RGB in ``[0, 1]`` on a black background.
 
-The 432 prompts are split once (:func:`split_prompts`): a fixed seeded permutation puts
-:data:`N_EVAL_PROMPTS` of them in ``"eval"`` and the rest in ``"train"``, so RL never trains on a
-prompt it is evaluated on. (The tiny SD3 itself was *pretrained* on images of all 432 prompts
-before this split existed; that cannot be redone without re-pretraining, so the held-out prompts
-are held out from RL fine-tuning only.)
+The 432 prompts are split *by meaning*, not by string (:func:`split_prompts`, :func:`splits`). Two prompts
+mean the same scene when one is the other's mirror: ``"a red circle below a blue circle"`` and ``"a blue circle
+above a red circle"`` describe the same pictures and get the same reward checks. :func:`canonical_form` maps a
+prompt to its scene (the relation's axis and the two objects in reading order: top before bottom, left before
+right), so the 432 prompts form 216 scenes of two wordings each. A fixed seeded draw holds
+:data:`N_EVAL_SCENES` scenes out (12 per axis); ``"eval"`` is both wordings of each (:data:`N_EVAL_PROMPTS`
+prompts) and every other prompt is the training side, which RL fine-tunes on *and* the tiny SD3 is pretrained on
+(``"rl_train"`` = ``"pretrain"`` = ``"train"``). No evaluation scene is ever trained on, in either wording.
+
+(The tiny SD3 shipped in ``data/checkpoints/sd3_tiny`` was pretrained on all 432 prompts, before this split
+existed; so were the results committed with it.)
 """
 
 from __future__ import annotations
@@ -28,12 +34,17 @@ __all__ = [
     "SHAPES",
     "Scene",
     "N_EVAL_PROMPTS",
+    "N_EVAL_SCENES",
+    "SPLITS",
     "SPLIT_SEED",
     "all_prompts",
+    "canonical_form",
+    "mirror_prompt",
     "parse_prompt",
     "random_scene",
     "render",
     "split_prompts",
+    "splits",
 ]
 
 #: palette name -> RGB in [0, 1]; distinct hues so colour segmentation is unambiguous
@@ -46,9 +57,15 @@ COLORS: dict[str, tuple[float, float, float]] = {
 SHAPES = ("circle", "square", "triangle")
 RELATIONS = ("above", "below", "to the left of", "to the right of")
 IMAGE_SIZE = 32
-#: the evaluation split: N_EVAL_PROMPTS prompts drawn by a permutation seeded with SPLIT_SEED (the
-#: 48 prompts every committed SD3 result was evaluated on)
-N_EVAL_PROMPTS, SPLIT_SEED = 48, 4242
+#: the evaluation split: N_EVAL_SCENES scenes (half per relation axis) drawn by permutations seeded with
+#: SPLIT_SEED, each in both wordings: N_EVAL_PROMPTS prompts. (The committed SD3 results were evaluated on
+#: another 48 prompts, a string-level draw whose scenes 42 of the RL prompts also described.)
+N_EVAL_SCENES, SPLIT_SEED = 24, 4242
+N_EVAL_PROMPTS = 2 * N_EVAL_SCENES
+#: the split names: ``"train"`` is ``"rl_train"`` is ``"pretrain"`` (pretraining may see what RL trains on)
+SPLITS = ("pretrain", "rl_train", "eval")
+_MIRROR = {"above": "below", "below": "above", "to the left of": "to the right of",
+           "to the right of": "to the left of"}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -101,15 +118,57 @@ def all_prompts() -> list[str]:
     return out
 
 
+def canonical_form(item: str | Scene | dict) -> tuple[str, tuple[str, str], tuple[str, str]]:
+    """What a prompt (or a :class:`Scene`, or a :func:`parse_prompt` dict) *means*: ``(axis, first, second)``
+    with ``axis`` ``"vertical"`` or ``"horizontal"`` and ``first``/``second`` the ``(colour, shape)`` on top /
+    on the left and the other one. A prompt and its mirror (:func:`mirror_prompt`) have the same form:
+
+    >>> canonical_form("a red circle below a blue circle") == canonical_form("a blue circle above a red circle")
+    True
+    """
+    meta = parse_prompt(item) if isinstance(item, str) else item.metadata() if isinstance(item, Scene) else item
+    a, b = (meta["color1"], meta["shape1"]), (meta["color2"], meta["shape2"])
+    relation = meta["relation"]
+    if relation not in _MIRROR:
+        raise ValueError(f"relation must be one of {RELATIONS}, got {relation!r}")
+    axis = "vertical" if relation in ("above", "below") else "horizontal"
+    return (axis, a, b) if relation in ("above", "to the left of") else (axis, b, a)
+
+
+def mirror_prompt(prompt: str) -> str:
+    """The other wording of the same scene: ``"a red circle below a blue square"`` ->
+    ``"a blue square above a red circle"``."""
+    m = parse_prompt(prompt)
+    return Scene(m["color2"], m["shape2"], _MIRROR[m["relation"]], m["color1"], m["shape1"]).prompt
+
+
+def _eval_scenes() -> frozenset:
+    """The held-out scenes: per axis, the first N_EVAL_SCENES / 2 of a permutation (seeded with SPLIT_SEED) of
+    that axis's sorted canonical forms."""
+    forms = sorted({canonical_form(p) for p in all_prompts()})
+    rng = np.random.default_rng(SPLIT_SEED)
+    held = []
+    for axis in ("vertical", "horizontal"):
+        of_axis = [f for f in forms if f[0] == axis]
+        held += [of_axis[i] for i in rng.permutation(len(of_axis))[: N_EVAL_SCENES // 2]]
+    return frozenset(held)
+
+
 def split_prompts(split: str) -> list[str]:
-    """The prompts of one split, in :func:`all_prompts` order: ``"eval"`` (:data:`N_EVAL_PROMPTS` prompts,
-    a fixed permutation seeded with :data:`SPLIT_SEED`) or ``"train"`` (every other prompt: the two are
-    disjoint by construction and together are all 432)."""
-    if split not in ("train", "eval"):
-        raise ValueError(f"split must be 'train' or 'eval', got split={split!r}")
-    prompts = all_prompts()
-    held_out = set(np.random.default_rng(SPLIT_SEED).permutation(len(prompts))[:N_EVAL_PROMPTS].tolist())
-    return [p for i, p in enumerate(prompts) if (i in held_out) == (split == "eval")]
+    """The prompts of one split, in :func:`all_prompts` order: ``"eval"`` (both wordings of the
+    :data:`N_EVAL_SCENES` held-out scenes: :data:`N_EVAL_PROMPTS` prompts) or the training side, ``"train"`` =
+    ``"rl_train"`` = ``"pretrain"`` (every other prompt). Disjoint under :func:`canonical_form` by construction:
+    the split is drawn over scenes, then each scene brings both its wordings; together they are all 432."""
+    if split not in ("train", *SPLITS):
+        raise ValueError(f"split must be one of {('train', *SPLITS)}, got split={split!r}")
+    held_out = _eval_scenes()
+    return [p for p in all_prompts() if (canonical_form(p) in held_out) == (split == "eval")]
+
+
+def splits() -> dict[str, list[str]]:
+    """``{"pretrain": [...], "rl_train": [...], "eval": [...]}``: the prompts of each split (what
+    ``python -m adrpo_nb.experiments.sd3 splits --json`` prints)."""
+    return {name: split_prompts(name) for name in SPLITS}
 
 
 def random_scene(rng: np.random.Generator, prompt: str | None = None) -> Scene:

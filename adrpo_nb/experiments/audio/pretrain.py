@@ -7,6 +7,10 @@ may flip its conclusion (the benchmark's built-in inverse test-time scaling: mor
 accuracy). The whole model trains (audio tower included); the loss sees the completion tokens only.
 Training stops at the first evaluation whose sampled accuracy (temperature 1, the distribution RL
 starts from) reaches ``target_accuracy``, so RL has room to improve.
+
+The training questions are the training side of the split by meaning (:func:`pretraining_data`:
+:func:`adrpo_nb.tasks.audio_qa.split_questions` ``("pretrain")``, no question the same item as an evaluation
+one); the curve is measured on the first ``eval_questions`` evaluation questions (the test file).
 """
 
 from __future__ import annotations
@@ -21,10 +25,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from adrpo_nb.tasks.audio_qa import AudioQuestion, load_split, prompt_text, vocabulary, worked_completion
+from adrpo_nb.tasks.audio_qa import AudioQuestion, prompt_text, split_questions, vocabulary, worked_completion
 from adrpo_nb.utils.validate import check_float, validate_numbers
 
-__all__ = ["AudioPretrainConfig", "build_tiny_model", "pretrain_tiny_audio", "sft_batch"]
+__all__ = ["AudioPretrainConfig", "build_tiny_model", "pretrain_tiny_audio", "pretraining_data", "sft_batch"]
 
 
 @dataclass
@@ -114,12 +118,18 @@ def _evaluate(model, processor, questions: list[AudioQuestion], seed: int) -> di
     return evaluate(adapter, questions, seed=seed)
 
 
+def pretraining_data(config: AudioPretrainConfig) -> tuple[list[AudioQuestion], list[AudioQuestion]]:
+    """``(train, held_out)``: the questions pretraining samples its batches from (the ``"pretrain"`` split) and
+    the first ``config.eval_questions`` evaluation questions its curve (and early stop) reads."""
+    return split_questions("pretrain"), split_questions("eval")[: config.eval_questions]
+
+
 def pretrain_tiny_audio(config: AudioPretrainConfig, log: Callable[[str], None] = print) -> tuple[Any, Any, dict]:
     """Train the tiny model; returns ``(model, processor, record)`` where ``record`` has the curve and the stop."""
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     model, processor = build_tiny_model(config)
-    train, test = load_split("train"), load_split("test")[: config.eval_questions]
+    train, test = pretraining_data(config)
     clips = {q.id: q.audio() for q in train}
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=0.01)
 
@@ -153,5 +163,7 @@ def pretrain_tiny_audio(config: AudioPretrainConfig, log: Callable[[str], None] 
                 break
     model.eval()
     record = {"config": asdict(config), "curve": curve, "stopped_at": stop or config.max_steps,
-              "parameters": sum(p.numel() for p in model.parameters())}  # fmt: skip
+              "parameters": sum(p.numel() for p in model.parameters()),
+              "data": {"pretrain": f"audio_qa.split_questions('pretrain'): {len(train)} questions",
+                       "eval": f"the first {len(test)} of split_questions('eval') (the test file)"}}  # fmt: skip
     return model, processor, record

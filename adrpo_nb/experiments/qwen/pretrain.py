@@ -4,6 +4,10 @@ Supervised fine-tuning on ``prompt → <think>…</think><answer>…</answer><|e
 answer is a uniformly drawn correct one (so the model learns the format and a spread of answers,
 not one per prompt). Training stops at the first evaluation whose sampled accuracy (temperature 1,
 the distribution RL starts from) reaches ``target_accuracy``: RL must have room to improve.
+
+The puzzles are the training side of the split by meaning (:func:`adrpo_nb.tasks.countdown.pretraining_examples`):
+none has the digits (in any order) and target of a held-out puzzle. The accuracy curve is measured on the held-out
+puzzles (:func:`adrpo_nb.tasks.countdown.eval_puzzles`), the first ``eval_puzzles`` of them.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from adrpo_nb.tasks.countdown import make_puzzles, random_puzzle, solutions, worked_solution
+from adrpo_nb.tasks.countdown import eval_puzzles, pretraining_examples, worked_solution
 from adrpo_nb.utils.validate import validate_numbers
 
 __all__ = ["PretrainConfig", "evaluate_accuracy", "pretrain_tiny_qwen", "sft_batch"]
@@ -36,25 +40,24 @@ class PretrainConfig:
     warmup_steps: int = 50
     max_steps: int = 4000
     eval_every: int = 50
-    eval_puzzles: int = 256
+    eval_puzzles: int = 256  # the first this many held-out puzzles (countdown.eval_puzzles)
     target_accuracy: float = 0.3  # stop at the first evaluation at or above this sampled accuracy
     seed: int = 1234
-    eval_seed: int = 7
 
     def __post_init__(self) -> None:
         """Types and ranges of every field (numpy scalars converted); errors name the field."""
         validate_numbers(self, positive_ints=("hidden_size", "layers", "heads", "kv_heads", "intermediate_size",
                                               "batch_size", "max_steps", "eval_every", "eval_puzzles"),
                          nonnegative_ints=("warmup_steps",), positive_floats=("learning_rate",),
-                         fractions=("target_accuracy",), seeds=("seed", "eval_seed"))  # fmt: skip
+                         fractions=("target_accuracy",), seeds=("seed",))  # fmt: skip
 
 
 def sft_batch(tokenizer, rng: random.Random, batch_size: int) -> dict[str, torch.Tensor]:
-    """A batch of ``prompt + worked solution + <|endoftext|>``; the loss sees only the completion tokens."""
+    """A batch of ``prompt + worked solution + <|endoftext|>`` (the next ``batch_size`` examples of
+    :func:`~adrpo_nb.tasks.countdown.pretraining_examples`: training side only); the loss sees only the
+    completion tokens."""
     rows, labels = [], []
-    for _ in range(batch_size):
-        puzzle = random_puzzle(rng)
-        answer = rng.choice(solutions(puzzle.numbers, puzzle.target))
+    for puzzle, answer in pretraining_examples(rng, batch_size):
         prompt = tokenizer(puzzle.prompt, add_special_tokens=False)["input_ids"]
         completion = tokenizer(worked_solution(answer), add_special_tokens=False)["input_ids"]
         completion = [*completion, tokenizer.eos_token_id]
@@ -101,7 +104,7 @@ def pretrain_tiny_qwen(cfg: PretrainConfig, log: Callable[[str], None] = print):
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate, weight_decay=0.01)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / cfg.warmup_steps))
     rng = random.Random(cfg.seed)
-    eval_puzzles = make_puzzles(cfg.eval_puzzles, cfg.eval_seed)
+    held_out = eval_puzzles(cfg.eval_puzzles)
     adapter = CausalLMAdapter(model, tokenizer, reference="copy", max_new_tokens=24)
     adapter.reference_model = None  # evaluation only: no reference needed
     curve, start, losses = [], time.perf_counter(), []
@@ -114,7 +117,7 @@ def pretrain_tiny_qwen(cfg: PretrainConfig, log: Callable[[str], None] = print):
         optimizer.zero_grad(set_to_none=True)
         losses.append(loss.item())
         if step % cfg.eval_every == 0:
-            metrics = evaluate_accuracy(adapter, eval_puzzles, seed=step)
+            metrics = evaluate_accuracy(adapter, held_out, seed=step)
             point = {"step": step, "loss": sum(losses) / len(losses), **metrics,
                      "seconds": round(time.perf_counter() - start, 1)}  # fmt: skip
             losses = []
@@ -127,7 +130,10 @@ def pretrain_tiny_qwen(cfg: PretrainConfig, log: Callable[[str], None] = print):
     parameters = sum(p.numel() for p in model.parameters())
     report = {"config": asdict(cfg), "steps": curve[-1]["step"] if curve else 0, "parameters": parameters,
               "final": curve[-1] if curve else None, "curve": curve,
-              "tokens_per_step": cfg.batch_size, "note": "accuracy = one sample per eval puzzle at temperature 1"}
+              "tokens_per_step": cfg.batch_size, "note": "accuracy = one sample per eval puzzle at temperature 1",
+              "data": {"pretrain": "countdown.pretraining_examples (training side), seed = config.seed, "
+                                   "steps x batch_size examples",
+                       "eval": "countdown.eval_puzzles(config.eval_puzzles)"}}
     if not curve or not math.isfinite(curve[-1]["loss"]):
         raise FloatingPointError("pretraining did not produce a finite loss")
     return model, tokenizer, report

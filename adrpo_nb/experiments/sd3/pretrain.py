@@ -1,8 +1,10 @@
 """The tiny SD3 of the shapes world: its tokenizers, the pipeline of diffusers' real classes at tiny widths, and
-its pretraining (VAE, then the transformer by flow matching on rendered scenes of all 432 prompts).
+its pretraining (VAE, then the transformer by flow matching on rendered scenes of the training side's prompts:
+:func:`adrpo_nb.tasks.shapes.split_prompts` ``("pretrain")``, 384 of the 432; no held-out scene in either wording).
 
-``python -m adrpo_nb.experiments.sd3 pretrain --out data/checkpoints/sd3_tiny`` made the committed model; without
-``--out`` it writes under ``runs/``. The RL experiments are in :mod:`adrpo_nb.experiments.sd3.run`.
+``python -m adrpo_nb.experiments.sd3 pretrain --out data/checkpoints/sd3_tiny`` made the committed model (before the
+split by meaning: on all 432 prompts); without ``--out`` it writes under ``runs/``. The RL experiments are in
+:mod:`adrpo_nb.experiments.sd3.run`.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import torch
 from torch.nn import functional as F
 
 from adrpo_nb.rewards.images import AttributeBindingReward
-from adrpo_nb.tasks.shapes import all_prompts, random_scene, render
+from adrpo_nb.tasks.shapes import Scene, all_prompts, random_scene, render, split_prompts
 from adrpo_nb.utils.checkpoints import weights_sha256
 from adrpo_nb.utils.paths import atomic_write_json
 from adrpo_nb.utils.provenance import git_commit, provenance
@@ -30,6 +32,7 @@ __all__ = [
     "build_tiny_pipeline",
     "build_tokenizers",
     "pretrain",
+    "pretraining_scenes",
     "shapes_vocabulary",
 ]
 
@@ -140,6 +143,14 @@ class TinySD3PretrainConfig:
         return cls(scenes=256, vae_steps=5, vae_batch=16, transformer_steps=5, batch=16)
 
 
+def pretraining_scenes(n: int, seed: int) -> list[Scene]:
+    """The ``n`` scenes pretraining renders: each for a prompt drawn uniformly from the ``"pretrain"`` split
+    (never a held-out scene), positions and sizes random (:func:`random_scene`)."""
+    prompts = split_prompts("pretrain")
+    rng = np.random.default_rng(seed)
+    return [random_scene(rng, prompts[int(rng.integers(len(prompts)))]) for _ in range(n)]
+
+
 def _train_vae(vae, images: torch.Tensor, cfg: TinySD3PretrainConfig, gen: torch.Generator, log) -> None:
     opt = torch.optim.AdamW(vae.parameters(), cfg.vae_lr)
     vae.train()
@@ -194,8 +205,7 @@ def pretrain(out_dir: Path, cfg: TinySD3PretrainConfig | None = None, log=print,
     start, commit = time.perf_counter(), git_commit()
     gen = torch.Generator().manual_seed(cfg.seed)
     pipe = build_tiny_pipeline(cfg.seed)
-    rng = np.random.default_rng(cfg.seed)
-    scenes = [random_scene(rng) for _ in range(cfg.scenes)]
+    scenes = pretraining_scenes(cfg.scenes, cfg.seed)
     images = torch.stack([render(s) for s in scenes])
     _train_vae(pipe.vae, images, cfg, gen, log)
     t_vae = time.perf_counter() - start
@@ -205,7 +215,7 @@ def pretrain(out_dir: Path, cfg: TinySD3PretrainConfig | None = None, log=print,
         shift, scale = raw.mean().item(), 1.0 / raw.std().item()
         pipe.vae.register_to_config(shift_factor=shift, scaling_factor=scale)
         latents = (raw - shift) * scale
-        prompts = ["", *all_prompts()]
+        prompts = ["", *split_prompts("pretrain")]
         embeds, _, pooled, _ = pipe.encode_prompt(prompts, None, None, do_classifier_free_guidance=False,
                                                   max_sequence_length=TINY_ADAPTER["max_sequence_length"])  # fmt: skip
     index = {p: i for i, p in enumerate(prompts)}
@@ -220,6 +230,8 @@ def pretrain(out_dir: Path, cfg: TinySD3PretrainConfig | None = None, log=print,
         "vae": {"seconds": round(t_vae, 1), "shift_factor": shift, "scaling_factor": scale,
                 "binding_reward_of_reconstructions": recon},
         "base_model": base,
+        "data": {"split": "adrpo_nb.tasks.shapes.split_prompts('pretrain')", "prompts": len(prompts) - 1,
+                 "held_out": "split_prompts('eval'): no scene of it, in either wording, is pretrained on"},
         "parameters": {name: sum(p.numel() for p in getattr(pipe, name).parameters())
                        for name in ("transformer", "vae", "text_encoder", "text_encoder_2", "text_encoder_3")},
         "provenance": provenance(time.perf_counter() - start, "cpu", "python -m adrpo_nb.experiments.sd3 pretrain",
