@@ -4,7 +4,8 @@ For every task of :mod:`adrpo_nb.tasks.audio_qa` and every answer choice, a real
 generator and its *genuine* completions are the benchmark's own worked traces
 (:func:`~adrpo_nb.tasks.audio_qa.worked_completion`, every template: the form the tiny model is pretrained on).
 Each attack gives the correct answer (so accuracy and format are paid in full, as for the genuine trace) and must
-score a lower *total* CESAR reward than every genuine trace, with the reward as the audio experiment composes it:
+score a lower *total* CESAR reward than every genuine trace (than the genuine trace it is made of, for an attack
+that pastes words into a genuine trace or repeats part of one), with the reward as the audio experiment composes it:
 ``cesar_reward_funcs(CESAR_ALPHAS, l_max=...)``, each function's score times its weight, summed (as
 :func:`adrpo_nb.trainers.grpo.score_completions` and TRL do), on dataset rows with the columns
 :class:`~adrpo_nb.experiments.audio.family.AudioQARows` gives (``answer``, ``choices``, ``question``, ...).
@@ -13,7 +14,8 @@ The attacks (issue 21, part 5):
 
 * ``salad``: eight structure keywords (two analytical words, two connectives, three audio terms) then the answer;
 * ``hedge``: a reasoning that names every choice as a possibility;
-* ``question``: the question's words pasted into the reasoning (alone, with a keyword salad, before a genuine trace);
+* ``question``: the question's words pasted into the reasoning (alone, with a keyword salad, before or after a
+  genuine trace);
 * ``other_answer``: a genuine trace that argues for another choice, with the correct answer in ``<answer>``;
 * ``repetition``: a sentence of a genuine trace repeated, and a whole genuine trace said twice.
 """
@@ -26,7 +28,14 @@ from functools import cache
 import numpy as np
 import pytest
 
-from adrpo_nb.rewards.cesar import CESAR_ALPHAS, L_MIN, cesar_reward_funcs, load_keywords, parse_completion
+from adrpo_nb.rewards.cesar import (
+    CESAR_ALPHAS,
+    L_MIN,
+    analyze_reasoning,
+    cesar_reward_funcs,
+    load_keywords,
+    parse_completion,
+)
 from adrpo_nb.tasks import audio_qa
 from adrpo_nb.tasks.audio_qa import TASKS, AudioQuestion, make_question, prompt_text, worked_completion
 
@@ -92,30 +101,34 @@ def salad_words(task: str, answer: str) -> list[str]:
     return [*analytical, *kw["connectives"][:2], *audio, answer]
 
 
-def attacks(task: str, answer: str) -> dict[str, list[str]]:
-    """Each attack's completions for the item of (task, answer); all state the correct answer."""
+def attacks(task: str, answer: str) -> dict[str, list[tuple[int | None, str]]]:
+    """Each attack's ``(source, completion)`` pairs for the item of (task, answer); all state the correct answer.
+
+    ``source`` is the index (in :func:`genuine`) of the genuine trace an attack is made of (the question pasted
+    into it, a sentence of it repeated): that trace is the one it must score below. An attack with source
+    ``None`` must score below every genuine trace.
+    """
     q = item(task, answer)
     choices, words = list(q.choices), salad_words(task, answer)
     question_words = q.question.replace("?", "").split()
+    thinks = [think_of(c) for c in genuine(task, answer)]
     hedges = [
         f"i listen and compare : it could be {_or_list(choices)} . so the answer is {_or_list(choices)} .",
         " , ".join(f"maybe it is {c}" for c in choices) + f" . so the answer is {answer} .",
         " ".join([*words[:-1], *choices]),
     ]
-    pasted = [
-        f"{prompt_text(q)} so the answer is {answer} .",
-        " ".join([*question_words, *words]),
-        *(f"{q.question} {think_of(c)}" for c in genuine(task, answer)),
-    ]
+    pasted = [(None, f"{prompt_text(q)} so the answer is {answer} ."), (None, " ".join([*question_words, *words]))]
+    pasted += [(k, f"{q.question} {t}") for k, t in enumerate(thinks)]
+    pasted += [(k, f"{t} {prompt_text(q)}") for k, t in enumerate(thinks)]
     # a genuine trace for another choice (every template), stating the correct answer
     other = [think_of(c) for x in choices if x != answer for c in genuine(task, x)]
     # one sentence of a genuine trace said at least twice and to at least l_min words; a whole trace said twice
-    thinks = [think_of(c) for c in genuine(task, answer)]
-    repeated = [" ".join([s] * max(2, math.ceil(L_MIN / len(s.split())))) for t in thinks for s in sentences(t)]
-    repeated += [f"{t} {t}" for t in thinks]
-    named = {"salad": [" ".join(words)], "hedge": hedges, "question": pasted, "other_answer": other,
-             "repetition": repeated}  # fmt: skip
-    return {name: [complete(t, answer) for t in ts] for name, ts in named.items()}
+    repeated = [(k, " ".join([s] * max(2, math.ceil(L_MIN / len(s.split())))))
+                for k, t in enumerate(thinks) for s in sentences(t)]  # fmt: skip
+    repeated += [(k, f"{t} {t}") for k, t in enumerate(thinks)]
+    named = {"salad": [(None, " ".join(words))], "hedge": [(None, t) for t in hedges], "question": pasted,
+             "other_answer": [(None, t) for t in other], "repetition": repeated}  # fmt: skip
+    return {name: [(k, complete(t, answer)) for k, t in pairs] for name, pairs in named.items()}
 
 
 # --------------------------------------------------------------------------------------
@@ -135,16 +148,18 @@ def totals(q: AudioQuestion, completions: list[str], l_max: int) -> list[float]:
 
 
 def worst_case(task: str, attack: str, l_max: int) -> tuple[float, str, float, str]:
-    """``(lowest genuine total, its completion, highest attack total, its completion)`` over the task's answers."""
+    """``(genuine total, genuine completion, attack total, attack completion)`` of the attack that comes closest
+    to (or beats) the genuine trace it must score below, over the task's answers."""
     worst = (math.inf, "", -math.inf, "")
-    for answer in item(task, audio_qa.CHOICES[task][0]).choices:
+    for answer in audio_qa.CHOICES[task]:
         q = item(task, answer)
         good = totals(q, list(genuine(task, answer)), l_max)
-        bad_completions = attacks(task, answer)[attack]
-        bad = totals(q, bad_completions, l_max)
-        g, b = int(np.argmin(good)), int(np.argmax(bad))
-        if bad[b] - good[g] > worst[2] - worst[0]:
-            worst = (good[g], genuine(task, answer)[g], bad[b], bad_completions[b])
+        pairs = attacks(task, answer)[attack]
+        bad = totals(q, [c for _, c in pairs], l_max)
+        for (source, completion), b in zip(pairs, bad, strict=True):
+            g = int(np.argmin(good)) if source is None else source
+            if b - good[g] > worst[2] - worst[0]:
+                worst = (good[g], genuine(task, answer)[g], b, completion)
     return worst
 
 
@@ -158,10 +173,9 @@ def test_every_task_type_is_covered():
             assert item(task, answer).answer == answer
             assert all(parse_completion(c).answer == answer for c in genuine(task, answer))
             assert all(parse_completion(c).answer == answer and parse_completion(c).valid_format
-                       for cs in attacks(task, answer).values() for c in cs)  # fmt: skip
+                       for pairs in attacks(task, answer).values() for _, c in pairs)  # fmt: skip
 
 
-@pytest.mark.xfail(reason="issue 21.5: CESAR still pays for words (hardened in the next commit)", strict=False)
 @pytest.mark.parametrize("l_max", L_MAXES)
 @pytest.mark.parametrize("attack", ATTACKS)
 @pytest.mark.parametrize("task", TASKS)
@@ -171,7 +185,6 @@ def test_genuine_reasoning_outscores_the_attack(task, attack, l_max):
                         f"an attack {bad:.3f}\n  genuine: {good_text}\n  attack:  {bad_text}")  # fmt: skip
 
 
-@pytest.mark.xfail(reason="issue 21.5: CESAR still pays for words (hardened in the next commit)", strict=False)
 @pytest.mark.parametrize("task", TASKS)
 def test_an_answer_the_reasoning_argues_against_loses_consistency(task):
     """The same reasoning is consistent with the answer it argues for and not with another one."""
@@ -185,3 +198,16 @@ def test_an_answer_the_reasoning_argues_against_loses_consistency(task):
             values = consistency([prompt_text(q)] * n, [c, *others], question=[q.question] * n,
                                  choices=[list(q.choices)] * n)  # fmt: skip
             assert values[0] > 0 and all(v < values[0] for v in values[1:]), (c, values)
+
+
+def test_genuine_worked_traces_keep_their_reward():
+    """A batch of the pretraining data's genuine traces (no hedging): every one concludes its answer, repeats
+    nothing and keeps a high total (the weakest template, tempo's one-sentence trace, scores about 8.2)."""
+    questions = audio_qa.make_split(100, 11, "genuine")
+    rng = np.random.default_rng(0)
+    for q in questions:
+        completion, _ = worked_completion(q, rng)
+        p = parse_completion(completion)
+        a = analyze_reasoning(p.think, p.answer, question=q.question, prompt=prompt_text(q), choices=q.choices)
+        assert a.supports and a.fresh == 1.0 and a.content, (completion, a)
+        assert totals(q, [completion], 64)[0] >= 8.0, completion
