@@ -230,20 +230,25 @@ def test_concept_coverage_by_hand():
 
 
 def test_consistency_reward_values():
-    beeps = "<think> the beeps are fast </think> <answer> fast </answer>"
+    # "it beeps quickly" says something the question does not ("quickly"); "so they are fast" states the answer
+    beeps = "<think> it beeps quickly so they are fast </think> <answer> fast </answer>"
     question = "are the beeps fast or slow ?"
-    short = ConsistencyReward(l_min=0)  # a 4-word think: under the default l_min it earns nothing (below)
-    # cov(think, answer) = |{fast}| / 1 = 1; cov(think, question) = 2/3 -> 5/3
-    assert short([question], [beeps])[0] == pytest.approx(1 + 2 / 3)
-    # the question column wins over the prompt; an empty question only leaves cov(think, answer)
-    assert short(["ignored"], [beeps], question=[question])[0] == pytest.approx(5 / 3)
+    short = ConsistencyReward(l_min=0)  # a 7-word think: under the default l_min it earns nothing (below)
+    # support 1 (the conclusion after "so" mentions the answer's concept "fast"); relevance: the question's own
+    # concepts {beep, slow} (the answer's "fast" left out), "beep" is mentioned -> 1/2; r = 1 * (1 + 1/2)
+    assert short([question], [beeps])[0] == pytest.approx(1.5)
+    # the question column wins over the prompt; an empty question only leaves the support
+    assert short(["ignored"], [beeps], question=[question])[0] == pytest.approx(1.5)
     assert short([question], [beeps], question=[""])[0] == pytest.approx(1.0)
     # a None question entry falls back to the prompt
-    assert short([question], [beeps], question=[None])[0] == pytest.approx(5 / 3)
+    assert short([question], [beeps], question=[None])[0] == pytest.approx(1.5)
     # invalid format -> 0 even when the words overlap
-    assert short([question], ["the beeps are fast <answer> fast </answer>"]) == [0.0]
-    # the default l_min = 8: a 4-word think earns no consistency
+    assert short([question], ["it beeps quickly so they are fast <answer> fast </answer>"]) == [0.0]
+    # the default l_min = 8: a 7-word think earns no consistency
     assert consistency_reward([question], [beeps]) == [0.0]
+    # a think that only restates the question with the answer adds nothing to the prompt: no consistency
+    # (the coverage version paid it 1 + 2/3, the question-pasting exploit of issue 21)
+    assert short([question], ["<think> the beeps are fast </think> <answer> fast </answer>"]) == [0.0]
     assert consistency_reward.__name__ == "consistency_reward"
     with pytest.raises(ValueError, match="prompts or a 'question' column"):
         short(None, [beeps])
@@ -370,6 +375,59 @@ def test_overthinking_count_tokens_validation():
         OverthinkingReward(count_tokens=5)
     with pytest.raises(ValueError, match="count_tokens returned -1"):
         OverthinkingReward(count_tokens=lambda s: -1)(None, [GOOD])
+
+
+# --------------------------------------------------------------------------------------
+# reading a reasoning (analyze_reasoning): what the hardened process terms look at
+# --------------------------------------------------------------------------------------
+PITCH_Q, PITCH_C = "which tone is higher ?", ["first", "second"]
+PITCH_P = "which tone is higher ? choose first or second ."
+
+
+def _read(think, answer="second", **kw):
+    return cesar.analyze_reasoning(think, answer, **{"question": PITCH_Q, "prompt": PITCH_P, "choices": PITCH_C, **kw})
+
+
+def test_analysis_of_a_genuine_reasoning():
+    a = _read("i listen to the first tone , it is low . then the second tone is high . so the second tone is higher .")
+    assert a.clauses[0] == ("i", "listen", "to", "the", "first", "tone")
+    # "so the second tone is higher" names nothing beyond the prompt and the answer: not content
+    assert a.content == (0, 1, 2) and a.well_formed == (0, 1, 2, 3)
+    assert a.conclusion == ("the", "second", "tone", "is", "higher") and a.named == (1,) and a.answer_choice == 1
+    assert a.supports and not a.hedged and a.fresh == 1.0
+    assert a.relate == 1.0  # the question's own concepts {tone, higher}: tone in a content clause, higher concluded
+    # the same reasoning does not support another answer, nor a letter for it; it does support the letter "(b)"
+    assert not _read(a.text, "first").supports and not _read(a.text, "a").supports and _read(a.text, "(b)").supports
+
+
+def test_analysis_catches_the_attacks():
+    # a keyword salad has no function words: not well-formed, so no content and no support
+    salad = _read("listen compare so therefore tone high higher second")
+    assert salad.well_formed == () and salad.content == () and not salad.supports
+    # a hedge: another choice as a possibility
+    assert _read("i listen carefully , maybe it is first , so it is second").hedged
+    assert _read("i listen carefully : it could be first or second , so it is second").hedged
+    assert not _read("i listen carefully : the first is lower than the second , so it is second").hedged
+    # a question the reasoning asks itself is not a hedge, and concludes nothing
+    asked = _read("is it the first or the second ? i listen carefully , so it is the second .")
+    assert not asked.hedged and asked.supports
+    # the prompt pasted in: copied runs of 3+ words are not content
+    pasted = _read("which tone is higher ? choose first or second . so the answer is second .")
+    assert pasted.content == () and not pasted.supports
+    # the conclusion names another choice
+    assert _read("i listen carefully , the first tone sounds high , so the first tone is higher").named == (0,)
+    # repetition: the repeated clause is dropped, its words are not fresh
+    twice = _read("it sounds high at the end , so the second tone is higher . " * 2)
+    assert twice.text == "it sounds high at the end , so the second tone is higher ." and twice.fresh == 0.5
+    # without choices: the conclusion must mention the answer's concepts
+    assert cesar.analyze_reasoning("it sounds high at the end , so the second tone is higher", "second").supports
+    assert not cesar.analyze_reasoning("it sounds high at the end , so the first tone is higher", "second").supports
+
+
+def test_deviations_are_listed_and_summarised_in_the_docstring():
+    assert len(cesar.DEVIATIONS) >= 5 and all(title and len(why) > 40 for title, why in cesar.DEVIATIONS)
+    assert "Deviations from the paper" in cesar.__doc__
+    assert f"{len(cesar.DEVIATIONS)}. **" in cesar.__doc__ and f"{len(cesar.DEVIATIONS) + 1}. **" not in cesar.__doc__
 
 
 # --------------------------------------------------------------------------------------

@@ -7,7 +7,8 @@ this leaves the reasoning itself unsupervised (it drifts, contradicts the answer
 gets *worse* with more test-time thinking) and adds three rewards on the reasoning *process*.
 A completion is expected to look like::
 
-    <think> i listen to the first tone and it is low then the second tone is high ... </think> <answer> second </answer>
+    <think> i listen to the first tone , it is low . then the second tone is high . so the second tone is higher .
+    </think> <answer> second </answer>
 
 and is scored by five rewards, each a function of one completion (and its dataset row):
 
@@ -16,45 +17,50 @@ reward                    range      definition (``t`` = think text, ``a`` = ans
 ========================  =========  ==============================================================================
 ``accuracy_reward``       {0, 1}     ``1[norm(a) == norm(gold)]`` (or ``a`` is the gold choice's letter)
 ``format_reward``         {0, 1}     ``1[text == <think>t</think> <answer>a</answer>]``
-``consistency_reward``    [0, 2]     ``cov(t, a) + cov(t, q)`` with ``cov(t, y) = |C(t) ∩ C(y)| / |C(y)|``
-``keyword_reward``        [0, 1]     ``mean_c min(1, hits_c(t) / target_c)`` over 3 keyword categories
+``consistency_reward``    [0, 2]     ``f · s · (1 + rel)``: ``s`` = the reasoning concludes ``a`` (and no other
+                                     choice, no hedge), ``rel`` = share of ``q``'s concepts it relates
+``keyword_reward``        [0, 1]     ``f · mean_c min(1, hits_c / target_c)``, keywords counted in sentences that
+                                     carry content; 0 when ``s`` = 0 (with choices)
 ``OverthinkingReward``    [0, 1]     ``max(0, 1 - n(t) / L_max)``, ``n`` = length of ``t`` in the model's tokens
 ========================  =========  ==============================================================================
 
-``C(x)`` are the "key concepts" of ``x`` (:func:`extract_concepts`: content words, stopwords
-removed). The three process terms (consistency, keywords, overthinking) are 0 unless the format is
-valid *and* the think has at least ``l_min`` tokens (:data:`L_MIN` = 8), so a completion cannot earn
-them by skipping the tags or the reasoning; accuracy is an outcome reward and is scored whenever one
-``<answer>…</answer>`` pair is present.
+The three process terms (consistency, keywords, overthinking) are 0 unless the format is valid *and* the think,
+with repeated clauses removed, has at least ``l_min`` tokens (:data:`L_MIN` = 8); accuracy is an outcome reward and
+is scored whenever one ``<answer>…</answer>`` pair is present.
 
-Where this module departs from the paper (Fan et al., 2025, §3), and why:
+How the process terms read a reasoning (:func:`analyze_reasoning`, :class:`ReasoningAnalysis`). The think is split
+into sentences and clauses; a clause said again is dropped. A clause is *well-formed* when it reads as language
+(function words such as ``the``, ``is``, ``to``: at least one, and a fifth of its words), and carries *content* when
+it is well-formed and names a concept (:func:`extract_concepts`: content words) that is not in the question, the
+prompt, the choices or the answer, runs of three or more words copied from the question or the prompt ignored.
+The *conclusion* is the end of the last sentence that names a choice, after its last ``so`` / ``therefore`` /
+``which means`` …; *support* ``s`` = 1 when the reasoning has content, its conclusion names the given answer and
+no other choice, and no clause entertains another choice (``maybe`` / ``could`` … / ``X or Y``); without a
+``choices`` column, when the conclusion mentions every concept of the answer. *Relevance* ``rel`` is the share of
+the question's own concepts (choice and answer words left out) that the content clauses or the conclusion mention.
+``f`` (*fresh*) is the share of the think's words that do not repeat an earlier run of five words.
 
-1. **Length unit.** The paper counts the reasoning's length in tokens. Pass the policy's ``tokenizer``
-   (:func:`cesar_reward_funcs`, :class:`OverthinkingReward`, :func:`cesar_breakdown`) to do the same;
-   without one, lengths are whitespace-separated words (the same count for this project's word-level
-   tiny audio model, not for a BPE model).
-2. **A minimum reasoning length** ``l_min`` (not in the paper). Without it a correct answer with an
-   *empty* think scored 5 + 1 + 0 + 0 + 1 = 7.0 (the overthinking term gives its full 1.0 to zero
-   tokens), more than a genuine 300-word reasoning (6.58 with ``L_max`` = 256, as measured in the review
-   that found it): the reward taught the
-   model to stop reasoning. Below ``l_min`` tokens every process term is 0 (empty think: 6.0).
-3. **Consistency as coverage.** The paper rewards the overlap of key concepts between the reasoning
-   and the question and between the reasoning and the answer. This module first measured it as
-   ``|C(t) ∩ C(y)| / max(|C(t)|, |C(y)|)``, which grows as the reasoning *shrinks*: the keyword salad
-   ``"second tone higher first"`` scored 8.90, above a real reasoning's 8.59 (same review). Each
-   overlap is now the share of the answer's (question's) concepts the reasoning mentions, measured
-   separately, so
-   length no longer buys consistency; with ``l_min`` the four-word salad earns no process bonus at all
-   (6.0 against 9.53 for a 35-token worked reasoning at ``L_max`` = 64).
-4. **Keyword lists and stopwords** (``data/cesar/keywords.json``, ``data/cesar/stopwords.txt``) were
-   written for this project: the paper names the keyword categories (analytical patterns, logical
-   connectives, audio domain terms) without publishing lists. ``C(x)`` uses a light plural rule, not
-   a lemmatiser.
+Deviations from the paper (:data:`DEVIATIONS` lists them, with the reasons and the scores that led to them; the
+book renders that list), in short:
 
-What remains gameable: the overthinking term rewards brevity by design, so a think of about ``l_min``
-tokens that restates the question's and the answer's concepts and names one keyword per category
-scores about as high as a genuine reasoning (a salad repeated to 8 tokens: 9.54 against 9.53 at
-``L_max`` = 64). Raising ``l_min`` narrows this; the tiny model's shortest genuine think is 10 tokens.
+1. **Length unit.** Tokens when the policy's ``tokenizer`` is passed, as in the paper; else whitespace words.
+2. **A minimum reasoning length** ``l_min`` (not in the paper): below it no process term is paid.
+3. **Consistency checks that the reasoning leads to its answer**, not how many words they share.
+4. **Relevance counts what the reasoning adds to the question**, not the question's words pasted in.
+5. **Keywords count in sentences with content**, and not for a reasoning that argues for another answer.
+6. **Repetition earns nothing**: repeated clauses are dropped, repeated runs scale the credit down.
+7. **Keyword lists and stopwords written for this project**; a light plural rule, no lemmatiser.
+
+tests/test_cesar_attacks.py holds the attacks these answer: on every task of the synthetic benchmark, a genuine
+worked reasoning must outscore a keyword salad, a hedge naming every choice, the question's words pasted in, a
+reasoning that argues for another answer than the one given, and repetition.
+
+What remains gameable: the checks are lexical. A list of keywords dressed with enough function words reads as a
+sentence; a choice referred to by a synonym ("the latter") is not recognised; only the conclusion and the hedges
+are read, so evidence that points to one choice followed by a confident conclusion for another is not caught;
+hedge words and conclusion markers are English lists. And the overthinking term rewards brevity by design, so
+the *shortest* reasoning that has content and concludes the answer (about ``l_min`` tokens) scores above a longer
+genuine one.
 
 Composition. GRPO's scalar reward is the weighted sum
 
@@ -71,13 +77,10 @@ separately and form the sum themselves::
     trainer = GRPOTrainer(model, reward_funcs=funcs, args=GRPOConfig(reward_weights=weights, ...), ...)
 
 Dataset columns: ``answer`` (the correct choice's text, required by accuracy), ``choices``
-(optional list of choice strings, for letter answers), ``question`` (optional; else the prompt's
-text is the question of the consistency reward). Completions may be strings or TRL conversational
+(optional list of choice strings: for letter answers, and for the process terms to check the reasoning's
+conclusion against the other choices; without it that check is weaker), ``question`` (optional; else the
+prompt's text is the question of the consistency reward). Completions may be strings or TRL conversational
 lists ``[{"role": "assistant", "content": "..."}]``.
-
-The keyword lists (``data/cesar/keywords.json``) and the stopwords (``data/cesar/stopwords.txt``)
-were written for this project: the paper names the keyword categories (analytical patterns,
-logical connectives, audio domain terms) without publishing lists (deviation 4 above).
 """
 
 from __future__ import annotations
@@ -94,6 +97,14 @@ from adrpo_nb.utils.paths import DataFileError, data_path, read_json
 
 __all__ = [
     "CESAR_ALPHAS",
+    "DEVIATIONS",
+    "CONCLUSION_MARKERS",
+    "HEDGE_WORDS",
+    "MIN_FUNCTION_SHARE",
+    "COPY_SPAN",
+    "REPEAT_SPAN",
+    "ReasoningAnalysis",
+    "analyze_reasoning",
     "CESAR_COMPONENTS",
     "KEYWORD_CATEGORIES",
     "ParsedCompletion",
@@ -119,9 +130,48 @@ __all__ = [
     "cesar_breakdown",
 ]
 
+#: Where this implementation departs from CESAR's paper (Fan et al., 2025, §3), and why: ``(title, explanation)``
+#: pairs, Markdown, for the book. Scores are totals at ``L_max`` = 64 (the audio chapter's) measured by
+#: ``tests/test_cesar_attacks.py`` against the weakest genuine worked reasoning of the same item.
+DEVIATIONS: tuple[tuple[str, str], ...] = (
+    ("Length unit",
+     "The paper counts the reasoning's length in tokens. Pass the policy's `tokenizer` to do the same; without one, "
+     "lengths are whitespace-separated words (the same count for the tiny audio model's word tokenizer)."),
+    ("A minimum reasoning length `l_min` = 8 tokens",
+     "Not in the paper. The overthinking term gives its full 1.0 to an empty think, so a correct answer with no "
+     "reasoning scored 7.0, above a genuine 300-word reasoning (6.58 at `L_max` = 256). Below `l_min` tokens "
+     "(counted after repeated clauses are removed) no process term is paid."),
+    ("Consistency checks that the reasoning leads to its answer",
+     "The paper rewards the overlap of key concepts between the reasoning and the answer. Overlap cannot tell a "
+     "reasoning for the answer from one for another choice that mentions both (a pitch trace for `first` answered "
+     "`second` scored 9.61, as much as the genuine one), and a hedge naming every choice overlaps with any answer "
+     "(9.86 against 8.51). Here the reasoning must conclude the given answer: the last sentence that names a "
+     "choice names it and no other after its last `so`/`therefore`/..., and no clause entertains another choice "
+     "(`maybe`, `could`, `X or Y`). Otherwise consistency and keywords are 0 (now 6.61 and 6.86)."),
+    ("Relevance counts what the reasoning adds, not the question's words",
+     "The paper rewards the overlap between the reasoning and the question, which pasting the question satisfies "
+     "(9.78 against 8.70 on a count item). Here only the question's own concepts count (choice and answer words "
+     "left out), mentioned in clauses that carry content (a well-formed clause with a concept beyond the prompt, "
+     "the choices and the answer; runs of 3+ words copied from the prompt ignored) or in the conclusion; a "
+     "reasoning with no content earns no consistency and no keywords (now 6.78)."),
+    ("Keywords count in sentences, not in lists",
+     "The paper counts structure keywords anywhere in the reasoning; eight of them and the answer scored 9.54 "
+     "against 8.51. Here keywords count only in clauses with content and in the conclusion, and not at all when "
+     "the reasoning does not lead to its answer (now 6.88)."),
+    ("Repetition earns nothing",
+     "Not addressed in the paper. A clause said again is dropped before any term is read (and before `l_min` is "
+     "measured); consistency and keywords are scaled by the share of words that do not repeat an earlier run of "
+     "five words, and the overthinking term counts every token (a repeated genuine sentence: 9.78 against 9.53, "
+     "now 7.78)."),
+    ("Keyword lists and stopwords written for this project",
+     "The paper names the keyword categories (analytical patterns, logical connectives, audio domain terms) "
+     "without publishing lists: `data/cesar/keywords.json` and `data/cesar/stopwords.txt` were written here, and "
+     "key concepts use a light plural rule, not a lemmatiser. The hedge words and conclusion markers are English "
+     "lists in this module."),
+)  # fmt: skip
 #: Paper weights of (accuracy, format, consistency, keywords, overthinking).
 CESAR_ALPHAS: tuple[float, float, float, float, float] = (5.0, 1.0, 1.0, 1.0, 1.0)
-#: The shortest think (tokens) that earns a process bonus (consistency, keywords, overthinking): not in the paper.
+#: The shortest think (tokens, repeated clauses removed) that earns a process bonus: not in the paper.
 L_MIN = 8
 #: Names of the five components, in the order of :data:`CESAR_ALPHAS` (keys of :func:`cesar_breakdown`).
 CESAR_COMPONENTS: tuple[str, ...] = ("accuracy", "format", "consistency", "keywords", "overthinking")
@@ -393,6 +443,241 @@ def _check_prompts(prompts: Sequence[Any] | None, n: int) -> None:
 
 
 # --------------------------------------------------------------------------------------
+# what a reasoning says: clauses, content, conclusion (the hardened process terms read it)
+# --------------------------------------------------------------------------------------
+#: Words after which a reasoning states its conclusion (the last one that is followed by a choice wins).
+CONCLUSION_MARKERS: tuple[str, ...] = ("so", "therefore", "thus", "hence", "consequently", "which means",
+                                       "answer is", "it must be")  # fmt: skip
+#: Words that mark a choice as a mere possibility: a clause naming another choice with one of them is a hedge.
+HEDGE_WORDS: frozenset[str] = frozenset({"maybe", "perhaps", "possibly", "probably", "could", "might", "either",
+                                         "whether", "unsure", "uncertain"})  # fmt: skip
+#: A clause is well-formed when at least this share of its words are function words (see :func:`analyze_reasoning`).
+MIN_FUNCTION_SHARE = 0.2
+#: A run of this many words (or more) that occurs in the question or the prompt is a copy: it is ignored when a
+#: clause is judged well-formed and when its content is read.
+COPY_SPAN = 3
+#: A run of this many words that already occurred earlier in the think is a repeat (see ``ReasoningAnalysis.fresh``).
+REPEAT_SPAN = 5
+
+_SENTENCE_END = re.compile(r"[.!?;\n]")
+_PIECE = re.compile(r"[^.!?;\n,:]+|[.!?;\n,:]+")
+
+
+@lru_cache(maxsize=1)
+def _function_words() -> frozenset[str]:
+    """Stopwords that are not themselves structure keywords (``the``, ``is``, ``to``; not ``so``, ``then``)."""
+    keywords = {w for words in load_keywords().values() for w in words if " " not in w}
+    return frozenset(load_stopwords() - keywords)
+
+
+def _phrase_in(words: Sequence[str], phrase: Sequence[str]) -> list[int]:
+    """Start indices of ``phrase`` (a word sequence) in ``words``."""
+    k = len(phrase)
+    return [i for i in range(len(words) - k + 1) if tuple(words[i : i + k]) == tuple(phrase)] if k else []
+
+
+@dataclass(frozen=True)
+class ReasoningAnalysis:
+    """What :func:`analyze_reasoning` reads from a think text; the hardened process rewards are functions of it.
+
+    Attributes:
+        text: the think with repeated clauses removed (the first occurrence of each clause stays); ``l_min`` is
+            measured on it.
+        clauses: the remaining clauses, each as its words (lowercase ``[a-z0-9]+`` runs).
+        well_formed: indices into ``clauses`` of the clauses that read as language, not as a list of words: at
+            least one function word (a stopword that is not a structure keyword: ``the``, ``is``, ``to``; not
+            ``so``) and a share of at least :data:`MIN_FUNCTION_SHARE` of them, counted without the runs of
+            :data:`COPY_SPAN` or more words copied from the question or the prompt.
+        content: indices of the well-formed clauses that, copied runs aside, name a concept which is not in the
+            question, the prompt, the choices or the answer: what the reasoning adds to what it was given.
+        conclusion: the words of the conclusion: in the last (non-question) sentence that names a choice (without
+            choices: the last sentence), the words after the last conclusion marker that is followed by a choice
+            (or by anything, without choices), else the whole sentence.
+        conclusion_clauses: indices of the well-formed clauses of the conclusion's sentence.
+        named: indices of the choices the conclusion names (empty without choices).
+        answer_choice: the index of the choice the given answer is (its text, its letter, or the one choice it
+            names), ``None`` when it is none of them or there are no choices.
+        hedged: some clause of a non-question sentence names a choice other than ``answer_choice`` as a
+            possibility: with a word of :data:`HEDGE_WORDS`, or with ``or`` and another choice.
+        supports: the reasoning leads to the given answer: with ``answer_choice``, the conclusion names that
+            choice and no other and nothing is hedged; otherwise the conclusion mentions every concept of the answer.
+            Never without content: a reasoning that adds nothing to the prompt supports nothing.
+        relate: the share of the question's own concepts (not the choices' or the answer's) that the content
+            clauses or the conclusion's well-formed clauses mention; 0.0 when the question has none.
+        fresh: the share of the think's words that do not repeat it: a word is a repeat when it lies in a run of
+            :data:`REPEAT_SPAN` words that already occurred earlier in the think (1.0 for an empty think).
+    """
+
+    text: str
+    clauses: tuple[tuple[str, ...], ...]
+    well_formed: tuple[int, ...]
+    content: tuple[int, ...]
+    conclusion: tuple[str, ...]
+    conclusion_clauses: tuple[int, ...]
+    named: tuple[int, ...]
+    answer_choice: int | None
+    hedged: bool
+    supports: bool
+    relate: float
+    fresh: float
+
+    def counted_words(self) -> str:
+        """The clauses keywords are counted in: the content clauses and the conclusion's well-formed clauses."""
+        picked = sorted(set(self.content) | set(self.conclusion_clauses))
+        return " , ".join(" ".join(self.clauses[i]) for i in picked)
+
+
+def _choice_words(choices: Any) -> list[tuple[str, ...]]:
+    if choices is None:
+        return []
+    if not _is_listlike(choices):
+        raise TypeError(f"a 'choices' entry must be a list of choice strings, got {choices!r:.80}")
+    return [tuple(normalize_answer(c).split()) for c in choices]
+
+
+def _named_choices(words: Sequence[str], choice_words: Sequence[tuple[str, ...]]) -> list[int]:
+    """Indices of the choices named in ``words``, in order of first mention; a mention inside a longer choice's
+    mention (``dog`` inside ``dog barking``) does not count."""
+    spans = [(i, i + len(c), j) for j, c in enumerate(choice_words) for i in _phrase_in(words, c)]
+    kept = [s for s in spans if not any(o[0] <= s[0] and s[1] <= o[1] and o[1] - o[0] > s[1] - s[0] for o in spans)]
+    out: list[int] = []
+    for _, _, j in sorted(kept):
+        if j not in out:
+            out.append(j)
+    return out
+
+
+def _answer_choice(answer: str, choice_words: Sequence[tuple[str, ...]]) -> int | None:
+    a = tuple(normalize_answer(answer).split())
+    if not a or not choice_words:
+        return None
+    if a in choice_words:
+        return choice_words.index(a)
+    if len(a) == 1 and len(a[0]) == 1 and "a" <= a[0] <= "z" and ord(a[0]) - ord("a") < len(choice_words):
+        return ord(a[0]) - ord("a")
+    named = _named_choices(a, choice_words)
+    return named[0] if len(named) == 1 else None
+
+
+def _uncopied(words: Sequence[str], sources: Sequence[Sequence[str]]) -> list[str]:
+    """``words`` without the runs of :data:`COPY_SPAN` or more words that occur, in that order, in one of ``sources``
+    (the question, the prompt): words copied from the prompt say nothing of the reasoning's own."""
+    copied = [False] * len(words)
+    for src in sources:
+        grams = {tuple(src[j : j + COPY_SPAN]) for j in range(len(src) - COPY_SPAN + 1)}
+        for i in range(len(words) - COPY_SPAN + 1):
+            if tuple(words[i : i + COPY_SPAN]) in grams:
+                copied[i : i + COPY_SPAN] = [True] * COPY_SPAN
+    return [w for w, c in zip(words, copied, strict=True) if not c]
+
+
+def _fresh_share(words: Sequence[str]) -> float:
+    """The share of ``words`` outside every run of :data:`REPEAT_SPAN` words that occurred earlier in ``words``."""
+    if not words:
+        return 1.0
+    repeat = [False] * len(words)
+    seen: set[tuple[str, ...]] = set()
+    for i in range(len(words) - REPEAT_SPAN + 1):
+        gram = tuple(words[i : i + REPEAT_SPAN])
+        if gram in seen:
+            repeat[i : i + REPEAT_SPAN] = [True] * REPEAT_SPAN
+        seen.add(gram)
+    return 1.0 - sum(repeat) / len(words)
+
+
+def _conclusion(words: Sequence[str], choice_words: Sequence[tuple[str, ...]]) -> tuple[str, ...]:
+    """The words after the last conclusion marker that is followed by a choice (anything, without choices)."""
+    starts = [i + len(marker.split()) for marker in CONCLUSION_MARKERS for i in _phrase_in(words, marker.split())]
+    starts = [j for j in starts if j < len(words) and (not choice_words or _named_choices(words[j:], choice_words))]
+    return tuple(words[max(starts) :] if starts else words)
+
+
+def _split(think: str) -> tuple[str, list[tuple[str, ...]], list[tuple[list[int], bool]]]:
+    """``(think without repeated clauses, clauses as words, sentences as (clause indices, is a question))``."""
+    kept: list[str] = []
+    clauses: list[tuple[str, ...]] = []
+    sentences: list[tuple[list[int], bool]] = [([], False)]
+    dropped = keep_next_delimiter = False
+    for piece in _PIECE.findall(think):
+        if not re.search(r"[^.!?;\n,:]", piece):  # a run of delimiters
+            if keep_next_delimiter:
+                kept.append(piece)
+            if _SENTENCE_END.search(piece):
+                sentences[-1] = (sentences[-1][0], "?" in piece)
+                sentences.append(([], False))
+            continue
+        words = tuple(_WORD.findall(piece.lower()))
+        keep_next_delimiter = not words or words not in clauses
+        if not keep_next_delimiter:
+            dropped = True
+            continue
+        kept.append(piece)
+        if words:
+            sentences[-1][0].append(len(clauses))
+            clauses.append(words)
+    text = "".join(kept).strip() if dropped else think
+    return text, clauses, [s for s in sentences if s[0]]
+
+
+def analyze_reasoning(think: str, answer: str = "", *, question: str = "", prompt: str = "",
+                      choices: Sequence[str] | None = None) -> ReasoningAnalysis:  # fmt: skip
+    """Read a think text as the hardened process rewards do (see :class:`ReasoningAnalysis` for every field).
+
+    The think is split into sentences (at ``. ! ? ;`` and line breaks) and clauses (also at ``,`` and ``:``); a
+    clause whose words already occurred as a clause is dropped (saying something twice adds nothing). ``answer``
+    is the completion's own answer (not the gold one); ``question`` is the question the reasoning should be about
+    (the row's ``question`` column, else the prompt's text: the rewards pass that), ``prompt`` the prompt's text
+    (its words, like the question's, are not content); ``choices`` the row's choices (optional).
+    """
+    think, answer = str(think or ""), str(answer or "")
+    choice_words = _choice_words(choices)
+    choice_concepts = extract_concepts(" ".join(" ".join(c) for c in choice_words))
+    text, clauses, sentences = _split(think)
+    given = extract_concepts(question) | extract_concepts(prompt) | extract_concepts(answer) | choice_concepts
+    function_words = _function_words()
+    sources = [tuple(_WORD.findall(t.lower())) for t in (question, prompt)]
+    well_formed, content = [], []
+    for i, words in enumerate(clauses):
+        own = _uncopied(words, sources)
+        n_function = sum(w in function_words for w in own)
+        if n_function and n_function >= MIN_FUNCTION_SHARE * len(own):
+            well_formed.append(i)
+            if extract_concepts(" ".join(own)) - given:
+                content.append(i)
+
+    answer_choice = _answer_choice(answer, choice_words)
+    statements = [s for s, is_question in sentences if not is_question]  # a question asked concludes nothing
+    if answer_choice is not None:
+        hedged = False
+        for i in (i for s in statements for i in s):
+            named = _named_choices(clauses[i], choice_words)
+            if any(j != answer_choice for j in named) and (
+                HEDGE_WORDS & set(clauses[i]) or ("or" in clauses[i] and len(named) >= 2)
+            ):
+                hedged = True
+        final = next((s for s in reversed(statements) if any(_named_choices(clauses[i], choice_words) for i in s)), [])
+        conclusion = _conclusion([w for i in final for w in clauses[i]], choice_words)
+        named = tuple(_named_choices(conclusion, choice_words))
+        supports = named == (answer_choice,) and not hedged
+    else:
+        hedged, named = False, ()
+        final = statements[-1] if statements else []
+        conclusion = _conclusion([w for i in final for w in clauses[i]], [])
+        needed = extract_concepts(answer)
+        supports = bool(needed) and needed <= extract_concepts(" ".join(conclusion))
+    conclusion_clauses = tuple(i for i in final if i in well_formed)
+
+    own = extract_concepts(question) - extract_concepts(answer) - choice_concepts
+    said = set().union(*(extract_concepts(" ".join(clauses[i])) for i in (*content, *conclusion_clauses)))
+    return ReasoningAnalysis(
+        text=text, clauses=tuple(clauses), well_formed=tuple(well_formed), content=tuple(content),
+        conclusion=conclusion, conclusion_clauses=conclusion_clauses, named=named, answer_choice=answer_choice,
+        hedged=hedged, supports=supports and bool(content), relate=len(own & said) / len(own) if own else 0.0,
+        fresh=_fresh_share(_WORD.findall(think.lower())),
+    )  # fmt: skip
+
+
+# --------------------------------------------------------------------------------------
 # the five rewards
 # --------------------------------------------------------------------------------------
 def _letter(i: int) -> str | None:
@@ -497,8 +782,9 @@ def _check_l_min(l_min: Any) -> int:
 
 
 class _ProcessReward:
-    """What the three process rewards share: 0 unless the format is valid and the think has at least ``l_min``
-    tokens (counted by :func:`token_counter`); then :meth:`score`."""
+    """What the three process rewards share: 0 unless the format is valid and the think, with repeated clauses
+    removed (:func:`analyze_reasoning`), has at least ``l_min`` tokens (counted by :func:`token_counter`); then
+    :meth:`score`."""
 
     __name__ = "process"
 
@@ -513,31 +799,64 @@ class _ProcessReward:
             raise ValueError(f"count_tokens returned {n!r} for a think text; expected an integer >= 0")
         return int(n)
 
-    def _gated(self, prompts: Sequence[Any] | None, completions: Sequence[Any],
-               score: Callable[[int, str, int], float]) -> list[float]:  # fmt: skip
-        """``score(i, think, length)`` for completions with a valid format and a think of ``>= l_min`` tokens,
-        else 0."""
+    def _gated(self, prompts: Sequence[Any] | None, completions: Sequence[Any], columns: Mapping[str, Any],
+               score: Callable[[ParsedCompletion, ReasoningAnalysis], float]) -> list[float]:  # fmt: skip
+        """``score(parsed, analysis)`` for completions with a valid format whose think, repeated clauses removed,
+        has ``>= l_min`` tokens, else 0. ``analysis`` reads the think against the row's ``question`` column (else
+        the prompt's text), the prompt's text and the row's ``choices``."""
         texts = _texts(completions)
-        _check_prompts(prompts, len(texts))
+        n = len(texts)
+        _check_prompts(prompts, n)
+        questions = _column(columns, "question", n, required=False, reward=self.__name__) or [None] * n
+        choices = _column(columns, "choices", n, required=False, reward=self.__name__) or [None] * n
         out = []
         for i, text in enumerate(texts):
             parsed = parse_completion(text)
-            n = self.length(parsed.think) if parsed.valid_format else 0
-            out.append(score(i, parsed.think, n) if parsed.valid_format and n >= self.l_min else 0.0)
+            if not parsed.valid_format:
+                out.append(0.0)
+                continue
+            prompt = question_text(prompts[i]) if prompts is not None else ""
+            question = str(questions[i]) if questions[i] is not None else prompt
+            analysis = _analyze(parsed.think, parsed.answer, question, prompt, _hashable(choices[i]))
+            out.append(score(parsed, analysis) if self.length(analysis.text) >= self.l_min else 0.0)
         return out
 
     def _counter_repr(self) -> str:
         return "words" if self.count_tokens is _count_words else repr(self.count_tokens)
 
 
-class ConsistencyReward(_ProcessReward):
-    """Consistency ``r_cons ∈ [0, 2]``: does the reasoning talk about the question and the answer it gives?
+def _hashable(choices: Any) -> tuple[str, ...] | None:
+    if choices is None:
+        return None
+    if not _is_listlike(choices):
+        raise TypeError(f"a 'choices' entry must be a list of choice strings, got {choices!r:.80}")
+    return tuple(str(c) for c in choices)
 
-    ``r_cons = cov(t, a) + cov(t, q)`` for a valid format and a think of at least ``l_min`` tokens, else 0,
-    with ``cov`` = :func:`concept_coverage` (the share of the answer's / the question's concepts the think
-    mentions), ``t`` the think text, ``a`` the answer text and ``q`` the question: the row's ``question``
-    column if present (and not ``None``), else the prompt's text (:func:`question_text`: a string prompt as
-    it is, a chat prompt's last user message).
+
+@lru_cache(maxsize=4096)
+def _analyze(think: str, answer: str, question: str, prompt: str, choices: tuple[str, ...] | None) -> ReasoningAnalysis:
+    """:func:`analyze_reasoning`, cached: the three process rewards read the same completion."""
+    return analyze_reasoning(think, answer, question=question, prompt=prompt, choices=choices)
+
+
+class ConsistencyReward(_ProcessReward):
+    """Consistency ``r_cons ∈ [0, 2]``: does the reasoning lead to the answer it gives, and is it about the question?
+
+    ``r_cons = f · s · (1 + rel)`` for a valid format and a think of at least ``l_min`` tokens (repeated clauses
+    removed), else 0, where (:func:`analyze_reasoning`, which defines each term):
+
+    * ``s ∈ {0, 1}``, *support* (the paper's reasoning–answer consistency): the reasoning carries content (a
+      well-formed clause with a concept beyond the prompt, the choices and the answer) and its conclusion names the
+      given answer: with the row's ``choices``, the last sentence that names a choice concludes (after its last
+      ``so``/``therefore``/…) with that choice and no other, and no clause entertains another choice as a
+      possibility (``maybe``, ``could``, ``… or …``); without choices, the conclusion mentions every concept of
+      the answer;
+    * ``rel ∈ [0, 1]``, *relevance* (reasoning–question consistency): the share of the question's own concepts (the
+      row's ``question`` column, else the prompt's text; choice and answer words excluded) that the content clauses
+      or the conclusion mention. Copying the question adds no content, so it earns no relevance;
+    * ``f ∈ [0, 1]``, *fresh*: the share of the think's words that do not repeat an earlier run of five words.
+
+    A reasoning that does not lead to its answer earns no consistency at all, however relevant its words.
     """
 
     __name__ = "consistency_reward"
@@ -548,13 +867,7 @@ class ConsistencyReward(_ProcessReward):
         questions = _column(columns, "question", n, required=False, reward="consistency_reward") or [None] * n
         if prompts is None and any(q is None for q in questions):
             raise ValueError("consistency_reward needs the prompts or a 'question' column")
-        answers = [parse_completion(t).answer for t in _texts(completions)]
-
-        def score(i: int, think: str, length: int) -> float:
-            q = questions[i] if questions[i] is not None else question_text(prompts[i])
-            return concept_coverage(think, answers[i]) + concept_coverage(think, str(q))
-
-        return self._gated(prompts, completions, score)
+        return self._gated(prompts, completions, columns, lambda p, a: a.fresh * a.supports * (1.0 + a.relate))
 
     def __repr__(self) -> str:
         return f"ConsistencyReward(l_min={self.l_min}, count_tokens={self._counter_repr()})"
@@ -565,15 +878,18 @@ consistency_reward = ConsistencyReward()
 
 
 class KeywordReward(_ProcessReward):
-    """Structured-reasoning reward ``r_kw ∈ [0, 1]``: does the think use analysis, logic and domain words?
+    """Structured-reasoning reward ``r_kw ∈ [0, 1]``: does the reasoning use analysis, logic and domain words?
 
-    ``r_kw = (1/3) Σ_c min(1, hits_c / target_c)`` for a valid format and a think of at least ``l_min``
-    tokens, else 0, over the categories
-    ``c`` of :data:`KEYWORD_CATEGORIES` (analytical patterns, logical connectives, audio domain
-    terms), where ``hits_c`` is the number of *distinct* keywords of ``c`` found in the think text
-    as whole words or phrases (words are runs of ``[a-z0-9]``; ``higher`` does not count as
-    ``high``, ``which means`` matches across any punctuation between the two words). Repeating one
-    keyword earns nothing more: ``target_c`` distinct ones saturate the category.
+    ``r_kw = (1/3) Σ_c min(1, hits_c / target_c)`` for a valid format and a think of at least ``l_min`` tokens
+    (repeated clauses removed), else 0, over the categories ``c`` of :data:`KEYWORD_CATEGORIES` (analytical
+    patterns, logical connectives, audio domain terms), where ``hits_c`` is the number of *distinct* keywords of
+    ``c`` found as whole words or phrases (words are runs of ``[a-z0-9]``; ``higher`` does not count as ``high``)
+    in the clauses that carry content and the conclusion's well-formed clauses
+    (:meth:`ReasoningAnalysis.counted_words`): a list of keywords without the grammar of a sentence, or the
+    question's words copied, counts nothing. When the row has ``choices`` and the reasoning does not lead to its
+    answer (:class:`ConsistencyReward`'s support is 0), ``r_kw = 0``: the structure words of an argument for
+    another choice, or of a hedge, do not describe a reasoning for this answer. The value is scaled by the share
+    of the think's words that do not repeat it (``ReasoningAnalysis.fresh``).
 
     Args:
         targets: ``target_c`` for (analytical, connectives, audio_terms); positive numbers.
@@ -610,20 +926,30 @@ class KeywordReward(_ProcessReward):
         return self._keywords
 
     def category_hits(self, think: str) -> dict[str, int]:
-        """``{category: number of distinct keywords of the category in think}``."""
+        """``{category: number of distinct keywords of the category in think}`` (all of the text: no clause rule)."""
         padded = f" {' '.join(_WORD.findall(str(think).lower()))} "
         return {c: sum(f" {kw} " in padded for kw in kws) for c, kws in self.keywords.items()}
 
-    def score(self, think: str) -> float:
-        """``(1/3) Σ_c min(1, hits_c / target_c)`` of one think text (no format check)."""
-        hits = self.category_hits(think)
+    def _value(self, text: str) -> float:
+        hits = self.category_hits(text)
         return sum(min(1.0, hits[c] / t) for c, t in zip(KEYWORD_CATEGORIES, self.targets, strict=True)) / len(
             self.targets
         )
 
+    def score(self, think: str, answer: str = "", *, question: str = "", prompt: str = "",
+              choices: Sequence[str] | None = None) -> float:  # fmt: skip
+        """``(1/3) Σ_c min(1, hits_c / target_c)`` of one think text, counted where the reward counts them (no
+        format or length check); ``answer``, ``question``, ``prompt``, ``choices`` as for :func:`analyze_reasoning`."""
+        return self._of(analyze_reasoning(think, answer, question=question, prompt=prompt, choices=choices))
+
+    def _of(self, analysis: ReasoningAnalysis) -> float:
+        if analysis.answer_choice is not None and not analysis.supports:
+            return 0.0
+        return analysis.fresh * self._value(analysis.counted_words())
+
     def __call__(self, prompts: Sequence[Any], completions: Sequence[Any], completion_ids: Any = None,
                  **columns: Any) -> list[float]:  # fmt: skip
-        return self._gated(prompts, completions, lambda i, think, n: self.score(think))
+        return self._gated(prompts, completions, columns, lambda p, a: self._of(a))
 
     def __repr__(self) -> str:
         sizes = {c: len(k) for c, k in self.keywords.items()}
@@ -638,11 +964,12 @@ keyword_reward = KeywordReward()
 class OverthinkingReward(_ProcessReward):
     """Calibrated-depth reward ``r_over ∈ [0, 1]``: shorter reasoning is better, from ``l_min`` up to ``l_max``.
 
-    ``r_over = max(0, 1 - n / L_max)`` for a valid format and ``n >= l_min``, else 0, with ``n`` the think's
-    length in tokens (the model's when a ``tokenizer`` is given; see :func:`token_counter`). A think of
-    ``L_max`` tokens or more earns 0, and so does one shorter than ``l_min`` (an empty think would otherwise
-    earn the full 1.0: see the module docstring). Weighted against accuracy (α = 5 vs 1) it trims reasoning
-    that does not pay off in correct answers.
+    ``r_over = max(0, 1 - n / L_max)`` for a valid format and a think that, with repeated clauses removed, has
+    at least ``l_min`` tokens, else 0, with ``n`` the *whole* think's length in tokens (the model's when a
+    ``tokenizer`` is given; see :func:`token_counter`): a repetition pays for its length and does not count
+    towards ``l_min``. A think of ``L_max`` tokens or more earns 0, and so does one shorter than ``l_min`` (an
+    empty think would otherwise earn the full 1.0: see the module docstring). Weighted against accuracy
+    (α = 5 vs 1) it trims reasoning that does not pay off in correct answers.
 
     Args:
         l_max: ``L_max``, the think length (tokens) at which the reward reaches 0; an integer >= 1.
@@ -664,13 +991,16 @@ class OverthinkingReward(_ProcessReward):
         self.l_max = int(l_max)
 
     def score(self, think: str) -> float:
-        """``max(0, 1 - n / l_max)`` of one think text of ``n >= l_min`` tokens, 0 below ``l_min`` (no format check)."""
-        n = self.length(think)
-        return max(0.0, 1.0 - n / self.l_max) if n >= self.l_min else 0.0
+        """``max(0, 1 - n / l_max)`` of one think text of ``n`` tokens, 0 when it has fewer than ``l_min`` tokens
+        once repeated clauses are removed (no format check)."""
+        if self.length(analyze_reasoning(think).text) < self.l_min:
+            return 0.0
+        return max(0.0, 1.0 - self.length(think) / self.l_max)
 
     def __call__(self, prompts: Sequence[Any], completions: Sequence[Any], completion_ids: Any = None,
                  **columns: Any) -> list[float]:  # fmt: skip
-        return self._gated(prompts, completions, lambda i, think, n: max(0.0, 1.0 - n / self.l_max))
+        return self._gated(prompts, completions, columns,
+                           lambda p, a: max(0.0, 1.0 - self.length(p.think) / self.l_max))  # fmt: skip
 
     def __repr__(self) -> str:
         return f"OverthinkingReward(l_max={self.l_max}, l_min={self.l_min}, count_tokens={self._counter_repr()})"
