@@ -46,3 +46,23 @@ def test_a_sweep_refuses_a_duplicate_seed_and_a_method_outside_its_grid(tmp_path
         cli.main(mnist.FAMILY, ["sweep", "--smoke", "--betas", "0.05", "0.05"])
     with pytest.raises(SystemExit, match=r"--methods \['fixed'\] have no β0 in the 'orw-official' grid"):
         cli.main(sd3.FAMILY, ["sweep", "--smoke", "--grid", "orw-official", "--methods", "fixed"])
+
+
+@pytest.mark.parametrize("family", [sd3.FAMILY, qwen.FAMILY, audio.FAMILY], ids=lambda f: f.name)
+def test_splits_json_prints_the_three_splits_and_no_eval_item_has_a_training_twin(family, capsys):
+    import json
+
+    from adrpo_nb.tasks.splits import same_meaning_overlap
+
+    cli.main(family, ["splits", "--json"])
+    splits = json.loads(capsys.readouterr().out)
+    assert set(splits) == {"pretrain", "rl_train", "eval"} and all(splits.values())
+    assert all(isinstance(item, str) for items in splits.values() for item in items)
+    assert same_meaning_overlap(family.name, splits) == {"rl_train": 0, "pretrain": 0}
+    if family is qwen.FAMILY:  # the lists are the ones the runs read, not a parallel definition
+        assert splits["rl_train"] == list(dict.fromkeys(r["prompt"] for r in qwen.countdown_rows(4000)))
+    if family is audio.FAMILY:
+        from adrpo_nb.experiments.audio import family as audio_family
+
+        assert splits["rl_train"] == [q.sha256 for q in audio_family.dataset("rl_train").questions]
+        assert splits["eval"] == [q.sha256 for q in audio_family.eval_questions()]

@@ -290,7 +290,7 @@ def _audio_iterations(cache_audio: bool, prompts: int, k: int, iterations: int) 
     funcs, weights = reward_setup("cesar")
     cfg = GRPOConfig(method="adrpo", beta0=0.04, iterations=iterations + 1, prompts_per_iteration=prompts,
                      num_generations=k, minibatch_size=prompts * k, reward_weights=weights, progress=False)  # fmt: skip
-    trainer = GRPOTrainer(adapter, funcs, dataset("train"), cfg)
+    trainer = GRPOTrainer(adapter, funcs, dataset("rl_train"), cfg)
     trainer.step()  # warm-up
     runs = []
     for _ in range(iterations):

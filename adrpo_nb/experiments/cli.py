@@ -20,6 +20,7 @@ from typing import Any
 
 from adrpo_nb.experiments.family import Family, RunSpec, field_types
 from adrpo_nb.experiments.runner import check_output, default_output, run, smoke, sweep
+from adrpo_nb.tasks.splits import FAMILIES, family_splits, same_meaning_overlap
 from adrpo_nb.utils.paths import atomic_write_json
 from adrpo_nb.utils.validate import ConfigError
 
@@ -104,8 +105,20 @@ def parser(family: Family, description: str | None = None) -> argparse.ArgumentP
     family.add_sweep_flags(sw)
     ev = sub.add_parser("evaluate", help="metrics of the shipped pretrained model")
     add_field_flags(ev, family, skip=("method", "beta0", "seed"))
+    if family.name in FAMILIES:
+        sp = sub.add_parser("splits", help="the pretrain / rl_train / eval splits, held out by meaning")
+        sp.add_argument("--json", action="store_true", help="one JSON object (else: sizes and same-meaning overlaps)")
     family.add_commands(sub)
     return p
+
+
+def _splits(family: Family, as_json: bool) -> None:
+    splits = family_splits(family.name)
+    if as_json:
+        print(json.dumps(splits))
+        return
+    sizes = ", ".join(f"{name} {len(items)}" for name, items in splits.items())
+    print(f"{family.name}: {sizes}; eval items with a same-meaning twin: {same_meaning_overlap(family.name, splits)}")
 
 
 def _spec(family: Family, args: argparse.Namespace, shrink: bool) -> RunSpec:
@@ -156,6 +169,8 @@ def main(family: Family, argv: Sequence[str] | None = None, description: str | N
     elif args.command == "evaluate":
         metrics = family.base_record(_spec(family, args, False))
         print(json.dumps({k: v for k, v in metrics.items() if isinstance(v, (int, float, list))}, indent=1))
+    elif args.command == "splits":
+        _splits(family, args.json)
     elif args.command == "pretrain":
         check_output(args.out, shrink)
         out = args.out or default_output("pretrain", family.pretrain_name, smoke_run=shrink)

@@ -25,7 +25,7 @@ import torch
 
 from adrpo_nb.models.audio_lm import AudioLMAdapter, load_audio_lm
 from adrpo_nb.rewards.cesar import cesar_breakdown, parse_completion
-from adrpo_nb.tasks.audio_qa import SAMPLE_RATE, TASKS, AudioQuestion, load_split, prompt_text, render_audio
+from adrpo_nb.tasks.audio_qa import SAMPLE_RATE, TASKS, AudioQuestion, prompt_text, render_audio, split_questions
 from adrpo_nb.utils.paths import data_path
 
 __all__ = [
@@ -113,18 +113,20 @@ def _clip(q: AudioQuestion) -> np.ndarray:
     return _render(q.task, json.dumps(q.params, sort_keys=True))
 
 
-def dataset(split: str = "train", tasks: Sequence[str] = TASKS) -> AudioQARows:
-    """The benchmark's ``split`` (``"train"`` / ``"test"``) as GRPO rows, restricted to ``tasks``."""
+def dataset(split: str = "rl_train", tasks: Sequence[str] = TASKS) -> AudioQARows:
+    """A split of the benchmark by meaning (:func:`~adrpo_nb.tasks.audio_qa.split_questions`) as GRPO rows,
+    restricted to ``tasks``: ``"rl_train"`` (also ``"train"``) is the train file less every question that is the
+    same item as an evaluation one; ``"eval"`` (also ``"test"``) is the test file."""
     unknown = sorted(set(tasks) - set(TASKS))
     if unknown:
         raise ValueError(f"unknown tasks {unknown}; the benchmark has {TASKS}")
-    return AudioQARows([q for q in load_split(split) if q.task in tasks])
+    return AudioQARows([q for q in split_questions({"test": "eval"}.get(split, split)) if q.task in tasks])
 
 
 def eval_questions(n: int | None = None) -> list[AudioQuestion]:
-    """The held-out questions every accuracy in the chapter is measured on (the first ``n`` of the test split:
-    tasks alternate, so any prefix is balanced over tasks)."""
-    questions = load_split("test")
+    """The held-out questions every accuracy in the chapter is measured on (the first ``n`` of the eval split,
+    the test file: tasks alternate, so any prefix is balanced over tasks)."""
+    questions = split_questions("eval")
     return questions if n is None else questions[:n]
 
 

@@ -201,7 +201,7 @@ class AudioFamily(Family):
         name (:func:`reward_setup`) weighted by ``config.reward_weights``, think lengths in the policy's tokens."""
         adapter, s = load_tiny(), spec.settings
         funcs, _ = reward_setup(s.rewards, s.process_weight, s.l_max, tokenizer=adapter.tokenizer)
-        return GRPOTrainer(adapter, funcs, dataset("train"), spec.config, callbacks=list(callbacks))
+        return GRPOTrainer(adapter, funcs, dataset("rl_train"), spec.config, callbacks=list(callbacks))
 
     def evaluate(self, trainer: GRPOTrainer, spec: RunSpec, records: Any) -> dict[str, Any]:
         trainer.adapter.policy.eval()
