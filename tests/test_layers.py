@@ -55,7 +55,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("utils", ("adrpo_nb.utils",)),
     ("core", ("adrpo_nb.core",)),
     ("types", ("adrpo_nb.types",)),
-    ("metrics/sampling/notebook", ("adrpo_nb.metrics", "adrpo_nb.sampling", "adrpo_nb.notebook")),
+    ("metrics/sampling/notebook", ("adrpo_nb.metrics", "adrpo_nb.stats", "adrpo_nb.sampling", "adrpo_nb.notebook")),
     ("rewards/tasks", ("adrpo_nb.rewards", "adrpo_nb.tasks")),
     ("models", ("adrpo_nb.models",)),
     ("trainers/integrations", ("adrpo_nb.trainers", "adrpo_nb.integrations")),
