@@ -1,0 +1,370 @@
+"""The claims ledger: every headline claim of the book, its interval over seeds and a verdict, from the result files.
+
+``python -m adrpo_nb.experiments.claims build --out data/results/claims.json`` writes the ledger the book's
+"What reproduces" page renders and the chapters word their conclusions from (without ``--out`` it writes
+``runs/results/claims.json``: no command writes into ``data/`` unless told to). Each entry:
+
+* ``id``, ``statement`` (what is claimed, in the words the book may use if it holds), ``source`` (the paper's
+  claim it tests, or the chapter that makes it), ``metric`` (the per-seed quantity), ``files``;
+* ``estimate``, ``ci_low``, ``ci_high``, ``n_seeds``: the mean of the per-seed values and its two-sided 95 %
+  Student-t interval (sample std; :mod:`adrpo_nb.stats`). A comparison of two methods is paired: the
+  per-seed value is method A's metric minus method B's on the same seed;
+* ``verdict``, by one rule (:func:`verdict`): **reproduced** when the interval excludes 0 on the claimed side
+  and at least :data:`MIN_SEEDS` seeds ran; **not reproduced** when the estimate lies on the other side;
+  **partly** otherwise (the right sign, but the interval holds 0 or too few seeds ran); **not tested here**
+  when this repository cannot test it (the paper's real-size results) or its runs are not under the
+  current protocol (they were made with another base model than the one shipped: see ``note``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from adrpo_nb.experiments.family import model_fingerprint
+from adrpo_nb.experiments.runner import check_output, default_output
+from adrpo_nb.metrics import hypervolume_2d
+from adrpo_nb.stats import mean_interval
+from adrpo_nb.utils.paths import atomic_write_json, data_path, repository_root
+from adrpo_nb.utils.provenance import provenance
+
+__all__ = ["CLAIMS", "MIN_SEEDS", "VERDICTS", "Claim", "build", "evaluate_claim", "verdict"]
+
+VERDICTS = ("reproduced", "partly", "not reproduced", "not tested here")
+#: a claim is ``reproduced`` only on at least this many seeds
+MIN_SEEDS = 5
+#: the shipped base model of each family (its fingerprint must equal the one a run recorded)
+BASE_MODELS = {
+    "mnist": ("checkpoints", "mnist"),
+    "sd3": ("checkpoints", "sd3_tiny"),
+    "qwen": ("checkpoints", "qwen_tiny_countdown"),
+    "audio": ("checkpoints", "qwen2_audio_tiny"),
+}
+#: families whose runs made before fingerprints were recorded still count: their base model has not changed
+#: since (``tests/test_claims.py`` checks it with git)
+UNCHANGED_SINCE_UNFINGERPRINTED_RUNS = ("mnist",)
+
+Runs = list[dict[str, Any]]
+Measure = Callable[[Runs, dict[str, Any]], dict[int, float]]
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One claim: what is said, where, and how its per-seed values are computed from its files."""
+
+    id: str
+    statement: str
+    source: str
+    metric: str
+    family: str | None = None
+    files: tuple[str, ...] = ()
+    direction: int = 1  #: +1: the claim is that the metric is > 0; -1: < 0
+    measure: Measure | None = None  #: (runs, base metrics) -> {seed: value}; None: not testable here
+    note: str = ""
+
+
+class NotUnderProtocol(Exception):
+    """The runs were made under another protocol (base model) than today's."""
+
+
+# ----------------------------------------------------------------------------- reading the runs
+def run_fields(run: dict[str, Any]) -> dict[str, Any]:
+    """Everything a run was made with, flat: config, typed settings, and the legacy ``config.extra``."""
+    config = dict(run["config"])
+    extra = config.pop("extra", None) or {}
+    return {**extra.get("adapter", {}), **{k: v for k, v in extra.items() if k != "adapter"}, **config,
+            **(run.get("settings") or {})}  # fmt: skip
+
+
+def load_runs(files: Sequence[str], root: Path) -> tuple[Runs, dict[str, Any]]:
+    """The runs in ``files`` (sweep files with ``runs`` or single ``result.json`` files; folders: every
+    ``*.json`` in them) and the base model's metrics (the first sweep file's ``base``)."""
+    runs: Runs = []
+    base: dict[str, Any] = {}
+    for name in files:
+        path = root / name
+        if not path.exists():
+            raise FileNotFoundError(name)
+        for file in sorted(path.glob("*.json")) if path.is_dir() else [path]:
+            result = json.loads(file.read_text())
+            if "runs" in result:
+                runs += result["runs"]
+                if not base and "base" in result:
+                    base = result["base"].get("final", result["base"])
+            else:
+                runs.append(result)
+    return runs, base
+
+
+def check_protocol(family: str, runs: Runs) -> None:
+    """Raise :class:`NotUnderProtocol` unless every run was made with the shipped base model of ``family``."""
+    today = model_fingerprint(data_path(*BASE_MODELS[family]))
+    for run in runs:
+        recorded = (run.get("fingerprints") or {}).get("base_model")
+        if recorded is None and family in UNCHANGED_SINCE_UNFINGERPRINTED_RUNS:
+            continue
+        if recorded != today:
+            raise NotUnderProtocol(f"made with another {family} base model than the one shipped (recorded "
+                                   f"{recorded or 'no fingerprint'}): a run made before the split by meaning")
+
+
+def pick(runs: Runs, **fields: Any) -> dict[int, dict[str, Any]]:
+    """The runs whose fields (:func:`run_fields`) equal ``fields``, by seed; a seed twice is an error."""
+    out: dict[int, dict[str, Any]] = {}
+    for run in runs:
+        have = run_fields(run)
+        if all(_same(have.get(k), v) for k, v in fields.items()):
+            seed = have["seed"]
+            if seed in out:
+                raise ValueError(f"two runs match {fields} with seed {seed}")
+            out[seed] = run
+    if not out:
+        raise LookupError(f"no run matches {fields}")
+    return out
+
+
+def _same(have: Any, want: Any) -> bool:
+    if isinstance(want, float) and isinstance(have, (int, float)):
+        return math.isclose(have, want, rel_tol=1e-9)
+    if isinstance(want, tuple):
+        return have is not None and list(have) == list(want)
+    return have == want
+
+
+def _finished(runs: dict[int, dict]) -> dict[int, dict]:
+    return {s: r for s, r in runs.items() if r.get("final") is not None}
+
+
+# ----------------------------------------------------------------------------- measures
+def difference(metric: str, a: dict[str, Any], b: dict[str, Any]) -> Measure:
+    """Per seed: ``metric`` of the run matching ``a`` minus that of the run matching ``b`` (paired by seed;
+    a seed that diverged on either side or ran on one side only is left out, and the entry's ``n_seeds`` and
+    ``note`` say so)."""
+
+    def measure(runs: Runs, base: dict[str, Any]) -> dict[int, float]:
+        first, second = _finished(pick(runs, **a)), _finished(pick(runs, **b))
+        return {s: first[s]["final"][metric] - second[s]["final"][metric] for s in sorted(set(first) & set(second))}
+
+    return measure
+
+
+def versus_base(metric: str, a: dict[str, Any]) -> Measure:
+    """Per seed: ``metric`` of the run matching ``a`` minus the pretrained model's (the sweep's ``base``)."""
+
+    def measure(runs: Runs, base: dict[str, Any]) -> dict[int, float]:
+        return {s: r["final"][metric] - base[metric] for s, r in sorted(_finished(pick(runs, **a)).items())}
+
+    return measure
+
+
+def hypervolume_margin(diversity: str, methods: Sequence[str]) -> Measure:
+    """Per seed: ADRPO's hypervolume on the (reward, ``diversity``) plane over its β0 grid minus that of the
+    baseline with the largest mean hypervolume (reference point: the base model's reward, diversity 0)."""
+
+    def per_seed(runs: Runs, method: str, base: dict[str, Any]) -> dict[int, float]:
+        out: dict[int, list] = {}
+        for run in runs:
+            f = run_fields(run)
+            if f["method"] == method and run.get("final") is not None:
+                out.setdefault(f["seed"], []).append((run["final"]["reward"], run["final"][diversity]))
+        return {s: hypervolume_2d(points, (base["reward"], 0.0)) for s, points in out.items()}
+
+    def measure(runs: Runs, base: dict[str, Any]) -> dict[int, float]:
+        adrpo = per_seed(runs, "adrpo", base)
+        baselines = {m: per_seed(runs, m, base) for m in methods}
+        best = max(baselines, key=lambda m: sum(baselines[m].values()) / len(baselines[m]))
+        return {s: adrpo[s] - baselines[best][s] for s in sorted(set(adrpo) & set(baselines[best]))}
+
+    return measure
+
+
+# ----------------------------------------------------------------------------- the claims
+def _mnist() -> list[Claim]:
+    files = ("data/results/mnist_sweep.json",)
+    c = dict(family="mnist", files=files)
+    adrpo, none = {"method": "adrpo", "beta0": 0.05}, {"method": "none"}
+    return [
+        Claim("mnist.collapse", "Without a regulariser (β = 0), the fine-tuned model loses even digits: its "
+              "even-digit entropy falls below the pretrained model's.", "chapter 2; paper §1 (mode collapse)",
+              "even_entropy_norm(β = 0) − even_entropy_norm(pretrained)", direction=-1,
+              measure=versus_base("even_entropy_norm", none), **c),
+        Claim("mnist.adrpo_keeps_digits", "At β0 = 0.05, ADRPO keeps more even digits than β = 0.",
+              "chapter 3", "even_entropy_norm(ADRPO, β0 = 0.05) − even_entropy_norm(β = 0)",
+              measure=difference("even_entropy_norm", adrpo, none), **c),
+        Claim("mnist.adrpo_w2", "At β0 = 0.05, ADRPO stays closer to the pretrained model (W2) than β = 0.",
+              "chapter 3", "W2(ADRPO, β0 = 0.05) − W2(β = 0)", direction=-1,
+              measure=difference("w2", adrpo, none), **c),
+        Claim("mnist.hypervolume", "Over the β0 sweep, ADRPO's reward–diversity front has a larger hypervolume "
+              "than the best baseline's (even-digit entropy).", "chapter 3; paper §5 (Pareto front)",
+              "HV(ADRPO) − HV(best of β = 0, fixed β, ORW-CFM-W2), per seed",
+              measure=hypervolume_margin("even_entropy_norm", ("none", "fixed", "orw")), **c),
+    ]
+
+
+def _sd3() -> list[Claim]:
+    files = ("data/results/sd3_long_baselines_g1.json", "data/results/sd3_g1_long")
+    c = dict(family="sd3", files=files)
+    adrpo = {"method": "adrpo", "beta0": 0.01, "iterations": 600}
+    out = [Claim(f"sd3.adrpo_vs_{name}", f"After 600 on-policy iterations, ADRPO's held-out reward is higher than "
+                 f"{label}'s.", "chapter 4; paper §5.1 (SD3: ADRPO above its baselines)",
+                 f"reward(ADRPO, β0 = 0.01) − reward({label})", measure=difference("reward", adrpo, fields), **c)
+           for name, label, fields in (("fixed", "fixed β at β0 = 0.01", {"method": "fixed", "beta0": 0.01}),
+                                       ("none", "β = 0", {"method": "none"}), ("orw", "ORW-CFM-W2", {"method": "orw"}),
+                                       ("dpo", "Diffusion-DPO", {"method": "dpo"}))]  # fmt: skip
+    out.append(Claim("sd3.adrpo_gain", "ADRPO raises the held-out reward of the pretrained tiny SD3.", "chapter 4",
+                     "reward(ADRPO, β0 = 0.01) − reward(pretrained)", measure=versus_base("reward", adrpo), **c))
+    out.append(Claim("sd3.beyond_guidance", "ADRPO ends beyond what classifier-free guidance alone reaches at the "
+                     "same diversity.", "chapter 4", "reward(ADRPO) − guidance curve's reward at ADRPO's diversity",
+                     family="sd3", note="needs the guidance curve over ≥ 5 noise seeds (issue 21.2); not computed yet"))
+    return out
+
+
+def _qwen() -> list[Claim]:
+    c = dict(family="qwen", files=("data/results/qwen_sweep.json",))
+    out = []
+    for beta0 in (0.04, 0.2, 1.0):
+        adrpo = {"method": "adrpo", "beta0": beta0, "clip": (-beta0, beta0), "scale_rewards": True}
+        fixed = {"method": "fixed", "beta0": beta0, "scale_rewards": True}
+        b = f"{beta0:g}"
+        out += [
+            Claim(f"qwen.kl_b{b}", f"At β0 = {b}, ADRPO ends closer to the reference (KL per token) than fixed β.",
+                  "chapter 5; paper §5.2 (less divergence at equal β0)", f"KL(ADRPO) − KL(fixed β), β0 = {b}",
+                  direction=-1, measure=difference("kl", adrpo, fixed), **c),
+            Claim(f"qwen.accuracy_b{b}", f"At β0 = {b}, ADRPO's held-out accuracy is higher than fixed β's.",
+                  "chapter 5; paper §5.2", f"accuracy(ADRPO) − accuracy(fixed β), β0 = {b}",
+                  measure=difference("accuracy", adrpo, fixed), **c),
+            Claim(f"qwen.distinct_b{b}", f"At β0 = {b}, ADRPO keeps more distinct correct answers per puzzle than "
+                  "fixed β.", "chapter 5; paper §5.2 (diversity)",
+                  f"distinct_correct(ADRPO) − distinct_correct(fixed β), β0 = {b}",
+                  measure=difference("distinct_correct", adrpo, fixed), **c),
+        ]
+    out += [
+        Claim("qwen.none_collapses", "Without a regulariser (β = 0), answer diversity falls below the pretrained "
+              "model's.", "chapter 5", "distinct_correct(β = 0) − distinct_correct(pretrained)", direction=-1,
+              measure=versus_base("distinct_correct", {"method": "none"}), **c),
+        Claim("qwen.adrpo_gain", "ADRPO (β0 = 0.04) raises the held-out accuracy of the pretrained tiny Qwen2.",
+              "chapter 5", "accuracy(ADRPO, β0 = 0.04) − accuracy(pretrained)",
+              measure=versus_base("accuracy", {"method": "adrpo", "beta0": 0.04, "clip": (-0.04, 0.04)}), **c),
+    ]
+    return out
+
+
+def _audio() -> list[Claim]:
+    c = dict(family="audio", files=("data/results/audio_sweep.json",))
+    main = {"beta0": 0.04, "process_weight": 1.0}
+    adrpo = {**main, "method": "adrpo", "rewards": "cesar"}
+    grpo_cesar = {**main, "method": "fixed", "rewards": "cesar"}
+    grpo_outcome = {**main, "method": "fixed", "rewards": "outcome"}
+    return [
+        Claim("audio.adrpo_vs_grpo", "With CESAR's rewards, ADRPO's held-out accuracy is higher than GRPO's "
+              "(fixed β).", "chapter 6; paper §5.3 (ADRPO + CESAR above GRPO + CESAR)",
+              "accuracy(ADRPO + CESAR) − accuracy(GRPO + CESAR)", measure=difference("accuracy", adrpo, grpo_cesar),
+              **c),
+        Claim("audio.cesar_vs_outcome", "CESAR's process rewards raise held-out accuracy over the outcome reward.",
+              "chapter 6; CESAR (process rewards)", "accuracy(GRPO + CESAR) − accuracy(GRPO, outcome reward)",
+              measure=difference("accuracy", grpo_cesar, grpo_outcome), **c),
+        Claim("audio.cesar_keywords", "CESAR raises the keyword (structure) term over the outcome reward.",
+              "chapter 6", "keywords(GRPO + CESAR) − keywords(GRPO, outcome reward)",
+              measure=difference("keywords", grpo_cesar, grpo_outcome), **c),
+        Claim("audio.adrpo_gain", "ADRPO + CESAR raises the held-out accuracy of the pretrained tiny Qwen2-Audio.",
+              "chapter 6", "accuracy(ADRPO + CESAR) − accuracy(pretrained)",
+              measure=versus_base("accuracy", adrpo), **c),
+        Claim("audio.shorter_reasoning", "ADRPO + CESAR shortens the reasoning of the pretrained model.",
+              "chapter 6 (the built-in overthinking)", "think_length(ADRPO + CESAR) − think_length(pretrained)",
+              direction=-1, measure=versus_base("think_length", adrpo), **c),
+    ]
+
+
+def _paper_only() -> list[Claim]:
+    why = "a real-size result of the paper: the real paths run the same code on a GPU, which no session here had"
+    return [
+        Claim("paper.sd3_medium", "SD3-medium fine-tuned with ADRPO (2 B parameters) beats much larger models "
+              "on attribute binding, semantic consistency and artistic style.", "paper §5.1", "GenEval-style scores",
+              note=why),
+        Claim("paper.llm_reasoning", "ADRPO on Qwen2/Qwen3 improves reasoning over GRPO with fixed KL.",
+              "paper §5.2", "task accuracy", note=why),
+        Claim("paper.omni_mmau", "ADRPO + CESAR on Qwen2.5-Omni-7B improves audio reasoning (MMAU) and restores "
+              "positive test-time scaling.", "paper §5.3", "MMAU accuracy, scaling slope", note=why),
+    ]
+
+
+CLAIMS: tuple[Claim, ...] = (*_mnist(), *_sd3(), *_qwen(), *_audio(), *_paper_only())
+
+
+# ----------------------------------------------------------------------------- evaluation
+def verdict(direction: int, estimate: float, low: float, high: float, n: int) -> str:
+    """``reproduced``, ``partly`` or ``not reproduced`` (see the module's docstring)."""
+    if direction * estimate <= 0:
+        return "not reproduced"
+    excludes = low > 0 if direction > 0 else high < 0
+    return "reproduced" if excludes and n >= MIN_SEEDS else "partly"
+
+
+def evaluate_claim(claim: Claim, root: Path | None = None) -> dict[str, Any]:
+    """The ledger entry of ``claim`` (its files read under ``root``, default: the repository)."""
+    root = root or repository_root() or Path.cwd()
+    entry: dict[str, Any] = {"id": claim.id, "statement": claim.statement, "source": claim.source,
+                             "metric": claim.metric, "direction": "> 0" if claim.direction > 0 else "< 0",
+                             "estimate": None, "ci_low": None, "ci_high": None, "n_seeds": 0,
+                             "verdict": "not tested here", "files": list(claim.files), "note": claim.note}  # fmt: skip
+    if claim.measure is None:
+        return entry
+    try:
+        runs, base = load_runs(claim.files, root)
+        check_protocol(claim.family, runs)
+    except FileNotFoundError as err:
+        entry["note"] = f"no result file {err.args[0]} (its runs have not been made)"
+        return entry
+    except NotUnderProtocol as err:
+        entry["note"] = str(err)
+        return entry
+    values = claim.measure(runs, base)
+    interval = mean_interval(list(values.values()))
+    entry.update(estimate=interval.mean, ci_low=interval.low, ci_high=interval.high, n_seeds=interval.n,
+                 seeds=sorted(values), interval="95 % Student t, sample std",
+                 verdict=verdict(claim.direction, interval.mean, interval.low, interval.high, interval.n))
+    if interval.n < MIN_SEEDS and entry["verdict"] == "partly":
+        entry["note"] = (entry["note"] + " " if entry["note"] else "") + f"{interval.n} seeds (< {MIN_SEEDS})"
+    return entry
+
+
+def build(claims: Sequence[Claim] = CLAIMS, root: Path | None = None) -> dict[str, Any]:
+    """The ledger: ``{"claims": [entry, ...], "rule": ..., "provenance": ...}``."""
+    ids = [c.id for c in claims]
+    if len(set(ids)) != len(ids):
+        raise ValueError(f"claim ids must be unique, got {sorted({i for i in ids if ids.count(i) > 1})}")
+    entries = [evaluate_claim(c, root) for c in claims]
+    rule = (f"reproduced: the 95 % interval excludes 0 on the claimed side, on >= {MIN_SEEDS} seeds; not reproduced: "
+            "the estimate lies on the other side; partly: otherwise; not tested here: not testable in this "
+            "repository, or its runs are not under the current protocol")  # fmt: skip
+    return {"claims": entries, "rule": rule,
+            "counts": {v: sum(e["verdict"] == v for e in entries) for v in VERDICTS}}  # fmt: skip
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m adrpo_nb.experiments.claims", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    b = sub.add_parser("build", help="write the ledger from the result files")
+    b.add_argument("--out", type=Path, default=None, help="default: runs/results/claims.json "
+                   "(the committed ledger: --out data/results/claims.json)")
+    args = parser.parse_args(argv)
+    check_output(args.out, False)
+    out = args.out or default_output("results", "claims.json")
+    ledger = build()
+    ledger["provenance"] = provenance(0.0, "cpu", "python -m adrpo_nb.experiments.claims build"
+                                      + (f" --out {args.out}" if args.out else ""))
+    atomic_write_json(out, ledger)
+    for e in ledger["claims"]:
+        est = "" if e["estimate"] is None else f" {e['estimate']:+.4f} [{e['ci_low']:+.4f}, {e['ci_high']:+.4f}]"
+        print(f"{e['id']:<26} {e['verdict']:<16}{est} n={e['n_seeds']}")
+    print(f"{ledger['counts']}; wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,105 @@
+"""The claims ledger: one verdict rule, paired per-seed values, and only runs made under today's protocol.
+
+Wrong ledgers these catch: a verdict that ignores the claimed direction or the number of seeds, an unpaired or
+mis-paired difference, a claim computed from runs of another base model, a missing file passing as evidence."""
+
+import json
+import subprocess
+
+import pytest
+
+from adrpo_nb.experiments import claims
+from adrpo_nb.experiments.claims import Claim, difference, evaluate_claim, verdict, versus_base
+from adrpo_nb.experiments.family import model_fingerprint
+from adrpo_nb.utils.paths import data_path
+
+
+@pytest.mark.parametrize("args, expected", [
+    ((1, 0.02, 0.01, 0.03, 5), "reproduced"),
+    ((1, 0.02, 0.01, 0.03, 3), "partly"),          # too few seeds, whatever the interval
+    ((1, 0.02, -0.01, 0.05, 5), "partly"),         # right sign, 0 inside
+    ((1, -0.02, -0.03, -0.01, 5), "not reproduced"),  # the other side
+    ((-1, -0.02, -0.03, -0.01, 5), "reproduced"),  # claimed < 0
+    ((-1, 0.02, 0.01, 0.03, 5), "not reproduced"),
+    ((-1, -0.02, -0.05, 0.01, 6), "partly"),
+])  # fmt: skip
+def test_the_verdict_rule(args, expected):
+    assert verdict(*args) == expected
+
+
+def _run(method, seed, reward, fingerprint, **extra):
+    return {"config": {"method": method, "beta0": 0.1, "seed": seed, "extra": {}}, "settings": extra,
+            "final": {"reward": reward}, "fingerprints": {"base_model": fingerprint}}
+
+
+def _ledger_root(tmp_path, runs, base_reward=0.5):
+    (tmp_path / "sweep.json").write_text(json.dumps({"base": {"reward": base_reward}, "runs": runs}))
+    return tmp_path
+
+
+def _claim(measure, direction=1):
+    return Claim("t", "ADRPO beats fixed", "test", "reward diff", family="qwen", files=("sweep.json",),
+                 direction=direction, measure=measure)
+
+
+def test_a_difference_is_paired_by_seed(tmp_path):
+    fp = model_fingerprint(data_path(*claims.BASE_MODELS["qwen"]))
+    seeds = [0, 1, 2, 3, 4]
+    a = [0.70, 0.80, 0.60, 0.75, 0.65]  # large seed effects shared by both methods
+    runs = [_run("adrpo", s, a[s] + 0.02 + 0.001 * s, fp) for s in seeds]
+    runs += [_run("fixed", s, a[s], fp) for s in reversed(seeds)]  # file order must not matter
+    entry = evaluate_claim(_claim(difference("reward", {"method": "adrpo"}, {"method": "fixed"})),
+                           _ledger_root(tmp_path, runs))
+    assert entry["n_seeds"] == 5 and entry["seeds"] == seeds
+    assert entry["estimate"] == pytest.approx(0.022)
+    assert entry["verdict"] == "reproduced" and 0 < entry["ci_low"] < 0.022 < entry["ci_high"] < 0.03
+
+
+def test_a_diverged_seed_leaves_both_sides_and_versus_base_subtracts_the_base(tmp_path):
+    fp = model_fingerprint(data_path(*claims.BASE_MODELS["qwen"]))
+    runs = [_run("adrpo", s, 0.6 + 0.01 * s, fp) for s in range(5)] + [_run("fixed", s, 0.55, fp) for s in range(5)]
+    runs[1]["final"] = None  # adrpo seed 1 diverged
+    entry = evaluate_claim(_claim(difference("reward", {"method": "adrpo"}, {"method": "fixed"})),
+                           _ledger_root(tmp_path, runs))
+    assert entry["seeds"] == [0, 2, 3, 4] and entry["verdict"] == "partly"  # 4 seeds < MIN_SEEDS
+    entry = evaluate_claim(_claim(versus_base("reward", {"method": "fixed"}), direction=-1),
+                           _ledger_root(tmp_path, runs, base_reward=0.6))
+    assert entry["estimate"] == pytest.approx(-0.05) and entry["n_seeds"] == 5
+    assert entry["verdict"] == "reproduced"  # claimed < 0, five seeds, a zero-width interval below 0
+
+
+def test_runs_of_another_base_model_and_missing_files_are_not_evidence(tmp_path):
+    runs = [_run(m, s, 0.6, "0123456789ab") for m in ("adrpo", "fixed") for s in range(5)]
+    claim = _claim(difference("reward", {"method": "adrpo"}, {"method": "fixed"}))
+    entry = evaluate_claim(claim, _ledger_root(tmp_path, runs))
+    assert entry["verdict"] == "not tested here" and "another qwen base model" in entry["note"]
+    assert entry["estimate"] is None
+    entry = evaluate_claim(claim, tmp_path / "nowhere")
+    assert entry["verdict"] == "not tested here" and "no result file sweep.json" in entry["note"]
+
+
+def test_the_ledger_has_unique_ids_valid_verdicts_and_real_files():
+    ledger = claims.build()
+    ids = [e["id"] for e in ledger["claims"]]
+    assert len(ids) == len(set(ids)) and sum(ledger["counts"].values()) == len(ids)
+    for entry in ledger["claims"]:
+        assert entry["verdict"] in claims.VERDICTS
+        if entry["verdict"] != "not tested here":
+            assert entry["n_seeds"] >= 2 and entry["ci_low"] <= entry["estimate"] <= entry["ci_high"]
+        else:
+            assert entry["note"], entry["id"]  # a claim left untested says why
+    with pytest.raises(ValueError, match="unique"):
+        claims.build(claims.CLAIMS[:1] * 2)
+
+
+def test_the_mnist_weights_are_unchanged_since_the_sweep_its_claims_read():
+    """MNIST runs predate recorded fingerprints; they count only because no weight file of
+    data/checkpoints/mnist has changed since the commit the sweep was made at."""
+    sweep = json.loads(data_path("results", "mnist_sweep.json").read_text())
+    made_at = sweep["provenance"]["commit"].removesuffix("+dirty")
+    weights = sorted(p.name for p in data_path("checkpoints", "mnist").glob("*.safetensors"))
+    assert weights == ["autoencoder.safetensors", "classifier.safetensors", "flow.safetensors"]
+    changed = subprocess.run(["git", "diff", "--name-only", made_at, "HEAD", "--",
+                              *(f"data/checkpoints/mnist/{w}" for w in weights)],
+                             capture_output=True, text=True, check=True, cwd=data_path().parent).stdout
+    assert changed == ""
