@@ -13,9 +13,12 @@ transformers < 5.11, older than the main environment's. Nothing here is skipped:
 
 from __future__ import annotations
 
+import os
 import pickle
+import re
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 import numpy as np
@@ -306,3 +309,45 @@ def test_the_entry_point_is_listed_and_verl_loads_it():
             "print(m is not None and any(type(f).__name__ == '_TrainerFinder' for f in sys.meta_path))")  # fmt: skip
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert proc.stdout.strip().splitlines()[-1] == "True", proc.stderr[-2000:]
+
+
+# --------------------------------------------------------------------------------------
+# the GPU recipe (recipes/verl/run_adrpo_grpo.sh): its command line is a valid verl run
+# --------------------------------------------------------------------------------------
+#: the overrides scripts/gpu_check.sh adds to the recipe for its three iterations (its VERL_RUN array)
+GPU_CHECK = re.search(r"VERL_RUN=\((.*?)\)", (ROOT / "scripts" / "gpu_check.sh").read_text(), re.S).group(1).split()
+
+
+@pytest.mark.parametrize("env, extra", [
+    ({}, []),
+    ({"METHOD": "grpo"}, []),
+    ({"MODEL": "Qwen/Qwen2.5-1.5B-Instruct", "NGPUS": "8", "LORA_RANK": "32", "CLIP": "[-0.02,0.05]", "BETA0": "0.1"},
+     []),
+    ({}, GPU_CHECK),
+], ids=["adrpo-0.5b-1gpu", "grpo-baseline", "adrpo-1.5b-8gpu-lora", "gpu-check"])  # fmt: skip
+def test_the_gpu_recipe_is_a_valid_verl_run(env, extra, monkeypatch):
+    from verl.trainer.ppo.utils import need_critic, need_reference_policy
+    from verl.utils.config import validate_config
+
+    if "LORA_RANK" in env:  # verl checks a LoRA rank against vLLM's allowed ranks, in a module that needs vLLM
+        stand_in = types.ModuleType("verl.workers.rollout.vllm_rollout.utils")
+        stand_in.get_vllm_max_lora_rank = lambda rank: rank if rank in (1, 8, 16, 32, 64, 128, 256, 320, 512) else 1 / 0
+        monkeypatch.setitem(sys.modules, stand_in.__name__, stand_in)
+    proc = subprocess.run(["bash", "recipes/verl/run_adrpo_grpo.sh", "--print-overrides", *extra], cwd=ROOT, check=True,
+                          capture_output=True, text=True, env={**os.environ, **env})  # fmt: skip
+    config = _compose(proc.stdout.split())
+    validate_config(config=config, use_reference_policy=need_reference_policy(config), use_critic=need_critic(config))
+    assert config.actor_rollout_ref.rollout.name == "vllm" and config.actor_rollout_ref.actor.strategy == "fsdp"
+    assert config.trainer.n_gpus_per_node == int(env.get("NGPUS", 1))
+    if extra:
+        assert config.trainer.total_training_steps == 3
+    settings = adrpo_settings(config)
+    if env.get("METHOD") == "grpo":
+        assert settings is None and config.actor_rollout_ref.actor.kl_loss_coef == 0.04
+        return
+    beta0 = float(env.get("BETA0", 0.04))
+    clip = (-0.02, 0.05) if "CLIP" in env else (-beta0, beta0)
+    assert settings == plugin.ADRPOSettings(beta0, clip)
+    wg = RecordingWorkerGroup()
+    loss = install_loss(wg, config, settings)
+    assert (loss.config.loss_agg_mode, loss.config.kl_loss_type) == ("seq-mean-token-mean", "low_var_kl")
