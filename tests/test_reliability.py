@@ -1,5 +1,6 @@
 """No silent loss (issue 12): each case a new user hit, and the clear error or right result it now gets."""
 
+import hashlib
 import json
 import os
 import shutil
@@ -400,3 +401,131 @@ def test_a_resumed_flow_run_keeps_its_beta_and_sample_snapshots(tmp_path):
     mnist.run_rl(cfg, eval_samples=64, beta_eff_snapshots=(1, 3))
     resumed = mnist.run_rl(cfg.replace(iterations=3), eval_samples=64, beta_eff_snapshots=(1, 3))
     assert list(resumed["beta_eff"]) == ["1", "3"] and list(resumed["samples_during_training"]) == ["1", "3"]
+
+
+# ============================================================================= round 3 (issue 24)
+# ----------------------------------------------------------------------------- 1. reuse and resume know what made a run
+def _mnist_spec(folder: Path, **fields):
+    from adrpo_nb.experiments import mnist
+
+    spec = mnist.smoke_config(mnist.FAMILY.spec(output_dir=str(folder), progress=False))
+    return spec.replace(**{"iterations": 2, "checkpoint_every": 1, "eval_samples": 64, **fields})
+
+
+def test_a_result_made_before_the_split_or_on_another_one_is_refused_naming_the_fingerprints(tmp_path):
+    """Before: a result without fingerprints (made before they were recorded, e.g. a Qwen run on the countdown
+    split before the split by meaning), or with the base model's alone, was returned as it is."""
+    from adrpo_nb.experiments import mnist, qwen
+
+    spec = qwen.smoke_config(qwen.default_config(output_dir=str(tmp_path)))
+    now = qwen.FAMILY.fingerprints(spec)
+    assert set(now) == {"base_model", "data"}
+    for recorded in (None, {"base_model": now["base_model"]}, {**now, "data": "0123456789ab"}):
+        saved = {**spec.to_dict(), "final": {"accuracy": 0.281}}
+        atomic_write_json(tmp_path / "result.json", saved if recorded is None else {**saved, "fingerprints": recorded})
+        with pytest.raises(ValueError, match=r"another run \(fingerprints: result .* vs now \{'base_model'"):
+            finished_result(qwen.FAMILY, spec)
+    atomic_write_json(tmp_path / "result.json", {**spec.to_dict(), "fingerprints": now, "final": {"accuracy": 0.3}})
+    assert finished_result(qwen.FAMILY, spec)["final"] == {"accuracy": 0.3}
+    assert qwen.FAMILY.fingerprints(spec.replace(eval_size=8))["data"] != now["data"]  # the data it reads
+    # a reward is named by the settings: a function in its place is refused, never compared away
+    with pytest.raises(ConfigError, match="reward must be one of"):
+        mnist.run_rl(_mnist_spec(tmp_path / "m"), reward=lambda images: 1 - even_digits(images))
+    with pytest.raises(ConfigError, match=r"no field 'base'"):
+        mnist.run_rl(_mnist_spec(tmp_path / "m"), base="elsewhere")
+
+
+def test_an_interrupted_run_does_not_resume_onto_another_reward_or_base_model(tmp_path, monkeypatch):
+    """Before: the checkpoint's trainer config was all a resume compared; a run interrupted with one reward (or base
+    model) resumed with another and returned a result made of both."""
+    from adrpo_nb.experiments import mnist
+
+    spec = _mnist_spec(tmp_path)
+    mnist.run_rl(spec)
+    (tmp_path / "result.json").unlink()  # interrupted after its last checkpoint
+    with pytest.raises(ValueError, match=r"checkpoint\.pt was made by another run \(settings\.reward: checkpoint's "
+                                         r"'even_digits' vs now 'digit_3'\)"):  # fmt: skip
+        mnist.run_rl(spec.replace(reward="digit_3", iterations=3))
+    real = mnist.FAMILY.fingerprints(spec)
+    monkeypatch.setattr(mnist.FAMILY, "fingerprints", lambda s: {"base_model": "re-pretrained"})
+    with pytest.raises(ValueError, match=r"another run \(fingerprints: checkpoint's \{'base_model': '"
+                                         + real["base_model"]):  # fmt: skip
+        mnist.run_rl(spec.replace(iterations=3))
+    monkeypatch.undo()
+    (tmp_path / "run.json").unlink()  # a checkpoint from before runs recorded what made them
+    with pytest.raises(ValueError, match=r"has no run\.json beside it"):
+        mnist.run_rl(spec.replace(iterations=3))
+
+
+# ----------------------------------------------------------------------------- 2. kill -9: records and artefacts
+def _comparable(result: dict) -> dict:
+    """A result without what differs between two runs of one spec: the folder, the times (provenance), its hash."""
+    out = {k: v for k, v in result.items() if k not in ("provenance", "content_sha256")}
+    return {**out, "config": {k: v for k, v in out["config"].items() if k != "output_dir"}}
+
+
+def _worker(out: Path, kill: str) -> int:
+    worker = Path(__file__).with_name("_resume_worker.py")
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([sys.executable, str(worker), str(out), kill, "runner"], capture_output=True, text=True,
+                          env=env, cwd=ROOT)  # fmt: skip
+    assert proc.returncode in (0, -9), proc.stderr[-2000:]
+    return proc.returncode
+
+
+def test_a_kill_as_a_record_is_saved_resumes_to_the_same_records_and_result(tmp_path):
+    """SIGKILL as iteration 2's β_eff, then (in the rerun) the last iteration's sample snapshot, is about to be saved.
+    Before, that iteration's checkpoint was already written then: the resumed run never replayed it and its result
+    lacked those records for good."""
+    assert _worker(tmp_path / "straight", "-") == 0
+    straight = json.loads((tmp_path / "straight" / "result.json").read_text())
+    killed = tmp_path / "killed"
+    assert _worker(killed, "beta_eff:2") == -9
+    assert _worker(killed, "samples_during_training:3") == -9
+    assert not (killed / "result.json").exists()
+    assert _worker(killed, "-") == 0
+    resumed = json.loads((killed / "result.json").read_text())
+    assert list(resumed["beta_eff"]) == ["1", "2", "3"] == list(resumed["samples_during_training"])
+    assert _comparable(resumed) == _comparable(straight)
+    assert (killed / "records.json").read_bytes() == (tmp_path / "straight" / "records.json").read_bytes()
+
+
+class _Killed(BaseException):
+    """Stands for SIGKILL in-process: files stay as they are at that point (every write is atomic)."""
+
+
+def test_a_kill_while_the_lora_is_saved_or_a_lost_lora_is_rederived_bit_identical(tmp_path, monkeypatch):
+    """SD3's LoRA is part of its result: a kill while it is written, or a finished result whose lora/ is missing or
+    changed, gives on the rerun the LoRA and result of an uninterrupted run. Before, a result.json without its
+    lora/ (a kill after result.json, as the runner once wrote it, or a lost folder) was returned as it was."""
+    from adrpo_nb.experiments import sd3
+
+    def spec(folder: Path):
+        return sd3.smoke_config(sd3.default_config(output_dir=str(folder), progress=False)).replace(
+            iterations=2, checkpoint_every=1, eval_prompts=2, snapshots=(1, 2))
+
+    straight = sd3.run_rl(spec(tmp_path / "straight"))
+    lora = (tmp_path / "straight" / "lora" / "pytorch_lora_weights.safetensors").read_bytes()
+    assert straight["artifacts"] == {"lora/pytorch_lora_weights.safetensors": hashlib.sha256(lora).hexdigest()}
+
+    save = sd3.run.save_lora
+
+    def save_half_and_die(adapter, directory):
+        save(adapter, directory)
+        path = Path(directory) / "pytorch_lora_weights.safetensors"
+        path.write_bytes(path.read_bytes()[: len(lora) // 2])
+        raise _Killed
+
+    killed = tmp_path / "killed"
+    monkeypatch.setattr(sd3.run, "save_lora", save_half_and_die)
+    with pytest.raises(_Killed):
+        sd3.run_rl(spec(killed))
+    monkeypatch.undo()
+    assert not (killed / "result.json").exists()
+    for damage in (None, lambda: shutil.rmtree(killed / "lora"), lambda: _flip_byte(
+            killed / "lora" / "pytorch_lora_weights.safetensors", 100)):  # fmt: skip
+        if damage is not None:
+            damage()
+        again = sd3.run_rl(spec(killed))
+        assert (killed / "lora" / "pytorch_lora_weights.safetensors").read_bytes() == lora
+        assert _comparable(again) == _comparable(straight), damage

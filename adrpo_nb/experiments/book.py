@@ -22,9 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from adrpo_nb.utils.paths import atomic_write_json, data_dir, read_json, runs_dir
-from adrpo_nb.utils.provenance import relativize_record
+from adrpo_nb.utils.provenance import check_seal, relativize_record, seal
 
-__all__ = ["BOOK_RESULTS", "book_command", "collect_book_results", "committed_book_result", "main", "retrain"]
+__all__ = ["BOOK_RESULTS", "book_command", "collect_book_results", "committed_book_result", "main", "retrain",
+           "seal_results"]
 
 #: where the book's committed full-size runs live under data/
 BOOK_RESULTS = ("results", "book")
@@ -54,7 +55,8 @@ def committed_book_result(family: Any, spec: Any, smoke: bool) -> dict[str, Any]
 
     Raises:
         ValueError: the committed file's config or settings differ from ``spec``'s (it names the fields): the
-            file belongs to other settings, so it must be regenerated, not silently reused.
+            file belongs to other settings, so it must be regenerated, not silently reused; or its content no
+            longer matches its content hash (edited by hand).
     """
     if smoke or retrain() or not spec.config.output_dir:
         return None
@@ -62,6 +64,7 @@ def committed_book_result(family: Any, spec: Any, smoke: bool) -> dict[str, Any]
     if not path.exists():
         return None
     result = read_json(path)
+    check_seal(result, path)
     diffs = family.spec_from_result(result).differences(spec)
     if result.get("fingerprints") not in (None, family.fingerprints(spec)):
         diffs["fingerprints"] = (result["fingerprints"], family.fingerprints(spec))
@@ -72,19 +75,76 @@ def committed_book_result(family: Any, spec: Any, smoke: bool) -> dict[str, Any]
     return result
 
 
+def _family_of(record: dict[str, Any], folder: str) -> Any:
+    """The family that made a book run: its result's ``family``, else its folder's prefix (``sd3_``, ...)."""
+    import importlib
+
+    name = record.get("family") or next((f for f in ("sd3", "qwen", "audio") if folder.startswith(f"{f}_")), "mnist")
+    return importlib.import_module(f"adrpo_nb.experiments.{name}.run").FAMILY
+
+
+def _stale(record: dict[str, Any], folder: str) -> str | None:
+    """Why a finished run must not be committed (``None``: it may): its fingerprints (base model, data split) are
+    not today's, or its file does not read."""
+    try:
+        family = _family_of(record, folder)
+        now = family.fingerprints(family.spec_from_result(record))
+    except (KeyError, TypeError, ValueError, ImportError) as err:
+        return f"its config and settings do not read ({err})"
+    recorded = record.get("fingerprints")
+    if recorded != now and not (recorded is None and not now):
+        return f"fingerprints {recorded!r} vs today's {now!r} (another base model or data split: rerun it)"
+    return None
+
+
 def collect_book_results(out: Path, source: Path | None = None) -> list[Path]:
     """Copy every finished full-size book run (``runs/book/*/result.json``) to ``out/<folder>.json``, its paths
-    made relative to the repository root; returns the files written."""
+    made relative to the repository root and its content hash renewed; returns the files written.
+
+    Raises:
+        ValueError: ``source`` is not a folder, or a run there was made with another base model or data split
+            than today's, or was edited after it was written (nothing is written then; the message names each).
+    """
     source = source or runs_dir() / "book"
-    written = []
+    if not source.is_dir():
+        raise ValueError(f"no book runs folder {source} (a typo in --runs?)")
+    records, problems = [], []
     for result_file in sorted(source.glob("*/result.json")):
-        record, _ = relativize_record(read_json(result_file))
+        raw = read_json(result_file)
+        try:
+            check_seal(raw, result_file)
+        except ValueError as err:
+            problems.append(str(err))
+            continue
+        record, _ = relativize_record(raw)
         call = _CALL.match(record.get("provenance", {}).get("command", ""))
         if call:  # runs made before book_command: the Python call as the shell command that makes it
             record["provenance"]["command"] = book_command(call.group(1), call.group(2))
-        target = out / f"{result_file.parent.name}.json"
-        atomic_write_json(target, record)
-        written.append(target)
+        why = _stale(record, result_file.parent.name)
+        if why:
+            problems.append(f"{result_file}: {why}")
+        records.append((out / f"{result_file.parent.name}.json", record))
+    if problems:
+        raise ValueError("not collected (nothing written): " + "; ".join(problems))
+    for target, record in records:
+        atomic_write_json(target, seal(record))
+    return [target for target, _ in records]
+
+
+def seal_results(folder: Path) -> list[Path]:
+    """Add the content hash (:func:`~adrpo_nb.utils.provenance.seal`) to every result file in ``folder`` that has
+    none (nothing else changes), so a later edit by hand is detected; a file whose hash no longer holds is an
+    error. Returns the files written."""
+    if not Path(folder).is_dir():
+        raise ValueError(f"no folder {folder}")
+    written = []
+    for path in sorted(Path(folder).glob("*.json")):
+        record = read_json(path)
+        check_seal(record, path)
+        sealed = seal(record)
+        if sealed != record:
+            atomic_write_json(path, sealed)
+            written.append(path)
     return written
 
 
@@ -95,11 +155,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     collect = sub.add_parser("collect", help="copy the finished full-size book runs to --out")
     collect.add_argument("--out", type=Path, required=True, help="e.g. data/results/book (an explicit choice)")
     collect.add_argument("--runs", type=Path, default=None, help="folder of the book runs (default runs/book)")
+    sealer = sub.add_parser("seal", help="add the content hash to every result file of --out that has none")
+    sealer.add_argument("--out", type=Path, required=True, help="e.g. data/results/book (an explicit choice)")
     sub.add_parser("status", help="list the committed book results")
     args = parser.parse_args(argv)
-    if args.command == "collect":
-        for path in collect_book_results(args.out, args.runs):
+    try:
+        written = (collect_book_results(args.out, args.runs) if args.command == "collect" else
+                   seal_results(args.out) if args.command == "seal" else None)  # fmt: skip
+    except ValueError as err:
+        raise SystemExit(f"python -m adrpo_nb.experiments.book {args.command}: {err}") from None
+    if written is not None:
+        for path in written:
             print(f"wrote {path}")
+        if not written:
+            print(f"nothing to write in {args.out}")
     else:
         folder = data_dir().joinpath(*BOOK_RESULTS)
         for path in sorted(folder.glob("*.json")):

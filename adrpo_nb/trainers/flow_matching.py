@@ -178,7 +178,7 @@ class FlowMatchingRLTrainer(RLTrainer):
             (e.g. class entropy, pairwise diversity).
         advantage_fn: optional ``advantage_fn(rewards, samples) -> Tensor[N]`` replacing the group-mean
             baseline — the extension point for other advantage estimators.
-        callbacks: called as ``cb(trainer, logs)`` after each iteration (and its checkpoint).
+        callbacks: called as ``cb(trainer, logs)`` after each iteration, before its checkpoint.
         accelerator: an ``accelerate.Accelerator``; one is made if ``None``.
     """
 

@@ -159,7 +159,7 @@ class GRPOTrainer(RLTrainer):
         metrics_fn: optional ``metrics_fn(rollout, rewards) -> dict`` logged every iteration.
         advantage_fn: optional ``advantage_fn(rewards, rollout) -> Tensor[N]`` replacing the group
             normalisation — the extension point for other advantage estimators.
-        callbacks: called as ``cb(trainer, logs)`` after each iteration (and its checkpoint).
+        callbacks: called as ``cb(trainer, logs)`` after each iteration, before its checkpoint.
         accelerator: an ``accelerate.Accelerator``; one is made if ``None``.
     """
 
