@@ -40,8 +40,9 @@ def test_a_finished_result_is_reused_only_for_its_own_config(tmp_path):
     from adrpo_nb.experiments import mnist
 
     spec = mnist.run.RunSpec(replace(TINY, output_dir=str(tmp_path), iterations=300), mnist.MnistSettings())
-    atomic_write_json(tmp_path / "result.json", {**spec.to_dict(), "final": {"reward": 0.9}})
     family = mnist.FAMILY
+    atomic_write_json(tmp_path / "result.json", {**spec.to_dict(), "fingerprints": family.fingerprints(spec),
+                                                 "final": {"reward": 0.9}})  # fmt: skip
     assert finished_result(family, spec.replace(progress=True, checkpoint_every=5))["final"] == {"reward": 0.9}
     with pytest.raises(ValueError, match=r"method: result 'adrpo' vs now 'fixed'"):
         finished_result(family, spec.replace(method="fixed"))
@@ -529,3 +530,71 @@ def test_a_kill_while_the_lora_is_saved_or_a_lost_lora_is_rederived_bit_identica
         again = sd3.run_rl(spec(killed))
         assert (killed / "lora" / "pytorch_lora_weights.safetensors").read_bytes() == lora
         assert _comparable(again) == _comparable(straight), damage
+
+
+# ----------------------------------------------------------------------------- 6. trainer semantics
+def test_the_flow_trainer_refuses_groups_of_one_like_the_grpo_trainer():
+    """Before: num_generations=1 or samples_per_iteration=1 trained with every advantage 0 (nothing moved)."""
+    with pytest.raises(ValueError, match=r"num_generations=1 makes groups of one sample: every advantage would be 0"):
+        _trainer(replace(TINY, num_generations=1))
+    with pytest.raises(ValueError, match=r"samples_per_iteration=1 makes groups of one sample"):
+        _trainer(replace(TINY, samples_per_iteration=1, minibatch_size=1))
+    _trainer(replace(TINY, num_generations=1), advantage_fn=lambda r, s: r - 0.5)  # its own baseline: fine
+    _trainer(replace(TINY, num_generations=1, method="orw"))  # raw rewards: no group
+
+
+@pytest.mark.parametrize("method", ["orw", "dpo"])
+def test_an_advantage_fn_the_method_would_ignore_is_refused(method):
+    """Before: advantage_fn was silently ignored by orw and dpo."""
+    with pytest.raises(ValueError, match=rf"advantage_fn is not used by method='{method}'"):
+        _trainer(replace(TINY, method=method, num_generations=4), advantage_fn=lambda r, s: r)
+
+
+@pytest.mark.parametrize(
+    ("changes", "kwargs", "error", "match"),
+    [  # before: every update silently zeroed by clipping an infinite norm
+        ({}, {"advantage_fn": lambda r, s: torch.full_like(r, 1e30)}, FloatingPointError,
+         r"non-finite gradient norm inf at iteration 0 \(advantages in \[1e\+30, 1e\+30\]\); rescale the reward"),
+        # before: "advantages must be finite"
+        ({}, {"reward": lambda x: torch.full((len(x),), 1e38)}, ValueError,
+         r"group advantages of these rewards overflow float32 \(rewards in \[1e\+38, 1e\+38\]\)"),
+        # before: "lower learning_rate, raise beta0"
+        ({"method": "orw", "orw_temperature": 1000.0}, {}, ValueError,
+         r"ORW's weights exp\(orw_temperature · reward\) overflow float32: orw_temperature=1000"),
+    ],
+)
+def test_absurd_weights_raise_naming_their_cause(changes, kwargs, error, match):
+    trainer = _trainer(replace(TINY, **changes), **kwargs)
+    with pytest.raises(error, match=match):
+        trainer.step()
+
+
+def test_a_diverged_learning_rate_is_named_not_the_reward():
+    """Before: learning_rate=1e30 ended in "even_digits returned a non-finite score" (the reward blamed)."""
+    trainer = _trainer(replace(TINY, learning_rate=1e30, max_grad_norm=None, iterations=3))
+    with pytest.raises(FloatingPointError, match=r"samples are not finite at iteration 1: its weights diverged "
+                                                 r"\(learning_rate=1e\+30"):  # fmt: skip
+        trainer.train()
+
+
+def test_grpo_refuses_an_advantage_matrix_and_a_reward_of_one_number():
+    """Before: a (K, P) advantage_fn was flattened row-major onto the wrong completions; a reward returning one
+    float failed with "'float' object is not iterable"."""
+    from adrpo_nb.experiments.qwen import countdown_rows, load_tiny
+    from adrpo_nb.trainers.grpo import GRPOTrainer, score_completions
+    from adrpo_nb.types import Rollout
+
+    cfg = GRPOConfig(iterations=1, prompts_per_iteration=2, num_generations=3, minibatch_size=6, progress=False)
+    by_group = GRPOTrainer(load_tiny(max_new_tokens=4), lambda completions, **k: [1.0] * len(completions),
+                           countdown_rows(8), cfg, advantage_fn=lambda r, rollout: torch.zeros(3, 2))  # fmt: skip
+    with pytest.raises(ValueError, match=r"one advantage per completion, shape \(6,\) .* got shape \(3, 2\)"):
+        by_group.step()
+    ids = torch.ones(2, 3, dtype=torch.long)
+    rollout = Rollout(prompts=["a", "b"], prompt_ids=ids, prompt_mask=ids, completion_ids=ids, completion_mask=ids,
+                      completions=["x", "y"])  # fmt: skip
+
+    def mean_score(prompts, completions, completion_ids, **k):
+        return 0.5
+
+    with pytest.raises(ValueError, match=r"reward 'mean_score' must return a list of 2 values .* got float 0\.5"):
+        score_completions([mean_score], [1.0], rollout)

@@ -15,72 +15,29 @@ which committed results the chapters would read.
 from __future__ import annotations
 
 import argparse
-import os
-import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from adrpo_nb.experiments.committed import BOOK_RESULTS, BOOK_RUN_CALL, book_command, committed_book_result, retrain
 from adrpo_nb.utils.paths import atomic_write_json, data_dir, read_json, runs_dir
 from adrpo_nb.utils.provenance import check_seal, relativize_record, seal
 
 __all__ = ["BOOK_RESULTS", "book_command", "collect_book_results", "committed_book_result", "main", "retrain",
-           "seal_results"]
-
-#: where the book's committed full-size runs live under data/
-BOOK_RESULTS = ("results", "book")
-
-
-def book_command(family: str, arguments: str) -> str:
-    """The shell command that reruns one chapter run, e.g. ``python -c "from adrpo_nb.experiments.mnist import
-    book_run; book_run('adrpo', 0.05, iterations=300)"`` (what its provenance records)."""
-    return f'python -c "from adrpo_nb.experiments.{family} import book_run; book_run({arguments})"'
-
-
-_CALL = re.compile(r"^adrpo_nb\.experiments\.(\w+)\.book_run\((.*)\)$")
-
-
-def retrain() -> bool:
-    """True when ``ADRPO_RETRAIN=1``: the book trains every run instead of reading committed results."""
-    return os.environ.get("ADRPO_RETRAIN") == "1"
-
-
-def committed_book_result(family: Any, spec: Any, smoke: bool) -> dict[str, Any] | None:
-    """The committed result of the book run ``spec`` (made by :func:`~adrpo_nb.experiments.runner.book_spec`), or
-    ``None`` when there is none, in smoke mode, or with ``ADRPO_RETRAIN=1``.
-
-    The committed file has the run folder's name; it is read with the family's
-    :meth:`~adrpo_nb.experiments.family.Family.spec_from_result` (which also reads files made before settings
-    were recorded) and returned when its config and settings equal ``spec``'s.
-
-    Raises:
-        ValueError: the committed file's config or settings differ from ``spec``'s (it names the fields): the
-            file belongs to other settings, so it must be regenerated, not silently reused; or its content no
-            longer matches its content hash (edited by hand).
-    """
-    if smoke or retrain() or not spec.config.output_dir:
-        return None
-    path = data_dir().joinpath(*BOOK_RESULTS, Path(spec.config.output_dir).name + ".json")
-    if not path.exists():
-        return None
-    result = read_json(path)
-    check_seal(result, path)
-    diffs = family.spec_from_result(result).differences(spec)
-    if result.get("fingerprints") not in (None, family.fingerprints(spec)):
-        diffs["fingerprints"] = (result["fingerprints"], family.fingerprints(spec))
-    if diffs:
-        detail = ", ".join(f"{k}: committed {a!r} vs requested {b!r}" for k, (a, b) in diffs.items())
-        raise ValueError(f"{path} was made with other settings ({detail}); regenerate it "
-                         "(scripts/build_book.sh --retrain, then collect)")  # fmt: skip
-    return result
-
+           "seal_results"]  # the first four from adrpo_nb.experiments.committed (what the runner reads)
 
 def _family_of(record: dict[str, Any], folder: str) -> Any:
     """The family that made a book run: its result's ``family``, else its folder's prefix (``sd3_``, ...)."""
-    import importlib
+    from adrpo_nb.experiments.audio.run import FAMILY as AUDIO
+    from adrpo_nb.experiments.mnist.run import FAMILY as MNIST
+    from adrpo_nb.experiments.qwen.run import FAMILY as QWEN
+    from adrpo_nb.experiments.sd3.run import FAMILY as SD3
 
+    families = {f.name: f for f in (AUDIO, MNIST, QWEN, SD3)}
     name = record.get("family") or next((f for f in ("sd3", "qwen", "audio") if folder.startswith(f"{f}_")), "mnist")
-    return importlib.import_module(f"adrpo_nb.experiments.{name}.run").FAMILY
+    if name not in families:
+        raise ValueError(f"no family {name!r} (the book's are {sorted(families)})")
+    return families[name]
 
 
 def _stale(record: dict[str, Any], folder: str) -> str | None:
@@ -117,7 +74,7 @@ def collect_book_results(out: Path, source: Path | None = None) -> list[Path]:
             problems.append(str(err))
             continue
         record, _ = relativize_record(raw)
-        call = _CALL.match(record.get("provenance", {}).get("command", ""))
+        call = BOOK_RUN_CALL.match(record.get("provenance", {}).get("command", ""))
         if call:  # runs made before book_command: the Python call as the shell command that makes it
             record["provenance"]["command"] = book_command(call.group(1), call.group(2))
         why = _stale(record, result_file.parent.name)

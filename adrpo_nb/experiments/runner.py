@@ -29,7 +29,7 @@ from typing import Any
 import torch
 
 from adrpo_nb.core import effective_beta
-from adrpo_nb.experiments.book import book_command, committed_book_result
+from adrpo_nb.experiments.committed import book_command, committed_book_result
 from adrpo_nb.experiments.family import Family, RunSpec
 from adrpo_nb.utils.paths import atomic_write_json, data_dir, read_json, runs_dir
 from adrpo_nb.utils.provenance import check_seal, git_commit, portable_paths, provenance, seal
