@@ -598,3 +598,158 @@ def test_grpo_refuses_an_advantage_matrix_and_a_reward_of_one_number():
 
     with pytest.raises(ValueError, match=r"reward 'mean_score' must return a list of 2 values .* got float 0\.5"):
         score_completions([mean_score], [1.0], rollout)
+
+
+# ----------------------------------------------------------------------------- 5. integrity of models and results
+def _shipped_copy(tmp_path: Path, monkeypatch, name: str) -> Path:
+    """A copy of the data folder's model ``name`` in a data folder of its own (ADRPO_DATA)."""
+    folder = tmp_path / "data" / "checkpoints" / name
+    shutil.copytree(data_dir() / "checkpoints" / name, folder)
+    monkeypatch.setenv("ADRPO_DATA", str(tmp_path / "data"))
+    return folder
+
+
+def test_a_shipped_model_without_its_sha256_map_is_refused(tmp_path, monkeypatch):
+    """Before: without pretrain.json (or its sha256 map) a byte-flipped flow.safetensors loaded silently."""
+    folder = _shipped_copy(tmp_path, monkeypatch, "mnist")
+    (folder / "pretrain.json").unlink()
+    _flip_byte(folder / "flow.safetensors", (folder / "flow.safetensors").stat().st_size - 1000)
+    with pytest.raises(CheckpointError, match=r"has no pretrain\.json with a sha256 map of its files"):
+        load_base_model()
+    with pytest.warns(UserWarning, match="cannot be verified"):  # a folder of your own: said, not refused
+        load_module(VelocityMLP, shutil.copytree(folder, tmp_path / "mine") / "flow.safetensors")
+
+
+@pytest.mark.parametrize(("name", "file"), [("qwen_tiny_countdown", "tokenizer.json"),
+                                            ("qwen_tiny_countdown", "config.json"),
+                                            ("sd3_tiny", "scheduler/scheduler_config.json")])  # fmt: skip
+def test_every_file_of_a_shipped_model_is_covered_by_its_sha256(tmp_path, monkeypatch, name, file):
+    """Before: the sha256 map covered the weights only; an edited tokenizer, config or scheduler loaded unchecked."""
+    from adrpo_nb.utils.checkpoints import verify_recorded_sha256
+
+    folder = _shipped_copy(tmp_path, monkeypatch, name)
+    path = folder / file
+    original = path.read_text()
+    path.write_text(original.replace(":", ": ", 1))
+    with pytest.raises(CheckpointError, match=rf"{file} is corrupt or was replaced"):
+        verify_recorded_sha256(folder)
+    path.write_text(original)
+    assert verify_recorded_sha256(folder) > 1
+    (folder / "extra.json").write_text("{}")  # a file the map does not list is refused too
+    with pytest.raises(CheckpointError, match=r"extra\.json is not covered by the sha256 map"):
+        verify_recorded_sha256(folder)
+
+
+def test_the_sha256_check_is_not_fooled_by_an_edit_of_the_same_size_and_time(tmp_path):
+    """Before: a verified file was cached by (path, size, mtime): an edit that kept both loaded unchecked."""
+    folder = shutil.copytree(data_dir() / "checkpoints" / "mnist", tmp_path / "mnist")
+    target = folder / "classifier.safetensors"
+    load_module(DigitClassifier, target)
+    stat = target.stat()
+    _flip_byte(target, stat.st_size - 1000)
+    os.utime(target, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert target.stat().st_size == stat.st_size and target.stat().st_mtime_ns == stat.st_mtime_ns
+    with pytest.raises(CheckpointError, match=r"classifier\.safetensors is corrupt"):
+        load_module(DigitClassifier, target)
+
+
+def test_verify_fails_clearly_on_a_folder_without_pretrain_json(tmp_path):
+    """Before: "0 weight file(s) match their sha256", exit 0."""
+    from adrpo_nb.utils.checkpoints import main
+
+    (tmp_path / "flow.safetensors").write_bytes(b"x")
+    with pytest.raises(SystemExit, match=r"verify: .* has no pretrain\.json with a sha256 map"):
+        main(["verify", str(tmp_path)])
+
+
+# ----------------------------------------------------------------------------- 3. and 4. the command line, data/
+def test_dpo_at_beta0_zero_is_refused_on_the_command_line(tmp_path):
+    """Before: ``sd3 train --method dpo --beta0 0`` trained with a zero gradient (the loss is log 2 throughout)."""
+    from adrpo_nb.experiments.sd3.run import main
+
+    with pytest.raises(SystemExit, match=r"method='dpo' with beta0=0 has a zero gradient"):
+        main(["train", "--smoke", "--method", "dpo", "--beta0", "0", "--num-generations", "2", "--out", str(tmp_path)])
+    assert not any(tmp_path.iterdir())
+
+
+def test_realsize_writes_under_runs_unless_told(tmp_path, monkeypatch):
+    """Before: ``bench realsize --family qwen`` without --out replaced data/results/realsize/qwen.json."""
+    from adrpo_nb.experiments import realsize
+
+    monkeypatch.setenv("ADRPO_RUNS", str(tmp_path / "runs"))
+    monkeypatch.setenv("ADRPO_DATA", str(tmp_path / "data"))  # were it written there, not into the real data/
+    monkeypatch.setattr(realsize, "run_qwen", lambda **kwargs: {"family": "qwen"})
+    monkeypatch.setattr(realsize, "add_throughput", lambda result: None)
+    monkeypatch.setattr(realsize, "_print", lambda result: None)
+    realsize.main(["--family", "qwen", "--no-trl"])
+    assert json.loads((tmp_path / "runs" / "results" / "realsize" / "qwen.json").read_text())["family"] == "qwen"
+    assert not (tmp_path / "data").exists()
+
+
+def test_bench_refuses_zero_iterations_naming_the_flag(capsys):
+    """Before: ``bench mnist --iterations 0`` ended in statistics.StatisticsError."""
+    from adrpo_nb.experiments.bench import main
+
+    with pytest.raises(SystemExit):
+        main(["mnist", "--iterations", "0"])
+    assert "--iterations: must be >= 1" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------- 7. concurrency
+def test_a_stray_rank_without_a_launcher_still_takes_the_run_lock(tmp_path, monkeypatch):
+    """Before: with RANK=1 exported and no launcher the lock was skipped: two runs into one folder both went on."""
+    from adrpo_nb.utils.runlock import run_lock
+
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    _write_lock(tmp_path, os.getppid())
+    with pytest.raises(RunLockError, match="in use by another run"):
+        _trainer(replace(TINY, output_dir=str(tmp_path))).train()
+    monkeypatch.setenv("WORLD_SIZE", "2")  # a real launch: the main process (rank 0) holds the lock for all
+    with run_lock(tmp_path / "other"):
+        assert not (tmp_path / "other").exists()
+
+
+# ----------------------------------------------------------------------------- 8. figures
+def _lm_sweep(seeds=(0, 1)) -> dict:
+    def run(method, seed):
+        return {"config": {"method": method, "beta0": 0.04, "seed": seed, "clip": [-0.04, 0.04], "scale_rewards": True},
+                "final": {"accuracy": 0.3, "reward": 1.0, "even_entropy_norm": 1.0, "w2": 0.0},
+                "curve": {"iteration": [1, 2], "entropy": [1.0, 0.9]}}  # fmt: skip
+
+    return {"runs": [run(m, s) for m in ("fixed", "adrpo") for s in seeds]}
+
+
+def test_a_seed_listed_twice_is_refused_by_the_tables_and_figures():
+    """Before: seed 0 listed twice read "mean of 4 seeds" / "seeds 2" with a spread of 0."""
+    from adrpo_nb.viz.lm import plot_seed_bands
+    from adrpo_nb.viz.plots import sweep_table
+
+    twice = _lm_sweep(seeds=(0, 0, 1))
+    with pytest.raises(ValueError, match=r"variant='adrpo', beta0=0\.04: seed 0 appears 2 times"):
+        plot_seed_bands(twice, "entropy", [("adrpo", 0.04)])
+    with pytest.raises(ValueError, match=r"method='fixed', beta0=0\.04: seed 0 appears 2 times"):
+        sweep_table(twice, ["fixed"])
+
+
+def test_a_requested_absent_entry_is_an_error_not_a_silent_gap():
+    """Before: plot_seed_bands and sweep_table dropped a requested (variant, β0) or method without a word."""
+    from adrpo_nb.viz.lm import plot_seed_bands
+    from adrpo_nb.viz.plots import sweep_table
+
+    with pytest.raises(ValueError, match=r"no finished run of variant='adrpo', beta0=0\.2 in this sweep; it has"):
+        plot_seed_bands(_lm_sweep(), "entropy", [("adrpo", 0.04), ("adrpo", 0.2)])
+    with pytest.raises(ValueError, match=r"no run of method='orw' in this sweep \(its methods: \['adrpo', 'fixed'\]\)"):
+        sweep_table(_lm_sweep(), ["fixed", "orw"])
+
+
+def test_a_non_finite_front_point_is_reported():
+    """Before: a NaN point of a Pareto front was neither drawn nor reported."""
+    from adrpo_nb.viz.plots import plot_pareto_fronts
+
+    points = [{"beta0": b, "reward": r, "diversity": 0.5, "reward_std": 0.0, "diversity_std": 0.0}
+              for b, r in ((0.05, 0.6), (0.1, float("nan")))]  # fmt: skip
+    summary = {"by_diversity": {"even_entropy_norm": {"methods": {"adrpo": {
+        "points": points, "front": [[0.6, 0.5]], "hypervolume": 0.1}}}}}  # fmt: skip
+    with pytest.warns(UserWarning, match=r"ADRPO: the point\(s\) at β0 = 0\.1 have a non-finite reward"):
+        plot_pareto_fronts(summary)

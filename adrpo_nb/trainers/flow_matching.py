@@ -114,6 +114,9 @@ class FlowMatchingRLConfig(RLConfig):
             raise ConfigError("shared_noise=True noises each group alike: it needs num_generations (per prompt)")
         if self.method == "dpo" and (k is None or k < 2):
             raise ConfigError(f"method='dpo' needs groups of at least 2 samples per prompt, got num_generations={k!r}")
+        if self.method == "dpo" and self.beta0 == 0:  # −log σ(−β/2 · Δ) is log 2 for every Δ at β = 0
+            raise ConfigError("method='dpo' with beta0=0 has a zero gradient (Diffusion-DPO's loss is "
+                              "−log σ(−β/2 · Δ)): choose beta0 > 0 (the SD3 sweeps use 100 and 1000)")
 
 
 def _reward_name(fn: Any) -> str:
