@@ -72,7 +72,10 @@ def check_beta0(beta0: float) -> float:
     """``beta0`` as a float; ``ValueError`` naming it unless it is a finite number ``>= 0``."""
     if isinstance(beta0, (str, bytes, bool)):
         raise TypeError(f"beta0 must be a number, got beta0={beta0!r}")
-    beta0 = float(beta0)
+    try:
+        beta0 = float(beta0)
+    except (TypeError, ValueError):  # None, a list, ...
+        raise TypeError(f"beta0 must be a number, got beta0={beta0!r} ({type(beta0).__name__})") from None
     if not math.isfinite(beta0) or beta0 < 0:
         raise ValueError(f"beta0 must be a finite number >= 0, got beta0={beta0!r}")
     return beta0

@@ -753,3 +753,47 @@ def test_a_non_finite_front_point_is_reported():
         "points": points, "front": [[0.6, 0.5]], "hypervolume": 0.1}}}}}  # fmt: skip
     with pytest.warns(UserWarning, match=r"ADRPO: the point\(s\) at β0 = 0\.1 have a non-finite reward"):
         plot_pareto_fronts(summary)
+
+
+# ----------------------------------------------------------------------------- 9. errors that name the field or file
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [  # before: "float() argument must be a string or a real number, not 'NoneType'" (and 'list')
+        ({"beta0": None}, TypeError, r"beta0 must be a number, got beta0=None"),
+        ({"beta0": [0.1]}, TypeError, r"beta0 must be a number, got beta0=\[0\.1\] \(list\)"),
+        # before: accepted, and an identical rerun was refused as "another config" (NaN equals nothing)
+        ({"extra": {"t": float("nan")}}, ConfigError, r"extra\['t'\] must be finite"),
+    ],
+)
+def test_a_bad_config_value_is_named(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        FlowMatchingRLConfig(**kwargs)
+
+
+def test_a_bad_wav_names_its_file(tmp_path):
+    """Before: wave.Error "fmt chunk and/or data chunk missing", without the file."""
+    from adrpo_nb.tasks.audio_qa import read_wav
+
+    path = tmp_path / "clip.wav"
+    path.write_bytes(b"RIFF\x04\x00\x00\x00WAVE")
+    with pytest.raises(ValueError, match=r"clip\.wav is not a readable WAV file"):
+        read_wav(path)
+
+
+def test_the_slider_names_a_metric_the_sweep_lacks():
+    """Before: BetaSlider on the Qwen sweep ended in KeyError: 'even_entropy_norm'."""
+    from adrpo_nb.viz import BetaSlider
+
+    sweep = {"runs": [{**r, "final": {"accuracy": 0.3, "reward": 1.0, "kl": 0.1}} for r in _lm_sweep()["runs"]]}
+    with pytest.raises(ValueError, match=r"diversity_key='even_entropy_norm' is not a final metric of this sweep's "
+                                         r"runs \(they have \['accuracy', 'kl', 'reward'\]\)"):  # fmt: skip
+        BetaSlider(sweep)
+
+
+def test_records_that_are_not_records_are_named(tmp_path):
+    """Before: a records.json holding a list ended in AttributeError."""
+    from adrpo_nb.experiments.runner import RunRecords
+
+    (tmp_path / RunRecords.FILE).write_text("[1, 2]")
+    with pytest.raises(ValueError, match=r"records\.json holds a JSON list, not records"):
+        RunRecords(tmp_path, ("beta_eff",)).resume(3)
