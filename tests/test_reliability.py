@@ -678,9 +678,8 @@ def test_realsize_writes_under_runs_unless_told(tmp_path, monkeypatch):
 
     monkeypatch.setenv("ADRPO_RUNS", str(tmp_path / "runs"))
     monkeypatch.setenv("ADRPO_DATA", str(tmp_path / "data"))  # were it written there, not into the real data/
-    monkeypatch.setattr(realsize, "run_qwen", lambda **kwargs: {"family": "qwen"})
+    monkeypatch.setattr(realsize, "run_qwen", lambda **kwargs: {"family": "qwen", "runs": {}})  # nothing measured
     monkeypatch.setattr(realsize, "add_throughput", lambda result: None)
-    monkeypatch.setattr(realsize, "_print", lambda result: None)
     realsize.main(["--family", "qwen", "--no-trl"])
     assert json.loads((tmp_path / "runs" / "results" / "realsize" / "qwen.json").read_text())["family"] == "qwen"
     assert not (tmp_path / "data").exists()
