@@ -72,7 +72,10 @@ def check_beta0(beta0: float) -> float:
     """``beta0`` as a float; ``ValueError`` naming it unless it is a finite number ``>= 0``."""
     if isinstance(beta0, (str, bytes, bool)):
         raise TypeError(f"beta0 must be a number, got beta0={beta0!r}")
-    beta0 = float(beta0)
+    try:
+        beta0 = float(beta0)
+    except (TypeError, ValueError):  # None, a list, ...
+        raise TypeError(f"beta0 must be a number, got beta0={beta0!r} ({type(beta0).__name__})") from None
     if not math.isfinite(beta0) or beta0 < 0:
         raise ValueError(f"beta0 must be a finite number >= 0, got beta0={beta0!r}")
     return beta0
@@ -259,7 +262,8 @@ def group_advantages(
 
     Raises:
         ValueError: ``group_size < 1``, ``len(rewards)`` not a multiple of ``group_size``, an unknown
-            ``std``, or a NaN/inf reward (the message names the value and its index).
+            ``std``, a NaN/inf reward (the message names the value and its index), or rewards so large that
+            their advantages overflow float32 (it names their range).
     """
     rewards = _as_1d("rewards", rewards)
     check_advantage_std(std)
@@ -274,6 +278,10 @@ def group_advantages(
     centred = groups - groups.mean(dim=1, keepdim=True)
     if scale and group_size > 1:
         centred = centred / (groups.std(dim=1, unbiased=std == "unbiased", keepdim=True) + eps)
+    if not torch.isfinite(centred).all():
+        low, high = rewards.min().item(), rewards.max().item()
+        raise ValueError(f"the group advantages of these rewards overflow float32 (rewards in [{low:.3g}, "
+                         f"{high:.3g}]): rescale the reward")
     return centred.reshape(-1)
 
 

@@ -3,24 +3,25 @@
 # (GRPO, side by side with trl.GRPOTrainer), Qwen2-Audio-7B-Instruct and Qwen2.5-Omni-7B's thinker; random weights
 # built from the published configs (adrpo_nb/models/real_configs), bf16, a few iterations each (≈ 8 min on one H200).
 # Writes step time per phase, peak memory, images/s or tokens/s and an MFU estimate (GPU_PEAK_TFLOPS, default
-# 989 = H100/H200 dense bf16) to data/results/gpu/*.json with provenance (command, commit, device, time).
+# 989 = H100/H200 dense bf16) to runs/results/gpu/*.json (--out data/results/gpu for the committed ones) with
+# provenance (command, commit, device, time).
 # Then, when the Python in VERL_PYTHON (default: the same) has verl and vLLM, three iterations of the verl recipe
 # (recipes/verl/run_adrpo_grpo.sh: ADRPO-GRPO, Qwen2.5-0.5B-Instruct, FSDP + vLLM, GSM8K prepared first: needs the
 # Hub) with its log in verl_adrpo_grpo.log; without them that step says so and is left out.
 #
 #   bash scripts/gpu_check.sh             # run (needs a CUDA GPU and the package installed: pip install -e .[sd3,trl])
 #   bash scripts/gpu_check.sh --dry-run   # list what would run; exits 0 anywhere
-#   bash scripts/gpu_check.sh --out DIR   # write the JSON files to DIR instead of data/results/gpu
+#   bash scripts/gpu_check.sh --out DIR   # write the JSON files to DIR instead of runs/results/gpu
 set -euo pipefail
 cd "$(dirname "$0")/.."
-OUT=data/results/gpu
+OUT=${ADRPO_RUNS:-runs}/results/gpu
 DRY=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --dry-run) DRY=1 ;;
     --out) OUT="$2"; shift ;;
     --out=*) OUT="${1#--out=}" ;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
     *) echo "gpu_check.sh: unknown option $1 (use --dry-run, --out DIR)" >&2; exit 2 ;;
   esac
   shift

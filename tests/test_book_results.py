@@ -1,11 +1,14 @@
 """The full book reads committed full-size runs only when their settings equal the chapter's request."""
 
 import json
+import shutil
 
 import pytest
 
 from adrpo_nb.experiments import mnist
 from adrpo_nb.experiments.book import collect_book_results, committed_book_result
+from adrpo_nb.experiments.book import main as book_main
+from adrpo_nb.utils.provenance import check_seal, seal
 
 FAMILY = mnist.FAMILY
 
@@ -67,11 +70,17 @@ def test_missing_file_means_train(cfg, tmp_path, monkeypatch):
     assert committed_book_result(FAMILY, cfg, smoke=False) is None
 
 
-def test_collect_copies_finished_runs_with_relative_paths(tmp_path):
-    run = tmp_path / "runs" / "book" / "adrpo_b0.05_s0_it300_abcd1234"
-    run.mkdir(parents=True)
-    (run / "result.json").write_text(json.dumps({"config": {"output_dir": "/work/x/runs/book/a"}, "provenance": {
-        "command": "adrpo_nb.experiments.mnist.book_run('adrpo', 0.05, iterations=300)"}}))
+def _finished_run(folder, spec, **changes):
+    folder.mkdir(parents=True)
+    record = {"family": "mnist", **spec.to_dict(), "fingerprints": FAMILY.fingerprints(spec), "final": 1,
+              "provenance": {"command": "adrpo_nb.experiments.mnist.book_run('adrpo', 0.05, iterations=300)"},
+              **changes}  # fmt: skip
+    record["config"]["output_dir"] = "/work/x/runs/book/a"
+    (folder / "result.json").write_text(json.dumps(seal(record) if "content_sha256" not in changes else record))
+
+
+def test_collect_copies_finished_runs_with_relative_paths(cfg, tmp_path):
+    _finished_run(tmp_path / "runs" / "book" / "adrpo_b0.05_s0_it300_abcd1234", cfg)
     (tmp_path / "runs" / "book" / "unfinished").mkdir()
     written = collect_book_results(tmp_path / "out", tmp_path / "runs" / "book")
     assert [p.name for p in written] == ["adrpo_b0.05_s0_it300_abcd1234.json"]
@@ -79,3 +88,33 @@ def test_collect_copies_finished_runs_with_relative_paths(tmp_path):
     assert record["config"]["output_dir"] == "runs/book/a"
     assert record["provenance"]["command"] == ('python -c "from adrpo_nb.experiments.mnist import book_run; '
                                                "book_run('adrpo', 0.05, iterations=300)\"")
+    check_seal(record, written[0])  # sealed anew after its paths changed
+
+
+def test_collect_refuses_a_typo_a_stale_run_and_an_edited_one(cfg, tmp_path):
+    """Before: --runs <typo> collected nothing and exited 0; a run made with another base model or data split (or
+    before they were recorded) was committed as it was; so was a result edited by hand."""
+    with pytest.raises(SystemExit, match=r"no book runs folder .*runs/bok \(a typo in --runs\?\)"):
+        book_main(["collect", "--out", str(tmp_path / "out"), "--runs", str(tmp_path / "runs" / "bok")])
+    runs = tmp_path / "runs" / "book"
+    _finished_run(runs / "adrpo_b0.05_s0_it300_stale", cfg, fingerprints=None)
+    with pytest.raises(ValueError, match=r"stale/result\.json: fingerprints None vs today's \{'base_model'"):
+        collect_book_results(tmp_path / "out", runs)
+    assert not (tmp_path / "out").exists()  # nothing written
+    shutil.rmtree(runs)
+    _finished_run(runs / "adrpo_b0.05_s0_it300_edited", cfg, content_sha256="0" * 64)
+    with pytest.raises(ValueError, match=r"edited/result\.json was edited or corrupted"):
+        collect_book_results(tmp_path / "out", runs)
+
+
+def test_a_committed_result_edited_by_hand_is_detected(cfg, tmp_path, monkeypatch):
+    """Before: a digit edited in a committed result was read as the run's result. ``book seal`` adds the content
+    hash to committed files that have none (how data/results/book got theirs); an edit after it is refused."""
+    _committed(tmp_path, monkeypatch, cfg)
+    folder = tmp_path / "data" / "results" / "book"
+    assert book_main(["seal", "--out", str(folder)]) == 0
+    assert committed_book_result(FAMILY, cfg, smoke=False)["final"] == 1
+    (path,) = folder.glob("*.json")
+    path.write_text(path.read_text().replace('"final": 1', '"final": 2'))
+    with pytest.raises(ValueError, match=r"was edited or corrupted after it was written"):
+        committed_book_result(FAMILY, cfg, smoke=False)

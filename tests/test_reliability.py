@@ -1,5 +1,6 @@
 """No silent loss (issue 12): each case a new user hit, and the clear error or right result it now gets."""
 
+import hashlib
 import json
 import os
 import shutil
@@ -39,8 +40,9 @@ def test_a_finished_result_is_reused_only_for_its_own_config(tmp_path):
     from adrpo_nb.experiments import mnist
 
     spec = mnist.run.RunSpec(replace(TINY, output_dir=str(tmp_path), iterations=300), mnist.MnistSettings())
-    atomic_write_json(tmp_path / "result.json", {**spec.to_dict(), "final": {"reward": 0.9}})
     family = mnist.FAMILY
+    atomic_write_json(tmp_path / "result.json", {**spec.to_dict(), "fingerprints": family.fingerprints(spec),
+                                                 "final": {"reward": 0.9}})  # fmt: skip
     assert finished_result(family, spec.replace(progress=True, checkpoint_every=5))["final"] == {"reward": 0.9}
     with pytest.raises(ValueError, match=r"method: result 'adrpo' vs now 'fixed'"):
         finished_result(family, spec.replace(method="fixed"))
@@ -400,3 +402,397 @@ def test_a_resumed_flow_run_keeps_its_beta_and_sample_snapshots(tmp_path):
     mnist.run_rl(cfg, eval_samples=64, beta_eff_snapshots=(1, 3))
     resumed = mnist.run_rl(cfg.replace(iterations=3), eval_samples=64, beta_eff_snapshots=(1, 3))
     assert list(resumed["beta_eff"]) == ["1", "3"] and list(resumed["samples_during_training"]) == ["1", "3"]
+
+
+# ============================================================================= round 3 (issue 24)
+# ----------------------------------------------------------------------------- 1. reuse and resume know what made a run
+def _mnist_spec(folder: Path, **fields):
+    from adrpo_nb.experiments import mnist
+
+    spec = mnist.smoke_config(mnist.FAMILY.spec(output_dir=str(folder), progress=False))
+    return spec.replace(**{"iterations": 2, "checkpoint_every": 1, "eval_samples": 64, **fields})
+
+
+def test_a_result_made_before_the_split_or_on_another_one_is_refused_naming_the_fingerprints(tmp_path):
+    """Before: a result without fingerprints (made before they were recorded, e.g. a Qwen run on the countdown
+    split before the split by meaning), or with the base model's alone, was returned as it is."""
+    from adrpo_nb.experiments import mnist, qwen
+
+    spec = qwen.smoke_config(qwen.default_config(output_dir=str(tmp_path)))
+    now = qwen.FAMILY.fingerprints(spec)
+    assert set(now) == {"base_model", "data"}
+    for recorded in (None, {"base_model": now["base_model"]}, {**now, "data": "0123456789ab"}):
+        saved = {**spec.to_dict(), "final": {"accuracy": 0.281}}
+        atomic_write_json(tmp_path / "result.json", saved if recorded is None else {**saved, "fingerprints": recorded})
+        with pytest.raises(ValueError, match=r"another run \(fingerprints: result .* vs now \{'base_model'"):
+            finished_result(qwen.FAMILY, spec)
+    atomic_write_json(tmp_path / "result.json", {**spec.to_dict(), "fingerprints": now, "final": {"accuracy": 0.3}})
+    assert finished_result(qwen.FAMILY, spec)["final"] == {"accuracy": 0.3}
+    assert qwen.FAMILY.fingerprints(spec.replace(eval_size=8))["data"] != now["data"]  # the data it reads
+    # a reward is named by the settings: a function in its place is refused, never compared away
+    with pytest.raises(ConfigError, match="reward must be one of"):
+        mnist.run_rl(_mnist_spec(tmp_path / "m"), reward=lambda images: 1 - even_digits(images))
+    with pytest.raises(ConfigError, match=r"no field 'base'"):
+        mnist.run_rl(_mnist_spec(tmp_path / "m"), base="elsewhere")
+
+
+def test_an_interrupted_run_does_not_resume_onto_another_reward_or_base_model(tmp_path, monkeypatch):
+    """Before: the checkpoint's trainer config was all a resume compared; a run interrupted with one reward (or base
+    model) resumed with another and returned a result made of both."""
+    from adrpo_nb.experiments import mnist
+
+    spec = _mnist_spec(tmp_path)
+    mnist.run_rl(spec)
+    (tmp_path / "result.json").unlink()  # interrupted after its last checkpoint
+    with pytest.raises(ValueError, match=r"checkpoint\.pt was made by another run \(settings\.reward: checkpoint's "
+                                         r"'even_digits' vs now 'digit_3'\)"):  # fmt: skip
+        mnist.run_rl(spec.replace(reward="digit_3", iterations=3))
+    real = mnist.FAMILY.fingerprints(spec)
+    monkeypatch.setattr(mnist.FAMILY, "fingerprints", lambda s: {"base_model": "re-pretrained"})
+    with pytest.raises(ValueError, match=r"another run \(fingerprints: checkpoint's \{'base_model': '"
+                                         + real["base_model"]):  # fmt: skip
+        mnist.run_rl(spec.replace(iterations=3))
+    monkeypatch.undo()
+    (tmp_path / "run.json").unlink()  # a checkpoint from before runs recorded what made them
+    with pytest.raises(ValueError, match=r"has no run\.json beside it"):
+        mnist.run_rl(spec.replace(iterations=3))
+
+
+# ----------------------------------------------------------------------------- 2. kill -9: records and artefacts
+def _comparable(result: dict) -> dict:
+    """A result without what differs between two runs of one spec: the folder, the times (provenance), its hash."""
+    out = {k: v for k, v in result.items() if k not in ("provenance", "content_sha256")}
+    return {**out, "config": {k: v for k, v in out["config"].items() if k != "output_dir"}}
+
+
+def _worker(out: Path, kill: str) -> int:
+    worker = Path(__file__).with_name("_resume_worker.py")
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([sys.executable, str(worker), str(out), kill, "runner"], capture_output=True, text=True,
+                          env=env, cwd=ROOT)  # fmt: skip
+    assert proc.returncode in (0, -9), proc.stderr[-2000:]
+    return proc.returncode
+
+
+def test_a_kill_as_a_record_is_saved_resumes_to_the_same_records_and_result(tmp_path):
+    """SIGKILL as iteration 2's β_eff, then (in the rerun) the last iteration's sample snapshot, is about to be saved.
+    Before, that iteration's checkpoint was already written then: the resumed run never replayed it and its result
+    lacked those records for good."""
+    assert _worker(tmp_path / "straight", "-") == 0
+    straight = json.loads((tmp_path / "straight" / "result.json").read_text())
+    killed = tmp_path / "killed"
+    assert _worker(killed, "beta_eff:2") == -9
+    assert _worker(killed, "samples_during_training:3") == -9
+    assert not (killed / "result.json").exists()
+    assert _worker(killed, "-") == 0
+    resumed = json.loads((killed / "result.json").read_text())
+    assert list(resumed["beta_eff"]) == ["1", "2", "3"] == list(resumed["samples_during_training"])
+    assert _comparable(resumed) == _comparable(straight)
+    assert (killed / "records.json").read_bytes() == (tmp_path / "straight" / "records.json").read_bytes()
+
+
+class _Killed(BaseException):
+    """Stands for SIGKILL in-process: files stay as they are at that point (every write is atomic)."""
+
+
+def test_a_kill_while_the_lora_is_saved_or_a_lost_lora_is_rederived_bit_identical(tmp_path, monkeypatch):
+    """SD3's LoRA is part of its result: a kill while it is written, or a finished result whose lora/ is missing or
+    changed, gives on the rerun the LoRA and result of an uninterrupted run. Before, a result.json without its
+    lora/ (a kill after result.json, as the runner once wrote it, or a lost folder) was returned as it was."""
+    from adrpo_nb.experiments import sd3
+
+    def spec(folder: Path):
+        return sd3.smoke_config(sd3.default_config(output_dir=str(folder), progress=False)).replace(
+            iterations=2, checkpoint_every=1, eval_prompts=2, snapshots=(1, 2))
+
+    straight = sd3.run_rl(spec(tmp_path / "straight"))
+    lora = (tmp_path / "straight" / "lora" / "pytorch_lora_weights.safetensors").read_bytes()
+    assert straight["artifacts"] == {"lora/pytorch_lora_weights.safetensors": hashlib.sha256(lora).hexdigest()}
+
+    save = sd3.run.save_lora
+
+    def save_half_and_die(adapter, directory):
+        save(adapter, directory)
+        path = Path(directory) / "pytorch_lora_weights.safetensors"
+        path.write_bytes(path.read_bytes()[: len(lora) // 2])
+        raise _Killed
+
+    killed = tmp_path / "killed"
+    monkeypatch.setattr(sd3.run, "save_lora", save_half_and_die)
+    with pytest.raises(_Killed):
+        sd3.run_rl(spec(killed))
+    monkeypatch.undo()
+    assert not (killed / "result.json").exists()
+    for damage in (None, lambda: shutil.rmtree(killed / "lora"), lambda: _flip_byte(
+            killed / "lora" / "pytorch_lora_weights.safetensors", 100)):  # fmt: skip
+        if damage is not None:
+            damage()
+        again = sd3.run_rl(spec(killed))
+        assert (killed / "lora" / "pytorch_lora_weights.safetensors").read_bytes() == lora
+        assert _comparable(again) == _comparable(straight), damage
+
+
+# ----------------------------------------------------------------------------- 6. trainer semantics
+def test_the_flow_trainer_refuses_groups_of_one_like_the_grpo_trainer():
+    """Before: num_generations=1 or samples_per_iteration=1 trained with every advantage 0 (nothing moved)."""
+    with pytest.raises(ValueError, match=r"num_generations=1 makes groups of one sample: every advantage would be 0"):
+        _trainer(replace(TINY, num_generations=1))
+    with pytest.raises(ValueError, match=r"samples_per_iteration=1 makes groups of one sample"):
+        _trainer(replace(TINY, samples_per_iteration=1, minibatch_size=1))
+    _trainer(replace(TINY, num_generations=1), advantage_fn=lambda r, s: r - 0.5)  # its own baseline: fine
+    _trainer(replace(TINY, num_generations=1, method="orw"))  # raw rewards: no group
+
+
+@pytest.mark.parametrize("method", ["orw", "dpo"])
+def test_an_advantage_fn_the_method_would_ignore_is_refused(method):
+    """Before: advantage_fn was silently ignored by orw and dpo."""
+    with pytest.raises(ValueError, match=rf"advantage_fn is not used by method='{method}'"):
+        _trainer(replace(TINY, method=method, num_generations=4), advantage_fn=lambda r, s: r)
+
+
+@pytest.mark.parametrize(
+    ("changes", "kwargs", "error", "match"),
+    [  # before: every update silently zeroed by clipping an infinite norm
+        ({}, {"advantage_fn": lambda r, s: torch.full_like(r, 1e30)}, FloatingPointError,
+         r"non-finite gradient norm inf at iteration 0 \(advantages in \[1e\+30, 1e\+30\]\); rescale the reward"),
+        # before: "advantages must be finite"
+        ({}, {"reward": lambda x: torch.full((len(x),), 1e38)}, ValueError,
+         r"group advantages of these rewards overflow float32 \(rewards in \[1e\+38, 1e\+38\]\)"),
+        # before: "lower learning_rate, raise beta0"
+        ({"method": "orw", "orw_temperature": 1000.0}, {}, ValueError,
+         r"ORW's weights exp\(orw_temperature · reward\) overflow float32: orw_temperature=1000"),
+    ],
+)
+def test_absurd_weights_raise_naming_their_cause(changes, kwargs, error, match):
+    trainer = _trainer(replace(TINY, **changes), **kwargs)
+    with pytest.raises(error, match=match):
+        trainer.step()
+
+
+def test_a_diverged_learning_rate_is_named_not_the_reward():
+    """Before: learning_rate=1e30 ended in "even_digits returned a non-finite score" (the reward blamed)."""
+    trainer = _trainer(replace(TINY, learning_rate=1e30, max_grad_norm=None, iterations=3))
+    with pytest.raises(FloatingPointError, match=r"samples are not finite at iteration 1: its weights diverged "
+                                                 r"\(learning_rate=1e\+30"):  # fmt: skip
+        trainer.train()
+
+
+def test_grpo_refuses_an_advantage_matrix_and_a_reward_of_one_number():
+    """Before: a (K, P) advantage_fn was flattened row-major onto the wrong completions; a reward returning one
+    float failed with "'float' object is not iterable"."""
+    from adrpo_nb.experiments.qwen import countdown_rows, load_tiny
+    from adrpo_nb.trainers.grpo import GRPOTrainer, score_completions
+    from adrpo_nb.types import Rollout
+
+    cfg = GRPOConfig(iterations=1, prompts_per_iteration=2, num_generations=3, minibatch_size=6, progress=False)
+    by_group = GRPOTrainer(load_tiny(max_new_tokens=4), lambda completions, **k: [1.0] * len(completions),
+                           countdown_rows(8), cfg, advantage_fn=lambda r, rollout: torch.zeros(3, 2))  # fmt: skip
+    with pytest.raises(ValueError, match=r"one advantage per completion, shape \(6,\) .* got shape \(3, 2\)"):
+        by_group.step()
+    ids = torch.ones(2, 3, dtype=torch.long)
+    rollout = Rollout(prompts=["a", "b"], prompt_ids=ids, prompt_mask=ids, completion_ids=ids, completion_mask=ids,
+                      completions=["x", "y"])  # fmt: skip
+
+    def mean_score(prompts, completions, completion_ids, **k):
+        return 0.5
+
+    with pytest.raises(ValueError, match=r"reward 'mean_score' must return a list of 2 values .* got float 0\.5"):
+        score_completions([mean_score], [1.0], rollout)
+
+
+# ----------------------------------------------------------------------------- 5. integrity of models and results
+def _shipped_copy(tmp_path: Path, monkeypatch, name: str) -> Path:
+    """A copy of the data folder's model ``name`` in a data folder of its own (ADRPO_DATA)."""
+    folder = tmp_path / "data" / "checkpoints" / name
+    shutil.copytree(data_dir() / "checkpoints" / name, folder)
+    monkeypatch.setenv("ADRPO_DATA", str(tmp_path / "data"))
+    return folder
+
+
+def test_a_shipped_model_without_its_sha256_map_is_refused(tmp_path, monkeypatch):
+    """Before: without pretrain.json (or its sha256 map) a byte-flipped flow.safetensors loaded silently."""
+    folder = _shipped_copy(tmp_path, monkeypatch, "mnist")
+    (folder / "pretrain.json").unlink()
+    _flip_byte(folder / "flow.safetensors", (folder / "flow.safetensors").stat().st_size - 1000)
+    with pytest.raises(CheckpointError, match=r"has no pretrain\.json with a sha256 map of its files"):
+        load_base_model()
+    with pytest.warns(UserWarning, match="cannot be verified"):  # a folder of your own: said, not refused
+        load_module(VelocityMLP, shutil.copytree(folder, tmp_path / "mine") / "flow.safetensors")
+
+
+@pytest.mark.parametrize(("name", "file"), [("qwen_tiny_countdown", "tokenizer.json"),
+                                            ("qwen_tiny_countdown", "config.json"),
+                                            ("sd3_tiny", "scheduler/scheduler_config.json")])  # fmt: skip
+def test_every_file_of_a_shipped_model_is_covered_by_its_sha256(tmp_path, monkeypatch, name, file):
+    """Before: the sha256 map covered the weights only; an edited tokenizer, config or scheduler loaded unchecked."""
+    from adrpo_nb.utils.checkpoints import verify_recorded_sha256
+
+    folder = _shipped_copy(tmp_path, monkeypatch, name)
+    path = folder / file
+    original = path.read_text()
+    path.write_text(original.replace(":", ": ", 1))
+    with pytest.raises(CheckpointError, match=rf"{file} is corrupt or was replaced"):
+        verify_recorded_sha256(folder)
+    path.write_text(original)
+    assert verify_recorded_sha256(folder) > 1
+    (folder / "extra.json").write_text("{}")  # a file the map does not list is refused too
+    with pytest.raises(CheckpointError, match=r"extra\.json is not covered by the sha256 map"):
+        verify_recorded_sha256(folder)
+
+
+def test_the_sha256_check_is_not_fooled_by_an_edit_of_the_same_size_and_time(tmp_path):
+    """Before: a verified file was cached by (path, size, mtime): an edit that kept both loaded unchecked."""
+    folder = shutil.copytree(data_dir() / "checkpoints" / "mnist", tmp_path / "mnist")
+    target = folder / "classifier.safetensors"
+    load_module(DigitClassifier, target)
+    stat = target.stat()
+    _flip_byte(target, stat.st_size - 1000)
+    os.utime(target, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert target.stat().st_size == stat.st_size and target.stat().st_mtime_ns == stat.st_mtime_ns
+    with pytest.raises(CheckpointError, match=r"classifier\.safetensors is corrupt"):
+        load_module(DigitClassifier, target)
+
+
+def test_verify_fails_clearly_on_a_folder_without_pretrain_json(tmp_path):
+    """Before: "0 weight file(s) match their sha256", exit 0."""
+    from adrpo_nb.utils.checkpoints import main
+
+    (tmp_path / "flow.safetensors").write_bytes(b"x")
+    with pytest.raises(SystemExit, match=r"verify: .* has no pretrain\.json with a sha256 map"):
+        main(["verify", str(tmp_path)])
+
+
+# ----------------------------------------------------------------------------- 3. and 4. the command line, data/
+def test_dpo_at_beta0_zero_is_refused_on_the_command_line(tmp_path):
+    """Before: ``sd3 train --method dpo --beta0 0`` trained with a zero gradient (the loss is log 2 throughout)."""
+    from adrpo_nb.experiments.sd3.run import main
+
+    with pytest.raises(SystemExit, match=r"method='dpo' with beta0=0 has a zero gradient"):
+        main(["train", "--smoke", "--method", "dpo", "--beta0", "0", "--num-generations", "2", "--out", str(tmp_path)])
+    assert not any(tmp_path.iterdir())
+
+
+def test_realsize_writes_under_runs_unless_told(tmp_path, monkeypatch):
+    """Before: ``bench realsize --family qwen`` without --out replaced data/results/realsize/qwen.json."""
+    from adrpo_nb.experiments import realsize
+
+    monkeypatch.setenv("ADRPO_RUNS", str(tmp_path / "runs"))
+    monkeypatch.setenv("ADRPO_DATA", str(tmp_path / "data"))  # were it written there, not into the real data/
+    monkeypatch.setattr(realsize, "run_qwen", lambda **kwargs: {"family": "qwen", "runs": {}})  # nothing measured
+    monkeypatch.setattr(realsize, "add_throughput", lambda result: None)
+    realsize.main(["--family", "qwen", "--no-trl"])
+    assert json.loads((tmp_path / "runs" / "results" / "realsize" / "qwen.json").read_text())["family"] == "qwen"
+    assert not (tmp_path / "data").exists()
+
+
+def test_bench_refuses_zero_iterations_naming_the_flag(capsys):
+    """Before: ``bench mnist --iterations 0`` ended in statistics.StatisticsError."""
+    from adrpo_nb.experiments.bench import main
+
+    with pytest.raises(SystemExit):
+        main(["mnist", "--iterations", "0"])
+    assert "--iterations: must be >= 1" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------- 7. concurrency
+def test_a_stray_rank_without_a_launcher_still_takes_the_run_lock(tmp_path, monkeypatch):
+    """Before: with RANK=1 exported and no launcher the lock was skipped: two runs into one folder both went on."""
+    from adrpo_nb.utils.runlock import run_lock
+
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    _write_lock(tmp_path, os.getppid())
+    with pytest.raises(RunLockError, match="in use by another run"):
+        _trainer(replace(TINY, output_dir=str(tmp_path))).train()
+    monkeypatch.setenv("WORLD_SIZE", "2")  # a real launch: the main process (rank 0) holds the lock for all
+    with run_lock(tmp_path / "other"):
+        assert not (tmp_path / "other").exists()
+
+
+# ----------------------------------------------------------------------------- 8. figures
+def _lm_sweep(seeds=(0, 1)) -> dict:
+    def run(method, seed):
+        return {"config": {"method": method, "beta0": 0.04, "seed": seed, "clip": [-0.04, 0.04], "scale_rewards": True},
+                "final": {"accuracy": 0.3, "reward": 1.0, "even_entropy_norm": 1.0, "w2": 0.0},
+                "curve": {"iteration": [1, 2], "entropy": [1.0, 0.9]}}  # fmt: skip
+
+    return {"runs": [run(m, s) for m in ("fixed", "adrpo") for s in seeds]}
+
+
+def test_a_seed_listed_twice_is_refused_by_the_tables_and_figures():
+    """Before: seed 0 listed twice read "mean of 4 seeds" / "seeds 2" with a spread of 0."""
+    from adrpo_nb.viz.lm import plot_seed_bands
+    from adrpo_nb.viz.plots import sweep_table
+
+    twice = _lm_sweep(seeds=(0, 0, 1))
+    with pytest.raises(ValueError, match=r"variant='adrpo', beta0=0\.04: seed 0 appears 2 times"):
+        plot_seed_bands(twice, "entropy", [("adrpo", 0.04)])
+    with pytest.raises(ValueError, match=r"method='fixed', beta0=0\.04: seed 0 appears 2 times"):
+        sweep_table(twice, ["fixed"])
+
+
+def test_a_requested_absent_entry_is_an_error_not_a_silent_gap():
+    """Before: plot_seed_bands and sweep_table dropped a requested (variant, β0) or method without a word."""
+    from adrpo_nb.viz.lm import plot_seed_bands
+    from adrpo_nb.viz.plots import sweep_table
+
+    with pytest.raises(ValueError, match=r"no finished run of variant='adrpo', beta0=0\.2 in this sweep; it has"):
+        plot_seed_bands(_lm_sweep(), "entropy", [("adrpo", 0.04), ("adrpo", 0.2)])
+    with pytest.raises(ValueError, match=r"no run of method='orw' in this sweep \(its methods: \['adrpo', 'fixed'\]\)"):
+        sweep_table(_lm_sweep(), ["fixed", "orw"])
+
+
+def test_a_non_finite_front_point_is_reported():
+    """Before: a NaN point of a Pareto front was neither drawn nor reported."""
+    from adrpo_nb.viz.plots import plot_pareto_fronts
+
+    points = [{"beta0": b, "reward": r, "diversity": 0.5, "reward_std": 0.0, "diversity_std": 0.0}
+              for b, r in ((0.05, 0.6), (0.1, float("nan")))]  # fmt: skip
+    summary = {"by_diversity": {"even_entropy_norm": {"methods": {"adrpo": {
+        "points": points, "front": [[0.6, 0.5]], "hypervolume": 0.1}}}}}  # fmt: skip
+    with pytest.warns(UserWarning, match=r"ADRPO: the point\(s\) at β0 = 0\.1 have a non-finite reward"):
+        plot_pareto_fronts(summary)
+
+
+# ----------------------------------------------------------------------------- 9. errors that name the field or file
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [  # before: "float() argument must be a string or a real number, not 'NoneType'" (and 'list')
+        ({"beta0": None}, TypeError, r"beta0 must be a number, got beta0=None"),
+        ({"beta0": [0.1]}, TypeError, r"beta0 must be a number, got beta0=\[0\.1\] \(list\)"),
+        # before: accepted, and an identical rerun was refused as "another config" (NaN equals nothing)
+        ({"extra": {"t": float("nan")}}, ConfigError, r"extra\['t'\] must be finite"),
+    ],
+)
+def test_a_bad_config_value_is_named(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        FlowMatchingRLConfig(**kwargs)
+
+
+def test_a_bad_wav_names_its_file(tmp_path):
+    """Before: wave.Error "fmt chunk and/or data chunk missing", without the file."""
+    from adrpo_nb.tasks.audio_qa import read_wav
+
+    path = tmp_path / "clip.wav"
+    path.write_bytes(b"RIFF\x04\x00\x00\x00WAVE")
+    with pytest.raises(ValueError, match=r"clip\.wav is not a readable WAV file"):
+        read_wav(path)
+
+
+def test_the_slider_names_a_metric_the_sweep_lacks():
+    """Before: BetaSlider on the Qwen sweep ended in KeyError: 'even_entropy_norm'."""
+    from adrpo_nb.viz import BetaSlider
+
+    sweep = {"runs": [{**r, "final": {"accuracy": 0.3, "reward": 1.0, "kl": 0.1}} for r in _lm_sweep()["runs"]]}
+    with pytest.raises(ValueError, match=r"diversity_key='even_entropy_norm' is not a final metric of this sweep's "
+                                         r"runs \(they have \['accuracy', 'kl', 'reward'\]\)"):  # fmt: skip
+        BetaSlider(sweep)
+
+
+def test_records_that_are_not_records_are_named(tmp_path):
+    """Before: a records.json holding a list ended in AttributeError."""
+    from adrpo_nb.experiments.runner import RunRecords
+
+    (tmp_path / RunRecords.FILE).write_text("[1, 2]")
+    with pytest.raises(ValueError, match=r"records\.json holds a JSON list, not records"):
+        RunRecords(tmp_path, ("beta_eff",)).resume(3)

@@ -322,6 +322,13 @@ def bench_audio(prompts: int = 8, k: int = 8, iterations: int = 3) -> dict[str, 
     return results
 
 
+def _at_least_one(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1 (a median of no iteration), got {value}")
+    return value
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     import sys
 
@@ -338,7 +345,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m adrpo_nb.bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     parser.add_argument("target", choices=["mnist", "sd3", "grpo", "audio", "memory-probe"])
-    parser.add_argument("--iterations", type=int, default=5)
+    parser.add_argument("--iterations", type=_at_least_one, default=5, help="timed iterations (>= 1)")
     parser.add_argument("--model", default=None, help="sd3: a hub id or folder (default: the tiny SD3)")
     parser.add_argument("--reference", default="disable_adapter", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)

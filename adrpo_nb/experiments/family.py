@@ -27,7 +27,7 @@ from typing import Any, ClassVar
 from adrpo_nb.core import resolve_clip
 from adrpo_nb.utils.validate import ConfigError
 
-__all__ = ["RESULT_NEUTRAL", "Family", "RunSpec", "Settings", "field_types", "model_fingerprint"]
+__all__ = ["RESULT_NEUTRAL", "Family", "RunSpec", "Settings", "data_fingerprint", "field_types", "model_fingerprint"]
 
 #: config fields that never change a run's result (where it is written, the progress bar, how often it checkpoints)
 RESULT_NEUTRAL = ("output_dir", "progress", "checkpoint_every")
@@ -40,14 +40,23 @@ def field_types(cls: type) -> dict[str, Any]:
 
 
 def model_fingerprint(folder: Path) -> str:
-    """12 hex digits identifying a shipped pretrained folder: a sha256 over the weight checksums its
-    ``pretrain.json`` records (the loaders verify the files against them), so a re-pretrained model is another."""
+    """12 hex digits identifying a shipped pretrained folder: a sha256 over the checksums of its weight files
+    (``*.safetensors``) that its ``pretrain.json`` records, so a re-pretrained model is another. The other files
+    the map covers (configs, tokenizer) are verified on every load; they are left out here so that covering more
+    of them (as the integrity check did) does not make the same weights another model."""
     from adrpo_nb.utils.paths import read_json
 
-    recorded = read_json(Path(folder) / "pretrain.json").get("sha256")
-    if not recorded:
-        raise ValueError(f"{folder}/pretrain.json records no sha256 map of its weights: cannot identify the model")
-    return hashlib.sha256(json.dumps(recorded, sort_keys=True).encode()).hexdigest()[:12]
+    recorded = read_json(Path(folder) / "pretrain.json").get("sha256") or {}
+    weights = {name: sha for name, sha in recorded.items() if name.endswith(".safetensors")}
+    if not weights:
+        raise ValueError(f"{folder}/pretrain.json records no sha256 of its weights: cannot identify the model")
+    return hashlib.sha256(json.dumps(weights, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def data_fingerprint(items: Any) -> str:
+    """12 hex digits identifying the data a run reads (``{"rl_train": [...], "eval": [...]}`` as JSON): the task's
+    split version, so a result made on another split (e.g. before the split by meaning) is another run's."""
+    return hashlib.sha256(json.dumps(items, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
 def _is_tuple_field(hint: Any) -> bool:
@@ -182,6 +191,9 @@ class Family:
     curve_points: ClassVar[int] = 60
     record_kinds: ClassVar[tuple[str, ...]] = ()
     book_prefix: ClassVar[str] = ""
+    #: what :meth:`save_artifacts` writes under the run folder (files or folders, e.g. ``("lora",)``): a result
+    #: records their sha256, and a finished run whose artefacts are missing or changed is re-derived
+    artifacts: ClassVar[tuple[str, ...]] = ()
     #: names :meth:`spec` takes beside the fields (e.g. audio's ``variant``, a (method, rewards) pair)
     spec_aliases: ClassVar[tuple[str, ...]] = ()
     #: old command-line spellings of fields: ``{"learning_rate": ("--lr",)}``
@@ -244,7 +256,8 @@ class Family:
         """Write what the run leaves beside its result (e.g. a LoRA), before ``result.json``."""
 
     def fingerprints(self, spec: RunSpec) -> dict[str, Any]:
-        """What the result depends on outside the spec (base weights, data): compared on reuse when recorded."""
+        """What the result depends on outside the spec: ``{"base_model": model_fingerprint(...), "data":
+        data_fingerprint(...)}`` — compared on reuse and on resume (a result without them is another run's)."""
         return {}
 
     # ------------------------------------------------------------------ sweeps

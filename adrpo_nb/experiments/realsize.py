@@ -487,7 +487,7 @@ def _print(result: dict[str, Any]) -> None:
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """``python -m adrpo_nb.bench realsize --family …``: run, print, write the JSON."""
-    from adrpo_nb.utils.paths import atomic_write_json, data_dir
+    from adrpo_nb.utils.paths import atomic_write_json, runs_dir
     from adrpo_nb.utils.provenance import git_commit, provenance
 
     p = argparse.ArgumentParser(prog="python -m adrpo_nb.bench realsize", description=__doc__,
@@ -507,7 +507,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     p.add_argument("--full-depth", action="store_true", help="audio: every layer (a GPU run)")
     p.add_argument("--iterations", type=int, default=None)
     p.add_argument("--no-trl", action="store_true", help="qwen: skip the trl.GRPOTrainer comparison")
-    p.add_argument("--out", type=Path, default=None, help="default: data/results/realsize/<family>.json")
+    p.add_argument("--out", type=Path, default=None, help="default: runs/results/realsize/<family>.json (the "
+                   "committed ones: --out data/results/realsize/<family>.json)")
     args = p.parse_args(argv)
     commit, start = git_commit(), time.perf_counter()
     opt = {k: v for k, v in {"prompts": args.prompts, "k": args.k, "max_new_tokens": args.max_new_tokens,
@@ -525,7 +526,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     result["provenance"] = provenance(time.perf_counter() - start, device=args.device, commit=commit,
                                       peak_rss_mib=round(_status_kib("VmPeak") and peak_rss_mib(), 1))  # fmt: skip
     _print(result)
-    out = args.out or data_dir() / "results" / "realsize" / f"{args.family}.json"
+    out = args.out or runs_dir() / "results" / "realsize" / f"{args.family}.json"  # never data/ unless told
     atomic_write_json(out, result)
     print(f"wrote {out}")
     return result

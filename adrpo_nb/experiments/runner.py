@@ -29,14 +29,16 @@ from typing import Any
 import torch
 
 from adrpo_nb.core import effective_beta
-from adrpo_nb.experiments.book import book_command, committed_book_result
+from adrpo_nb.experiments.committed import book_command, committed_book_result
 from adrpo_nb.experiments.family import Family, RunSpec
 from adrpo_nb.utils.paths import atomic_write_json, data_dir, read_json, runs_dir
-from adrpo_nb.utils.provenance import git_commit, portable_paths, provenance
+from adrpo_nb.utils.provenance import check_seal, git_commit, portable_paths, provenance, seal
 from adrpo_nb.utils.runlock import run_lock
 
 __all__ = [
+    "RUN_FILE",
     "RunRecords",
+    "artifact_sha256",
     "book_run",
     "book_run_config",
     "book_spec",
@@ -78,30 +80,67 @@ def check_output(path: str | Path | None, smoke_run: bool, what: str = "--out") 
 def finished_result(family: Family, spec: RunSpec) -> dict[str, Any] | None:
     """The ``result.json`` of a finished run in ``spec.config.output_dir`` if it was made with this spec, else ``None``.
 
-    Reused only when the saved config and settings equal ``spec``'s (the result-neutral fields aside) and the
-    recorded fingerprints (base weights, data) equal today's. A finished run with fewer ``iterations`` gives
-    ``None``: training resumes from its checkpoint. Any other difference is a ``ValueError`` naming each
-    differing field with both values (a result never stands in for another run's).
+    Reused only when the saved config and settings equal ``spec``'s (the result-neutral fields aside), the
+    recorded fingerprints (base model, data split) equal today's and the file's content hash holds (a result
+    edited by hand is refused). A finished run with fewer ``iterations`` gives ``None``: training resumes from its
+    checkpoint; so does a run whose artefacts (:attr:`~adrpo_nb.experiments.family.Family.artifacts`, e.g. SD3's
+    LoRA) are missing or changed: they are re-derived from its final checkpoint. Any other difference is a
+    ``ValueError`` naming each differing field with both values (a result never stands in for another run's).
     """
     path = Path(spec.config.output_dir) / "result.json" if spec.config.output_dir else None
     if path is None or not path.exists():
         return None
     result = read_json(path)
+    check_seal(result, path)
+    diffs = _differences(family, result, spec, path)
+    if not diffs:
+        return None if _changed_artifacts(family, Path(spec.config.output_dir), result) else result
+    if diffs.keys() == {"config.iterations"} and result["config"]["iterations"] < spec.config.iterations:
+        return None  # a longer run: resume from the checkpoint
+    detail = ", ".join(f"{k}: result {a!r} vs now {b!r}" for k, (a, b) in diffs.items())
+    raise ValueError(f"{path} is the result of another run ({detail}){_FINGERPRINT_HINT * ('fingerprints' in diffs)}; "
+                     "use another output folder (only more iterations continue a finished run)")  # fmt: skip
+
+
+_FINGERPRINT_HINT = (" — another base model or data split (fingerprints None: made before the base model and the "
+                     "data split were recorded)")  # fmt: skip
+
+
+def _differences(family: Family, record: dict[str, Any], spec: RunSpec, path: Path) -> dict[str, tuple[Any, Any]]:
+    """What differs between the run a record (``result.json`` or ``run.json``) was made by and ``spec``: every
+    config and settings field, and the fingerprints (a record without them differs unless the family has none)."""
     try:
-        saved = family.spec_from_result(result)
+        saved = family.spec_from_result(record)
     except (KeyError, TypeError, ValueError) as err:
         raise ValueError(f"{path} holds no readable config and settings ({err}); use another output folder") from None
     diffs = saved.differences(spec)
-    recorded = result.get("fingerprints")
-    if recorded is not None and recorded != family.fingerprints(spec):
-        diffs["fingerprints"] = (recorded, family.fingerprints(spec))
-    if not diffs:
-        return result
-    if diffs.keys() == {"config.iterations"} and saved.config.iterations < spec.config.iterations:
-        return None  # a longer run: resume from the checkpoint
-    detail = ", ".join(f"{k}: result {a!r} vs now {b!r}" for k, (a, b) in diffs.items())
-    raise ValueError(f"{path} is the result of another run ({detail}); use another output folder "
-                     "(only more iterations continue a finished run)")  # fmt: skip
+    recorded, now = record.get("fingerprints"), family.fingerprints(spec)
+    if recorded != now and not (recorded is None and not now):
+        diffs["fingerprints"] = (recorded, now)
+    return diffs
+
+
+def artifact_sha256(folder: Path, names: Sequence[str]) -> dict[str, str]:
+    """``{path relative to folder: sha256}`` of every file of the artefacts ``names`` (files or folders) in
+    ``folder``."""
+    from adrpo_nb.utils.checkpoints import file_sha256
+
+    files = []
+    for name in names:
+        target = folder / name
+        files += sorted(p for p in target.rglob("*") if p.is_file()) if target.is_dir() else [target] * target.exists()
+    return {p.relative_to(folder).as_posix(): file_sha256(p) for p in files}
+
+
+def _changed_artifacts(family: Family, folder: Path, result: dict[str, Any]) -> list[str]:
+    """The artefacts of a finished run that are missing or differ from the sha256 its result recorded (a result
+    written before they were recorded: those missing)."""
+    recorded = result.get("artifacts")
+    if recorded is None:
+        return [name for name in family.artifacts if not (folder / name).exists()]
+    actual = artifact_sha256(folder, family.artifacts)
+    return sorted(k for k in recorded.keys() | actual.keys() if recorded.get(k) != actual.get(k)) or \
+        [name for name in family.artifacts if not (folder / name).exists()]  # fmt: skip
 
 
 class RunRecords:
@@ -135,6 +174,9 @@ class RunRecords:
     def resume(self, iteration: int) -> RunRecords:
         """Reload the records of iterations ``<= iteration`` (the checkpoint's) from a previous attempt."""
         stored = read_json(self.path) if self.path is not None and self.path.exists() else {}
+        if not isinstance(stored, dict) or not all(isinstance(v, dict) for v in stored.values()):
+            raise ValueError(f"{self.path} holds a JSON {type(stored).__name__}, not records ({{kind: {{iteration: "
+                             f"value}}}} for kinds {sorted(self.data)}): delete it and the checkpoint to start over")
         for kind in self.data:
             self.data[kind] = {i: v for i, v in stored.get(kind, {}).items() if int(i) <= iteration}
         return self
@@ -177,8 +219,29 @@ def run(family: Family, spec: RunSpec, *, command: str | None = None, callbacks:
         return _train_and_evaluate(family, spec, command, callbacks)
 
 
+RUN_FILE = "run.json"  # what an interrupted run was started with: its spec and fingerprints (checked on resume)
+
+
+def _check_resume(family: Family, spec: RunSpec, folder: Path) -> None:
+    """Refuse to resume a checkpoint in ``folder`` that another run made: another reward, evaluation, base model or
+    data split (its ``run.json``; a finished run's ``result.json`` when there is none); more iterations are fine."""
+    path = next((folder / f for f in (RUN_FILE, "result.json") if (folder / f).exists()), None)
+    if path is None:
+        raise ValueError(f"{folder}/checkpoint.pt has no {RUN_FILE} beside it (made before runs recorded their "
+                         "settings and base model), so what it was trained with cannot be checked; delete the "
+                         "checkpoint to start over, or use another output folder")  # fmt: skip
+    record = read_json(path)
+    check_seal(record, path)
+    diffs = {k: v for k, v in _differences(family, record, spec, path).items() if k != "config.iterations"}
+    if diffs:
+        detail = ", ".join(f"{k}: checkpoint's {a!r} vs now {b!r}" for k, (a, b) in diffs.items())
+        raise ValueError(f"{folder}/checkpoint.pt was made by another run ({detail}); it cannot resume this one: "
+                         "use another output folder")  # fmt: skip
+
+
 def _train_and_evaluate(family: Family, spec: RunSpec, command: str | None, callbacks: Sequence[Any]) -> dict:
     start, commit, config = time.perf_counter(), git_commit(), spec.config
+    folder = Path(config.output_dir) if config.output_dir else None
     records = RunRecords(config.output_dir, ("beta_eff", *family.record_kinds))
     snapshots = set(getattr(spec.settings, "snapshots", ()))
 
@@ -188,11 +251,18 @@ def _train_and_evaluate(family: Family, spec: RunSpec, command: str | None, call
             records.put("beta_eff", trainer.iteration, [round(b, 5) for b in beta.tolist()])
         family.on_iteration(trainer, spec, records)
 
+    if folder is not None and (folder / "checkpoint.pt").exists():
+        _check_resume(family, spec, folder)
     trainer = family.make_trainer(spec, callbacks=[record, *callbacks])
+    main = trainer.accelerator.is_main_process
     if trainer.load_checkpoint():
         records.resume(trainer.iteration)
     else:
         records.fresh()
+    if folder is not None and main:  # before any checkpoint of this run
+        identity = {"family": family.name, **spec.to_dict(), "fingerprints": family.fingerprints(spec)}
+        atomic_write_json(folder / RUN_FILE, seal(portable_paths(identity)))
+    if trainer.iteration == 0:
         family.on_start(trainer, spec, records)
     diverged = None
     try:
@@ -211,10 +281,12 @@ def _train_and_evaluate(family: Family, spec: RunSpec, command: str | None, call
         "provenance": provenance(time.perf_counter() - start, trainer.accelerator.device, command, commit,
                                  threads=torch.get_num_threads()),
     }  # fmt: skip
-    result = portable_paths(result)  # what is returned is what the file holds
-    if config.output_dir and trainer.accelerator.is_main_process:
+    if folder is not None and main:
         family.save_artifacts(trainer, spec)  # before result.json: a finished result always has its artefacts
-        atomic_write_json(Path(config.output_dir) / "result.json", result)
+        result["artifacts"] = artifact_sha256(folder, family.artifacts)
+    result = seal(portable_paths(result))  # what is returned is what the file holds
+    if folder is not None and main:
+        atomic_write_json(folder / "result.json", result)
     return result
 
 

@@ -584,11 +584,14 @@ def write_wav(path: str | os.PathLike, audio: np.ndarray) -> None:
 
 def read_wav(path: str | os.PathLike) -> np.ndarray:
     """Read a 16-bit mono WAV at ``SAMPLE_RATE`` as float32 in [-1, 1] (``int16 / 32767``)."""
-    with wave.open(str(path), "rb") as wav:
-        if (wav.getnchannels(), wav.getsampwidth(), wav.getframerate()) != (1, 2, SAMPLE_RATE):
-            raise ValueError(f"{path}: expected mono 16-bit {SAMPLE_RATE} Hz, got {wav.getnchannels()} channels, "
-                             f"{8 * wav.getsampwidth()}-bit, {wav.getframerate()} Hz")  # fmt: skip
-        frames = wav.readframes(wav.getnframes())
+    try:
+        with wave.open(str(path), "rb") as wav:
+            if (wav.getnchannels(), wav.getsampwidth(), wav.getframerate()) != (1, 2, SAMPLE_RATE):
+                raise ValueError(f"{path}: expected mono 16-bit {SAMPLE_RATE} Hz, got {wav.getnchannels()} channels, "
+                                 f"{8 * wav.getsampwidth()}-bit, {wav.getframerate()} Hz")  # fmt: skip
+            frames = wav.readframes(wav.getnframes())
+    except (wave.Error, EOFError) as err:
+        raise ValueError(f"{path} is not a readable WAV file ({type(err).__name__}: {err})") from None
     return (np.frombuffer(frames, dtype="<i2") / 32767).astype(np.float32)
 
 

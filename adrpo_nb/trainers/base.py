@@ -303,10 +303,10 @@ class RLTrainer:
             logs = self.step()
             bar.update(1)
             bar.set_postfix({k: f"{logs[k]:.3g}" for k in self.PROGRESS_KEYS if k in logs})
+            for callback in self.callbacks:  # before the checkpoint: what a callback records at this iteration is
+                callback(self, logs)  # saved before the checkpoint says it is done (a kill between: it is replayed)
             if self.iteration % cfg.checkpoint_every == 0 or self.iteration == cfg.iterations:
                 self.save_checkpoint()
-            for callback in self.callbacks:
-                callback(self, logs)
         bar.close()
         return self.history
 

@@ -114,6 +114,9 @@ class FlowMatchingRLConfig(RLConfig):
             raise ConfigError("shared_noise=True noises each group alike: it needs num_generations (per prompt)")
         if self.method == "dpo" and (k is None or k < 2):
             raise ConfigError(f"method='dpo' needs groups of at least 2 samples per prompt, got num_generations={k!r}")
+        if self.method == "dpo" and self.beta0 == 0:  # −log σ(−β/2 · Δ) is log 2 for every Δ at β = 0
+            raise ConfigError("method='dpo' with beta0=0 has a zero gradient (Diffusion-DPO's loss is "
+                              "−log σ(−β/2 · Δ)): choose beta0 > 0 (the SD3 sweeps use 100 and 1000)")
 
 
 def _reward_name(fn: Any) -> str:
@@ -178,7 +181,7 @@ class FlowMatchingRLTrainer(RLTrainer):
             (e.g. class entropy, pairwise diversity).
         advantage_fn: optional ``advantage_fn(rewards, samples) -> Tensor[N]`` replacing the group-mean
             baseline — the extension point for other advantage estimators.
-        callbacks: called as ``cb(trainer, logs)`` after each iteration (and its checkpoint).
+        callbacks: called as ``cb(trainer, logs)`` after each iteration, before its checkpoint.
         accelerator: an ``accelerate.Accelerator``; one is made if ``None``.
     """
 
@@ -199,7 +202,18 @@ class FlowMatchingRLTrainer(RLTrainer):
         self.reward_funcs, self.reward_weights = reward_list(reward_funcs, config.reward_weights)
         self.metrics_fn = metrics_fn
         self.advantage_fn = advantage_fn
+        if advantage_fn is not None and config.method in ("orw", "dpo"):
+            raise ValueError(f"advantage_fn is not used by method={config.method!r} ("
+                             + ("ORW weights the raw rewards by exp(τ·r)" if config.method == "orw" else
+                                "Diffusion-DPO pairs each group's best and worst sample")
+                             + "): drop it, or use method 'adrpo', 'fixed' or 'none'")  # fmt: skip
         super().__init__(adapter, config, callbacks=callbacks, accelerator=accelerator, optimizer=config.optimizer)
+        self._weights_note = ""
+        group = config.num_generations or config.samples_per_iteration * self.accelerator.num_processes
+        if advantage_fn is None and config.method in ("adrpo", "fixed", "none") and group == 1:
+            name = "num_generations" if config.num_generations else "samples_per_iteration"
+            raise ValueError(f"{name}={getattr(config, name)} makes groups of one sample: every advantage would be "
+                             "0 (a group needs a baseline) and nothing would train; use groups of at least 2")
 
     # ------------------------------------------------------------------ checkpointed weights
     def _trainable_parameters(self) -> dict[str, torch.nn.Parameter]:
@@ -300,16 +314,22 @@ class FlowMatchingRLTrainer(RLTrainer):
         if not torch.isfinite(loss):
             raise FloatingPointError(
                 f"non-finite loss {loss.item()} at iteration {self.iteration}: the policy diverged "
-                "(lower learning_rate, raise beta0, or set max_grad_norm)"
+                f"(lower learning_rate, raise beta0, or set max_grad_norm){self._weights_note}"
             )
         self.accelerator.backward(loss)
         if self.config.max_grad_norm is not None:
             norm = self.accelerator.clip_grad_norm_(self.adapter.policy.parameters(), self.config.max_grad_norm)
             st["grad_norm"] = float(norm)
+            if not math.isfinite(st["grad_norm"]):  # clipping would zero (or NaN) this update without a word
+                raise FloatingPointError(f"non-finite gradient norm {st['grad_norm']} at iteration {self.iteration}"
+                                         f"{self._weights_note}; rescale the reward (or advantage_fn)")  # fmt: skip
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
 
     def _update(self, samples: FlowSamples, rewards: torch.Tensor, adv: torch.Tensor | None, gen) -> list[dict]:
+        weights = rewards if adv is None else adv
+        self._weights_note = f" ({'advantages' if adv is not None else 'rewards'} in [{weights.min().item():.3g}, " \
+                             f"{weights.max().item():.3g}])"  # fmt: skip
         if self.config.method == "dpo":
             return self._update_dpo(samples, rewards, gen)
         cfg, device = self.config, self.accelerator.device
@@ -364,9 +384,16 @@ class FlowMatchingRLTrainer(RLTrainer):
         t0 = time.perf_counter()
         self.adapter.policy.eval()
         samples = self.adapter.sample(cfg.samples_per_iteration, gen, group_size=cfg.num_generations)
+        if not torch.isfinite(samples.latents).all():  # before the reward is blamed for what it was given
+            raise FloatingPointError(f"the policy's samples are not finite at iteration {self.iteration}: its weights "
+                                     f"diverged (learning_rate={cfg.learning_rate:g}; lower it)")  # fmt: skip
         t1 = time.perf_counter()
         rewards, info = self._score(samples)
         adv = self._advantages(rewards, samples)
+        if cfg.method == "orw" and not torch.isfinite(torch.exp(cfg.orw_temperature * rewards)).all():
+            raise ValueError(f"ORW's weights exp(orw_temperature · reward) overflow float32: orw_temperature="
+                             f"{cfg.orw_temperature:g} × reward up to {rewards.max().item():.3g} > 88; lower "
+                             "orw_temperature or rescale the reward")  # fmt: skip
         beta = None if cfg.method == "dpo" else effective_beta(cfg.method, rewards if adv is None else adv, cfg.beta0,
                                                                 cfg.clip)  # fmt: skip
         t2 = time.perf_counter()

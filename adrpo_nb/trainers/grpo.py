@@ -123,8 +123,14 @@ def score_completions(reward_fns: Sequence[TextRewardFn], weights: Sequence[floa
     ids = [row[mask.bool()].tolist() for row, mask in zip(rollout.completion_ids, rollout.completion_mask,
                                                           strict=True)]  # fmt: skip
     for j, fn in enumerate(reward_fns):
-        values = list(fn(prompts=rollout.prompts, completions=rollout.completions, completion_ids=ids,
-                         **rollout.columns))  # fmt: skip
+        out = fn(prompts=rollout.prompts, completions=rollout.completions, completion_ids=ids, **rollout.columns)
+        try:
+            values = None if isinstance(out, (str, bytes, dict)) else list(out)
+        except TypeError:  # a number, a 0-d tensor: one value for the whole batch
+            values = None
+        if values is None:
+            raise ValueError(f"reward {_reward_name(fn)!r} must return a list of {n} values (one per completion, "
+                             f"None where it does not apply), got {type(out).__name__} {str(out)[:80]}")  # fmt: skip
         if len(values) != n:
             raise ValueError(f"reward {_reward_name(fn)!r} returned {len(values)} values for {n} completions")
         for i, v in enumerate(values):
@@ -159,7 +165,7 @@ class GRPOTrainer(RLTrainer):
         metrics_fn: optional ``metrics_fn(rollout, rewards) -> dict`` logged every iteration.
         advantage_fn: optional ``advantage_fn(rewards, rollout) -> Tensor[N]`` replacing the group
             normalisation — the extension point for other advantage estimators.
-        callbacks: called as ``cb(trainer, logs)`` after each iteration (and its checkpoint).
+        callbacks: called as ``cb(trainer, logs)`` after each iteration, before its checkpoint.
         accelerator: an ``accelerate.Accelerator``; one is made if ``None``.
     """
 
@@ -210,9 +216,11 @@ class GRPOTrainer(RLTrainer):
 
     def _advantages(self, rewards: torch.Tensor, rollout: Rollout) -> torch.Tensor:
         if self.advantage_fn is not None:
-            adv = torch.as_tensor(self.advantage_fn(rewards, rollout), dtype=torch.float32).reshape(-1)
-            if adv.numel() != len(rollout):
-                raise ValueError(f"advantage_fn returned {adv.numel()} advantages for {len(rollout)} completions")
+            adv = torch.as_tensor(self.advantage_fn(rewards, rollout), dtype=torch.float32)
+            if adv.shape != rewards.shape:  # a (K, P) or (P, K) matrix would need guessing its layout: refused
+                raise ValueError(f"advantage_fn must return one advantage per completion, shape ({len(rollout)},) in "
+                                 f"the rewards' order (prompt-major: completion j of prompt i at i·K + j); got shape "
+                                 f"{tuple(adv.shape)}")  # fmt: skip
             check_finite("advantages", adv)
             return adv
         return group_advantages(rewards, self.config.num_generations, scale=self.config.scale_rewards, eps=1e-4,
@@ -257,6 +265,10 @@ class GRPOTrainer(RLTrainer):
                 if cfg.max_grad_norm is not None:
                     st["grad_norm"] = float(self.accelerator.clip_grad_norm_(self.adapter.policy.parameters(),
                                                                             cfg.max_grad_norm))  # fmt: skip
+                    if not math.isfinite(st["grad_norm"]):  # clipping would zero (or NaN) this update silently
+                        raise FloatingPointError(
+                            f"non-finite gradient norm {st['grad_norm']} at iteration {self.iteration} (advantages in "
+                            f"[{adv.min().item():.3g}, {adv.max().item():.3g}]); rescale the reward (or advantage_fn)")
                 self.optimizer.step()
                 self.optimizer.zero_grad(set_to_none=True)
                 st["entropy"] = ((entropy * mask).sum() / mask.sum()).item()

@@ -5,10 +5,12 @@ A weights file written by :func:`save_module` stores, in the safetensors metadat
 and the constructor arguments of the module, so :func:`load_module` can rebuild it and refuse a
 file that belongs to another model ("wrong checkpoint") before any shape error.
 
-Checksums: a pretrained folder's ``pretrain.json`` holds ``"sha256": {relative path: hex digest}`` of its
-weight files (written by the pretraining commands; :func:`record_weights_sha256` adds it to an existing
-folder, ``python -m adrpo_nb.utils.checkpoints record-sha256 FOLDER``). :func:`load_module` and the
-model loaders verify it (:func:`verify_recorded_sha256`), and every loaded tensor is checked finite. A
+Checksums: a pretrained folder's ``pretrain.json`` holds ``"sha256": {relative path: hex digest}`` of every
+file the model is made of — weights, configs, tokenizer, scheduler (written by the pretraining commands;
+:func:`record_weights_sha256` adds it to an existing folder, ``python -m adrpo_nb.utils.checkpoints record-sha256
+FOLDER``). :func:`load_module` and the model loaders verify it on every load (:func:`verify_recorded_sha256`);
+a shipped model (a folder under the data folder) without that map, or with a file the map does not cover, is
+refused, and every loaded tensor is checked finite. A
 trainer checkpoint (``checkpoint.pt``) carries ``sha256``, the digest of its own content
 (:func:`state_digest`), verified on resume.
 """
@@ -47,7 +49,7 @@ __all__ = [
     "write_trainer_state",
 ]
 
-#: the files a pretrained folder's ``sha256`` map covers
+#: weight files (a pretrained folder's ``sha256`` map covers every file, these and the rest)
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
 PROVENANCE_FILE = "pretrain.json"
 
@@ -127,30 +129,54 @@ def file_sha256(path: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
+def _model_files(folder: Path) -> list[Path]:
+    """Every file of a model folder but its ``pretrain.json`` and hidden files (``.git...``, temporaries)."""
+    return sorted(p for p in folder.rglob("*") if p.is_file() and p.name != PROVENANCE_FILE
+                  and not any(part.startswith(".") for part in p.relative_to(folder).parts))  # fmt: skip
+
+
 def weights_sha256(folder: str | os.PathLike) -> dict[str, str]:
-    """``{relative path: sha256}`` of every weight file (:data:`WEIGHT_SUFFIXES`) under ``folder``."""
+    """``{relative path: sha256}`` of every file a model folder is made of (weights, configs, tokenizer, scheduler,
+    ...: all but ``pretrain.json`` and hidden files)."""
     folder = Path(folder)
-    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix in WEIGHT_SUFFIXES
-                   and not p.name.startswith("."))  # fmt: skip
-    return {p.relative_to(folder).as_posix(): file_sha256(p) for p in files}
+    return {p.relative_to(folder).as_posix(): file_sha256(p) for p in _model_files(folder)}
 
 
-_VERIFIED: dict[tuple[str, int, int], str] = {}  # (path, size, mtime_ns) -> digest already checked in this process
+def _shipped(folder: Path) -> bool:
+    """Whether ``folder`` is inside the data folder (a model this package ships)."""
+    from adrpo_nb.utils.paths import data_dir
+
+    data = data_dir().resolve()
+    resolved = folder.resolve()
+    return resolved == data or data in resolved.parents
 
 
-def verify_recorded_sha256(folder: str | os.PathLike, only: Collection[str | os.PathLike] | None = None) -> int:
-    """Check the weight files of ``folder`` against the ``sha256`` map of its ``pretrain.json`` (all of them, or
-    those in ``only``); returns how many were checked (0 when the folder records none).
+def verify_recorded_sha256(folder: str | os.PathLike, only: Collection[str | os.PathLike] | None = None,
+                           required: bool | None = None) -> int:  # fmt: skip
+    """Check the files of ``folder`` against the ``sha256`` map of its ``pretrain.json`` (all of them, or those in
+    ``only``); returns how many were checked. Every file is hashed on every call (no cache that a same-size,
+    same-mtime edit would get past).
+
+    ``required`` (default: whether ``folder`` is inside the data folder, i.e. a shipped model): a folder without
+    the map, or (checking all) with a file the map does not cover, is an error; otherwise a warning says its files
+    are not verified.
 
     Raises:
         DataFileError: a recorded file is missing.
-        CheckpointError: a file's digest differs from the record (the message names the file).
+        CheckpointError: a file's digest differs from the record (the message names the file), or, when
+            ``required``, the map is missing or leaves a file out.
     """
     folder = Path(folder)
+    required = _shipped(folder) if required is None else required
     record = folder / PROVENANCE_FILE
-    if not record.exists():
+    recorded = (read_json(record).get("sha256") or {}) if record.exists() else {}
+    if not recorded:
+        problem = (f"{folder} has no {PROVENANCE_FILE} with a sha256 map of its files, so they cannot be verified "
+                   f"(record one: python -m adrpo_nb.utils.checkpoints record-sha256 {folder})")  # fmt: skip
+        if required:
+            raise CheckpointError(problem)
+        warnings.warn(problem, stacklevel=2)
         return 0
-    recorded = read_json(record).get("sha256") or {}
     wanted = None if only is None else {Path(p).resolve() for p in only}
     checked = 0
     for rel, expected in recorded.items():
@@ -159,20 +185,25 @@ def verify_recorded_sha256(folder: str | os.PathLike, only: Collection[str | os.
             continue
         if not path.exists():
             raise DataFileError(f"missing weights file: {path} (listed in {record})")
-        st = path.stat()
-        key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
-        if _VERIFIED.get(key) != expected:
-            actual = file_sha256(path)
-            if actual != expected:
-                raise CheckpointError(f"{path} is corrupt or was replaced: sha256 {actual[:16]}… differs from "
-                                      f"{expected[:16]}… recorded in {record}")  # fmt: skip
-            _VERIFIED[key] = expected
+        actual = file_sha256(path)
+        if actual != expected:
+            raise CheckpointError(f"{path} is corrupt or was replaced: sha256 {actual[:16]}… differs from "
+                                  f"{expected[:16]}… recorded in {record}")  # fmt: skip
         checked += 1
+    files = _model_files(folder) if only is None else [Path(x) for x in only]
+    root = folder.resolve()
+    uncovered = [p for p in files if p.resolve().relative_to(root).as_posix() not in recorded]
+    if uncovered:
+        problem = (f"{uncovered[0]} is not covered by the sha256 map of {record} ({len(uncovered)} file(s) are not): "
+                   "added or edited after the model was recorded? Record it anew if it is trusted")  # fmt: skip
+        if required:
+            raise CheckpointError(problem)
+        warnings.warn(problem, stacklevel=2)
     return checked
 
 
 def record_weights_sha256(folder: str | os.PathLike) -> dict[str, str]:
-    """Write the ``sha256`` map of ``folder``'s weight files into its ``pretrain.json`` (an explicit write: the
+    """Write the ``sha256`` map of every file of ``folder`` into its ``pretrain.json`` (an explicit write: the
     files are trusted as they are now) and return it."""
     folder = Path(folder)
     record = folder / PROVENANCE_FILE
@@ -254,8 +285,8 @@ def read_trainer_state(path: str | os.PathLike, fmt: str, trainer: str, config: 
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m adrpo_nb.utils.checkpoints record-sha256 FOLDER...``: write the sha256 map of each folder's
-    weight files into its ``pretrain.json``; ``verify FOLDER...``: check them."""
+    """``python -m adrpo_nb.utils.checkpoints record-sha256 FOLDER...``: write the sha256 map of every file of each
+    folder into its ``pretrain.json``; ``verify FOLDER...``: check them (a folder without the map fails)."""
     import argparse
 
     p = argparse.ArgumentParser(prog="python -m adrpo_nb.utils.checkpoints", description=main.__doc__)
@@ -264,9 +295,12 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     for folder in args.folders:
         if args.action == "record-sha256":
-            print(f"{folder / PROVENANCE_FILE}: sha256 of {len(record_weights_sha256(folder))} weight file(s)")
-        else:
-            print(f"{folder}: {verify_recorded_sha256(folder)} weight file(s) match their sha256")
+            print(f"{folder / PROVENANCE_FILE}: sha256 of {len(record_weights_sha256(folder))} file(s)")
+            continue
+        try:
+            print(f"{folder}: {verify_recorded_sha256(folder, required=True)} file(s) match their sha256")
+        except (CheckpointError, DataFileError) as err:
+            raise SystemExit(f"python -m adrpo_nb.utils.checkpoints verify: {err}") from None
     return 0
 
 

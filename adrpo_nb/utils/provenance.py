@@ -15,6 +15,8 @@ import torch
 from adrpo_nb.utils.paths import repository_root
 
 __all__ = [
+    "SEAL_KEY",
+    "check_seal",
     "command_line",
     "device_description",
     "git_commit",
@@ -23,6 +25,7 @@ __all__ = [
     "relativize_record",
     "repo_relative",
     "result_records",
+    "seal",
 ]
 
 _SCRIPT = re.compile(r"python3? (?:\S*/)?adrpo_nb/((?:\w+/)*\w+)\.py")
@@ -86,6 +89,35 @@ def portable_paths(obj: Any) -> Any:
         return {k: repo_relative(v) if k == "output_dir" and isinstance(v, str) else portable_paths(v)
                 for k, v in obj.items()}  # fmt: skip
     return obj
+
+
+#: the key of a result file's content hash (:func:`seal`)
+SEAL_KEY = "content_sha256"
+
+
+def _content_sha256(record: dict[str, Any]) -> str:
+    import hashlib
+    import json
+
+    body = {k: v for k, v in record.items() if k != SEAL_KEY}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
+def seal(record: dict[str, Any]) -> dict[str, Any]:
+    """``record`` with :data:`SEAL_KEY`: the sha256 of the rest of its content (canonical JSON), so a result file
+    edited by hand (or corrupted) is detected when it is read back (:func:`check_seal`)."""
+    return {**{k: v for k, v in record.items() if k != SEAL_KEY}, SEAL_KEY: _content_sha256(record)}
+
+
+def check_seal(record: Any, path: str | Path) -> None:
+    """``ValueError`` naming ``path`` unless ``record`` is a dict whose :data:`SEAL_KEY` (when it has one: files
+    written before it were not sealed) matches its content."""
+    if not isinstance(record, dict):
+        raise ValueError(f"{path} holds a JSON {type(record).__name__}, not a result (an object: config, final, …)")
+    stored = record.get(SEAL_KEY)
+    if stored is not None and stored != _content_sha256(record):
+        raise ValueError(f"{path} was edited or corrupted after it was written: its content no longer matches its "
+                         f"{SEAL_KEY} ({str(stored)[:16]}…); regenerate it, or restore it from git")  # fmt: skip
 
 
 def git_commit(short: bool = False) -> str:

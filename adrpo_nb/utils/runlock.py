@@ -4,7 +4,8 @@
 time of the process. A second run on the same folder gets a :class:`RunLockError` naming the holder; a lock
 whose process is dead (same host) is taken over with a warning. The lock is re-entrant within a process
 (the experiment runner holds it around training, evaluation and ``result.json``; the trainer's loop takes
-it again), and only the main process of a multi-process launch (``RANK`` unset or 0) takes it.
+it again), and only the main process of a multi-process launch (``WORLD_SIZE`` > 1 and ``RANK`` 0) takes it: a
+``RANK`` left in the environment without a launcher (``WORLD_SIZE`` unset or 1) does not skip it.
 
 When a lock is taken, the temporary files of atomic writes (``.<name>.*.tmp``, see
 :func:`adrpo_nb.utils.paths.atomic_write_bytes`) older than the lock are removed: no writer can hold them.
@@ -102,6 +103,16 @@ def remove_stale_tmp_files(folder: str | os.PathLike, older_than: float) -> list
     return removed
 
 
+def _other_process_of_a_launch() -> bool:
+    """Whether this is a non-main process of a multi-process launch (``torchrun``, ``accelerate launch``: they set
+    ``WORLD_SIZE`` > 1 and ``RANK``); a stray ``RANK`` alone is not a launch."""
+    try:
+        world = int(os.environ.get("WORLD_SIZE", "1"))
+    except ValueError:
+        world = 1
+    return world > 1 and os.environ.get("RANK", "0") != "0"
+
+
 @contextmanager
 def run_lock(folder: str | os.PathLike | None) -> Iterator[None]:
     """Hold ``folder``'s run lock for the ``with`` block (nothing for ``None``, or on a non-main process).
@@ -109,7 +120,7 @@ def run_lock(folder: str | os.PathLike | None) -> Iterator[None]:
     Raises:
         RunLockError: another live process holds it.
     """
-    if folder is None or os.environ.get("RANK", "0") != "0":
+    if folder is None or _other_process_of_a_launch():
         yield
         return
     folder = Path(folder).resolve()

@@ -119,10 +119,14 @@ def check_optional_path(name: str, value: Any) -> str | None:
 
 
 def check_json_safe(name: str, value: Any) -> Any:
-    """``value`` as JSON-ready data: dicts with string keys, lists (tuples become lists), str, finite-or-not
-    numbers, bools, ``None``; numpy scalars and arrays are converted. Anything else (a set, an object, a
-    tensor) is a :class:`ConfigError` naming where it is (e.g. ``extra['adapter']['steps']``)."""
+    """``value`` as JSON-ready data: dicts with string keys, lists (tuples become lists), str, finite numbers,
+    bools, ``None``; numpy scalars and arrays are converted. Anything else (a set, an object, a tensor, a NaN —
+    which equals nothing, so a rerun of the same config would never match it) is a :class:`ConfigError` naming
+    where it is (e.g. ``extra['adapter']['steps']``)."""
     value = plain(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{name} must be finite, got {name}={value!r} (NaN equals nothing: a rerun with the same "
+                          "config would be refused as another run; use None or a string)")  # fmt: skip
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     if isinstance(value, np.ndarray):

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from adrpo_nb.viz.plots import METHOD_COLORS, METHOD_LABELS
+from adrpo_nb.viz.plots import METHOD_COLORS, METHOD_LABELS, check_distinct_seeds
 from adrpo_nb.viz.tables import Table, table
 
 __all__ = [
@@ -93,8 +93,11 @@ def plot_seed_bands(sweep: dict, key: str, choices: Sequence[tuple[str, float]],
     ax = ax or plt.gca()
     for variant, beta0 in choices:
         runs = _runs(sweep, variant, beta0)
-        if not runs:
-            continue
+        if not runs:  # a requested band never goes missing without a word
+            present = sorted({(run_variant(r), r["config"]["beta0"]) for r in sweep["runs"] if r["final"] is not None})
+            raise ValueError(f"no finished run of variant={variant!r}, beta0={beta0!r} in this sweep; it has "
+                             f"{present}")  # fmt: skip
+        check_distinct_seeds(runs, f"variant={variant!r}, beta0={beta0!r}")
         if source == "curve":
             x = np.array(runs[0]["curve"]["iteration"])
             ys = np.array([_smooth(np.array(r["curve"][key], dtype=float), smooth) for r in runs])

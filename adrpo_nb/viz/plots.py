@@ -6,6 +6,7 @@ hypervolume tables (every table through :func:`~adrpo_nb.viz.tables.table`). The
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -19,6 +20,7 @@ __all__ = [
     "DIVERSITY_LABELS",
     "METHOD_COLORS",
     "METHOD_LABELS",
+    "check_distinct_seeds",
     "equal_grid_tables",
     "hypervolume_table",
     "plot_beta_eff_histograms",
@@ -95,6 +97,11 @@ def plot_pareto_fronts(summary: dict, diversity_key: str = "even_entropy_norm", 
     for method, data in block["methods"].items():
         color, label = METHOD_COLORS.get(method), METHOD_LABELS.get(method, method)
         pts = data["points"]
+        bad = [p for p in pts if not all(np.isfinite([p["reward"], p["diversity"]]))]
+        if bad:  # matplotlib would skip them without a word
+            betas = ", ".join(f"{p['beta0']:g}" for p in bad)
+            warnings.warn(f"{label}: the point(s) at β0 = {betas} have a non-finite reward or {diversity_key} and are "
+                          "not drawn", stacklevel=2)  # fmt: skip
         x = [p["reward"] for p in pts]
         y = [p["diversity"] for p in pts]
         ax.errorbar(x, y, xerr=[p["reward_std"] for p in pts], yerr=[p["diversity_std"] for p in pts], fmt="o",
@@ -204,14 +211,28 @@ def sweep_table(sweep: dict, methods: Sequence[str], keys: Sequence[str] = ("rew
     rows = []
     for method in methods:
         runs = [r for r in sweep["runs"] if r["config"]["method"] == method]
+        if not runs:
+            raise ValueError(f"no run of method={method!r} in this sweep (its methods: "
+                             f"{sorted({r['config']['method'] for r in sweep['runs']})})")  # fmt: skip
         for beta0 in sorted({r["config"]["beta0"] for r in runs}):
             group = [r for r in runs if r["config"]["beta0"] == beta0]
+            check_distinct_seeds(group, f"method={method!r}, beta0={beta0:g}")
             done = [r["final"] for r in group if r["final"] is not None]
             row = {"method": METHOD_LABELS.get(method, method), "β0": beta0, "seeds": len(group),
                    "diverged": len(group) - len(done)}  # fmt: skip
             row.update({k: mean_std([f[k] for f in done]) for k in keys})
             rows.append(row)
     return table(rows, ["method", "β0", *keys, "seeds", "diverged"])
+
+
+def check_distinct_seeds(runs: Sequence[dict], what: str) -> None:
+    """``ValueError`` naming ``what`` and the seed when two of ``runs`` (one group of a table or figure) share a
+    seed: a duplicate would count as another seed ("mean of 4 seeds") and shrink the spread."""
+    seeds = [r["config"]["seed"] for r in runs]
+    twice = sorted({s for s in seeds if seeds.count(s) > 1})
+    if twice:
+        raise ValueError(f"{what}: seed {twice[0]} appears {seeds.count(twice[0])} times among its runs (a run listed "
+                         "twice?); each seed must count once")  # fmt: skip
 
 
 def seeds_table(runs: dict[tuple[str, int], dict], keys: Sequence[str] = ("reward", "diversity", "w2")) -> Table:

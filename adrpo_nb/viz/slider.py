@@ -54,6 +54,11 @@ def slider_entries(sweep: dict, diversity_key: str = "even_entropy_norm", seed: 
     """
     by_method: dict[str, list[dict]] = {}
     runs = [r for r in sweep["runs"] if r.get("final") is not None]
+    for key, name in ((diversity_key, "diversity_key"), (distance_key, "distance_key"), (reward_key, "reward_key")):
+        lacking = next((r for r in runs if key not in r["final"]), None)
+        if lacking is not None:
+            raise ValueError(f"{name}={key!r} is not a final metric of this sweep's runs (they have "
+                             f"{sorted(lacking['final'])}): pass {name}= one of them")  # fmt: skip
     for method in dict.fromkeys(method_of(r) for r in runs):
         entries = []
         for beta0 in sorted({param_of(r) for r in runs if method_of(r) == method}):

@@ -24,7 +24,7 @@ import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import partial
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -41,7 +41,7 @@ from adrpo_nb.experiments.audio.family import (
     load_tiny,
     tiny_model_path,
 )
-from adrpo_nb.experiments.family import Family, RunSpec, Settings, model_fingerprint
+from adrpo_nb.experiments.family import Family, RunSpec, Settings, data_fingerprint, model_fingerprint
 from adrpo_nb.rewards.cesar import CESAR_ALPHAS, cesar_reward_funcs
 from adrpo_nb.trainers.grpo import GRPOConfig, GRPOTrainer
 from adrpo_nb.utils.checkpoints import weights_sha256
@@ -211,7 +211,7 @@ class AudioFamily(Family):
         return {"final": final, "scaling": scaling, "slope": round(scaling_slope(scaling), 5), "examples": examples}
 
     def fingerprints(self, spec: RunSpec) -> dict[str, Any]:
-        return {"base_model": model_fingerprint(tiny_model_path())}
+        return {"base_model": model_fingerprint(tiny_model_path()), "data": _data(spec.settings.eval_size)}
 
     def base_record(self, spec: RunSpec) -> dict[str, Any]:
         scaling, _ = _scaling(load_tiny(), eval_questions(spec.settings.eval_size), spec.settings.budgets, seed=1)
@@ -259,6 +259,17 @@ class AudioFamily(Family):
 
     def pretrain(self, out: Path, smoke_run: bool, args: Any) -> dict[str, Any]:
         return pretrain(out, smoke_run=smoke_run)
+
+
+@lru_cache(maxsize=8)
+def _data(eval_size: int) -> str:
+    """The data fingerprint of a run: its RL questions and its evaluation questions (the split's version)."""
+    from adrpo_nb.tasks.audio_qa import split_questions
+
+    def rows(questions: Sequence[Any]) -> list[dict]:
+        return [{**q.to_row(), "sha256": q.sha256} for q in questions]
+
+    return data_fingerprint({"rl_train": rows(split_questions("rl_train")), "eval": rows(eval_questions(eval_size))})
 
 
 FAMILY = AudioFamily()

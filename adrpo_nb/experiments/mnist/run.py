@@ -249,7 +249,9 @@ def learning_from_failures(
                                minibatch_size=len(batch), updates_per_iteration=1, seed=seed,
                                progress=False)  # fmt: skip
     adapter = FixedBatchAdapter(base)
-    FlowMatchingRLTrainer(adapter, even_digits, cfg, advantage_fn=lambda r, s: advantages[poor]).train()
+    signed = method not in ("orw", "dpo")  # orw weighs the raw rewards; it takes no advantage_fn
+    FlowMatchingRLTrainer(adapter, even_digits, cfg, advantage_fn=(lambda r, s: advantages[poor]) if signed else None
+                          ).train()  # fmt: skip
     before, _ = evaluate_velocity(base, n=eval_samples)
     after, _ = evaluate_velocity(base, adapter.policy, n=eval_samples)
     even = list(EVEN_DIGITS)

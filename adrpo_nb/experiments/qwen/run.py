@@ -22,7 +22,7 @@ import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import partial
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from adrpo_nb.experiments import cli, runner
-from adrpo_nb.experiments.family import Family, RunSpec, Settings, model_fingerprint
+from adrpo_nb.experiments.family import Family, RunSpec, Settings, data_fingerprint, model_fingerprint
 from adrpo_nb.experiments.qwen.family import (
     countdown_correct,
     countdown_format,
@@ -242,7 +242,8 @@ class QwenFamily(Family):
                 "examples": examples, "samples_html": samples_html(examples)}  # fmt: skip
 
     def fingerprints(self, spec: RunSpec) -> dict[str, Any]:
-        return {"base_model": model_fingerprint(tiny_model_path())}
+        s = spec.settings
+        return {"base_model": model_fingerprint(tiny_model_path()), "data": _data(s.dataset_size, s.eval_size)}
 
     def base_record(self, spec: RunSpec) -> dict[str, Any]:
         s = spec.settings
@@ -298,6 +299,13 @@ class QwenFamily(Family):
 
         check_output(args.tokenizer_out, smoke_run, "--tokenizer-out")
         return pretrain(out, args.tokenizer_out or out / "tokenizer", smoke_run=smoke_run)
+
+
+@lru_cache(maxsize=8)
+def _data(dataset_size: int, eval_size: int) -> str:
+    """The data fingerprint of a run: its RL rows and its evaluation puzzles (the split's version)."""
+    return data_fingerprint({"rl_train": [r["prompt"] for r in countdown_rows(dataset_size)],
+                             "eval": [p.prompt for p in eval_puzzles(eval_size)]})  # fmt: skip
 
 
 FAMILY = QwenFamily()

@@ -21,14 +21,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import partial
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
 
 from adrpo_nb.experiments import cli, runner
-from adrpo_nb.experiments.family import Family, RunSpec, Settings, model_fingerprint
+from adrpo_nb.experiments.family import Family, RunSpec, Settings, data_fingerprint, model_fingerprint
 from adrpo_nb.experiments.runner import check_output, default_output
 from adrpo_nb.experiments.sd3.family import *  # noqa: F403
 from adrpo_nb.experiments.sd3.family import (
@@ -198,6 +198,7 @@ class SD3Family(Family):
         "reward/binding/colors", "reward/binding/shapes", "reward/binding/relation",
     )  # fmt: skip
     record_kinds = ("samples_during_training",)
+    artifacts = ("lora",)
     book_prefix = "sd3_"
     pretrain_name = TINY_DIR[-1]
     cli_aliases: ClassVar = {
@@ -260,7 +261,10 @@ class SD3Family(Family):
         save_lora(trainer.adapter, Path(spec.config.output_dir) / "lora")
 
     def fingerprints(self, spec: RunSpec) -> dict[str, Any]:
-        return {"base_model": model_fingerprint(data_path(*TINY_DIR))} if spec.settings.model is None else {}
+        s = spec.settings
+        if s.model is not None:  # the real path: a hub model, its id in the settings
+            return {}
+        return {"base_model": model_fingerprint(data_path(*TINY_DIR)), "data": _data(s.prompts, s.eval_prompts)}
 
     def base_record(self, spec: RunSpec) -> dict[str, Any]:
         metrics, images = evaluate_sd3(self.make_adapter(spec.settings), n_prompts=spec.settings.eval_prompts)
@@ -320,6 +324,13 @@ class SD3Family(Family):
 
     def pretrain(self, out: Path, smoke_run: bool, args: Any) -> dict[str, Any]:
         return pretrain(out, TinySD3PretrainConfig.smoke() if smoke_run else None, evaluate=evaluate_pretrained)
+
+
+@lru_cache(maxsize=8)
+def _data(prompts: str, eval_prompts: int) -> str:
+    """The data fingerprint of a tiny-path run: its RL prompts and its evaluation prompts (the split's version)."""
+    return data_fingerprint({"rl_train": PROMPT_SETS[prompts]().prompts,
+                             "eval": shapes_prompts("eval").prompts[:eval_prompts]})  # fmt: skip
 
 
 FAMILY = SD3Family()
