@@ -10,7 +10,7 @@
   Student-t interval (sample std; :mod:`adrpo_nb.stats`). A comparison of two methods is paired: the
   per-seed value is method A's metric minus method B's on the same seed;
 * ``verdict``, by one rule (:func:`verdict`): **reproduced** when the interval excludes 0 on the claimed side
-  and at least :data:`MIN_SEEDS` seeds ran; **not reproduced** when the estimate lies on the other side;
+  and at least :data:`MIN_SEEDS` seeds ran; **not reproduced** when the estimate lies on the other side or at 0;
   **partly** otherwise (the right sign, but the interval holds 0 or too few seeds ran); **not tested here**
   when this repository cannot test it (the paper's real-size results) or its runs are not under the
   current protocol (they were made with another base model than the one shipped: see ``note``).
@@ -340,7 +340,7 @@ def build(claims: Sequence[Claim] = CLAIMS, root: Path | None = None) -> dict[st
         raise ValueError(f"claim ids must be unique, got {sorted({i for i in ids if ids.count(i) > 1})}")
     entries = [evaluate_claim(c, root) for c in claims]
     rule = (f"reproduced: the 95 % interval excludes 0 on the claimed side, on >= {MIN_SEEDS} seeds; not reproduced: "
-            "the estimate lies on the other side; partly: otherwise; not tested here: not testable in this "
+            "the estimate lies on the other side or at 0; partly: otherwise; not tested here: not testable in this "
             "repository, or its runs are not under the current protocol")  # fmt: skip
     return {"claims": entries, "rule": rule,
             "counts": {v: sum(e["verdict"] == v for e in entries) for v in VERDICTS}}  # fmt: skip
