@@ -3,7 +3,8 @@
 Every "±" and every "ADRPO beats X" of the book comes from these functions. They use the **sample** standard
 deviation (n − 1) and the t quantile with n − 1 degrees of freedom, computed here (no scipy):
 
-.. math::  \\bar x \\pm t_{0.975,\\,n-1}\\, s/\\sqrt{n}, \\qquad s^2 = \\tfrac{1}{n-1}\\textstyle\\sum_i (x_i - \\bar x)^2.
+.. math::  \\bar x \\pm t_{0.975,\\,n-1}\\, s/\\sqrt{n},
+           \\qquad s^2 = \\tfrac{1}{n-1}\\textstyle\\sum_i (x_i - \\bar x)^2.
 
 A comparison of two methods is **paired**: the same seeds run both (same start, same data order, same evaluation
 noise), and the interval is that of the per-seed differences, which removes what the seeds share.
