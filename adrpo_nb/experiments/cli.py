@@ -20,7 +20,8 @@ from typing import Any
 
 from adrpo_nb.experiments.family import Family, RunSpec, field_types
 from adrpo_nb.experiments.runner import check_output, default_output, run, smoke, sweep
-from adrpo_nb.tasks.splits import FAMILIES, family_splits, same_meaning_overlap
+from adrpo_nb.tasks.splits import FAMILIES
+from adrpo_nb.tasks.splits import main as splits_main
 from adrpo_nb.utils.paths import atomic_write_json
 from adrpo_nb.utils.validate import ConfigError
 
@@ -113,12 +114,7 @@ def parser(family: Family, description: str | None = None) -> argparse.ArgumentP
 
 
 def _splits(family: Family, as_json: bool) -> None:
-    splits = family_splits(family.name)
-    if as_json:
-        print(json.dumps(splits))
-        return
-    sizes = ", ".join(f"{name} {len(items)}" for name, items in splits.items())
-    print(f"{family.name}: {sizes}; eval items with a same-meaning twin: {same_meaning_overlap(family.name, splits)}")
+    splits_main([family.name, *(["--json"] if as_json else [])])
 
 
 def _spec(family: Family, args: argparse.Namespace, shrink: bool) -> RunSpec:
