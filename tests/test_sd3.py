@@ -313,8 +313,10 @@ def test_sd3_adapter_rejects_bad_sampler_settings(tiny_dir, kwargs, match):
 
 @pytest.mark.parametrize(("grid", "methods", "betas", "iterations", "out"), [
     ("orw-official", ("orw",), {"orw": (0.5, 1.0, 5.0)}, 150, "results/sd3_orw_official.json"),
-    ("long-baselines", ("none", "orw", "dpo"), {"orw": (5.0,), "dpo": (1000.0,)}, 600,
-     "results/sd3_long_baselines.json"),
+    ("default", ("none", "fixed", "orw", "dpo", "adrpo"), {"fixed": (0.003, 0.01, 0.03, 0.1), "orw": (0.5, 1.0, 5.0),
+     "dpo": (100.0, 1000.0, 10000.0), "adrpo": (0.003, 0.01, 0.03)}, 150, "results/sd3_sweep.json"),
+    ("lead", ("none", "fixed", "orw", "dpo", "adrpo"), {"fixed": (0.03,), "orw": (5.0,), "dpo": (1000.0,),
+                                                        "adrpo": (0.01,)}, 600, "results/sd3_lead.json"),
 ])  # fmt: skip
 def test_sweep_grids_of_the_cli_write_under_runs(monkeypatch, tmp_path, grid, methods, betas, iterations, out):
     monkeypatch.setenv("ADRPO_RUNS", str(tmp_path))
@@ -334,10 +336,22 @@ def test_sweep_grids_of_the_cli_write_under_runs(monkeypatch, tmp_path, grid, me
 
     monkeypatch.setattr(cli, "sweep", fake_sweep)
     monkeypatch.setattr(cli, "atomic_write_json", lambda path, obj: written.setdefault("path", str(path)))
-    exp.run.main(["sweep", "--grid", grid, "--orw-alpha", "5"])
+    lead = ["--adrpo-beta0", "0.01", "--fixed-beta", "0.03", "--orw-alpha", "5", "--dpo-beta", "1000"]
+    exp.run.main(["sweep", "--grid", grid, *(lead if grid == "lead" else [])])
+    name = {"default": "sweep"}.get(grid, grid.replace("-", "_"))
     assert calls == {"methods": methods, "betas": betas, "seeds": [0, 1, 2], "iterations": iterations,
-                     "runs_dir": tmp_path / f"sd3_{grid.replace('-', '_')}"}  # fmt: skip
+                     "runs_dir": tmp_path / f"sd3_{name}"}  # fmt: skip
     assert written["path"] == str(tmp_path / out)  # nothing under data/ without --out
+
+
+@pytest.mark.parametrize(("argv", "match"), [
+    (["--grid", "lead", "--adrpo-beta0", "0.01"], r"missing: \['fixed', 'orw', 'dpo'\]"),
+    (["--fixed-beta", "0.03"], r"settings of \['fixed'\] are for --grid lead, not --grid default"),
+])  # fmt: skip
+def test_the_lead_grid_needs_every_tuned_setting_and_only_it_takes_them(monkeypatch, tmp_path, argv, match):
+    monkeypatch.setenv("ADRPO_RUNS", str(tmp_path))
+    with pytest.raises(SystemExit, match=match):
+        exp.run.main(["sweep", *argv])
 
 
 def test_guidance_reward_at_interpolates_and_takes_the_best_segment():

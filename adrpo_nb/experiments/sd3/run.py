@@ -65,6 +65,7 @@ from adrpo_nb.viz.images import png_base64
 __all__ = [
     *_family,
     "FAMILY",
+    "LEAD_FLAGS",
     "ORW_OFFICIAL_ALPHAS",
     "REAL_PATH_BATCH",
     "RESULTS_FILE_G1",
@@ -89,17 +90,22 @@ __all__ = [
 
 RESULTS_FILE_G1 = ("results", "sd3_sweep_g1.json")  # the committed sweep: sampled without guidance, shared noise
 SWEEP_METHODS = ("none", "fixed", "orw", "dpo", "adrpo")
+#: the short-budget grid (150 iterations): the β0 sweep of the Pareto front and every method's tuning grid, with
+#: the same compute per setting. ORW-CFM-W2's α spans its authors' recommended α ≥ 1 and below; Diffusion-DPO's β
+#: lives on another scale (per-element squared errors): 100 and 1000 barely moved the tiny model, so 10 000 is in
 SWEEP_BETAS: dict[str, tuple[float, ...]] = {
     "adrpo": (0.003, 0.01, 0.03),
-    "fixed": (0.01, 0.1),
-    "orw": (0.01, 0.1),
-    "dpo": (100.0, 1000.0),  # DPO's β lives on another scale (per-element squared errors)
+    "fixed": (0.003, 0.01, 0.03, 0.1),
+    "orw": (0.5, 1.0, 5.0),
+    "dpo": (100.0, 1000.0, 10000.0),
 }
 #: ORW-CFM-W2's W2 coefficient α (our β0 for method "orw") at its authors' settings: their README recommends
 #: α ≥ 1 (the first sweep ran 0.01 and 0.1, far below); τ stays 0.5, their default
 ORW_OFFICIAL_ALPHAS = (0.5, 1.0, 5.0)
-LONG_ITERATIONS = 600  # the long on-policy runs (sd3_g1_long/ and the long-baselines grid)
-SWEEP_GRIDS = ("default", "orw-official", "long-baselines")
+LONG_ITERATIONS = 600  # the lead: every method at its tuned setting, the long budget
+SWEEP_GRIDS = ("default", "orw-official", "lead")
+#: the lead grid's flags: each method's tuned setting
+LEAD_FLAGS = {"--adrpo-beta0": "adrpo", "--fixed-beta": "fixed", "--orw-alpha": "orw", "--dpo-beta": "dpo"}
 #: the real path's batch (SD3 Medium at 1024² on one GPU): 32 images per iteration, minibatches of 8
 REAL_PATH_BATCH = {"samples_per_iteration": 32, "minibatch_size": 8, "updates_per_iteration": 1}
 REWARDS = ("binding", "clip")
@@ -153,14 +159,15 @@ class SD3Settings(Settings):
         return {k: getattr(self, k) for k in names if getattr(self, k) is not None}
 
 
-def sweep_grid(grid: str, orw_alpha: float = 1.0, dpo_beta: float = 1000.0) -> dict[str, Any]:
+def sweep_grid(grid: str, settings: dict[str, float] | None = None) -> dict[str, Any]:
     """The ``(methods, betas, iterations, name)`` of a named sweep of the CLI (``--grid``):
 
-    * ``"default"``: :data:`SWEEP_METHODS` × :data:`SWEEP_BETAS`, 150 iterations (the committed sweeps);
+    * ``"default"``: :data:`SWEEP_METHODS` × :data:`SWEEP_BETAS`, 150 iterations: the β0 sweep and the tuning
+      grid of every baseline (the same compute per setting);
     * ``"orw-official"``: ORW-CFM-W2 at α ∈ :data:`ORW_OFFICIAL_ALPHAS`, 150 iterations;
-    * ``"long-baselines"``: β = 0, ORW (α = ``orw_alpha``, the best of ``orw-official``) and Diffusion-DPO
-      (β = ``dpo_beta``) for :data:`LONG_ITERATIONS` iterations, beside the committed 600-iteration ADRPO
-      and fixed-β runs.
+    * ``"lead"``: all five methods for :data:`LONG_ITERATIONS` iterations, each at one setting: ``settings``
+      maps every method but ``none`` to its β0 (α for ORW, β for Diffusion-DPO), the best of its ``default``
+      grid.
 
     Every grid writes its runs under ``runs/<name>`` and its result to ``runs/results/<name>.json`` unless
     ``--runs-dir`` / ``--out`` name others (e.g. ``--guidance-scale 1 --shared-noise --out
@@ -171,9 +178,13 @@ def sweep_grid(grid: str, orw_alpha: float = 1.0, dpo_beta: float = 1000.0) -> d
     if grid == "orw-official":
         return {"methods": ("orw",), "betas": {"orw": ORW_OFFICIAL_ALPHAS}, "iterations": None,
                 "name": "sd3_orw_official"}  # fmt: skip
-    if grid == "long-baselines":
-        return {"methods": ("none", "orw", "dpo"), "betas": {"orw": (float(orw_alpha),), "dpo": (float(dpo_beta),)},
-                "iterations": LONG_ITERATIONS, "name": "sd3_long_baselines"}  # fmt: skip
+    if grid == "lead":
+        missing = [m for m in SWEEP_BETAS if m not in (settings or {})]
+        if missing:
+            raise ValueError(f"the lead grid needs each method's tuned setting; missing: {missing} "
+                             f"(flags {', '.join(LEAD_FLAGS)})")  # fmt: skip
+        return {"methods": SWEEP_METHODS, "betas": {m: (float(settings[m]),) for m in SWEEP_BETAS},
+                "iterations": LONG_ITERATIONS, "name": "sd3_lead"}  # fmt: skip
     raise ValueError(f"grid must be one of {SWEEP_GRIDS}, got grid={grid!r}")
 
 
@@ -272,15 +283,22 @@ class SD3Family(Family):
 
     def add_sweep_flags(self, parser: Any) -> None:
         parser.add_argument("--grid", choices=SWEEP_GRIDS, default="default",
-                            help="default: every method's β0 grid; orw-official: ORW at α ∈ {0.5, 1, 5}; "
-                                 "long-baselines: β = 0, ORW and Diffusion-DPO for 600 iterations (see sweep_grid)")
+                            help="default: every method's β0 grid (150 iterations); orw-official: ORW at "
+                                 "α ∈ {0.5, 1, 5}; lead: the five methods at their tuned settings for 600 "
+                                 "iterations (see sweep_grid)")  # fmt: skip
         parser.add_argument("--methods", nargs="+", default=None, choices=SWEEP_METHODS, help="default: the grid's")
-        parser.add_argument("--orw-alpha", type=float, default=1.0, help="ORW's α in the long-baselines grid")
-        parser.add_argument("--dpo-beta", type=float, default=1000.0,
-                            help="Diffusion-DPO's β in the long-baselines grid")
+        for flag, method in LEAD_FLAGS.items():
+            parser.add_argument(flag, type=float, default=None, dest=f"lead_{method}",
+                                help=f"{method}'s tuned setting in the lead grid")
 
     def sweep_specs(self, args: Any, base: RunSpec, shrink: bool) -> tuple[list[RunSpec], str]:
-        grid = sweep_grid(args.grid, args.orw_alpha, args.dpo_beta)
+        chosen = {m: getattr(args, f"lead_{m}") for m in LEAD_FLAGS.values() if getattr(args, f"lead_{m}") is not None}
+        if chosen and args.grid != "lead":
+            raise SystemExit(f"settings of {sorted(chosen)} are for --grid lead, not --grid {args.grid}")
+        try:
+            grid = sweep_grid(args.grid, chosen)
+        except ValueError as err:
+            raise SystemExit(str(err)) from None
         if grid["iterations"] and not shrink:
             base = base.replace(iterations=grid["iterations"])
         methods = args.methods or grid["methods"]
