@@ -20,6 +20,7 @@ __all__ = [
     "REPOSITORY",
     "SMOKE_BANNER",
     "colab_url",
+    "glue",
     "is_smoke",
     "load_result",
     "provenance_note",
@@ -140,3 +141,23 @@ def show_source(obj: Any, *, docstring: bool = False) -> Any:
     except ImportError:
         return text
     return Markdown(text)
+
+
+def glue(name: str, value: Any, *, markdown: bool = False) -> None:
+    """Hand ``value`` to the book's prose under ``name`` (MyST-NB's ``glue``; nothing is shown in the cell).
+
+    Prose then writes ``{glue:text}`name:.3f``` for a number, or ``{glue:md}`name``` for text glued with
+    ``markdown=True``: every number in a sentence comes from a result, none is typed. Outside a book build
+    (Colab, plain Jupyter without MyST-NB) this does nothing.
+    """
+    if not isinstance(name, str) or not name or any(c in name for c in " :`"):
+        raise ValueError(f"a glue name is a non-empty string without spaces, ':' or '`', got name={name!r}")
+    try:
+        from myst_nb import glue as myst_glue
+    except ImportError:
+        return
+    if markdown:
+        from IPython.display import Markdown
+
+        value = Markdown(str(value))
+    myst_glue(name, value, display=False)

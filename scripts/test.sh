@@ -28,7 +28,7 @@ for arg in "$@"; do
   esac
 done
 if [ ${#main_paths[@]} -eq 0 ] && [ ${#verl_paths[@]} -eq 0 ]; then
-  main_paths=(tests book/chapters)
+  main_paths=(tests book/chapters book/claims.ipynb)
   verl_paths=(tests/test_verl.py)
 fi
 

@@ -103,3 +103,52 @@ def test_the_mnist_weights_are_unchanged_since_the_sweep_its_claims_read():
                               *(f"data/checkpoints/mnist/{w}" for w in weights)],
                              capture_output=True, text=True, check=True, cwd=data_path().parent).stdout
     assert changed == ""
+
+
+def _entry(estimate, low, high, direction="> 0", verdict_="partly", id_="x.y"):
+    return {"id": id_, "statement": "s", "metric": "m", "direction": direction, "estimate": estimate,
+            "ci_low": low, "ci_high": high, "n_seeds": 5, "verdict": verdict_, "note": ""}  # fmt: skip
+
+
+@pytest.mark.parametrize("estimate, low, high, direction", [
+    (0.02, 0.01, 0.03, "> 0"), (0.02, -0.01, 0.05, "> 0"), (-0.02, -0.03, -0.01, "> 0"),
+    (-0.02, -0.03, -0.01, "< 0"), (-0.02, -0.05, 0.01, "< 0"), (0.02, 0.01, 0.03, "< 0"),
+])  # fmt: skip
+def test_the_forest_plot_bar_clears_zero_exactly_when_the_interval_excludes_it_on_the_claimed_side(
+        estimate, low, high, direction):  # fmt: skip
+    from adrpo_nb.viz.claims import _standardised
+
+    centre, half = _standardised(_entry(estimate, low, high, direction))
+    claimed_side = low > 0 if direction == "> 0" else high < 0
+    assert half == pytest.approx((high - low) / 2)
+    assert (centre - 1 > 1e-12) == claimed_side
+    assert (centre > 0) == ((estimate > 0) == (direction == "> 0"))
+
+
+def test_the_claims_table_and_glue_names_cover_every_claim_of_the_committed_ledger(monkeypatch):
+    from adrpo_nb import notebook
+    from adrpo_nb.viz import claims as viz
+
+    ledger = json.loads(data_path("results", "claims.json").read_text())
+    table = viz.claims_table(ledger)
+    assert len(table.cells) == len(ledger["claims"])
+    for row, entry in zip(table.cells, ledger["claims"], strict=True):
+        assert row[3] == entry["verdict"]
+        assert (row[2] == "—") == (entry["estimate"] is None)
+    glued = {}
+    monkeypatch.setattr(notebook, "glue", lambda name, value, markdown=False: glued.setdefault(name, value))
+    monkeypatch.setattr(viz, "glue", notebook.glue)
+    viz.glue_claims(ledger)
+    names = [viz.glue_name(e["id"]) for e in ledger["claims"]]
+    assert len(set(names)) == len(names)  # no two claims share a glue name
+    assert all(n in glued and n + "-verdict" in glued for n in names)
+    assert glued["claims-reproduced"] == ledger["counts"]["reproduced"]
+    assert glued["claims-total"] == len(ledger["claims"]) == sum(ledger["counts"].values())
+
+
+def test_glue_refuses_a_name_the_prose_role_cannot_quote():
+    from adrpo_nb.notebook import glue
+
+    for bad in ("", "a b", "a:b", "a`b", 3):
+        with pytest.raises(ValueError, match="glue name"):
+            glue(bad, 1.0)

@@ -1,0 +1,97 @@
+"""The claims ledger (``data/results/claims.json``, made by ``python -m adrpo_nb.experiments.claims build``) as
+the book shows it: a table per family and a forest plot of every tested claim.
+
+Each claim has its own metric and scale (an accuracy gap, a KL ratio, an entropy), so the plot puts them on one
+axis by dividing each by its own interval's half-width: a claim sits right of 0 when its estimate points the way
+the claim says, and its bar (±1 half-width) clears 0 exactly when the 95 % interval excludes 0.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from adrpo_nb.notebook import glue
+from adrpo_nb.viz.tables import Table, table
+
+__all__ = ["VERDICT_COLORS", "claim_interval_text", "claims_of", "claims_table", "glue_claims", "glue_name",
+           "plot_claims"]
+
+#: one colour per verdict, the same in every figure
+VERDICT_COLORS = {"reproduced": "tab:green", "partly": "tab:orange", "not reproduced": "tab:red",
+                  "not tested here": "tab:gray"}  # fmt: skip
+
+
+def claims_of(ledger: dict[str, Any], prefix: str | None = None) -> list[dict[str, Any]]:
+    """The ledger's entries whose id starts with ``prefix + "."`` (all of them for ``None``)."""
+    entries = ledger["claims"]
+    return [e for e in entries if prefix is None or e["id"].startswith(prefix + ".")]
+
+
+def claim_interval_text(entry: dict[str, Any], spec: str = "+.3f") -> str:
+    """``"+0.012 [−0.020, +0.044], 5 seeds"`` (or ``"—"`` for a claim not tested here)."""
+    if entry["estimate"] is None:
+        return "—"
+    est, low, high = (format(entry[k], spec) for k in ("estimate", "ci_low", "ci_high"))
+    return f"{est} [{low}, {high}], {entry['n_seeds']} seeds"
+
+
+def claims_table(ledger: dict[str, Any], prefix: str | None = None, spec: str = "+.3f") -> Table:
+    """One row per claim: what it says, how it is measured, estimate with its 95 % interval, the verdict."""
+    rows = [{"claim": e["statement"], "measure": e["metric"] + f" ({e['direction']} claimed)",
+             "estimate [95 % interval]": claim_interval_text(e, spec), "verdict": e["verdict"],
+             "note": e.get("note") or ""} for e in claims_of(ledger, prefix)]  # fmt: skip
+    return table(rows, ["claim", "measure", "estimate [95 % interval]", "verdict", "note"])
+
+
+def _standardised(entry: dict[str, Any]) -> tuple[float, float]:
+    """The estimate in the claimed direction and in units of the interval's half-width, and that half-width."""
+    sign = 1.0 if entry["direction"].startswith(">") else -1.0
+    half = (entry["ci_high"] - entry["ci_low"]) / 2
+    if half <= 0:
+        raise ValueError(f"claim {entry['id']!r} has an interval of zero width ({entry['ci_low']}, "
+                         f"{entry['ci_high']}); it cannot be drawn in units of its half-width")  # fmt: skip
+    return sign * entry["estimate"] / half, half
+
+
+def plot_claims(ledger: dict[str, Any], ax=None, prefixes: Sequence[str] | None = None):
+    """Forest plot of the tested claims (see the module docstring), coloured by verdict; returns the axes."""
+    import matplotlib.pyplot as plt
+
+    entries = [e for e in claims_of(ledger) if e["estimate"] is not None
+               and (prefixes is None or e["id"].split(".")[0] in prefixes)]  # fmt: skip
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7.5, 0.32 * len(entries) + 1.2))
+    for row, entry in enumerate(reversed(entries)):
+        centre, _ = _standardised(entry)
+        color = VERDICT_COLORS[entry["verdict"]]
+        ax.plot([centre - 1, centre + 1], [row, row], color=color, lw=2.5, solid_capstyle="butt")
+        ax.plot(centre, row, "o", color=color, ms=5)
+    ax.axvline(0, color="black", lw=0.8)
+    ax.set_yticks(range(len(entries)), [e["id"] for e in reversed(entries)], fontsize=8)
+    ax.set_xlabel("estimate in the claimed direction, in units of its 95 % interval's half-width")
+    for verdict, color in VERDICT_COLORS.items():
+        if any(e["verdict"] == verdict for e in entries):
+            ax.plot([], [], color=color, lw=2.5, label=verdict)
+    ax.legend(loc="lower right", fontsize=8, frameon=False)
+    ax.grid(axis="x", alpha=0.3)
+    return ax
+
+
+def glue_name(claim_id: str) -> str:
+    """The glue name of a claim's interval text, e.g. ``claim-qwen-kl_b0_04`` (``-verdict`` appended for its
+    verdict)."""
+    return "claim-" + claim_id.replace(".", "-", 1).replace(".", "_")
+
+
+def glue_claims(ledger: dict[str, Any], spec: str = "+.3f") -> None:
+    """Glue every claim's interval text and verdict (:func:`glue_name`) and the verdict counts
+    (``claims-reproduced``, ``claims-partly``, ``claims-not_reproduced``, ``claims-not_tested_here``,
+    ``claims-total``), so prose quotes the ledger and never types a number."""
+    for entry in claims_of(ledger):
+        name = glue_name(entry["id"])
+        glue(name, claim_interval_text(entry, spec), markdown=True)
+        glue(name + "-verdict", entry["verdict"], markdown=True)
+    for verdict, count in ledger["counts"].items():
+        glue("claims-" + verdict.replace(" ", "_"), count)
+    glue("claims-total", len(ledger["claims"]))
