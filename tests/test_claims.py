@@ -152,3 +152,22 @@ def test_glue_refuses_a_name_the_prose_role_cannot_quote():
     for bad in ("", "a b", "a:b", "a`b", 3):
         with pytest.raises(ValueError, match="glue name"):
             glue(bad, 1.0)
+
+
+def test_beyond_guidance_compares_each_evaluation_with_the_curve_drawn_under_the_same_noise(tmp_path, monkeypatch):
+    curve = {"by_eval_seed": {
+        "1": [{"reward": 0.60, "diversity": 0.60}, {"reward": 0.70, "diversity": 0.40}],
+        "2": [{"reward": 0.50, "diversity": 0.60}, {"reward": 0.60, "diversity": 0.40}],
+    }}  # fmt: skip
+    (tmp_path / "curve.json").write_text(json.dumps(curve))
+    monkeypatch.setattr(claims, "repository_root", lambda: tmp_path)
+    run = {"config": {"method": "adrpo", "beta0": 0.01, "seed": 0, "extra": {}}, "final": {"reward": 0.7},
+           "final_by_eval_seed": [{"eval_seed": 1, "reward": 0.70, "diversity": 0.50},   # curve 1 there: 0.65
+                                  {"eval_seed": 2, "reward": 0.58, "diversity": 0.50},   # curve 2 there: 0.55
+                                  {"eval_seed": 3, "reward": 0.90, "diversity": 0.50},   # no curve: left out
+                                  {"eval_seed": 1, "reward": 0.99, "diversity": 0.90}]}  # off the curve: left out
+    values = claims.beyond_guidance("curve.json", {"method": "adrpo"})([run], {})
+    assert values == {0: pytest.approx((0.05 + 0.03) / 2)}
+    run["final_by_eval_seed"] = [{"eval_seed": 3, "reward": 0.9, "diversity": 0.5}]
+    with pytest.raises(LookupError, match="no run matching"):
+        claims.beyond_guidance("curve.json", {"method": "adrpo"})([run], {})

@@ -295,12 +295,27 @@ def test_sd3_adapter_rejects_unknown_timestep_sampling(tiny_dir):
 @pytest.mark.slow
 def test_guidance_trades_diversity_for_reward_as_the_committed_curve_says():
     """data/results/sd3_guidance.json is what guidance_curve computes from the shipped tiny SD3."""
-    committed = {p["guidance_scale"]: p for p in json.loads(data_path(*exp.GUIDANCE_FILE).read_text())["points"]}
-    now = {p["guidance_scale"]: p for p in exp.guidance_curve((1.0, 4.0))["points"]}
-    for scale in (1.0, 4.0):
-        for key in ("reward", "diversity"):
-            assert now[scale][key] == pytest.approx(committed[scale][key], abs=0.02)
-    assert now[1.0]["diversity"] > now[4.0]["diversity"] + 0.1 and now[4.0]["reward"] > now[1.0]["reward"]
+    committed = json.loads(data_path(*exp.GUIDANCE_FILE).read_text())
+    assert committed["eval_seeds"] == list(exp.EVAL_SEEDS) and len(exp.EVAL_SEEDS) >= 5
+    curve = exp.guidance_curve((1.0, 4.0), eval_seeds=exp.EVAL_SEEDS[:2])
+    for seed in map(str, exp.EVAL_SEEDS[:2]):
+        saved = {p["guidance_scale"]: p for p in committed["by_eval_seed"][seed]}
+        now = {p["guidance_scale"]: p for p in curve["by_eval_seed"][seed]}
+        for scale in (1.0, 4.0):
+            for key in ("reward", "diversity"):
+                assert now[scale][key] == pytest.approx(saved[scale][key], abs=0.02)
+        assert now[1.0]["diversity"] > now[4.0]["diversity"] + 0.1 and now[4.0]["reward"] > now[1.0]["reward"]
+    assert curve["points"] == curve["by_eval_seed"][str(exp.EVAL_SEED)]  # the noise every run's final is drawn with
+    first, second = (curve["by_eval_seed"][str(s)] for s in exp.EVAL_SEEDS[:2])
+    assert first[0]["reward"] != second[0]["reward"]  # another seed is other noise
+    for i, row in enumerate(curve["mean"]):
+        assert row["reward"] == pytest.approx((first[i]["reward"] + second[i]["reward"]) / 2)
+        assert row["reward_low"] < row["reward"] < row["reward_high"]
+
+
+def test_the_guidance_curve_starts_with_the_runs_evaluation_seed():
+    with pytest.raises(ValueError, match="eval_seeds must start with EVAL_SEED"):
+        exp.guidance_curve((1.0,), pipe=object(), eval_seeds=(1, 2))
 
 
 @pytest.mark.parametrize(("kwargs", "match"), [({"guidance_scale": -1.0}, "guidance_scale"),
@@ -434,3 +449,15 @@ def test_decoding_in_chunks_gives_the_images_of_decoding_all_at_once(tiny_dir):
 def test_decode_batch_size_must_be_a_positive_int(tiny_dir, value):
     with pytest.raises(ValueError, match="decode_batch_size"):
         SD3Adapter(load_sd3_pipeline(tiny_dir), ["a red circle above a blue square"], decode_batch_size=value)
+
+
+def test_a_tiny_path_run_is_evaluated_under_every_evaluation_noise_seed(monkeypatch, tmp_path):
+    """The evaluation's own noise is measured on every run: final is the first of five noise seeds."""
+    monkeypatch.setenv("ADRPO_RUNS", str(tmp_path))
+    spec = exp.FAMILY.shrink(exp.FAMILY.spec(method="adrpo", beta0=0.01, iterations=1, output_dir=str(tmp_path / "r")))
+    result = exp.run_rl(spec)
+    rows = result["final_by_eval_seed"]
+    assert [r["eval_seed"] for r in rows] == list(exp.EVAL_SEEDS)
+    assert rows[0]["reward"] == pytest.approx(result["final"]["reward"])
+    assert rows[0]["diversity"] == pytest.approx(result["final"]["diversity"])
+    assert len({round(r["diversity"], 6) for r in rows}) > 1  # other seeds, other noise

@@ -26,6 +26,7 @@ from adrpo_nb.experiments.sd3.pretrain import TINY_ADAPTER
 from adrpo_nb.metrics import clip_diversity
 from adrpo_nb.models.sd3 import PromptSet, SD3Adapter, load_sd3_pipeline
 from adrpo_nb.rewards.images import AttributeBindingReward
+from adrpo_nb.stats import mean_interval
 from adrpo_nb.tasks.shapes import N_EVAL_PROMPTS, parse_prompt, split_prompts
 from adrpo_nb.utils.paths import data_path, read_json
 from adrpo_nb.utils.provenance import git_commit, provenance
@@ -35,12 +36,14 @@ __all__ = [
     "EVAL_IMAGES_PER_PROMPT",
     "EVAL_PROMPTS",
     "EVAL_SEED",
+    "EVAL_SEEDS",
     "GUIDANCE_FILE",
     "GUIDANCE_SCALES",
     "REAL_MODEL",
     "TINY_DIR",
     "batch_diversity",
     "evaluate_pretrained",
+    "evaluate_over_seeds",
     "evaluate_sd3",
     "guidance_curve",
     "guidance_reward_at",
@@ -59,6 +62,9 @@ __all__ = [
 REAL_MODEL = "stabilityai/stable-diffusion-3-medium-diffusers"
 TINY_DIR = ("checkpoints", "sd3_tiny")
 EVAL_SEED = 4242  # the evaluation's noise
+#: the evaluation's noise seeds for measuring its own noise (the same model, five noise batches); the first is
+#: :data:`EVAL_SEED`, so a run's ``final`` is its first entry
+EVAL_SEEDS = (4242, 4243, 4244, 4245, 4246)
 EVAL_PROMPTS, EVAL_IMAGES_PER_PROMPT = N_EVAL_PROMPTS, 4  # every prompt of the "eval" split, 4 images each
 BINDING = AttributeBindingReward()
 
@@ -175,6 +181,17 @@ def evaluate_pretrained(model_dir: Path, quick: bool = False) -> dict[str, Any]:
     return metrics
 
 
+def evaluate_over_seeds(adapter: SD3Adapter, reward: Callable = BINDING, n_prompts: int = EVAL_PROMPTS,
+                        seeds: Sequence[int] = EVAL_SEEDS) -> list[dict[str, Any]]:
+    """:func:`evaluate_sd3`'s reward, diversity and W2 gap of one policy under each evaluation noise seed: the
+    evaluation's own noise, which a comparison of runs evaluated with one seed cannot see."""
+    rows = []
+    for seed in seeds:
+        metrics, _ = evaluate_sd3(adapter, reward, n_prompts=n_prompts, seed=int(seed))
+        rows.append({"eval_seed": int(seed), **{k: metrics[k] for k in ("reward", "diversity", "w2")}})
+    return rows
+
+
 def batch_diversity(group_size: int) -> Callable[..., dict[str, float]]:
     """The trainer's ``metrics_fn``: per-prompt diversity of each training batch (CLIP embeddings when the
     reward gives them, else pixels), for groups of ``group_size`` images of one prompt."""
@@ -189,20 +206,36 @@ GUIDANCE_FILE = ("results", "sd3_guidance.json")
 GUIDANCE_SCALES = (1.0, 1.5, 2.0, 3.0, 4.0, 5.5, 7.0)
 
 
-def guidance_curve(scales: Sequence[float] = GUIDANCE_SCALES, pipe=None) -> dict[str, Any]:
-    """The pretrained model's reward and diversity at each classifier-free guidance scale, no training.
+def guidance_curve(scales: Sequence[float] = GUIDANCE_SCALES, pipe=None,
+                   eval_seeds: Sequence[int] = EVAL_SEEDS) -> dict[str, Any]:
+    """The pretrained model's reward and diversity at each classifier-free guidance scale, no training, under each
+    evaluation noise seed.
 
-    Guidance trades diversity for reward by itself; an RL fine-tune at the training scale should be
-    judged against this curve as well as against the pretrained point. Same evaluation as every run.
+    Guidance trades diversity for reward by itself; an RL fine-tune at the training scale should be judged
+    against this curve as well as against the pretrained point. Same evaluation as every run. ``points`` is the
+    curve under :data:`EVAL_SEED` (the noise every run's ``final`` is evaluated with); ``by_eval_seed`` maps each
+    seed of ``eval_seeds`` to its curve, and ``mean`` holds the per-scale mean with its 95 % interval over them.
     """
+    if not eval_seeds or int(eval_seeds[0]) != EVAL_SEED:
+        raise ValueError(f"eval_seeds must start with EVAL_SEED={EVAL_SEED} (the runs' own noise), "
+                         f"got eval_seeds={list(eval_seeds)}")  # fmt: skip
     start, commit = time.perf_counter(), git_commit()
     pipe = pipe if pipe is not None else load_tiny_pipeline()
-    points = []
-    for scale in scales:
-        metrics, _ = evaluate_sd3(make_adapter(pipe, guidance_scale=float(scale)))
-        points.append({"guidance_scale": float(scale), **metrics})
-    return {"points": points, "provenance": provenance(time.perf_counter() - start, "cpu",
-            "python -m adrpo_nb.experiments.sd3 guidance", commit, threads=torch.get_num_threads())}  # fmt: skip
+    by_seed: dict[str, list[dict[str, Any]]] = {}
+    for seed in eval_seeds:
+        by_seed[str(int(seed))] = [{"guidance_scale": float(scale), **evaluate_sd3(
+            make_adapter(pipe, guidance_scale=float(scale)), seed=int(seed))[0]} for scale in scales]
+    mean = []
+    for i, scale in enumerate(scales):
+        row: dict[str, Any] = {"guidance_scale": float(scale)}
+        for key in ("reward", "diversity"):
+            interval = mean_interval([curve[i][key] for curve in by_seed.values()])
+            row.update({key: interval.mean, f"{key}_low": interval.low, f"{key}_high": interval.high})
+        mean.append(row)
+    return {"points": by_seed[str(EVAL_SEED)], "by_eval_seed": by_seed, "mean": mean,
+            "eval_seeds": [int(s) for s in eval_seeds],
+            "provenance": provenance(time.perf_counter() - start, "cpu", "python -m adrpo_nb.experiments.sd3 guidance",
+                                     commit, threads=torch.get_num_threads())}  # fmt: skip
 
 
 def guidance_reward_at(curve: dict, diversity: float, diversity_key: str = "diversity") -> float | None:

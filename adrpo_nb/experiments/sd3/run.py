@@ -38,6 +38,7 @@ from adrpo_nb.experiments.sd3.family import (
     GUIDANCE_FILE,
     TINY_DIR,
     batch_diversity,
+    evaluate_over_seeds,
     evaluate_pretrained,
     evaluate_sd3,
     guidance_curve,
@@ -264,9 +265,12 @@ class SD3Family(Family):
         final, images = evaluate_sd3(adapter, reward, n_prompts=spec.settings.eval_prompts)
         sampler = {k: getattr(adapter, k) for k in ("guidance_scale", "sample_steps", "height", "width",
                                                     "timestep_sampling")}  # fmt: skip
-        return {"final": final, "samples_png": png_base64(images[:64], EVAL_IMAGES_PER_PROMPT),
-                "reward_fn": getattr(reward, "__name__", repr(reward)), "adapter": sampler,
-                "samples_during_training": records.get("samples_during_training")}  # fmt: skip
+        result = {"final": final, "samples_png": png_base64(images[:64], EVAL_IMAGES_PER_PROMPT),
+                  "reward_fn": getattr(reward, "__name__", repr(reward)), "adapter": sampler,
+                  "samples_during_training": records.get("samples_during_training")}  # fmt: skip
+        if spec.settings.model is None:  # the tiny path: the same policy under every evaluation noise seed
+            result["final_by_eval_seed"] = evaluate_over_seeds(adapter, reward, spec.settings.eval_prompts)
+        return result
 
     def save_artifacts(self, trainer: FlowMatchingRLTrainer, spec: RunSpec) -> None:
         save_lora(trainer.adapter, Path(spec.config.output_dir) / "lora")
@@ -278,8 +282,12 @@ class SD3Family(Family):
         return {"base_model": model_fingerprint(data_path(*TINY_DIR)), "data": _data(s.prompts, s.eval_prompts)}
 
     def base_record(self, spec: RunSpec) -> dict[str, Any]:
-        metrics, images = evaluate_sd3(self.make_adapter(spec.settings), n_prompts=spec.settings.eval_prompts)
-        return {**metrics, "samples_png": png_base64(images[:64], EVAL_IMAGES_PER_PROMPT)}
+        adapter = self.make_adapter(spec.settings)
+        metrics, images = evaluate_sd3(adapter, n_prompts=spec.settings.eval_prompts)
+        record = {**metrics, "samples_png": png_base64(images[:64], EVAL_IMAGES_PER_PROMPT)}
+        if spec.settings.model is None:
+            record["by_eval_seed"] = evaluate_over_seeds(adapter, n_prompts=spec.settings.eval_prompts)
+        return record
 
     def add_sweep_flags(self, parser: Any) -> None:
         parser.add_argument("--grid", choices=SWEEP_GRIDS, default="default",
