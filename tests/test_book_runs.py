@@ -45,3 +45,18 @@ def test_make_trainer_builds_without_training(family, monkeypatch, tmp_path):
     trainer = run.make_trainer(config)
     assert type(trainer) is cls and trainer.config is config.config and trainer.iteration == 0 and not trainer.history
     assert not (tmp_path / "book-smoke").exists()  # building writes nothing
+
+
+def test_no_experiment_recomputes_the_beta_the_trainer_used():
+    """The records' β_eff is the trainer's ``last_beta_eff`` (what the loss used), never recomputed from the
+    advantages with a rule that could drift from the trainer's."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1] / "adrpo_nb" / "experiments"
+    used = {f"{path.relative_to(root)}:{node.lineno}" for path in root.rglob("*.py")
+            for node in ast.walk(ast.parse(path.read_text()))
+            if isinstance(node, ast.Name | ast.Attribute | ast.alias)
+            and getattr(node, "id", getattr(node, "attr", getattr(node, "name", None))) in {"effective_beta",
+                                                                                           "adaptive_beta"}}
+    assert not used, f"experiments recompute β_eff: {sorted(used)}"

@@ -28,7 +28,6 @@ from typing import Any
 
 import torch
 
-from adrpo_nb.core import effective_beta
 from adrpo_nb.experiments.committed import book_command, committed_book_result
 from adrpo_nb.experiments.family import Family, RunSpec
 from adrpo_nb.utils.paths import atomic_write_json, data_dir, read_json, runs_dir
@@ -246,9 +245,8 @@ def _train_and_evaluate(family: Family, spec: RunSpec, command: str | None, call
     snapshots = set(getattr(spec.settings, "snapshots", ()))
 
     def record(trainer: Any, logs: dict) -> None:
-        if trainer.iteration in snapshots and trainer.last_advantages is not None:
-            beta = effective_beta(config.method, trainer.last_advantages, config.beta0, config.clip)
-            records.put("beta_eff", trainer.iteration, [round(b, 5) for b in beta.tolist()])
+        if trainer.iteration in snapshots and trainer.last_beta_eff is not None:  # the β_i the iteration's loss used
+            records.put("beta_eff", trainer.iteration, [round(b, 5) for b in trainer.last_beta_eff.tolist()])
         family.on_iteration(trainer, spec, records)
 
     if folder is not None and (folder / "checkpoint.pt").exists():
