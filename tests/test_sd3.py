@@ -362,6 +362,8 @@ def test_sweep_grids_of_the_cli_write_under_runs(monkeypatch, tmp_path, grid, me
 @pytest.mark.parametrize(("argv", "match"), [
     (["--grid", "lead", "--adrpo-beta0", "0.01"], r"missing: \['fixed', 'orw', 'dpo'\]"),
     (["--fixed-beta", "0.03"], r"settings of \['fixed'\] are for --grid lead, not --grid default"),
+    (["--tuned-from", "x.json"], r"settings of --tuned-from are for --grid lead"),
+    (["--grid", "lead", "--tuned-from", "x.json", "--dpo-beta", "5"], r"chooses every setting; drop \['dpo'\]"),
 ])  # fmt: skip
 def test_the_lead_grid_needs_every_tuned_setting_and_only_it_takes_them(monkeypatch, tmp_path, argv, match):
     monkeypatch.setenv("ADRPO_RUNS", str(tmp_path))
@@ -461,3 +463,24 @@ def test_a_tiny_path_run_is_evaluated_under_every_evaluation_noise_seed(monkeypa
     assert rows[0]["reward"] == pytest.approx(result["final"]["reward"])
     assert rows[0]["diversity"] == pytest.approx(result["final"]["diversity"])
     assert len({round(r["diversity"], 6) for r in rows}) > 1  # other seeds, other noise
+
+
+def test_the_lead_grid_takes_each_methods_best_setting_from_the_tuning_sweep(monkeypatch, tmp_path):
+    monkeypatch.setenv("ADRPO_RUNS", str(tmp_path))
+    monkeypatch.delenv("ADRPO_SMOKE", raising=False)
+    runs = [{"config": {"method": m, "beta0": b, "seed": 0}, "final": {"reward": r, "diversity": 0.5}}
+            for m, b, r in (("adrpo", 0.003, 0.70), ("adrpo", 0.03, 0.80), ("fixed", 0.01, 0.75), ("fixed", 0.1, 0.6),
+                            ("orw", 1.0, 0.7), ("orw", 5.0, 0.9), ("dpo", 100.0, 0.71), ("dpo", 1000.0, 0.7))]
+    (tmp_path / "tune.json").write_text(json.dumps({"base": {"reward": 0.5}, "runs": runs}))
+    calls = {}
+
+    def fake_sweep(family, specs, *, base, runs_dir, workers):
+        calls.update({s.method: s.beta0 for s in specs if s.method != "none"}, iterations=specs[0].iterations)
+        return {"summary": {"by_diversity": {}}}
+
+    from adrpo_nb.experiments import cli
+
+    monkeypatch.setattr(cli, "sweep", fake_sweep)
+    monkeypatch.setattr(cli, "atomic_write_json", lambda path, obj: None)
+    exp.run.main(["sweep", "--grid", "lead", "--tuned-from", str(tmp_path / "tune.json")])
+    assert calls == {"adrpo": 0.03, "fixed": 0.01, "orw": 5.0, "dpo": 100.0, "iterations": 600}

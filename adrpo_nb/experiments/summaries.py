@@ -17,7 +17,7 @@ import numpy as np
 from adrpo_nb.metrics import hypervolume_2d, pareto_front
 from adrpo_nb.trainers.flow_matching import FLOW_METHODS
 
-__all__ = ["describe_result", "equal_grid_comparison", "select_runs", "summarize_sweep"]
+__all__ = ["describe_result", "equal_grid_comparison", "select_runs", "summarize_sweep", "tuned_settings"]
 
 
 def describe_result(result: dict[str, Any], diversity_key: str) -> str:
@@ -150,3 +150,38 @@ def equal_grid_comparison(result: dict[str, Any], diversity_key: str = "diversit
             row[method] = {"beta0": q["beta0"], "reward": q["reward"], "diversity": q["diversity"]}
         pairs.append(row)
     return {"k": k, "methods": per_method, "ratios": ratios, "pairs": pairs}
+
+
+def tuned_settings(result: dict[str, Any], diversity_key: str = "diversity",
+                   methods: Sequence[str] | None = None) -> dict[str, dict[str, Any]]:  # fmt: skip
+    """Each method's best setting on a sweep's grid, by one rule for every method (ADRPO included).
+
+    A run scores the area its (reward, ``diversity_key``) point dominates above the pretrained model's reward
+    and diversity 0 (:func:`~adrpo_nb.metrics.hypervolume_2d` of one point): more reward and more diversity
+    both count, and a run that ends below the pretrained reward scores 0, as does a diverged one. A setting's
+    score is the mean over its seeds; the best setting has the highest score (ties and an all-zero grid: the
+    higher mean reward of the finished seeds). ``none`` has no setting and is left out.
+
+    Returns ``{method: {"beta0": best, "score": its score, "scores": {β0: score}, "seeds": n}}``.
+    """
+    from adrpo_nb.metrics import hypervolume_2d
+
+    reference = (result["base"].get("final", result["base"])["reward"], 0.0)
+    names = methods or sorted({r["config"]["method"] for r in result["runs"]} - {"none"})
+    out = {}
+    for method in names:
+        runs = select_runs(result, method)
+        if not runs:
+            raise ValueError(f"no runs of method {method!r} in the sweep")
+        scores, rewards, seeds = {}, {}, {}
+        for beta0 in sorted({r["config"]["beta0"] for r in runs}):
+            group = select_runs(result, method, beta0)
+            per_run = [0.0 if r["final"] is None else
+                       hypervolume_2d([(r["final"]["reward"], r["final"][diversity_key])], reference) for r in group]
+            finished = [r["final"]["reward"] for r in group if r["final"] is not None]
+            scores[beta0] = float(np.mean(per_run))
+            rewards[beta0] = float(np.mean(finished)) if finished else -math.inf
+            seeds[beta0] = len(group)
+        best = max(scores, key=lambda b: (scores[b], rewards[b]))
+        out[method] = {"beta0": best, "score": scores[best], "scores": scores, "seeds": seeds[best]}
+    return out

@@ -55,10 +55,10 @@ from adrpo_nb.experiments.sd3.pretrain import (
     build_tokenizers,
     pretrain,
 )
-from adrpo_nb.experiments.summaries import describe_result, select_runs, summarize_sweep
+from adrpo_nb.experiments.summaries import describe_result, select_runs, summarize_sweep, tuned_settings
 from adrpo_nb.models.sd3 import SD3Adapter, load_sd3_pipeline, save_lora
 from adrpo_nb.trainers.flow_matching import FlowMatchingRLConfig, FlowMatchingRLTrainer
-from adrpo_nb.utils.paths import atomic_write_json, data_path
+from adrpo_nb.utils.paths import atomic_write_json, data_path, read_json
 from adrpo_nb.utils.provenance import portable_paths
 from adrpo_nb.utils.validate import ConfigError, check_bool, check_float, check_int
 from adrpo_nb.viz.images import png_base64
@@ -298,11 +298,21 @@ class SD3Family(Family):
         for flag, method in LEAD_FLAGS.items():
             parser.add_argument(flag, type=float, default=None, dest=f"lead_{method}",
                                 help=f"{method}'s tuned setting in the lead grid")
+        parser.add_argument("--tuned-from", type=Path, default=None,
+                            help="the lead grid's settings: each method's best on this sweep file's grid "
+                                 "(summaries.tuned_settings), e.g. data/results/sd3_sweep_g1.json")  # fmt: skip
 
     def sweep_specs(self, args: Any, base: RunSpec, shrink: bool) -> tuple[list[RunSpec], str]:
         chosen = {m: getattr(args, f"lead_{m}") for m in LEAD_FLAGS.values() if getattr(args, f"lead_{m}") is not None}
-        if chosen and args.grid != "lead":
-            raise SystemExit(f"settings of {sorted(chosen)} are for --grid lead, not --grid {args.grid}")
+        if (chosen or args.tuned_from) and args.grid != "lead":
+            given = sorted(chosen) or "--tuned-from"
+            raise SystemExit(f"settings of {given} are for --grid lead, not --grid {args.grid}")
+        if args.tuned_from:
+            if chosen:
+                raise SystemExit(f"--tuned-from {args.tuned_from} chooses every setting; drop {sorted(chosen)}")
+            tuned = tuned_settings(read_json(args.tuned_from), methods=list(LEAD_FLAGS.values()))
+            chosen = {m: t["beta0"] for m, t in tuned.items()}
+            print(f"lead settings tuned on {args.tuned_from}: {chosen}")
         try:
             grid = sweep_grid(args.grid, chosen)
         except ValueError as err:
