@@ -15,6 +15,7 @@ import warnings
 from typing import Any
 
 from adrpo_nb.utils.paths import data_path, read_json
+from adrpo_nb.utils.provenance import check_seal
 
 __all__ = [
     "REPOSITORY",
@@ -104,8 +105,12 @@ class _NoTorchvisionNotice(logging.Filter):
 
 
 def load_result(*parts: str) -> dict[str, Any]:
-    """A committed result file, e.g. ``load_result("results", "mnist_sweep.json")``."""
-    return read_json(data_path(*parts))
+    """A committed result file, e.g. ``load_result("results", "mnist_sweep.json")``; ``ValueError`` naming the file
+    when its content no longer matches its seal (edited by hand or corrupted)."""
+    path = data_path(*parts)
+    result = read_json(path)
+    check_seal(result, path)
+    return result
 
 
 def provenance_note(result: dict[str, Any]) -> str:

@@ -77,3 +77,27 @@ def test_portable_paths_makes_every_output_dir_relative_and_leaves_other_text_al
     assert out["config"]["output_dir"] == "runs/x"
     assert out["runs"][0]["samples_html"] == "<div>a/b</div>" and out["note"] == sweep["note"]  # only output_dir
     assert sweep["runs"][0]["config"]["output_dir"].startswith(str(root))  # the input is not modified
+
+
+def test_every_committed_result_file_is_sealed_and_a_hand_edit_is_refused_on_reading(tmp_path, monkeypatch):
+    """Every JSON under data/results carries its content hash; load_result refuses a file edited after it was
+    written (before: a digit edited in a committed sweep file was read as the result)."""
+    import json
+
+    from adrpo_nb import notebook
+    from adrpo_nb.utils.paths import data_dir
+    from adrpo_nb.utils.provenance import SEAL_KEY, check_seal
+
+    files = sorted(data_dir().joinpath("results").rglob("*.json"))
+    assert files
+    for path in files:
+        record = json.loads(path.read_text())
+        assert SEAL_KEY in record, f"{path} is not sealed (python -m adrpo_nb.experiments.book seal --out <folder>)"
+        check_seal(record, path)
+    record = json.loads(data_dir().joinpath("results", "qwen_sweep.json").read_text())
+    record["runs"][0]["final"]["accuracy"] += 0.1
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "qwen_sweep.json").write_text(json.dumps(record))
+    monkeypatch.setattr(notebook, "data_path", lambda *parts: tmp_path.joinpath(*parts))
+    with pytest.raises(ValueError, match=r"qwen_sweep.json was edited or corrupted"):
+        notebook.load_result("results", "qwen_sweep.json")

@@ -577,6 +577,20 @@ def test_a_diverged_learning_rate_is_named_not_the_reward():
         trainer.train()
 
 
+def test_a_diverged_grpo_learning_rate_is_named_not_the_sampler():
+    """Before: learning_rate=1e30 ended in torch's "probability tensor contains either inf, nan or element < 0"."""
+    from adrpo_nb.experiments.qwen import countdown_rows, load_tiny
+    from adrpo_nb.trainers.grpo import GRPOTrainer
+
+    cfg = GRPOConfig(iterations=3, prompts_per_iteration=2, num_generations=3, minibatch_size=6, progress=False,
+                     learning_rate=1e30, max_grad_norm=None)  # fmt: skip
+    trainer = GRPOTrainer(load_tiny(max_new_tokens=6), lambda completions, **k: [1.0] * len(completions),
+                          countdown_rows(8), cfg, advantage_fn=lambda r, rollout: torch.linspace(-1, 1, len(r)))
+    with pytest.raises(FloatingPointError, match=r"logits are not finite at iteration 1: its weights diverged "
+                                                 r"\(learning_rate=1e\+30"):  # fmt: skip
+        trainer.train()
+
+
 def test_grpo_refuses_an_advantage_matrix_and_a_reward_of_one_number():
     """Before: a (K, P) advantage_fn was flattened row-major onto the wrong completions; a reward returning one
     float failed with "'float' object is not iterable"."""

@@ -31,7 +31,7 @@ from adrpo_nb.experiments.runner import check_output, default_output
 from adrpo_nb.metrics import hypervolume_2d
 from adrpo_nb.stats import mean_interval
 from adrpo_nb.utils.paths import atomic_write_json, data_path, repository_root
-from adrpo_nb.utils.provenance import provenance
+from adrpo_nb.utils.provenance import check_seal, provenance, seal
 
 __all__ = ["CLAIMS", "MIN_SEEDS", "VERDICTS", "Claim", "build", "evaluate_claim", "verdict"]
 
@@ -92,6 +92,7 @@ def load_runs(files: Sequence[str], root: Path) -> tuple[Runs, dict[str, Any]]:
             raise FileNotFoundError(name)
         for file in sorted(path.glob("*.json")) if path.is_dir() else [path]:
             result = json.loads(file.read_text())
+            check_seal(result, file)
             if "runs" in result:
                 runs += result["runs"]
                 if not base and "base" in result:
@@ -401,7 +402,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ledger = build()
     ledger["provenance"] = provenance(0.0, "cpu", "python -m adrpo_nb.experiments.claims build"
                                       + (f" --out {args.out}" if args.out else ""))
-    atomic_write_json(out, ledger)
+    atomic_write_json(out, seal(ledger))
     for e in ledger["claims"]:
         est = "" if e["estimate"] is None else f" {e['estimate']:+.4f} [{e['ci_low']:+.4f}, {e['ci_high']:+.4f}]"
         print(f"{e['id']:<26} {e['verdict']:<16}{est} n={e['n_seeds']}")

@@ -400,4 +400,4 @@ def sweep(family: Family, specs: Sequence[RunSpec], *, base: RunSpec, runs_dir: 
     result = {"base": family.base_record(base), "runs": runs}
     result["summary"] = family.summarize(result)
     result["provenance"] = sweep_provenance(start, commit, f"adrpo_nb.experiments.{family.name}", workers)
-    return portable_paths(result)
+    return seal(portable_paths(result))  # an edit by hand of the written file is detected on reading

@@ -280,7 +280,13 @@ class GRPOTrainer(RLTrainer):
         cfg = self.config
         gen = iteration_generator(cfg.seed, self.iteration, self.accelerator.process_index)
         t0 = time.perf_counter()
-        rollout = self._rollout(gen)
+        try:
+            rollout = self._rollout(gen)
+        except RuntimeError as err:  # sampling from non-finite logits: name the cause, not torch.multinomial
+            if self.iteration == 0 or "probability tensor" not in str(err):
+                raise
+            raise FloatingPointError(f"the policy's logits are not finite at iteration {self.iteration}: its weights "
+                                     f"diverged (learning_rate={cfg.learning_rate:g}; lower it)") from err
         t1 = time.perf_counter()
         rewards, per_func = score_completions(self.reward_funcs, self.reward_weights, rollout)
         adv = self._advantages(rewards, rollout)

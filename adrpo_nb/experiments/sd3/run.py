@@ -59,7 +59,7 @@ from adrpo_nb.experiments.summaries import describe_result, select_runs, summari
 from adrpo_nb.models.sd3 import SD3Adapter, load_sd3_pipeline, save_lora
 from adrpo_nb.trainers.flow_matching import FlowMatchingRLConfig, FlowMatchingRLTrainer
 from adrpo_nb.utils.paths import atomic_write_json, data_path, read_json
-from adrpo_nb.utils.provenance import portable_paths
+from adrpo_nb.utils.provenance import portable_paths, seal
 from adrpo_nb.utils.validate import ConfigError, check_bool, check_float, check_int
 from adrpo_nb.viz.images import png_base64
 
@@ -353,7 +353,7 @@ class SD3Family(Family):
         check_output(args.out, shrink)
         out = args.out or default_output("results", GUIDANCE_FILE[-1])
         result = guidance_curve()
-        atomic_write_json(out, portable_paths(result))
+        atomic_write_json(out, seal(portable_paths(result)))
         for pt in result["points"]:
             print(f"guidance {pt['guidance_scale']:>4}: reward {pt['reward']:.3f}, diversity {pt['diversity']:.3f}")
         print(f"wrote {out}")
