@@ -484,3 +484,20 @@ def test_the_lead_grid_takes_each_methods_best_setting_from_the_tuning_sweep(mon
     monkeypatch.setattr(cli, "atomic_write_json", lambda path, obj: None)
     exp.run.main(["sweep", "--grid", "lead", "--tuned-from", str(tmp_path / "tune.json")])
     assert calls == {"adrpo": 0.03, "fixed": 0.01, "orw": 5.0, "dpo": 100.0, "iterations": 600}
+
+
+def test_the_guidance_figure_draws_the_committed_curves_mean_with_its_intervals():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from adrpo_nb.viz.plots import plot_guidance_curve
+
+    curve = json.loads(data_path(*exp.GUIDANCE_FILE).read_text())
+    _, ax = plt.subplots()
+    plot_guidance_curve(curve, ax=ax)
+    line = ax.get_lines()[-1]
+    assert list(line.get_xdata()) == [p["reward"] for p in curve["mean"]]  # the mean, not one seed's points
+    assert "mean of 5 noise seeds" in line.get_label() and ax.containers  # the error bars are drawn
+    plt.close("all")

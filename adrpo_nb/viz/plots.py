@@ -125,14 +125,24 @@ def plot_pareto_fronts(summary: dict, diversity_key: str = "even_entropy_norm", 
 
 def plot_guidance_curve(curve: dict, diversity_key: str = "diversity", ax=None, label: str = "pretrained, CFG scale"):
     """The pretrained model's reward–diversity points over guidance scales (a result of
-    :func:`adrpo_nb.experiments.sd3.guidance_curve`), as a dashed line annotated with each scale."""
+    :func:`adrpo_nb.experiments.sd3.guidance_curve`), as a dashed line annotated with each scale: the mean over
+    the evaluation noise seeds with each point's 95 % intervals as error bars when the curve has them (``mean``),
+    else the one-seed ``points``."""
     import matplotlib.pyplot as plt
 
     ax = ax or plt.gca()
-    pts = curve["points"]
+    pts = curve.get("mean") or curve["points"]
     x, y = [p["reward"] for p in pts], [p[diversity_key] for p in pts]
     scales = f"{pts[0]['guidance_scale']:g}–{pts[-1]['guidance_scale']:g}"
-    ax.plot(x, y, "k--", marker=".", alpha=0.6, label=f"{label} {scales}")
+    if "reward_low" in pts[0] and diversity_key == "diversity":
+        n = len(curve.get("eval_seeds", []))
+        xerr = [[p["reward"] - p["reward_low"] for p in pts], [p["reward_high"] - p["reward"] for p in pts]]
+        yerr = [[p["diversity"] - p["diversity_low"] for p in pts], [p["diversity_high"] - p["diversity"] for p in pts]]
+        ax.errorbar(x, y, xerr=xerr, yerr=yerr, fmt="none", ecolor="k", alpha=0.35, lw=1)
+        label = f"{label} {scales} (mean of {n} noise seeds, 95 % intervals)"
+    else:
+        label = f"{label} {scales}"
+    ax.plot(x, y, "k--", marker=".", alpha=0.6, label=label)
     for p in pts:
         ax.annotate(f"w={p['guidance_scale']:g}", (p["reward"], p[diversity_key]), fontsize=7, color="k", alpha=0.7,
                     xytext=(-8, -10), textcoords="offset points")  # fmt: skip
