@@ -2,7 +2,7 @@
 
 The repository lives in one place, ``repository.url`` of ``book/_config.yml``; this script writes it there
 and rewrites what must repeat it for readers without the book config (each chapter's Colab badge and its
-install cell, ``adrpo_nb.notebook.REPOSITORY``, the clone command of the book's intro).
+install cell, ``adrpo_nb.notebook.REPOSITORY``, the clone command of the book's intro, the README's install lines).
 ``tests/test_book.py::test_repository_is_named_in_one_place`` checks they agree.
 """
 
@@ -27,7 +27,7 @@ def main(new: str) -> None:
         raise SystemExit(f"expected OWNER/NAME, got {new!r}")
     old = current()
     files = [ROOT / "book" / "_config.yml", ROOT / "book" / "intro.md", ROOT / "adrpo_nb" / "notebook.py",
-             *sorted((ROOT / "book").glob("**/*.ipynb"))]  # fmt: skip
+             ROOT / "README.md", *sorted((ROOT / "book").glob("**/*.ipynb"))]  # fmt: skip
     for path in files:
         if "_build" in path.parts:
             continue
