@@ -23,6 +23,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -360,9 +361,11 @@ def family_of(module: str) -> Family:
     return importlib.import_module(module).FAMILY
 
 
-def _sweep_job(job: tuple[str, dict, str]) -> dict[str, Any]:
+def _sweep_job(job: tuple[str, dict, str], family: Family | None = None) -> dict[str, Any]:
+    """One run of a sweep: in a worker process the family is looked up by its module; in-process (one worker) it
+    is the caller's object, so a family defined in a notebook or a script's ``__main__`` sweeps too."""
     module, spec_dict, command = job
-    family = family_of(module)
+    family = family or family_of(module)
     spec = RunSpec(family.config_class.from_dict(spec_dict["config"]),
                    family.settings_class.from_dict(spec_dict["settings"]))  # fmt: skip
     return run(family, spec, command=command)
@@ -396,7 +399,8 @@ def sweep(family: Family, specs: Sequence[RunSpec], *, base: RunSpec, runs_dir: 
     jobs = [(module, s.to_dict(), f"python -m adrpo_nb.experiments.{family.name} sweep (run {family.label(s)})")
             for s in specs]  # fmt: skip
     log(f"{family.name} sweep: {len(jobs)} runs in {workers} worker(s), results under {runs_dir}")
-    runs = run_jobs(_sweep_job, jobs, workers, family.describe, [Path(f).name for f in folders], log)
+    job = partial(_sweep_job, family=family) if workers <= 1 else _sweep_job
+    runs = run_jobs(job, jobs, workers, family.describe, [Path(f).name for f in folders], log)
     result = {"base": family.base_record(base), "runs": runs}
     result["summary"] = family.summarize(result)
     result["provenance"] = sweep_provenance(start, commit, f"adrpo_nb.experiments.{family.name}", workers)
