@@ -578,3 +578,54 @@ def test_notation_page_is_in_the_toc_and_names_real_code():
             for arg in re.findall(r"^(\w+)(?:,|$)|, (\w+)(?=,|$)", m.group(2)):
                 arg = next(a for a in arg if a)
                 assert arg in params, f"{name}: {m.group(1)} has no argument {arg!r}"
+
+
+# ----------------------------------------------------------------------------- the API page
+def _api_targets() -> list[tuple[str, str, str]]:
+    """(directive, dotted name, options text) of every autodoc directive of book/api.md."""
+    text = (BOOK / "api.md").read_text()
+    found = []
+    for m in re.finditer(r"^\.\. (auto\w+):: ([\w.]+)\n((?:   :.*\n)*)", text, flags=re.M):
+        found.append((m.group(1), m.group(2), m.group(3)))
+    return found
+
+
+def test_api_page_documents_what_adopters_use_and_nothing_internal():
+    import importlib
+
+    targets = _api_targets()
+    names = [name for _, name, _ in targets]
+    text = (BOOK / "api.md").read_text()
+    assert "inherited-members" not in text and "undoc-members" not in text
+    assert not [n for n in names if n.rsplit(".", 1)[-1].startswith(("check_", "_"))], "validators stay off the page"
+    # trainers and configs first, then the math
+    first_math = names.index("adrpo_nb.core.effective_beta")
+    assert {"FlowMatchingRLConfig", "FlowMatchingRLTrainer", "GRPOConfig", "GRPOTrainer"} <= {
+        n.rsplit(".", 1)[-1] for n in names[:first_math]}  # fmt: skip
+    for fn in ("effective_beta", "adaptive_beta", "group_advantages", "fm_rl_loss", "grpo_loss"):
+        assert f"adrpo_nb.core.{fn}" in names
+    assert "adrpo_nb.experiments.runner.book_run" in names and "adrpo_nb.viz.slider.BetaSlider" in names
+    assert "autodoc_inherit_docstrings: false" in (BOOK / "_config.yml").read_text()
+    for directive, name, _ in targets:  # every target imports and has a docstring of its own
+        if directive == "automodule":
+            obj = importlib.import_module(name)
+        else:
+            module, _, attr = name.rpartition(".")
+            obj = getattr(importlib.import_module(module), attr)
+        assert (obj.__doc__ or "").strip(), f"{name} has no docstring"
+
+
+@pytest.mark.parametrize("config", ["FlowMatchingRLConfig", "GRPOConfig"])
+def test_every_config_field_is_documented(config):
+    import dataclasses
+    import inspect
+
+    import adrpo_nb
+
+    cls = getattr(adrpo_nb, config)
+    doc = inspect.getdoc(cls)
+    args = doc.split("Args:", 1)[1] if "Args:" in doc else ""
+    documented = set(re.findall(r"^    (\w+):", args, flags=re.M))
+    fields = {f.name for f in dataclasses.fields(cls)}
+    assert fields <= documented, f"{config}: fields without a line in its docstring's Args: {fields - documented}"
+    assert documented <= fields, f"{config}: Args names no field: {documented - fields}"
