@@ -18,6 +18,7 @@ from adrpo_nb.utils.paths import data_path, read_json
 from adrpo_nb.utils.provenance import check_seal
 
 __all__ = [
+    "FIGURE_STYLE",
     "REPOSITORY",
     "SMOKE_BANNER",
     "colab_url",
@@ -44,8 +45,30 @@ def colab_url(notebook: str) -> str:
     return f"https://colab.research.google.com/github/{REPOSITORY}/blob/main/{notebook}"
 
 
+#: the book's figure defaults (:func:`setup` applies them): the content column of the book is about 7.5 in
+#: (750 px at 100 dpi), so a figure of the default width shows at its own size and its text at >= 10 pt
+#: (≈ 14 px); wider figures are scaled down by the page, and their text with them.
+FIGURE_STYLE: dict[str, Any] = {
+    "figure.figsize": (7.5, 3.5),
+    "figure.dpi": 100,
+    "savefig.dpi": 100,
+    "font.size": 11,
+    "axes.titlesize": 11,
+    "axes.labelsize": 11,
+    "xtick.labelsize": 10,
+    "ytick.labelsize": 10,
+    "legend.fontsize": 10,
+    "legend.title_fontsize": 10,
+    "figure.titlesize": 12,
+    "legend.frameon": False,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+}
+
+
 def setup(threads: int | None = None) -> bool:
-    """Figure defaults, CPU threads and warning filters for a chapter; returns the smoke switch.
+    """Figure defaults (:data:`FIGURE_STYLE`), CPU threads and warning filters for a chapter; returns the smoke
+    switch.
 
     Silences two notices a reader cannot act on: transformers 5's renaming notices
     (``gradient_checkpointing`` → ``activation_checkpointing``, triggered by TRL's internals) and its
@@ -56,8 +79,7 @@ def setup(threads: int | None = None) -> bool:
     import matplotlib as mpl
     import torch
 
-    mpl.rcParams.update({"figure.dpi": 90, "savefig.dpi": 90, "axes.spines.top": False, "axes.spines.right": False,
-                         "figure.figsize": (7, 3.5)})  # fmt: skip
+    mpl.rcParams.update(FIGURE_STYLE)
     warnings.filterwarnings("ignore", message=r".*deprecated and will be removed in v6", category=FutureWarning)
     logging.getLogger("transformers.utils.import_utils").addFilter(_NoTorchvisionNotice())
     try:

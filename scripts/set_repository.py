@@ -26,8 +26,8 @@ def main(new: str) -> None:
     if not re.fullmatch(r"[\w.-]+/[\w.-]+", new):
         raise SystemExit(f"expected OWNER/NAME, got {new!r}")
     old = current()
-    files = [ROOT / "book" / "_config.yml", ROOT / "book" / "intro.md", ROOT / "adrpo_nb" / "notebook.py",
-             ROOT / "README.md", *sorted((ROOT / "book").glob("**/*.ipynb"))]  # fmt: skip
+    files = [ROOT / "book" / "_config.yml", ROOT / "adrpo_nb" / "notebook.py", ROOT / "README.md",
+             *sorted((ROOT / "book").glob("**/*.ipynb"))]  # fmt: skip
     for path in files:
         if "_build" in path.parts:
             continue

@@ -28,14 +28,15 @@ for arg in "$@"; do
   esac
 done
 if [ ${#main_paths[@]} -eq 0 ] && [ ${#verl_paths[@]} -eq 0 ]; then
-  main_paths=(tests book/chapters book/claims.ipynb)
+  main_paths=(tests book/chapters book/intro.ipynb book/claims.ipynb)
   verl_paths=(tests/test_verl.py)
 fi
 
 if [ ${#main_paths[@]} -gt 0 ]; then
   source scripts/setup.sh
   ruff check adrpo_nb tests book
-  # unit tests, the book build and browser tests (tests/), and every chapter executed by nbmake (book/chapters)
+  # unit tests, the book build and browser tests (tests/), and every chapter, the intro and the claims page
+  # executed by nbmake
   python -m pytest "${main_paths[@]}" --nbmake --nbmake-kernel=python3 --nbmake-timeout=900 ${options[@]+"${options[@]}"}
 fi
 if [ ${#verl_paths[@]} -gt 0 ]; then

@@ -17,3 +17,23 @@ def test_show_source_is_markdown_for_ipython():
     shown = show_source(grpo_loss)
     assert getattr(shown, "data", shown) == source_markdown(grpo_loss)
     assert type(shown).__name__ in ("Markdown", "str")
+
+
+def test_setup_applies_a_readable_figure_style():
+    """The book's figures: content width (7.5 in), text at 10 pt or more, legible at the page's dpi."""
+    import matplotlib as mpl
+    import torch
+    from matplotlib.font_manager import FontProperties
+
+    from adrpo_nb import notebook
+
+    threads = torch.get_num_threads()
+    with mpl.rc_context():
+        notebook.setup(threads=threads)
+        rc = mpl.rcParams
+        assert rc["figure.figsize"] == [7.5, 3.5] and rc["figure.dpi"] >= 90
+        for key in ("font.size", "axes.titlesize", "axes.labelsize", "xtick.labelsize", "ytick.labelsize",
+                    "legend.fontsize"):  # fmt: skip
+            size = rc[key]
+            points = FontProperties(size=size).get_size_in_points()
+            assert points >= 10, f"{key} = {size} ({points} pt)"

@@ -39,6 +39,7 @@ __all__ = [
     "RUN_FILE",
     "RunRecords",
     "artifact_sha256",
+    "bind_book_run",
     "book_run",
     "book_run_config",
     "book_spec",
@@ -312,8 +313,31 @@ def book_run_config(family: Family, method: str, beta0: float, *, seed: int = 0,
 
 def book_run(family: Family, method: str, beta0: float, *, seed: int = 0, iterations: int | None = None,
              callbacks: Sequence[Any] = (), **fields: Any) -> dict[str, Any]:  # fmt: skip
-    """A chapter's run: the committed ``data/results/book/`` result in full mode, else the finished run in
-    ``runs/book[-smoke]/``, else it trains (:func:`book_run_config`'s spec, the family's ``make_trainer``)."""
+    """A chapter's run, the way the book makes it: the committed result when there is one, else it trains.
+
+    In order: in a full build, the result committed in ``data/results/book/`` whose settings equal this
+    run's (:func:`~adrpo_nb.experiments.committed.committed_book_result`; a committed file made with other
+    settings is an error, never reused); else the finished run under ``runs/book/`` (``runs/book-smoke/``
+    with ``ADRPO_SMOKE=1``, which also shrinks the run); else it trains the run (:func:`book_run_config`'s
+    spec, the family's ``make_trainer``) and saves it there. ``ADRPO_RETRAIN=1`` skips the committed results.
+
+    Each family module binds ``family``, e.g. ``adrpo_nb.experiments.mnist.book_run("adrpo", 0.05)`` (chapter
+    3's run) or ``adrpo_nb.experiments.qwen.book_run("fixed", 0.04, seed=1)``.
+
+    Args:
+        family: the experiment family (bound by the family modules' ``book_run``).
+        method: one of the family's methods (``"adrpo"``, ``"fixed"``, ``"none"``, ...).
+        beta0: β0 of the run (0 for ``"none"``).
+        seed: the run's seed.
+        iterations: the number of iterations, if not the family's (smoke mode shrinks either).
+        callbacks: ``cb(trainer, logs)`` after each iteration, when it trains.
+        **fields: any other config or settings field of the family, by name (e.g. ``learning_rate=1e-4``).
+
+    Returns:
+        The result: ``config`` (the trainer's config as a dict), ``final`` (the final evaluation's metrics),
+        ``curve`` (metrics over iterations), the family's samples and ``provenance`` (command, commit,
+        device, seconds, date).
+    """
     spec = book_run_config(family, method, beta0, seed=seed, iterations=iterations, **fields)
     committed = committed_book_result(family, spec, smoke())
     if committed is not None:
@@ -321,6 +345,17 @@ def book_run(family: Family, method: str, beta0: float, *, seed: int = 0, iterat
     shown = [repr(method), repr(beta0), *([f"seed={seed}"] if seed else []),
              *(f"{k}={v!r}" for k, v in fields.items()), f"iterations={spec.config.iterations}"]  # fmt: skip
     return run(family, spec, command=book_command(family.name, ", ".join(shown)), callbacks=callbacks)
+
+
+def bind_book_run(family: Family) -> tuple[Any, Any]:
+    """``(book_run, book_run_config)`` of one family: :func:`book_run` and :func:`book_run_config` with
+    ``family`` bound, documented as such (what each family module exports)."""
+    run_fn, config_fn = partial(book_run, family), partial(book_run_config, family)
+    run_fn.__doc__ = (f"{family.name}'s chapter run: :func:`adrpo_nb.experiments.runner.book_run` with its family "
+                      f"bound (the committed result when there is one, else it trains).")  # fmt: skip
+    config_fn.__doc__ = (f"The spec ``book_run`` of {family.name} trains: "
+                         f":func:`adrpo_nb.experiments.runner.book_run_config` with its family bound.")  # fmt: skip
+    return run_fn, config_fn
 
 
 def run_rl(family: Family, spec: Any, *, command: str | None = None, callbacks: Sequence[Any] = (), **fields: Any

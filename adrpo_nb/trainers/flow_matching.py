@@ -68,12 +68,41 @@ def preference_pairs(rewards: torch.Tensor, group_size: int) -> torch.Tensor:
 @dataclass
 class FlowMatchingRLConfig(RLConfig):
     """Settings of :class:`FlowMatchingRLTrainer`. Defaults are the MNIST chapter's. The fields both trainers
-    share, their checks and :meth:`to_dict` / :meth:`from_dict` are :class:`~adrpo_nb.trainers.base.RLConfig`'s.
+    share, their checks and :meth:`to_dict` / :meth:`from_dict` are :class:`~adrpo_nb.trainers.base.RLConfig`'s;
+    every field is checked at construction and an error names it.
 
-    ``method``: ``adrpo`` (β_eff = β0 − clip(A)), ``fixed`` (β0), ``none`` (β = 0), ``orw``
-    (ORW-CFM-W2: weights exp(τ·r) on raw rewards, fixed β0), ``dpo`` (Diffusion-DPO on each
-    group's best-vs-worst pair; ``beta0`` is DPO's β and ``group_size`` ≥ 2 is required).
-    ``num_generations=None`` makes the whole batch one group.
+    Args:
+        method: ``"adrpo"`` (β_eff = β0 − clip(A)), ``"fixed"`` (β0), ``"none"`` (β = 0), ``"orw"``
+            (ORW-CFM-W2: samples weighted by exp(τ·r) of their raw rewards, W2 coefficient ``beta0``, the book's
+            α) or ``"dpo"`` (Diffusion-DPO on each group's best-vs-worst pair; ``beta0`` is its β).
+        beta0: β0 >= 0: ADRPO's base coefficient (> 0 for ``"adrpo"``), the fixed coefficient of ``"fixed"`` and
+            ``"orw"``, Diffusion-DPO's β for ``"dpo"``.
+        clip: ``(a_min, a_max)``, the clip of the advantage inside β_eff (``"adrpo"`` only); ``None`` for no
+            clip; ``"auto"`` for ``(-beta0, beta0)``. Stored resolved.
+        num_generations: samples per prompt (G, TRL's name), compared with each other for the advantages;
+            ``None`` makes the whole batch one group (an unconditional model). ``"dpo"`` needs >= 2.
+        scale_rewards: divide advantages by their group's standard deviation (GRPO's normalisation; off in the
+            paper's flow-matching form).
+        advantage_std: that standard deviation: ``"unbiased"`` (divide by G − 1, TRL's) or ``"population"``.
+        iterations: iterations of sample, score and update.
+        updates_per_iteration: passes over each iteration's batch (TRL's ``num_iterations``, μ).
+        minibatch_size: samples per optimizer step (``"dpo"``: half as many pairs).
+        learning_rate: the optimizer's learning rate.
+        max_grad_norm: gradient norm clip of each step; ``None`` for none.
+        reward_weights: one weight per reward function (the reward is their weighted sum); ``None``: 1 each.
+        seed: seeds every iteration's random generator (runs are deterministic on CPU for a seed).
+        checkpoint_every: iterations between checkpoints (in ``output_dir``; the last iteration always saves).
+        output_dir: where ``checkpoint.pt`` is written and resumed from; ``None``: no checkpoints.
+        progress: show a progress bar.
+        extra: free-form JSON-safe settings saved with the config (e.g. the task's name).
+        orw_temperature: τ of ORW-CFM-W2's weights exp(τ·r) (``"orw"`` only).
+        shared_noise: noise the samples of one group with the same (t, noise) in each update (common random
+            numbers; needs ``num_generations``): the advantages sum to 0 in a group, so the loss's dependence on
+            t cancels from the advantage-weighted sum instead of adding noise to its gradient.
+        samples_per_iteration: samples drawn from the policy per iteration (per process); a multiple of
+            ``num_generations``.
+        optimizer: ``"adam"``, ``"adamw"`` or ``"adam8bit"`` (bitsandbytes on a GPU: a memory saver for big
+            models).
     """
 
     # the shared fields (RLConfig) with this trainer's defaults

@@ -61,11 +61,38 @@ Callback = Callable[["GRPOTrainer", dict[str, float]], None]
 @dataclass
 class GRPOConfig(RLConfig):
     """Settings of :class:`GRPOTrainer`. Defaults are the Qwen chapter's CPU run. The fields both trainers
-    share, their checks and :meth:`to_dict` / :meth:`from_dict` are :class:`~adrpo_nb.trainers.base.RLConfig`'s.
+    share, their checks and :meth:`to_dict` / :meth:`from_dict` are :class:`~adrpo_nb.trainers.base.RLConfig`'s;
+    every field is checked at construction and an error names it.
 
-    ``method``: ``adrpo`` (β_i = β0 − clip(A_i)), ``fixed`` (β0, GRPO), ``none`` (β = 0).
-    ``clip="auto"`` means ``(-beta0, beta0)`` for ``adrpo`` (β_eff ∈ [0, 2β0]) and ``None`` otherwise;
-    pass ``clip=None`` for the unclipped ADRPO coefficient (negative for good samples when A > β0).
+    Args:
+        method: ``"adrpo"`` (β_i = β0 − clip(A_i)), ``"fixed"`` (β0: GRPO with a KL penalty) or ``"none"``
+            (β = 0).
+        beta0: β0 >= 0: ADRPO's base coefficient (> 0 for ``"adrpo"``), GRPO's fixed KL coefficient for
+            ``"fixed"``.
+        clip: ``(a_min, a_max)``, the clip of the advantage inside β_i (``"adrpo"`` only). ``"auto"`` (the
+            default) is ``(-beta0, beta0)`` for ``"adrpo"`` (β_i ∈ [0, 2β0]) and ``None`` otherwise; pass
+            ``None`` for the unclipped coefficient (negative for good samples where A > β0). Stored resolved.
+        num_generations: completions per prompt (G, TRL's name), >= 2: each group is its own baseline.
+        scale_rewards: divide advantages by their group's standard deviation (GRPO); ``False`` centres only
+            (Dr. GRPO).
+        advantage_std: that standard deviation: ``"unbiased"`` (divide by G − 1, TRL's) or ``"population"``.
+        iterations: iterations of sample, score and update.
+        updates_per_iteration: passes over each iteration's completions (TRL's ``num_iterations``, μ).
+        minibatch_size: completions per optimizer step.
+        learning_rate: AdamW's learning rate.
+        max_grad_norm: gradient norm clip of each step; ``None`` for none.
+        reward_weights: one weight per reward function (the reward is their weighted sum; CESAR's λ are
+            these); ``None``: 1 each.
+        seed: seeds every iteration's random generator (runs are deterministic on CPU for a seed).
+        checkpoint_every: iterations between checkpoints (in ``output_dir``; the last iteration always saves).
+        output_dir: where ``checkpoint.pt`` is written and resumed from; ``None``: no checkpoints.
+        progress: show a progress bar.
+        extra: free-form JSON-safe settings saved with the config (e.g. the task's name).
+        prompts_per_iteration: dataset rows drawn per iteration; each is sampled ``num_generations`` times.
+        eps_clip: ε of GRPO's ratio clip, [1 − ε, 1 + ε].
+        loss_type: how token losses are averaged: ``"grpo"`` (per completion, then over completions),
+            ``"dapo"`` (over all tokens of the batch) or ``"dr_grpo"`` (by a fixed length).
+        reference_kl_for_none: also run the reference for ``method="none"``, so its KL is logged.
     """
 
     # the shared fields (RLConfig) with this trainer's defaults

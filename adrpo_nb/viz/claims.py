@@ -61,19 +61,19 @@ def plot_claims(ledger: dict[str, Any], ax=None, prefixes: Sequence[str] | None 
     entries = [e for e in claims_of(ledger) if e["estimate"] is not None
                and (prefixes is None or e["id"].split(".")[0] in prefixes)]  # fmt: skip
     if ax is None:
-        _, ax = plt.subplots(figsize=(7.5, 0.32 * len(entries) + 1.2))
+        _, ax = plt.subplots(figsize=(7.5, 0.3 * len(entries) + 1.5))
     for row, entry in enumerate(reversed(entries)):
         centre, _ = _standardised(entry)
         color = VERDICT_COLORS[entry["verdict"]]
         ax.plot([centre - 1, centre + 1], [row, row], color=color, lw=2.5, solid_capstyle="butt")
         ax.plot(centre, row, "o", color=color, ms=5)
     ax.axvline(0, color="black", lw=0.8)
-    ax.set_yticks(range(len(entries)), [e["id"] for e in reversed(entries)], fontsize=8)
+    ax.set_yticks(range(len(entries)), [e["id"] for e in reversed(entries)], fontsize=10)
     ax.set_xlabel("estimate in the claimed direction, in units of its 95 % interval's half-width")
     for verdict, color in VERDICT_COLORS.items():
         if any(e["verdict"] == verdict for e in entries):
             ax.plot([], [], color=color, lw=2.5, label=verdict)
-    ax.legend(loc="lower right", fontsize=8, frameon=False)
+    ax.legend(loc="lower left", bbox_to_anchor=(0, 1), ncol=4, fontsize=10, frameon=False)  # above, off the data
     ax.grid(axis="x", alpha=0.3)
     return ax
 

@@ -217,7 +217,7 @@ class MnistFamily(Family):
 
 FAMILY = MnistFamily()
 make_trainer, run_rl = FAMILY.make_trainer, partial(runner.run_rl, FAMILY)
-book_run, book_run_config = partial(runner.book_run, FAMILY), partial(runner.book_run_config, FAMILY)
+book_run, book_run_config = runner.bind_book_run(FAMILY)
 smoke_config = FAMILY.shrink
 
 

@@ -371,7 +371,7 @@ def _data(prompts: str, eval_prompts: int) -> str:
 
 FAMILY = SD3Family()
 make_trainer, run_rl, default_config = FAMILY.make_trainer, partial(runner.run_rl, FAMILY), FAMILY.spec
-book_run, book_run_config = partial(runner.book_run, FAMILY), partial(runner.book_run_config, FAMILY)
+book_run, book_run_config = runner.bind_book_run(FAMILY)
 smoke_config = FAMILY.shrink
 
 
