@@ -17,6 +17,8 @@ __all__ = [
     "VARIANT_COLORS",
     "VARIANT_LABELS",
     "VARIANT_TABLE_COLUMNS",
+    "KL_WINDOW",
+    "WEIGHT_LABEL",
     "alpha_slider",
     "beta_slider",
     "completions_html",
@@ -25,6 +27,7 @@ __all__ = [
     "plot_scaling",
     "plot_training",
     "run_settings",
+    "training_kl",
     "variant_table",
 ]
 
@@ -162,36 +165,56 @@ def completions_html(examples: Sequence[dict]) -> str:
     return "".join(rows)
 
 
+#: iterations at the end of training whose batch KL :func:`training_kl` averages
+KL_WINDOW = 10
+
+
+def training_kl(run: dict, window: int = KL_WINDOW) -> float:
+    """A run's KL to the reference per token at the end of training: the mean batch KL (k3) of its last ``window``
+    iterations (one iteration's batch of 64 completions is too noisy to compare runs by); NaN without a KL curve."""
+    kl = run.get("curve", {}).get("kl")
+    return float(np.mean(kl[-window:])) if kl else float("nan")
+
+
 def _slider_sweep(sweep: dict) -> dict:
-    """The sweep in the slider's layout: final metrics plus ``kl`` (last training KL) and ``samples_html``."""
+    """The sweep in the slider's layout: final metrics plus ``kl`` (:func:`training_kl`) and ``samples_html``."""
     view = {"runs": [], "base": {"accuracy": sweep["base"]["final"]["accuracy"],
                                  "think_length": sweep["base"]["final"]["think_length"]}}  # fmt: skip
     for run in sweep["runs"]:
         r = copy.deepcopy({k: run[k] for k in ("config", "settings", "final", "examples") if k in run})
-        r["final"]["kl"] = run["curve"]["kl"][-1] if "kl" in run["curve"] else float("nan")
+        r["final"]["kl"] = training_kl(run)
         r["samples_html"] = completions_html(run["examples"])
         view["runs"].append(r)
     return view
 
 
 def _variant(run: dict) -> str:
-    return VARIANT_LABELS[run_settings(run)["variant"]]
+    return run_settings(run)["variant"]
+
+
+#: the α slider's parameter, as the book names it: w scales CESAR's process weights λ_cons, λ_kw, λ_len
+WEIGHT_LABEL = "process weight w"
 
 
 def beta_slider(sweep: dict, run_fn=None) -> BetaSlider:
-    """The β0 slider: ADRPO + CESAR and GRPO + CESAR at each β0 (seed-mean accuracy and reasoning length)."""
+    """The β0 slider: ADRPO + CESAR and GRPO + CESAR at each β0 (seed-mean accuracy and reasoning length), in
+    the variants' colours (:data:`VARIANT_COLORS`). ``run_fn(variant, beta0, progress)`` receives the variant's
+    key (``"adrpo_cesar"`` or ``"grpo_cesar"``)."""
     view = _slider_sweep(sweep)
     view["runs"] = [r for r in view["runs"] if run_settings(r)["process_weight"] == 1.0
                     and run_settings(r)["rewards"] == "cesar"]  # fmt: skip
     return BetaSlider(view, diversity_key="think_length", distance_key="kl", reward_key="accuracy",
-                      method=VARIANT_LABELS["adrpo_cesar"], method_of=_variant, run_fn=run_fn)  # fmt: skip
+                      method="adrpo_cesar", method_of=_variant, run_fn=run_fn, colors=VARIANT_COLORS,
+                      labels=VARIANT_LABELS)  # fmt: skip
 
 
 def alpha_slider(sweep: dict) -> BetaSlider:
-    """The α slider: ADRPO at β0 = 0.04 with CESAR's process weights α3..α5 scaled by w (w = 0: outcome only)."""
+    """The process-weight slider: ADRPO at β0 = 0.04 with CESAR's process weights (λ_cons, λ_kw, λ_len; the code's
+    ``alphas[2:]``) scaled by w (w = 0: the outcome reward under ADRPO's KL); it starts at w = 1."""
     view = _slider_sweep(sweep)
     view["runs"] = [r for r in view["runs"] if run_settings(r)["variant"] == "adrpo_cesar"
                     and np.isclose(r["config"]["beta0"], 0.04)]  # fmt: skip
     return BetaSlider(view, diversity_key="think_length", distance_key="kl", reward_key="accuracy",
-                      method=VARIANT_LABELS["adrpo_cesar"], method_of=_variant, param_label="α3..5 weight w",
-                      param_of=lambda r: run_settings(r)["process_weight"])  # fmt: skip
+                      method="adrpo_cesar", method_of=_variant, param_label=WEIGHT_LABEL,
+                      param_of=lambda r: run_settings(r)["process_weight"], colors=VARIANT_COLORS,
+                      labels=VARIANT_LABELS, start=1.0)  # fmt: skip
