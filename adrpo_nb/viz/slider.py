@@ -50,7 +50,7 @@ def slider_entries(sweep: dict, diversity_key: str = "even_entropy_norm", seed: 
 
     A run's samples are its ``samples_png`` (images) or its ``samples_html`` (e.g. text completions).
     ``method_of(run)`` and ``param_of(run)`` say which curve a run belongs to and where on the slider
-    (default: ``config.method`` and ``config.beta0``; the audio chapter slides over CESAR's α as well).
+    (default: ``config.method`` and ``config.beta0``; the audio chapter slides over CESAR's process weight as well).
     """
     by_method: dict[str, list[dict]] = {}
     runs = [r for r in sweep["runs"] if r.get("final") is not None]
