@@ -64,9 +64,10 @@ genuine one.
 
 Composition. GRPO's scalar reward is the weighted sum
 
-    R = α_acc r_acc + α_fmt r_fmt + α_cons r_cons + α_kw r_kw + α_over r_over,
+    R = λ_acc r_acc + λ_fmt r_fmt + λ_cons r_cons + λ_kw r_kw + λ_len r_over,
 
-with the paper's weights :data:`CESAR_ALPHAS` ``= (5, 1, 1, 1, 1)``, so ``R ∈ [0, 10]`` and a
+with the paper's weights :data:`CESAR_ALPHAS` ``= (λ_acc, λ_fmt, λ_cons, λ_kw, λ_len) = (5, 1, 1, 1, 1)`` (the book's
+letters; the code keeps the name ``alphas``), so ``R ∈ [0, 10]`` and a
 correct answer (5) outweighs a perfect reasoning process (at most 1 + 2 + 1 + 1 = 5) — the process
 terms break ties among completions with the same outcome, they cannot buy a wrong answer a higher
 reward than a right one with an equally good process. Both this package's
@@ -969,7 +970,7 @@ class OverthinkingReward(_ProcessReward):
     ``tokenizer`` is given; see :func:`token_counter`): a repetition pays for its length and does not count
     towards ``l_min``. A think of ``L_max`` tokens or more earns 0, and so does one shorter than ``l_min`` (an
     empty think would otherwise earn the full 1.0: see the module docstring). Weighted against accuracy
-    (α = 5 vs 1) it trims reasoning that does not pay off in correct answers.
+    (λ_acc = 5 vs λ_len = 1) it trims reasoning that does not pay off in correct answers.
 
     Args:
         l_max: ``L_max``, the think length (tokens) at which the reward reaches 0; an integer >= 1.
@@ -1025,8 +1026,9 @@ def cesar_reward_funcs(alphas: Sequence[float] = CESAR_ALPHAS, l_max: int = 256,
                        ) -> tuple[list[Callable[..., list[float]]], list[float]]:  # fmt: skip
     """CESAR's ``(reward_funcs, reward_weights)``: pass them as ``reward_funcs=`` and ``GRPOConfig(reward_weights=)``.
 
-    The trainer's reward is ``R = Σ_k α_k r_k`` over (accuracy, format, consistency, keywords,
-    overthinking) with ``alphas`` (paper: :data:`CESAR_ALPHAS` = (5, 1, 1, 1, 1), ``R ∈ [0, 10]``).
+    The trainer's reward is ``R = Σ_k λ_k r_k`` over (accuracy, format, consistency, keywords,
+    overthinking) with ``alphas`` = (λ_acc, λ_fmt, λ_cons, λ_kw, λ_len) (paper: :data:`CESAR_ALPHAS` =
+    (5, 1, 1, 1, 1), ``R ∈ [0, 10]``).
     The process terms (consistency, keywords, overthinking) only count when the format is valid and the
     think has at least ``l_min`` tokens, so skipping the tags or the reasoning cannot earn them.
 

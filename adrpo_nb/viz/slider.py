@@ -18,7 +18,7 @@ import html
 import json
 import math
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -50,7 +50,7 @@ def slider_entries(sweep: dict, diversity_key: str = "even_entropy_norm", seed: 
 
     A run's samples are its ``samples_png`` (images) or its ``samples_html`` (e.g. text completions).
     ``method_of(run)`` and ``param_of(run)`` say which curve a run belongs to and where on the slider
-    (default: ``config.method`` and ``config.beta0``; the audio chapter slides over CESAR's α as well).
+    (default: ``config.method`` and ``config.beta0``; the audio chapter slides over CESAR's process weight as well).
     """
     by_method: dict[str, list[dict]] = {}
     runs = [r for r in sweep["runs"] if r.get("final") is not None]
@@ -101,6 +101,11 @@ def _entry(method: str, beta0: float, group: list[dict], shown: dict, diversity_
     }
 
 
+#: colours for methods the ``colors`` mapping lacks (matplotlib's tab10)
+_PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
+            "#17becf")  # fmt: skip
+
+
 _STATIC_CSS = """
 .adrpo-slider{font-family:system-ui,sans-serif;border:1px solid #ddd;border-radius:6px;padding:10px;margin:8px 0;
  max-width:760px}
@@ -110,6 +115,9 @@ _STATIC_CSS = """
 .adrpo-slider img{width:224px;height:224px;image-rendering:pixelated;border:1px solid #eee}
 .adrpo-slider .samples-text{width:300px;max-height:224px;overflow:auto;border:1px solid #eee;padding:4px}
 .adrpo-slider .stats{margin-top:6px;font-size:14px}
+.adrpo-slider .legend{display:flex;gap:14px;flex-wrap:wrap;margin-top:4px;font-size:13px}
+.adrpo-slider .legend .swatch{display:inline-block;width:11px;height:11px;border-radius:50%;margin-right:5px;
+ vertical-align:-1px}
 """
 
 _STATIC_JS = """
@@ -137,19 +145,16 @@ _STATIC_JS = """
    el('text',{x:W/2,y:H-6,'font-size':11,'text-anchor':'middle'},front,data.reward_label);
    el('text',{x:10,y:H/2,'font-size':11,'text-anchor':'middle',transform:'rotate(-90 10 '+H/2+')'},front,
       data.diversity_label);
-   el('text',{x:P,y:H-P+13,'font-size':9,'text-anchor':'middle'},front,x0.toFixed(2));
-   el('text',{x:W-8,y:H-P+13,'font-size':9,'text-anchor':'end'},front,x1.toFixed(2));
-   el('text',{x:P-3,y:H-P,'font-size':9,'text-anchor':'end'},front,y0.toFixed(2));
-   el('text',{x:P-3,y:12,'font-size':9,'text-anchor':'end'},front,y1.toFixed(2));
+   el('text',{x:P,y:H-P+14,'font-size':11,'text-anchor':'middle'},front,x0.toFixed(2));
+   el('text',{x:W-8,y:H-P+14,'font-size':11,'text-anchor':'end'},front,x1.toFixed(2));
+   el('text',{x:P-3,y:H-P,'font-size':11,'text-anchor':'end'},front,y0.toFixed(2));
+   el('text',{x:P-3,y:12,'font-size':11,'text-anchor':'end'},front,y1.toFixed(2));
    all.forEach(function(e){el('circle',{cx:sx(e.reward),cy:sy(e.diversity),r:3,fill:data.colors[e.method]||'#888',
-      'fill-opacity':0.45},front);});
+      'fill-opacity':0.75},front);});
    if(data.base){el('text',{x:sx(data.base.reward),y:sy(data.base.diversity)+4,'font-size':14,
       'text-anchor':'middle'},front,'\u2605');}
    el('circle',{cx:sx(cur.reward),cy:sy(cur.diversity),r:7,fill:'none',stroke:'#000','stroke-width':2,
       'class':'current'},front);
-   Object.keys(data.entries).forEach(function(m,k){var y=H-P-10-12*k;
-     el('circle',{cx:W-70,cy:y-3,r:3,fill:data.colors[m]||'#888'},front);
-     el('text',{x:W-63,y:y,'font-size':9},front,data.method_labels[m]||m);});
  }
  function drawHist(h){
    while(hist.firstChild){hist.removeChild(hist.firstChild);} hist.style.display=h?'':'none'; if(!h){return;}
@@ -169,7 +174,7 @@ _STATIC_JS = """
    stats.textContent=(data.method_labels[e.method]||e.method)+', '+data.param_label+' = '+e.beta0+': '+
      data.reward_label+' '+e.reward.toFixed(3)+
      ', '+data.diversity_label+' '+e.diversity.toFixed(3)+', '+data.distance_label+' '+e.distance.toFixed(4)+
-     ' (mean of '+e.seeds+' seeds)';
+     (e.seeds>1?' (mean of '+e.seeds+' seeds)':' (1 seed)');
    drawHist(e.histogram); drawFront(e);
  }
  methodSel.addEventListener('change',show); range.addEventListener('input',show); show();
@@ -194,14 +199,22 @@ class BetaSlider:
         reward_key: the final metric on the reward axis.
         param_label, method_of, param_of: what the slider moves along (default β0, one curve per
             ``config.method``); see :func:`slider_entries`.
+        colors, labels: each method's colour and name, keyed by what ``method_of`` returns (default the
+            package's :data:`~adrpo_nb.viz.plots.METHOD_COLORS` and ``METHOD_LABELS``; the audio chapter passes
+            its variants'). A method without a colour gets one of the tab10 colours no other method has.
+        start: the slider's starting position, the parameter value nearest to it (default 0.05).
     """
 
     def __init__(self, sweep: dict, diversity_key: str = "even_entropy_norm", method: str | None = None,
                  run_fn: Callable[..., dict] | None = None, highlight: Sequence[int] = (0, 2, 4, 6, 8),
                  distance_key: str = "w2", reward_key: str = "reward", param_label: str = "β0",
                  method_of: Callable[[dict], str] = _config_method,
-                 param_of: Callable[[dict], float] = _config_beta0):  # fmt: skip
+                 param_of: Callable[[dict], float] = _config_beta0, colors: Mapping[str, str] | None = None,
+                 labels: Mapping[str, str] | None = None, start: float = 0.05):  # fmt: skip
         self.sweep, self.diversity_key, self.run_fn = sweep, diversity_key, run_fn
+        self.colors = dict(METHOD_COLORS if colors is None else colors)
+        self.labels = dict(METHOD_LABELS if labels is None else labels)
+        self.start = float(start)
         self.distance_key, self.reward_key = distance_key, reward_key
         self.param_label, self.method_of, self.param_of = param_label, method_of, param_of
         self.entries = slider_entries(sweep, diversity_key, distance_key=distance_key, reward_key=reward_key,
@@ -212,6 +225,7 @@ class BetaSlider:
         if method is not None and method not in self.entries:
             raise ValueError(f"method={method!r} is not in this sweep; it has {sorted(self.entries)}")
         self.method = method or ("adrpo" if "adrpo" in self.entries else next(iter(self.entries)))
+        self._colour_new_methods()
         self.highlight = list(highlight)
         base = sweep.get("base")
         self.base = {"reward": base[reward_key], "diversity": base[diversity_key]} if base else None
@@ -223,8 +237,8 @@ class BetaSlider:
         payload = {
             "entries": self.entries,
             "base": self.base,
-            "colors": METHOD_COLORS,
-            "method_labels": METHOD_LABELS,
+            "colors": {m: self.colors[m] for m in self.entries},
+            "method_labels": {m: self.label(m) for m in self.entries},
             "diversity_label": DIVERSITY_LABELS.get(self.diversity_key, self.diversity_key),
             "distance_label": DISTANCE_LABELS.get(self.distance_key, self.distance_key),
             "reward_label": self.reward_key,
@@ -232,12 +246,12 @@ class BetaSlider:
             "param_label": self.param_label,
         }
         options = "".join(
-            f'<option value="{m}"{" selected" if m == self.method else ""}>{html.escape(METHOD_LABELS.get(m, m))}'
+            f'<option value="{html.escape(m)}"{" selected" if m == self.method else ""}>{html.escape(self.label(m))}'
             "</option>"
             for m in self.entries
         )
         n = len(self.entries[self.method])
-        start = min(range(n), key=lambda i: abs(self.entries[self.method][i]["beta0"] - 0.05))
+        start = min(range(n), key=lambda i: abs(self.entries[self.method][i]["beta0"] - self.start))
         try:  # JSON has no NaN: a NaN would leave the page's script dead in the browser
             data = json.dumps(payload, allow_nan=False).replace("</", "<\\/")
         except ValueError as err:
@@ -252,9 +266,28 @@ class BetaSlider:
             f'<span class="beta-label"></span></div>'
             f'<div class="panels"><img alt="samples at this β0"><div class="samples-text"></div>'
             f'<svg class="hist" width="232" height="224"></svg>'
-            f'<svg class="front" width="260" height="224"></svg></div><div class="stats"></div>'
+            f'<svg class="front" width="260" height="224"></svg></div>{self._legend_html()}<div class="stats"></div>'
             f'<script type="application/json" class="adrpo-data">{data}</script><script>{script}</script></div>'
         )
+
+    def _colour_new_methods(self) -> None:
+        """Give a method without a colour one that no other method of the slider has (never a shared grey)."""
+        spare = [c for c in _PALETTE if c not in {self.colors.get(m) for m in self.entries}]
+        for m in self.entries:
+            if m not in self.colors:
+                self.colors[m] = spare.pop(0) if spare else "#888888"
+
+    def label(self, method: str) -> str:
+        """The name a reader sees for ``method`` (a key of :attr:`entries`)."""
+        return self.labels.get(method, method)
+
+    def _legend_html(self) -> str:
+        """The static face's legend: one colour swatch and name per method, below the panels (outside the plot,
+        so a long name is never cut by the plot's edge)."""
+        items = "".join(f'<span><span class="swatch" style="background:{html.escape(self.colors[m])}"></span>'
+                        f"{html.escape(self.label(m))}</span>" for m in self.entries)  # fmt: skip
+        star = "<span>\u2605 pretrained</span>" if self.base else ""
+        return f'<div class="legend">{items}{star}</div>'
 
     # ------------------------------------------------------------------ live face
     def widget(self):
@@ -266,7 +299,7 @@ class BetaSlider:
         """
         import ipywidgets as w
 
-        method = w.Dropdown(options=[(METHOD_LABELS.get(m, m), m) for m in self.entries], value=self.method,
+        method = w.Dropdown(options=[(self.label(m), m) for m in self.entries], value=self.method,
                             description="method")  # fmt: skip
         beta = w.SelectionSlider(options=self._beta_options(self.method), description=self.param_label,
                                  continuous_update=False)  # fmt: skip
@@ -295,34 +328,46 @@ class BetaSlider:
         redraw()
         return w.VBox(rows)
 
-    def _figure_png(self, e: dict) -> bytes:
-        import io
-
+    def figure(self, e: dict):
+        """The live face's figure of one entry: its samples (images), class histogram and its point on the
+        reward–diversity plane, the legend below the panels (outside the data)."""
         import matplotlib.pyplot as plt
 
         panels = [k for k in ("png", "histogram") if e.get(k)]
-        fig, axes = plt.subplots(1, len(panels) + 1, figsize=(3.7 * (len(panels) + 1), 3.4), squeeze=False)
+        width = max(3.7 * (len(panels) + 1), 5.5)  # room for the legend's names below a single panel
+        fig, axes = plt.subplots(1, len(panels) + 1, figsize=(width, 3.6), squeeze=False)
         axes = list(axes[0])
-        title = f"{METHOD_LABELS.get(e['method'], e['method'])}, {self.param_label} = {e['beta0']:g}"
+        title = f"{self.label(e['method'])}, {self.param_label} = {e['beta0']:g}"
         if e.get("png"):
             show_png(e["png"], axes.pop(0), title)
         if e.get("histogram"):
             plot_class_histogram(e["histogram"], axes.pop(0), highlight=self.highlight)
         self._draw_front(axes[0], e)
         if not e.get("png"):
-            axes[0].set_title(title, fontsize=10)
-        fig.tight_layout()
+            axes[0].set_title(title, fontsize=11)
+        handles, names = axes[0].get_legend_handles_labels()
+        fig.tight_layout(rect=(0, 0.14, 1, 1))
+        fig.legend(handles, names, loc="lower center", ncol=len(names), fontsize=10, frameon=False)
+        return fig
+
+    def _figure_png(self, e: dict) -> bytes:
+        import io
+
+        import matplotlib.pyplot as plt
+
+        fig = self.figure(e)
         buffer = io.BytesIO()
-        fig.savefig(buffer, format="png", dpi=80)
+        fig.savefig(buffer, format="png", dpi=80, bbox_inches="tight")
         plt.close(fig)
         return buffer.getvalue()
 
     def _caption(self, e: dict) -> str:
         label = DIVERSITY_LABELS.get(self.diversity_key, self.diversity_key)
         distance = DISTANCE_LABELS.get(self.distance_key, self.distance_key)
-        return (f"{METHOD_LABELS.get(e['method'], e['method'])}, {self.param_label} = {e['beta0']:g}: "
+        seeds = f"mean of {e['seeds']} seeds" if e["seeds"] > 1 else "1 seed"
+        return (f"{self.label(e['method'])}, {self.param_label} = {e['beta0']:g}: "
                 f"{self.reward_key} {e['reward']:.3f}, {label} {e['diversity']:.3f}, {distance} {e['distance']:.4f} "
-                f"(mean of {e['seeds']} seeds)")  # fmt: skip
+                f"({seeds})")  # fmt: skip
 
     def _run_row(self, method, beta, redraw, w):
         new_beta = w.BoundedFloatText(value=0.03, min=0.0, max=100.0, step=0.01, description="new β0")
@@ -335,13 +380,13 @@ class BetaSlider:
 
         def run(_):
             button.disabled = True
-            status.value = f"training {method.value} at β0 = {new_beta.value:g} ..."
+            status.value = f"training {self.label(method.value)} at β0 = {new_beta.value:g} ..."
             try:
                 result = self.run_fn(method.value, float(new_beta.value), progress)
                 self.add_run(result)
                 beta.options = self._beta_options(method.value)
                 beta.value = float(new_beta.value)
-                status.value = f"done: reward {result['final']['reward']:.3f}"
+                status.value = f"done: {self.reward_key} {result['final'][self.reward_key]:.3f}"
                 redraw()
             finally:
                 button.disabled = False
@@ -355,20 +400,21 @@ class BetaSlider:
         entry = _entry(method, beta0, [result], result, self.diversity_key, self.distance_key, self.reward_key)
         entries = [e for e in self.entries.setdefault(method, []) if e["beta0"] != beta0] + [entry]
         self.entries[method] = sorted(entries, key=lambda e: e["beta0"])
+        self._colour_new_methods()
 
     def _beta_options(self, method: str) -> list[tuple[str, float]]:
         return [(f"{e['beta0']:g}", e["beta0"]) for e in self.entries[method]]
 
     def _draw_front(self, ax, current: dict) -> None:
         for m, entries in self.entries.items():
-            ax.plot([e["reward"] for e in entries], [e["diversity"] for e in entries], "o-", ms=4, alpha=0.5,
-                    color=METHOD_COLORS.get(m), label=METHOD_LABELS.get(m, m))  # fmt: skip
+            ax.plot([e["reward"] for e in entries], [e["diversity"] for e in entries], "o-", ms=5, alpha=0.8,
+                    color=self.colors[m], label=self.label(m))  # fmt: skip
         if self.base:
-            ax.plot([self.base["reward"]], [self.base["diversity"]], "k*", ms=10, label="base")
+            ax.plot([self.base["reward"]], [self.base["diversity"]], "k*", ms=10, label="pretrained")
         ax.plot([current["reward"]], [current["diversity"]], "o", ms=12, mfc="none", mec="k", mew=2)
-        ax.set_xlabel(self.reward_key)
-        ax.set_ylabel(DIVERSITY_LABELS.get(self.diversity_key, self.diversity_key))
-        ax.legend(fontsize=7)
+        ax.set_xlabel(self.reward_key, fontsize=10)
+        ax.set_ylabel(DIVERSITY_LABELS.get(self.diversity_key, self.diversity_key), fontsize=10)
+        ax.tick_params(labelsize=10)
         ax.grid(alpha=0.3)
 
     # ------------------------------------------------------------------ both faces at once

@@ -5,13 +5,14 @@ Command line (each prints where it wrote and what it measured; ``--help`` lists 
 
     python -m adrpo_nb.experiments.audio pretrain      # SFT to a weak start -> runs/pretrain/qwen2_audio_tiny/
     python -m adrpo_nb.experiments.audio train --variant adrpo_cesar --beta0 0.04   # one CPU run
-    python -m adrpo_nb.experiments.audio sweep         # variants × seeds, β0/α grids -> runs/results/audio_sweep.json
+    python -m adrpo_nb.experiments.audio sweep         # variants × seeds, β0/w grids -> runs/results/audio_sweep.json
     # the real path (GPU): Qwen2.5-Omni-7B's thinker (or qwen2_audio) + LoRA on MMAU-style rows you provide as JSONL
     python -m adrpo_nb.experiments.audio train --model omni --rows mmau_train.jsonl --variant adrpo_cesar
 
 The three variants of the chapter are one trainer with two switches: the KL coefficient (``method``:
 ``fixed`` β0 = GRPO, ``adrpo``) and the reward (``rewards``: ``outcome`` = accuracy + format, as R1-AQA and
-Ke-Omni-R; ``cesar`` = plus consistency, keywords and overthinking with weights α).
+Ke-Omni-R; ``cesar`` = plus consistency, keywords and overthinking with weights λ: the book's letters for
+``CESAR_ALPHAS``).
 Add ``--smoke`` to any CPU command for a seconds-long version (what CI runs; it writes only under
 ``runs/*-smoke/``). Nothing is written into ``data/`` unless ``--out`` says so (the committed files:
 ``pretrain --out data/checkpoints/qwen2_audio_tiny``, ``sweep --out data/results/audio_sweep.json``).
@@ -80,9 +81,9 @@ CURVE_KEYS = ("reward", "rewards/accuracy_reward/mean", "rewards/overthinking/me
 @dataclass
 class AudioSettings(Settings):
     """What an audio run's result depends on beside the trainer's config: the reward (``rewards``: ``outcome`` or
-    ``cesar``; ``process_weight`` scales CESAR's α3..α5; ``l_max``: the overthinking term's length), the evaluation
-    (``eval_size`` held-out questions at each reasoning ``budgets``; ``None`` = unlimited, which the final metrics
-    come from) and β_eff recorded at ``snapshots``."""
+    ``cesar``; ``process_weight`` w scales CESAR's λ_cons, λ_kw, λ_len; ``l_max``: the overthinking term's length),
+    the evaluation (``eval_size`` held-out questions at each reasoning ``budgets``; ``None`` = unlimited, which the
+    final metrics come from) and β_eff recorded at ``snapshots``."""
 
     rewards: str = "cesar"
     process_weight: float = 1.0
@@ -107,7 +108,7 @@ class AudioSettings(Settings):
 
 def reward_setup(rewards: str, process_weight: float = 1.0, l_max: int = L_MAX, tokenizer: Any = None
                  ) -> tuple[list, list[float]]:  # fmt: skip
-    """The reward functions and weights: ``outcome`` (accuracy α1 = 5, format α2 = 1) or ``cesar`` (all five);
+    """The reward functions and weights: ``outcome`` (accuracy λ_acc = 5, format λ_fmt = 1) or ``cesar`` (all five);
     think lengths in ``tokenizer``'s tokens (the policy's) when given, else words."""
     if rewards not in ("outcome", "cesar"):
         raise ValueError(f"rewards must be 'outcome' or 'cesar', got rewards={rewards!r}")
@@ -146,7 +147,7 @@ def variant_fields(variant: str) -> dict[str, str]:
 
 
 def run_label(variant: str, beta0: float, seed: int, process_weight: float = 1.0) -> str:
-    """A run's folder name, e.g. ``adrpo_cesar_b0.04_s1`` (``_w0.5`` when α3..α5 are scaled)."""
+    """A run's folder name, e.g. ``adrpo_cesar_b0.04_s1`` (``_w0.5`` when λ_cons, λ_kw, λ_len are scaled)."""
     return f"{variant}_b{beta0:g}" + (f"_w{process_weight:g}" if process_weight != 1.0 else "") + f"_s{seed}"
 
 
@@ -293,7 +294,7 @@ def sweep_grid(seeds: Sequence[int] = (0, 1, 2), betas: Sequence[float] = (0.01,
                process_weights: Sequence[float] = (0.0, 0.5, 2.0)) -> list[tuple[str, float, float, int]]:  # fmt: skip
     """``(variant, β0, process_weight, seed)`` of the sweep: the three variants at β0 = 0.04 for every seed,
     then, on seed 0, ADRPO and GRPO with CESAR at the other ``betas`` (β0 slider) and ADRPO at other
-    ``process_weights`` (α slider)."""
+    ``process_weights`` (the process-weight slider)."""
     grid = [(v, 0.04, 1.0, s) for v in VARIANTS for s in seeds]
     grid += [(v, b, 1.0, 0) for v in ("adrpo_cesar", "grpo_cesar") for b in betas]
     grid += [("adrpo_cesar", 0.04, w, 0) for w in process_weights]
