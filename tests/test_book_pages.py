@@ -287,7 +287,6 @@ PENDING_PROSE_NUMBERS = {
     "03_adrpo_mnist": _REWRITE,
     "04_sd3": _CH4,
     "05_qwen_grpo": _REWRITE,
-    "06_audio": _REWRITE,
     "07_reuse": _CH7,
 }
 PENDING_CODE_LINES = {
@@ -296,28 +295,23 @@ PENDING_CODE_LINES = {
     "03_adrpo_mnist": _REWRITE,
     "04_sd3": _CH4,
     "05_qwen_grpo": _REWRITE,
-    "06_audio": _REWRITE,
     "07_reuse": _CH7,
 }
 PENDING_HISTORY = {
     "04_sd3": _CH4,
     "05_qwen_grpo": _REWRITE,
-    "06_audio": _REWRITE,
 }
 PENDING_HIDDEN_SETUP = {
-    "06_audio": _REWRITE,
 }
 PENDING_KEY_EQUATIONS = {
     "03_adrpo_mnist": _REWRITE,
     "04_sd3": _CH4,
     "05_qwen_grpo": _REWRITE,
-    "06_audio": _REWRITE,
 }
 PENDING_CITES = {
     "03_adrpo_mnist": _REWRITE,
     "04_sd3": _CH4,
     "05_qwen_grpo": _REWRITE,
-    "06_audio": _REWRITE,
     "07_reuse": _CH7,
 }
 #: bibliography keys cited nowhere yet

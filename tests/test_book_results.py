@@ -58,6 +58,25 @@ def test_a_result_of_another_base_model_is_an_error(cfg, tmp_path, monkeypatch):
         committed_book_result(FAMILY, cfg, smoke=False)
 
 
+def test_a_result_without_fingerprints_stands_only_where_the_base_model_never_changed(cfg, tmp_path, monkeypatch):
+    """Before: a committed audio run made with the old base model (no fingerprints recorded) was read as today's."""
+    _committed(tmp_path, monkeypatch, cfg)  # no fingerprints: MNIST's models are unchanged since, so it stands
+    assert committed_book_result(FAMILY, cfg, smoke=False)["final"] == 1
+    monkeypatch.setattr(FAMILY, "unfingerprinted_results_valid", False)  # a family whose base model changed
+    with pytest.raises(ValueError, match=r"fingerprints: committed None vs requested \{'base_model'"):
+        committed_book_result(FAMILY, cfg, smoke=False)
+
+
+def test_only_mnist_results_stand_without_fingerprints_in_the_book_and_in_the_ledger():
+    import importlib
+
+    from adrpo_nb.experiments import claims
+
+    for name in ("mnist", "sd3", "qwen", "audio"):
+        family = importlib.import_module(f"adrpo_nb.experiments.{name}").FAMILY
+        assert family.unfingerprinted_results_valid == (name in claims.UNCHANGED_SINCE_UNFINGERPRINTED_RUNS)
+
+
 def test_smoke_and_retrain_never_read_committed_runs(cfg, tmp_path, monkeypatch):
     _committed(tmp_path, monkeypatch, cfg)
     assert committed_book_result(FAMILY, cfg, smoke=True) is None

@@ -45,7 +45,9 @@ def committed_book_result(family: Any, spec: Any, smoke: bool) -> dict[str, Any]
 
     Raises:
         ValueError: the committed file's config or settings differ from ``spec``'s (it names the fields): the
-            file belongs to other settings, so it must be regenerated, not silently reused; or its content no
+            file belongs to other settings, so it must be regenerated, not silently reused; its fingerprints
+            (base model, data) differ from today's, or it recorded none and the family's base model changed
+            since (:attr:`~adrpo_nb.experiments.family.Family.unfingerprinted_results_valid`); or its content no
             longer matches its content hash (edited by hand).
     """
     if smoke or retrain() or not spec.config.output_dir:
@@ -56,8 +58,9 @@ def committed_book_result(family: Any, spec: Any, smoke: bool) -> dict[str, Any]
     result = read_json(path)
     check_seal(result, path)
     diffs = family.spec_from_result(result).differences(spec)
-    if result.get("fingerprints") not in (None, family.fingerprints(spec)):
-        diffs["fingerprints"] = (result["fingerprints"], family.fingerprints(spec))
+    recorded = result.get("fingerprints")
+    if recorded != family.fingerprints(spec) and not (recorded is None and family.unfingerprinted_results_valid):
+        diffs["fingerprints"] = (recorded, family.fingerprints(spec))
     if diffs:
         detail = ", ".join(f"{k}: committed {a!r} vs requested {b!r}" for k, (a, b) in diffs.items())
         raise ValueError(f"{path} was made with other settings ({detail}); regenerate it "

@@ -196,6 +196,10 @@ class Family:
     artifacts: ClassVar[tuple[str, ...]] = ()
     #: names :meth:`spec` takes beside the fields (e.g. audio's ``variant``, a (method, rewards) pair)
     spec_aliases: ClassVar[tuple[str, ...]] = ()
+    #: whether a result that recorded no fingerprints (made before they were recorded) may stand for today's run:
+    #: only when the family's base model and data have not changed since (MNIST); a committed book result of
+    #: another family without fingerprints is refused
+    unfingerprinted_results_valid: ClassVar[bool] = False
     #: old command-line spellings of fields: ``{"learning_rate": ("--lr",)}``
     cli_aliases: ClassVar[Mapping[str, tuple[str, ...]]] = {}
 

@@ -145,6 +145,7 @@ class MnistFamily(Family):
     name = "mnist"
     config_class = FlowMatchingRLConfig
     settings_class = MnistSettings
+    unfingerprinted_results_valid = True  # the MNIST models and data are unchanged since its first runs
     methods = ("adrpo", "fixed", "none", "orw", "dpo")
     smoke: ClassVar = {"iterations": 8, "samples_per_iteration": 64, "minibatch_size": 64, "updates_per_iteration": 2,
                        "checkpoint_every": 4, "eval_samples": 256}  # fmt: skip
