@@ -72,11 +72,8 @@ BINDING = AttributeBindingReward()
 # ----------------------------------------------------------------------------- prompts
 def shapes_prompts(split: str = "train") -> PromptSet:
     """The shapes world's prompts of one split (:func:`adrpo_nb.tasks.shapes.split_prompts`): ``train`` = the
-    384 prompts RL fine-tunes on, ``eval`` = the 48 held-out prompts every evaluation reads; disjoint.
-
-    Results committed before this split (``data/results/sd3_*``) were evaluated on the same 48 prompts but
-    fine-tuned on all 432, so their "held-out" prompts were RL training prompts too. The tiny SD3 was
-    pretrained on all 432 either way.
+    prompts RL fine-tunes on and the tiny SD3 was pretrained on, ``eval`` = the held-out scenes (both wordings of
+    each) every evaluation reads; disjoint by meaning (a mirrored relation is the same scene).
     """
     prompts = split_prompts(split)
     return PromptSet(prompts, [parse_prompt(p) for p in prompts])

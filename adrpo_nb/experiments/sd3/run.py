@@ -4,7 +4,8 @@ Command line (``--help`` lists every flag)::
 
     python -m adrpo_nb.experiments.sd3 pretrain              # the tiny SD3 -> runs/pretrain/sd3_tiny/
     python -m adrpo_nb.experiments.sd3 train --method adrpo --beta0 0.05
-    python -m adrpo_nb.experiments.sd3 sweep                 # methods × β0 × seeds -> runs/results/sd3_sweep.json
+    python -m adrpo_nb.experiments.sd3 sweep                # each method's grid × seeds -> runs/results/sd3_sweep.json
+    python -m adrpo_nb.experiments.sd3 sweep --grid lead --tuned-from runs/results/sd3_sweep.json  # the long runs
     python -m adrpo_nb.experiments.sd3 evaluate              # the pretrained tiny model's metrics
     python -m adrpo_nb.experiments.sd3 guidance              # reward and diversity per guidance scale
 
@@ -13,7 +14,9 @@ Command line (``--help`` lists every flag)::
 
 ``--smoke`` shrinks any of them to seconds (and writes only under ``runs/*-smoke/``). Nothing is written into
 ``data/`` unless ``--out`` says so (the committed files: ``pretrain --out data/checkpoints/sd3_tiny``,
-``sweep --guidance-scale 1 --shared-noise --out data/results/sd3_sweep_g1.json``,
+``sweep --guidance 1 --shared-noise --seeds 0 1 2 --workers 2 --runs-dir runs/sd3_sweep_g1 --out
+data/results/sd3_sweep_g1.json``, ``sweep --grid lead --tuned-from data/results/sd3_sweep_g1.json --guidance 1
+--shared-noise --seeds 0 1 2 3 4 --workers 2 --out data/results/sd3_lead.json``,
 ``guidance --out data/results/sd3_guidance.json``).
 """
 
