@@ -1,4 +1,5 @@
-"""The countdown experiment's helpers (adrpo_nb.experiments.qwen.run): the sweep summary, sample HTML, run names."""
+"""The countdown experiment's helpers (adrpo_nb.experiments.qwen: run and family): the sweep summary, sample HTML,
+run names."""
 
 import pytest
 

@@ -11,6 +11,9 @@ starts from) reaches ``target_accuracy``, so RL has room to improve.
 The training questions are the training side of the split by meaning (:func:`pretraining_data`:
 :func:`adrpo_nb.tasks.audio_qa.split_questions` ``("pretrain")``, no question the same item as an evaluation
 one); the curve is measured on the first ``eval_questions`` evaluation questions (the test file).
+
+:func:`pretrain` is ``python -m adrpo_nb.experiments.audio pretrain``: it trains and saves the result with
+``pretrain.json``.
 """
 
 from __future__ import annotations
@@ -20,15 +23,20 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
 from adrpo_nb.tasks.audio_qa import AudioQuestion, prompt_text, split_questions, vocabulary, worked_completion
+from adrpo_nb.utils.checkpoints import weights_sha256
+from adrpo_nb.utils.paths import atomic_write_json
+from adrpo_nb.utils.provenance import git_commit, provenance
 from adrpo_nb.utils.validate import check_float, validate_numbers
 
-__all__ = ["AudioPretrainConfig", "build_tiny_model", "pretrain_tiny_audio", "pretraining_data", "sft_batch"]
+__all__ = ["AudioPretrainConfig", "build_tiny_model", "pretrain", "pretrain_tiny_audio", "pretraining_data",
+           "sft_batch"]  # fmt: skip
 
 
 @dataclass
@@ -167,3 +175,20 @@ def pretrain_tiny_audio(config: AudioPretrainConfig, log: Callable[[str], None] 
               "data": {"pretrain": f"audio_qa.split_questions('pretrain'): {len(train)} questions",
                        "eval": f"the first {len(test)} of split_questions('eval') (the test file)"}}  # fmt: skip
     return model, processor, record
+
+
+# ----------------------------------------------------------------------------- the command
+def pretrain(out_dir: Path, smoke_run: bool = False, log=print) -> dict[str, Any]:
+    """SFT the tiny Qwen2-Audio to a weak start; ``save_pretrained`` it (model + processor) with ``pretrain.json``."""
+    cfg = AudioPretrainConfig(max_steps=4, eval_every=2, eval_questions=4) if smoke_run else AudioPretrainConfig()
+    start, commit = time.perf_counter(), git_commit()
+    model, processor, report = pretrain_tiny_audio(cfg, log)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out_dir, safe_serialization=True)
+    processor.save_pretrained(out_dir)
+    report["provenance"] = provenance(time.perf_counter() - start, "cpu", "python -m adrpo_nb.experiments.audio "
+                                      "pretrain" + (" --smoke" if smoke_run else ""), commit,
+                                      threads=torch.get_num_threads())  # fmt: skip
+    report["sha256"] = weights_sha256(out_dir)  # verified on every load
+    atomic_write_json(out_dir / "pretrain.json", report)
+    return report

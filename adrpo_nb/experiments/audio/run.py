@@ -1,5 +1,5 @@
-"""Audio experiments: the family's hooks (build, evaluate with reasoning budgets, the sweep's grid), pretraining the
-tiny Qwen2-Audio, and the real path.
+"""Audio experiments: the family's hooks (build, evaluate with reasoning budgets, the sweep's grid) and its command
+line. Pretraining the tiny Qwen2-Audio is in pretrain.py, the real path in real.py.
 
 Command line (each prints where it wrote and what it measured; ``--help`` lists every flag)::
 
@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache, partial
@@ -30,7 +29,6 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
-import torch
 
 from adrpo_nb.experiments import cli, runner
 from adrpo_nb.experiments.audio.family import (
@@ -42,12 +40,11 @@ from adrpo_nb.experiments.audio.family import (
     load_tiny,
     tiny_model_path,
 )
+from adrpo_nb.experiments.audio.pretrain import pretrain
+from adrpo_nb.experiments.audio.real import mmau_rows, real_setup
 from adrpo_nb.experiments.family import Family, RunSpec, Settings, data_fingerprint, model_fingerprint
 from adrpo_nb.rewards.cesar import CESAR_ALPHAS, cesar_reward_funcs
 from adrpo_nb.trainers.grpo import GRPOConfig, GRPOTrainer
-from adrpo_nb.utils.checkpoints import weights_sha256
-from adrpo_nb.utils.paths import atomic_write_json
-from adrpo_nb.utils.provenance import git_commit, provenance
 from adrpo_nb.utils.validate import ConfigError, check_float, check_int
 from adrpo_nb.viz.audio import run_settings
 
@@ -329,70 +326,6 @@ def summarize_sweep(result: dict[str, Any], keys: Sequence[str] = ("accuracy", "
                                                           for i in range(len(budgets))]}  # fmt: skip
         rows.append(row)
     return {"rows": rows}
-
-
-# ----------------------------------------------------------------------------- pretraining
-def pretrain(out_dir: Path, smoke_run: bool = False, log=print) -> dict[str, Any]:
-    """SFT the tiny Qwen2-Audio to a weak start; ``save_pretrained`` it (model + processor) with ``pretrain.json``."""
-    from adrpo_nb.experiments.audio.pretrain import AudioPretrainConfig, pretrain_tiny_audio
-
-    cfg = AudioPretrainConfig(max_steps=4, eval_every=2, eval_questions=4) if smoke_run else AudioPretrainConfig()
-    start, commit = time.perf_counter(), git_commit()
-    model, processor, report = pretrain_tiny_audio(cfg, log)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out_dir, safe_serialization=True)
-    processor.save_pretrained(out_dir)
-    report["provenance"] = provenance(time.perf_counter() - start, "cpu", "python -m adrpo_nb.experiments.audio "
-                                      "pretrain" + (" --smoke" if smoke_run else ""), commit,
-                                      threads=torch.get_num_threads())  # fmt: skip
-    report["sha256"] = weights_sha256(out_dir)  # verified on every load
-    atomic_write_json(out_dir / "pretrain.json", report)
-    return report
-
-
-# ----------------------------------------------------------------------------- the real path (GPU)
-def real_setup(model: str = "omni", *, lora_rank: int = 16, max_new_tokens: int = 256, device: Any = None):
-    """``AudioLMAdapter`` for the real path: Qwen2.5-Omni-7B's thinker (``"omni"``) or Qwen2-Audio-7B-Instruct
-    (``"qwen2_audio"``) in bf16 with LoRA on the language model.
-
-    Needs the hub (≈ 16 GB download) and a GPU: ≈ 40 GB of VRAM for K = 8 completions of 256 tokens
-    with gradient checkpointing off (an A100/H100 80 GB; an estimate, not measured here).
-    """
-    from peft import LoraConfig
-
-    from adrpo_nb.experiments.audio.family import REAL_MODELS
-    from adrpo_nb.models.audio_lm import AUDIO_LORA_TARGETS, load_audio_lm
-
-    model_id = REAL_MODELS.get(model, model)
-    lora = LoraConfig(r=lora_rank, lora_alpha=2 * lora_rank, lora_dropout=0.0, target_modules=AUDIO_LORA_TARGETS)
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    return load_audio_lm(model_id, lora=lora, dtype=torch.bfloat16 if device == "cuda" else None, device=device,
-                         max_new_tokens=max_new_tokens)  # fmt: skip
-
-
-def mmau_rows(path: str | Path) -> list[dict]:
-    """GRPO rows from an MMAU-style JSONL file: one object per line with ``audio_path`` (a 16 kHz WAV; other
-    rates are refused by the adapter), ``question``, ``choices`` (list) and ``answer`` (the correct choice text).
-
-    MMAU test-mini is distributed by its authors (github.com/Sakshi113/MMAU: ``mmau-test-mini.json`` and the
-    audio archive); convert it to this layout once.
-    """
-    from adrpo_nb.tasks.audio_qa import read_wav
-
-    rows = []
-    for line in Path(path).read_text().splitlines():
-        if not line.strip():
-            continue
-        item = json.loads(line)
-        missing = {"audio_path", "question", "choices", "answer"} - set(item)
-        if missing:
-            raise ValueError(f"{path}: a row lacks {sorted(missing)}: {line[:200]}")
-        text = f"{item['question']} choose one of : {' , '.join(item['choices'])} ."
-        prompt = [{"role": "user", "content": [{"type": "audio", "audio": read_wav(item["audio_path"]),
-                                                "sampling_rate": 16000}, {"type": "text", "text": text}]}]  # fmt: skip
-        rows.append({"prompt": prompt, "answer": item["answer"], "choices": item["choices"],
-                     "question": item["question"]})  # fmt: skip
-    return rows
 
 
 def main(argv: Sequence[str] | None = None) -> int:

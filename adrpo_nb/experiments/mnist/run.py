@@ -1,4 +1,5 @@
-"""MNIST experiments: the family's hooks (build, evaluate, record), learning from failures, pretraining.
+"""MNIST experiments: the family's hooks (build, evaluate, record) and its command line. Evaluation of the shipped
+model is in family.py, pretraining in pretrain.py, learning from failures in failures.py.
 
 Command line (each prints where it wrote and what it measured; ``--help`` lists every flag)::
 
@@ -14,34 +15,28 @@ Nothing is written into ``data/`` unless ``--out`` says so: the committed files 
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar
 
-import numpy as np
 import torch
 
-from adrpo_nb.core import group_advantages
 from adrpo_nb.experiments import cli, runner
 from adrpo_nb.experiments.family import Family, RunSpec, Settings, model_fingerprint
-from adrpo_nb.experiments.mnist.family import diversity, even_digits, target_digit
+from adrpo_nb.experiments.mnist.family import diversity, evaluate_velocity, even_digits, target_digit
+from adrpo_nb.experiments.mnist.pretrain import pretrain
 from adrpo_nb.experiments.summaries import describe_result, select_runs, summarize_sweep
-from adrpo_nb.models.mnist import CHECKPOINT_DIR, LatentFlowAdapter, LatentFlowModel, load_base_model
-from adrpo_nb.rewards.mnist import EVEN_DIGITS, ClassProbabilityReward
-from adrpo_nb.tasks.mnist import load_mnist
+from adrpo_nb.models.mnist import CHECKPOINT_DIR, LatentFlowAdapter, load_base_model
+from adrpo_nb.rewards.mnist import ClassProbabilityReward
 from adrpo_nb.trainers.flow_matching import FlowMatchingRLConfig, FlowMatchingRLTrainer
 from adrpo_nb.types import FlowSamples
-from adrpo_nb.utils.checkpoints import save_module, weights_sha256
-from adrpo_nb.utils.paths import atomic_write_json, data_path
-from adrpo_nb.utils.provenance import git_commit, provenance
+from adrpo_nb.utils.paths import data_path
 from adrpo_nb.utils.validate import ConfigError, check_int
 from adrpo_nb.viz.images import png_base64
 
 __all__ = [
-    "EVAL_SEED",
     "FAMILY",
     "SWEEP_BETAS",
     "SWEEP_METHODS",
@@ -50,15 +45,12 @@ __all__ = [
     "batch_metrics",
     "book_run",
     "book_run_config",
-    "evaluate_velocity",
-    "learning_from_failures",
     "make_trainer",
     "run_rl",
     "select_runs",
     "smoke_config",
 ]
 
-EVAL_SEED = 20251023  # one fixed noise batch for every evaluation: paired comparisons across runs
 SWEEP_METHODS = ("none", "fixed", "orw", "adrpo")
 SWEEP_BETAS = (0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
 SNAPSHOT_ITERATIONS = (1, 10, 50, 150, 300)  # the sweep's ADRPO seed-0 runs record β_eff and samples here
@@ -91,46 +83,6 @@ class MnistSettings(Settings):
             raise ConfigError(f"reward must be one of {REWARDS}, got reward={self.reward!r}")
         self.eval_samples = check_int("eval_samples", self.eval_samples, minimum=2)
         self.snapshots = tuple(check_int("snapshots", s, minimum=1) for s in self.snapshots)
-
-
-# ----------------------------------------------------------------------------- evaluation
-@torch.no_grad()
-def evaluate_velocity(
-    base: LatentFlowModel,
-    velocity: torch.nn.Module | None = None,
-    reward: ClassProbabilityReward = even_digits,
-    n: int = 1024,
-    steps: int = 20,
-    seed: int = EVAL_SEED,
-) -> tuple[dict[str, Any], torch.Tensor]:
-    """Metrics of ``velocity`` (default: the base model) on ``n`` samples from a fixed noise batch.
-
-    Returns ``(metrics, images)``. ``w2`` is the regulariser's quantity: the mean squared
-    difference between ``velocity`` and the base velocity on interpolants of these samples
-    (it bounds the squared W2 distance of the two sample distributions up to a constant).
-    """
-    velocity = velocity or base.velocity
-    was_training = velocity.training
-    velocity.eval()
-    gen = torch.Generator().manual_seed(seed)
-    latents = base.sample_latents(n, gen, steps, velocity=velocity)
-    images = base.decode(latents)
-    rewards, info = reward.score_with_info(images)
-    noise = torch.randn(latents.shape, generator=gen).to(latents.device)
-    t = torch.rand(n, generator=gen).to(latents.device)
-    x_t = (1 - t[:, None]) * noise + t[:, None] * latents
-    gap = (velocity(x_t, t) - base.velocity(x_t, t)).pow(2).mean().item()
-    velocity.train(was_training)
-    hist = torch.bincount(info["labels"].cpu(), minlength=10).float() / n
-    metrics = {
-        "reward": rewards.mean().item(),
-        "reward_std": rewards.std(unbiased=False).item(),
-        "max_prob": info["probs"].max(dim=1).values.mean().item(),
-        **diversity(labels=info["labels"], features=info["features"]),
-        "w2": gap,
-        "class_histogram": [round(v, 4) for v in hist.tolist()],
-    }
-    return metrics, images
 
 
 def batch_metrics(samples: FlowSamples, rewards: torch.Tensor, info: dict[str, Any]) -> dict[str, float]:
@@ -220,100 +172,6 @@ FAMILY = MnistFamily()
 make_trainer, run_rl = FAMILY.make_trainer, partial(runner.run_rl, FAMILY)
 book_run, book_run_config = runner.bind_book_run(FAMILY)
 smoke_config = FAMILY.shrink
-
-
-def learning_from_failures(
-    method: str = "adrpo", beta0: float = 0.05, iterations: int = 30, n: int = 512, seed: int = 0,
-    eval_samples: int = 1024,
-) -> dict[str, Any]:
-    """Fine-tune on the base model's *poor* samples only (advantage < 0, mostly odd digits).
-
-    The same batch is reused every iteration (a fixed-batch adapter) with its advantages against
-    the full batch (the ``advantage_fn`` hook). Methods with a signed advantage (``adrpo``,
-    ``fixed``) push the policy away from these samples, so the share of even digits rises although
-    no good sample was ever shown; ``orw``'s positive weights exp(τ·r) can only pull toward them.
-    Returns the class histograms before and after, and the share of even digits.
-    """
-    base = load_base_model()
-    gen = torch.Generator().manual_seed(seed)
-    latents = base.sample_latents(n, gen)
-    images = base.decode(latents)
-    advantages = group_advantages(even_digits(images), n)
-    poor = advantages < 0
-    batch = FlowSamples(latents=latents[poor], outputs=images[poor])
-
-    class FixedBatchAdapter(LatentFlowAdapter):
-        def sample(self, n: int, generator: torch.Generator, group_size: int | None = None) -> FlowSamples:
-            return batch
-
-    cfg = FlowMatchingRLConfig(method=method, beta0=beta0, iterations=iterations, samples_per_iteration=len(batch),
-                               minibatch_size=len(batch), updates_per_iteration=1, seed=seed,
-                               progress=False)  # fmt: skip
-    adapter = FixedBatchAdapter(base)
-    signed = method not in ("orw", "dpo")  # orw weighs the raw rewards; it takes no advantage_fn
-    FlowMatchingRLTrainer(adapter, even_digits, cfg, advantage_fn=(lambda r, s: advantages[poor]) if signed else None
-                          ).train()  # fmt: skip
-    before, _ = evaluate_velocity(base, n=eval_samples)
-    after, _ = evaluate_velocity(base, adapter.policy, n=eval_samples)
-    even = list(EVEN_DIGITS)
-    return {
-        "method": method, "beta0": beta0, "iterations": iterations, "poor_samples": int(poor.sum()),
-        "poor_share_even": float(np.isin(np.argmax(_probs(images[poor]), 1), even).mean()),
-        "before": before["class_histogram"], "after": after["class_histogram"],
-        "even_share_before": float(np.sum(np.array(before["class_histogram"])[even])),
-        "even_share_after": float(np.sum(np.array(after["class_histogram"])[even])),
-        "reward_before": before["reward"], "reward_after": after["reward"],
-    }  # fmt: skip
-
-
-def _probs(images: torch.Tensor) -> np.ndarray:
-    return even_digits.score_with_info(images)[1]["probs"].numpy()
-
-
-# ----------------------------------------------------------------------------- pretraining
-def pretrain(out_dir: Path, smoke_run: bool = False, log=print) -> dict[str, Any]:
-    """Train classifier, autoencoder and base flow; write safetensors + ``pretrain.json`` to ``out_dir``."""
-    from adrpo_nb.experiments.mnist.pretrain import PretrainConfig, train_autoencoder, train_classifier, train_flow
-
-    cfg = PretrainConfig.smoke() if smoke_run else PretrainConfig()
-    start, commit = time.perf_counter(), git_commit()
-    images, labels = load_mnist("train")
-    test_images, test_labels = load_mnist("test")
-    if cfg.train_subset:
-        images, labels = images[: cfg.train_subset], labels[: cfg.train_subset]
-    classifier, clf_metrics = train_classifier(images, labels, test_images, test_labels, cfg, log)
-    save_module(classifier, out_dir / "classifier.safetensors", {"channels": [32, 64], "hidden": 128})
-    ae, ae_metrics = train_autoencoder(images, test_images, test_labels, classifier, cfg, log)
-    save_module(ae, out_dir / "autoencoder.safetensors", {"latent_dim": cfg.latent_dim, "channels": [32, 64]})
-    flow, flow_metrics = train_flow(images, ae, cfg, log)
-    save_module(flow.velocity, out_dir / "flow.safetensors",
-                {"dim": cfg.latent_dim, "width": cfg.flow_width, "depth": cfg.flow_depth})  # fmt: skip
-    base_metrics = _evaluate_with(flow, classifier)
-    log(f"base model: reward {base_metrics['reward']:.3f}, mean max-prob {base_metrics['max_prob']:.3f}, "
-        f"class entropy {base_metrics['class_entropy_norm']:.3f}·ln10")  # fmt: skip
-    report = {
-        "classifier": clf_metrics,
-        "autoencoder": ae_metrics,
-        "flow": flow_metrics,
-        "base_samples": base_metrics,
-        "config": vars(cfg),
-        "provenance": provenance(time.perf_counter() - start, "cpu",
-                                 "python -m adrpo_nb.experiments.mnist pretrain" + (" --smoke" if smoke_run else ""),
-                                 commit),
-    }  # fmt: skip
-    report["sha256"] = weights_sha256(out_dir)  # verified on every load
-    atomic_write_json(out_dir / "pretrain.json", report)
-    return report
-
-
-@torch.no_grad()
-def _evaluate_with(flow: LatentFlowModel, classifier, n: int = 2048) -> dict[str, Any]:
-    images = flow.sample(n, torch.Generator().manual_seed(EVAL_SEED))
-    features = classifier.features(images)
-    probs = classifier.head(features).softmax(1)
-    labels = probs.argmax(1)
-    return {"n": n, "reward": probs[:, [0, 2, 4, 6, 8]].sum(1).mean().item(),
-            "max_prob": probs.max(1).values.mean().item(), **diversity(labels=labels, features=features)}  # fmt: skip
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,9 +1,11 @@
-"""The Qwen chapter for readers: the tiny model, the countdown data, the rewards, and the real-path ids.
+"""The Qwen chapter for readers: the tiny model, the countdown data, the rewards, its evaluation, and the real-path
+ids.
 
 >>> from adrpo_nb import qwen
 >>> policy = qwen.load_tiny()                         # CausalLMAdapter around the shipped tiny Qwen2
 >>> rows = qwen.countdown_rows(8, seed=0)             # [{"prompt": "9,3,5,3:8", "numbers": [...], "target": 8}, ...]
 >>> qwen.accuracy(policy, qwen.eval_puzzles())        # sampled accuracy, ≈ 0.3 before RL
+>>> qwen.evaluate_policy(policy)                      # accuracy, diversity, entropy, KL on 128 held-out puzzles
 
 The weights and the tokenizer are folders in ``data/`` written with ``save_pretrained`` by
 ``python -m adrpo_nb.experiments.qwen pretrain`` (see ``pretrain.json`` there) and read with the
@@ -15,9 +17,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import torch
+
+from adrpo_nb.metrics import distinct_n, self_bleu
 from adrpo_nb.models.causal_lm import CausalLMAdapter, load_causal_lm
 from adrpo_nb.rewards.countdown import countdown_correct, countdown_format
-from adrpo_nb.tasks.countdown import EVAL_POOL, EVAL_SEED, RL_SEED, Puzzle, eval_puzzles, rl_rows
+from adrpo_nb.tasks.countdown import EVAL_POOL, EVAL_SEED, RL_SEED, Puzzle, eval_puzzles, parse_answer, rl_rows
 from adrpo_nb.utils.paths import data_path
 
 __all__ = [
@@ -32,7 +38,9 @@ __all__ = [
     "countdown_format",
     "countdown_rows",
     "eval_puzzles",
+    "evaluate_policy",
     "load_tiny",
+    "samples_html",
     "tiny_model_path",
 ]
 
@@ -72,6 +80,82 @@ def countdown_rows(n: int, seed: int = RL_SEED) -> list[dict]:
 def accuracy(adapter: CausalLMAdapter, puzzles: list[Puzzle] | None = None, samples_per_puzzle: int = 4,
              seed: int = 0) -> dict[str, float]:  # fmt: skip
     """Sampled accuracy (temperature of the adapter) and format rate on ``puzzles`` (default: :func:`eval_puzzles`)."""
-    from adrpo_nb.experiments.qwen.pretrain import evaluate_accuracy
-
     return evaluate_accuracy(adapter, puzzles or eval_puzzles(), samples_per_puzzle, seed)
+
+
+# ----------------------------------------------------------------------------- evaluation
+@torch.no_grad()
+def evaluate_accuracy(adapter, puzzles, samples_per_puzzle: int = 1, seed: int = 0) -> dict[str, float]:
+    """Sampled accuracy and format rate of ``adapter``'s policy on ``puzzles`` (temperature of the adapter)."""
+    gen = torch.Generator().manual_seed(seed)
+    correct, formatted, n = 0.0, 0.0, 0
+    for start in range(0, len(puzzles), 128):
+        chunk = puzzles[start : start + 128]
+        rollout = adapter.generate([p.prompt for p in chunk], samples_per_puzzle, gen,
+                                   columns={"numbers": [list(p.numbers) for p in chunk],
+                                            "target": [p.target for p in chunk]})  # fmt: skip
+        correct += sum(countdown_correct(rollout.prompts, rollout.completions, None, **rollout.columns))
+        formatted += sum(countdown_format(rollout.prompts, rollout.completions))
+        n += len(rollout)
+    return {"accuracy": correct / n, "format": formatted / n, "n": n}
+
+
+@torch.no_grad()
+def evaluate_policy(adapter: CausalLMAdapter, puzzles: list[Puzzle] | None = None, samples_per_puzzle: int = 8,
+                    seed: int = 0, reference: bool = True) -> dict[str, Any]:  # fmt: skip
+    """Held-out metrics of a policy: ``samples_per_puzzle`` completions for each puzzle (default 128 of them).
+
+    ``accuracy`` and ``format`` are sample means; ``reward`` = their sum (the training reward);
+    ``distinct_correct`` = distinct correct answers per puzzle (of ``samples_per_puzzle``: the
+    diversity that matters here), ``distinct_2``/``self_bleu`` = n-gram diversity within each
+    puzzle's group, ``entropy`` = mean token entropy, ``kl`` = token mean of k3 against the
+    reference and ``kl_seq`` = per-completion sum (an estimate of the sequence KL).
+    """
+    puzzles = puzzles or eval_puzzles(128)
+    gen = torch.Generator().manual_seed(seed)
+    policy = adapter.policy
+    was_training = policy.training
+    policy.eval()
+    rollout = adapter.generate([p.prompt for p in puzzles], samples_per_puzzle, gen,
+                               columns={"numbers": [list(p.numbers) for p in puzzles],
+                                        "target": [p.target for p in puzzles]})  # fmt: skip
+    correct = torch.tensor(countdown_correct(rollout.prompts, rollout.completions, None, **rollout.columns))
+    formatted = torch.tensor(countdown_format(rollout.prompts, rollout.completions))
+    logp, entropy = adapter.logprobs(rollout, with_entropy=True)
+    mask = rollout.completion_mask.float()
+    metrics: dict[str, Any] = {
+        "accuracy": correct.mean().item(), "format": formatted.mean().item(),
+        "reward": (correct + formatted).mean().item(),
+        "entropy": ((entropy * mask).sum() / mask.sum()).item(),
+        "mean_length": mask.sum(1).mean().item(),
+    }  # fmt: skip
+    k = samples_per_puzzle
+    groups = [list(range(i, i + k)) for i in range(0, len(rollout), k)]
+    ids = [row[m.bool()].tolist() for row, m in zip(rollout.completion_ids, rollout.completion_mask, strict=True)]
+    metrics["distinct_correct"] = float(np.mean([
+        len({parse_answer(rollout.completions[i]) for i in g if correct[i] > 0}) for g in groups]))  # fmt: skip
+    metrics["distinct_2"] = float(np.mean([distinct_n([ids[i] for i in g], 2) for g in groups]))
+    metrics["self_bleu"] = float(np.mean([self_bleu([ids[i] for i in g]) for g in groups]))
+    if reference:
+        from adrpo_nb.core import kl_k3
+
+        k3 = kl_k3(logp, adapter.reference_logprobs(rollout)) * mask
+        metrics["kl"] = (k3.sum() / mask.sum()).item()
+        metrics["kl_seq"] = k3.sum(1).mean().item()
+    policy.train(was_training)
+    metrics["examples"] = [{"prompt": puzzles[i // k].prompt, "completions": rollout.completions[i : i + k],
+                            "correct": correct[i : i + k].int().tolist()}
+                           for i in range(0, min(4 * k, len(rollout)), k)]  # fmt: skip
+    return metrics
+
+
+def samples_html(examples: list[dict]) -> str:
+    """A small HTML block of example completions (✓ correct, ✗ wrong), for the slider and the chapter."""
+    import html
+
+    rows = []
+    for ex in examples:
+        lines = "".join(f"<div>{'✓' if ok else '✗'} {html.escape(c)}</div>" for c, ok in
+                        zip(ex["completions"], ex["correct"], strict=True))  # fmt: skip
+        rows.append(f"<div style='margin-bottom:6px'><b>{html.escape(ex['prompt'])}</b>{lines}</div>")
+    return "<div style='font-family:monospace;font-size:12px'>" + "".join(rows) + "</div>"

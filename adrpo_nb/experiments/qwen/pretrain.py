@@ -8,6 +8,9 @@ the distribution RL starts from) reaches ``target_accuracy``: RL must have room 
 The puzzles are the training side of the split by meaning (:func:`adrpo_nb.tasks.countdown.pretraining_examples`):
 none has the digits (in any order) and target of a held-out puzzle. The accuracy curve is measured on the held-out
 puzzles (:func:`adrpo_nb.tasks.countdown.eval_puzzles`), the first ``eval_puzzles`` of them.
+
+:func:`pretrain` is ``python -m adrpo_nb.experiments.qwen pretrain``: it trains, evaluates the result
+(:func:`~adrpo_nb.experiments.qwen.family.evaluate_policy`) and saves it with ``pretrain.json``.
 """
 
 from __future__ import annotations
@@ -17,13 +20,19 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
 
 import torch
 
+from adrpo_nb.experiments.qwen.family import evaluate_accuracy, evaluate_policy
 from adrpo_nb.tasks.countdown import eval_puzzles, pretraining_examples, worked_solution
+from adrpo_nb.utils.checkpoints import weights_sha256
+from adrpo_nb.utils.paths import atomic_write_json
+from adrpo_nb.utils.provenance import git_commit, provenance
 from adrpo_nb.utils.validate import validate_numbers
 
-__all__ = ["PretrainConfig", "evaluate_accuracy", "pretrain_tiny_qwen", "sft_batch"]
+__all__ = ["PretrainConfig", "evaluate_accuracy", "pretrain", "pretrain_tiny_qwen", "sft_batch"]
 
 
 @dataclass
@@ -69,24 +78,6 @@ def sft_batch(tokenizer, rng: random.Random, batch_size: int) -> dict[str, torch
     lab = torch.tensor([r + [-100] * (width - len(r)) for r in labels])
     mask = (torch.arange(width)[None, :] < torch.tensor([len(r) for r in rows])[:, None]).long()
     return {"input_ids": ids, "attention_mask": mask, "labels": lab}
-
-
-@torch.no_grad()
-def evaluate_accuracy(adapter, puzzles, samples_per_puzzle: int = 1, seed: int = 0) -> dict[str, float]:
-    """Sampled accuracy and format rate of ``adapter``'s policy on ``puzzles`` (temperature of the adapter)."""
-    from adrpo_nb.rewards.countdown import countdown_correct, countdown_format
-
-    gen = torch.Generator().manual_seed(seed)
-    correct, formatted, n = 0.0, 0.0, 0
-    for start in range(0, len(puzzles), 128):
-        chunk = puzzles[start : start + 128]
-        rollout = adapter.generate([p.prompt for p in chunk], samples_per_puzzle, gen,
-                                   columns={"numbers": [list(p.numbers) for p in chunk],
-                                            "target": [p.target for p in chunk]})  # fmt: skip
-        correct += sum(countdown_correct(rollout.prompts, rollout.completions, None, **rollout.columns))
-        formatted += sum(countdown_format(rollout.prompts, rollout.completions))
-        n += len(rollout)
-    return {"accuracy": correct / n, "format": formatted / n, "n": n}
 
 
 def pretrain_tiny_qwen(cfg: PretrainConfig, log: Callable[[str], None] = print):
@@ -137,3 +128,28 @@ def pretrain_tiny_qwen(cfg: PretrainConfig, log: Callable[[str], None] = print):
     if not curve or not math.isfinite(curve[-1]["loss"]):
         raise FloatingPointError("pretraining did not produce a finite loss")
     return model, tokenizer, report
+
+
+# ----------------------------------------------------------------------------- the command
+def pretrain(out_dir: Path, tokenizer_dir: Path, smoke_run: bool = False, log=print) -> dict[str, Any]:
+    """Pretrain the tiny Qwen2 on countdown to a weak accuracy; ``save_pretrained`` it with ``pretrain.json``."""
+    from adrpo_nb.models.causal_lm import CausalLMAdapter
+
+    cfg = PretrainConfig(max_steps=20, eval_every=10, eval_puzzles=32) if smoke_run else PretrainConfig()
+    start, commit = time.perf_counter(), git_commit()
+    model, tokenizer, report = pretrain_tiny_qwen(cfg, log)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out_dir, safe_serialization=True)
+    tokenizer.save_pretrained(out_dir)
+    tokenizer.save_pretrained(tokenizer_dir)
+    adapter = CausalLMAdapter(model, tokenizer, reference="copy", max_new_tokens=24)
+    base = evaluate_policy(adapter, eval_puzzles(128), reference=False)
+    base.pop("examples")
+    report["base_eval"] = base
+    log(f"tiny Qwen2 ({report['parameters']:,} parameters): held-out accuracy {base['accuracy']:.3f}, "
+        f"distinct correct answers {base['distinct_correct']:.2f}/8, entropy {base['entropy']:.3f}")
+    report["provenance"] = provenance(time.perf_counter() - start, "cpu", "python -m adrpo_nb.experiments.qwen pretrain"
+                                      + (" --smoke" if smoke_run else ""), commit, threads=torch.get_num_threads())
+    report["sha256"] = weights_sha256(out_dir)  # verified on every load
+    atomic_write_json(out_dir / "pretrain.json", report)
+    return report

@@ -1,5 +1,5 @@
-"""Qwen experiments: the family's hooks (build, evaluate during and after training, the sweep's grid), pretraining
-the tiny Qwen2, and the real path.
+"""Qwen experiments: the family's hooks (build, evaluate during and after training, the sweep's grid) and its command
+line. Evaluation of the tiny model is in family.py, pretraining in pretrain.py, the real path in real.py.
 
 Command line (each prints where it wrote and what it measured; ``--help`` lists every flag)::
 
@@ -19,7 +19,6 @@ Add ``--smoke`` to any CPU command for a seconds-long version (what CI runs; it 
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache, partial
@@ -27,7 +26,6 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
-import torch
 
 from adrpo_nb.experiments import cli, runner
 from adrpo_nb.experiments.family import Family, RunSpec, Settings, data_fingerprint, model_fingerprint
@@ -36,16 +34,15 @@ from adrpo_nb.experiments.qwen.family import (
     countdown_format,
     countdown_rows,
     eval_puzzles,
+    evaluate_policy,
     load_tiny,
+    samples_html,
     tiny_model_path,
 )
-from adrpo_nb.metrics import distinct_n, self_bleu
-from adrpo_nb.models.causal_lm import CausalLMAdapter
-from adrpo_nb.tasks.countdown import Puzzle, parse_answer
+from adrpo_nb.experiments.qwen.pretrain import pretrain
+from adrpo_nb.experiments.qwen.real import gsm8k_format as gsm8k_format  # realsize.py imports it from here
+from adrpo_nb.experiments.qwen.real import run_real
 from adrpo_nb.trainers.grpo import GRPOConfig, GRPOTrainer
-from adrpo_nb.utils.checkpoints import weights_sha256
-from adrpo_nb.utils.paths import atomic_write_json
-from adrpo_nb.utils.provenance import git_commit, provenance
 from adrpo_nb.utils.validate import check_int
 from adrpo_nb.viz.lm import run_variant
 
@@ -60,13 +57,9 @@ __all__ = [
     "book_run",
     "book_run_config",
     "default_config",
-    "evaluate_policy",
-    "gsm8k_format",
     "make_trainer",
-    "real_setup",
     "run_label",
     "run_rl",
-    "samples_html",
     "smoke_config",
     "summarize_sweep",
 ]
@@ -109,68 +102,6 @@ class QwenSettings(Settings):
             setattr(self, name, check_int(name, getattr(self, name), minimum=1))
         self.samples_per_puzzle = check_int("samples_per_puzzle", self.samples_per_puzzle, minimum=2)
         self.snapshots = tuple(check_int("snapshots", s, minimum=1) for s in self.snapshots)
-
-
-# ----------------------------------------------------------------------------- evaluation
-@torch.no_grad()
-def evaluate_policy(adapter: CausalLMAdapter, puzzles: list[Puzzle] | None = None, samples_per_puzzle: int = 8,
-                    seed: int = 0, reference: bool = True) -> dict[str, Any]:  # fmt: skip
-    """Held-out metrics of a policy: ``samples_per_puzzle`` completions for each puzzle (default 128 of them).
-
-    ``accuracy`` and ``format`` are sample means; ``reward`` = their sum (the training reward);
-    ``distinct_correct`` = distinct correct answers per puzzle (of ``samples_per_puzzle``: the
-    diversity that matters here), ``distinct_2``/``self_bleu`` = n-gram diversity within each
-    puzzle's group, ``entropy`` = mean token entropy, ``kl`` = token mean of k3 against the
-    reference and ``kl_seq`` = per-completion sum (an estimate of the sequence KL).
-    """
-    puzzles = puzzles or eval_puzzles(128)
-    gen = torch.Generator().manual_seed(seed)
-    policy = adapter.policy
-    was_training = policy.training
-    policy.eval()
-    rollout = adapter.generate([p.prompt for p in puzzles], samples_per_puzzle, gen,
-                               columns={"numbers": [list(p.numbers) for p in puzzles],
-                                        "target": [p.target for p in puzzles]})  # fmt: skip
-    correct = torch.tensor(countdown_correct(rollout.prompts, rollout.completions, None, **rollout.columns))
-    formatted = torch.tensor(countdown_format(rollout.prompts, rollout.completions))
-    logp, entropy = adapter.logprobs(rollout, with_entropy=True)
-    mask = rollout.completion_mask.float()
-    metrics: dict[str, Any] = {
-        "accuracy": correct.mean().item(), "format": formatted.mean().item(),
-        "reward": (correct + formatted).mean().item(),
-        "entropy": ((entropy * mask).sum() / mask.sum()).item(),
-        "mean_length": mask.sum(1).mean().item(),
-    }  # fmt: skip
-    k = samples_per_puzzle
-    groups = [list(range(i, i + k)) for i in range(0, len(rollout), k)]
-    ids = [row[m.bool()].tolist() for row, m in zip(rollout.completion_ids, rollout.completion_mask, strict=True)]
-    metrics["distinct_correct"] = float(np.mean([
-        len({parse_answer(rollout.completions[i]) for i in g if correct[i] > 0}) for g in groups]))  # fmt: skip
-    metrics["distinct_2"] = float(np.mean([distinct_n([ids[i] for i in g], 2) for g in groups]))
-    metrics["self_bleu"] = float(np.mean([self_bleu([ids[i] for i in g]) for g in groups]))
-    if reference:
-        from adrpo_nb.core import kl_k3
-
-        k3 = kl_k3(logp, adapter.reference_logprobs(rollout)) * mask
-        metrics["kl"] = (k3.sum() / mask.sum()).item()
-        metrics["kl_seq"] = k3.sum(1).mean().item()
-    policy.train(was_training)
-    metrics["examples"] = [{"prompt": puzzles[i // k].prompt, "completions": rollout.completions[i : i + k],
-                            "correct": correct[i : i + k].int().tolist()}
-                           for i in range(0, min(4 * k, len(rollout)), k)]  # fmt: skip
-    return metrics
-
-
-def samples_html(examples: list[dict]) -> str:
-    """A small HTML block of example completions (✓ correct, ✗ wrong), for the slider and the chapter."""
-    import html
-
-    rows = []
-    for ex in examples:
-        lines = "".join(f"<div>{'✓' if ok else '✗'} {html.escape(c)}</div>" for c, ok in
-                        zip(ex["completions"], ex["correct"], strict=True))  # fmt: skip
-        rows.append(f"<div style='margin-bottom:6px'><b>{html.escape(ex['prompt'])}</b>{lines}</div>")
-    return "<div style='font-family:monospace;font-size:12px'>" + "".join(rows) + "</div>"
 
 
 # ----------------------------------------------------------------------------- the family
@@ -344,88 +275,6 @@ def summarize_sweep(result: dict[str, Any], keys: Sequence[str] = ("accuracy", "
         summary["variants"][name] = rows
     summary["diverged"] = sum(1 for r in result["runs"] if r["final"] is None)
     return summary
-
-
-# ----------------------------------------------------------------------------- pretraining
-def pretrain(out_dir: Path, tokenizer_dir: Path, smoke_run: bool = False, log=print) -> dict[str, Any]:
-    """Pretrain the tiny Qwen2 on countdown to a weak accuracy; ``save_pretrained`` it with ``pretrain.json``."""
-    from adrpo_nb.experiments.qwen.pretrain import PretrainConfig, pretrain_tiny_qwen
-
-    cfg = PretrainConfig(max_steps=20, eval_every=10, eval_puzzles=32) if smoke_run else PretrainConfig()
-    start, commit = time.perf_counter(), git_commit()
-    model, tokenizer, report = pretrain_tiny_qwen(cfg, log)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out_dir, safe_serialization=True)
-    tokenizer.save_pretrained(out_dir)
-    tokenizer.save_pretrained(tokenizer_dir)
-    adapter = CausalLMAdapter(model, tokenizer, reference="copy", max_new_tokens=24)
-    base = evaluate_policy(adapter, eval_puzzles(128), reference=False)
-    base.pop("examples")
-    report["base_eval"] = base
-    log(f"tiny Qwen2 ({report['parameters']:,} parameters): held-out accuracy {base['accuracy']:.3f}, "
-        f"distinct correct answers {base['distinct_correct']:.2f}/8, entropy {base['entropy']:.3f}")
-    report["provenance"] = provenance(time.perf_counter() - start, "cpu", "python -m adrpo_nb.experiments.qwen pretrain"
-                                      + (" --smoke" if smoke_run else ""), commit, threads=torch.get_num_threads())
-    report["sha256"] = weights_sha256(out_dir)  # verified on every load
-    atomic_write_json(out_dir / "pretrain.json", report)
-    return report
-
-
-# ----------------------------------------------------------------------------- the real path (GPU)
-def real_setup(model: str = "qwen2", task: str = "tldr", *, lora_rank: int = 16, max_new_tokens: int | None = None,
-               dataset_size: int | None = None) -> tuple[CausalLMAdapter, list, Any]:  # fmt: skip
-    """The paper-like set-up: ``(adapter, reward_funcs, dataset)`` for a Qwen model with a fresh LoRA.
-
-    ``model``: ``"qwen2"`` (``Qwen/Qwen2-0.5B-Instruct``), ``"qwen3"`` (``Qwen/Qwen3-0.6B``) or a hub id.
-    ``task``: ``"tldr"`` (``trl-lib/tldr`` scored by ``weqweasdas/RM-Gemma-2B``, TRL's GRPO example) or
-    ``"gsm8k"`` (``openai/gsm8k``, exact match of the final number plus a format reward).
-    Needs the hub (or a local cache) and a GPU for reasonable speed.
-    """
-    from datasets import load_dataset
-    from peft import LoraConfig
-
-    from adrpo_nb.experiments.qwen.family import REAL_MODELS
-    from adrpo_nb.models.causal_lm import load_causal_lm
-    from adrpo_nb.rewards.text import RewardModelReward, gsm8k_answer_value, gsm8k_correct
-
-    model_id = REAL_MODELS.get(model, model)
-    if task not in ("tldr", "gsm8k"):
-        raise ValueError(f"task must be 'tldr' or 'gsm8k', got task={task!r}")
-    device = "cuda" if torch.cuda.is_available() else None
-    dtype = torch.bfloat16 if device == "cuda" else None
-    lora = LoraConfig(r=lora_rank, lora_alpha=2 * lora_rank, lora_dropout=0.0, task_type="CAUSAL_LM",
-                      target_modules=["q_proj", "k_proj", "v_proj", "o_proj"])  # fmt: skip
-    adapter = load_causal_lm(model_id, lora=lora, dtype=dtype, device=device,
-                             max_new_tokens=max_new_tokens or (64 if task == "tldr" else 256))  # fmt: skip
-    if task == "tldr":
-        data = load_dataset("trl-lib/tldr", split="train")
-        rewards = [RewardModelReward()]
-    else:
-        system = ("Solve the problem. Think step by step inside <think>...</think>, then give only the final "
-                  "number inside <answer>...</answer>.")  # fmt: skip
-        data = load_dataset("openai/gsm8k", "main", split="train").map(lambda row: {
-            "prompt": [{"role": "system", "content": system}, {"role": "user", "content": row["question"]}],
-            "answer_value": gsm8k_answer_value(row["answer"])})  # fmt: skip
-        rewards = [gsm8k_correct, gsm8k_format]
-    if dataset_size is not None:
-        data = data.select(range(min(dataset_size, len(data))))
-    return adapter, rewards, data
-
-
-def gsm8k_format(prompts, completions, completion_ids=None, **columns) -> list[float]:
-    """0.2 when the completion has a ``<think>`` block followed by an ``<answer>`` block."""
-    import re
-
-    from adrpo_nb.rewards.text import completion_as_text
-
-    return [0.2 * bool(re.search(r"<think>.*?</think>\s*<answer>.*?</answer>", completion_as_text(c), re.S))
-            for c in completions]  # fmt: skip
-
-
-def run_real(model: str, task: str, config: GRPOConfig) -> list[dict[str, float]]:
-    """Train the real path and return its history (logged every iteration; checkpoints in ``config.output_dir``)."""
-    adapter, rewards, data = real_setup(model, task)
-    return GRPOTrainer(adapter, rewards, data, config).train()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
