@@ -35,6 +35,7 @@ from adrpo_nb.utils.paths import DataFileError, atomic_write_bytes, atomic_write
 
 __all__ = [
     "CheckpointError",
+    "write_pretrain_report",
     "check_module_finite",
     "check_tensors_finite",
     "file_sha256",
@@ -306,3 +307,16 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def write_pretrain_report(out_dir: str | Path, report: dict[str, Any], *, seconds: float, command: str,
+                          commit: str) -> dict[str, Any]:  # fmt: skip
+    """Finish a pretrained model's folder: ``report`` gets its provenance (``command`` from the repository root,
+    ``commit``, the device, ``seconds``, the thread count) and the sha256 of every file the model is made of
+    (verified on every load), and is written atomically as ``pretrain.json``; returns it."""
+    from adrpo_nb.utils.provenance import provenance
+
+    report["provenance"] = provenance(seconds, "cpu", command, commit, threads=torch.get_num_threads())
+    report["sha256"] = weights_sha256(out_dir)
+    atomic_write_json(Path(out_dir) / "pretrain.json", report)
+    return report

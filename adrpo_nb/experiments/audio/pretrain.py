@@ -30,9 +30,8 @@ import numpy as np
 import torch
 
 from adrpo_nb.tasks.audio_qa import AudioQuestion, prompt_text, split_questions, vocabulary, worked_completion
-from adrpo_nb.utils.checkpoints import weights_sha256
-from adrpo_nb.utils.paths import atomic_write_json
-from adrpo_nb.utils.provenance import git_commit, provenance
+from adrpo_nb.utils.checkpoints import write_pretrain_report
+from adrpo_nb.utils.provenance import git_commit
 from adrpo_nb.utils.validate import check_float, validate_numbers
 
 __all__ = ["AudioPretrainConfig", "build_tiny_model", "pretrain", "pretrain_tiny_audio", "pretraining_data",
@@ -186,9 +185,5 @@ def pretrain(out_dir: Path, smoke_run: bool = False, log=print) -> dict[str, Any
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out_dir, safe_serialization=True)
     processor.save_pretrained(out_dir)
-    report["provenance"] = provenance(time.perf_counter() - start, "cpu", "python -m adrpo_nb.experiments.audio "
-                                      "pretrain" + (" --smoke" if smoke_run else ""), commit,
-                                      threads=torch.get_num_threads())  # fmt: skip
-    report["sha256"] = weights_sha256(out_dir)  # verified on every load
-    atomic_write_json(out_dir / "pretrain.json", report)
-    return report
+    command = "python -m adrpo_nb.experiments.audio pretrain" + (" --smoke" if smoke_run else "")
+    return write_pretrain_report(out_dir, report, seconds=time.perf_counter() - start, command=command, commit=commit)

@@ -19,9 +19,8 @@ from torch.nn import functional as F
 from adrpo_nb.experiments.mnist.family import EVAL_SEED, diversity
 from adrpo_nb.models.mnist import DigitAutoencoder, DigitClassifier, LatentFlowModel, VelocityMLP
 from adrpo_nb.tasks.mnist import load_mnist
-from adrpo_nb.utils.checkpoints import save_module, weights_sha256
-from adrpo_nb.utils.paths import atomic_write_json
-from adrpo_nb.utils.provenance import git_commit, provenance
+from adrpo_nb.utils.checkpoints import save_module, write_pretrain_report
+from adrpo_nb.utils.provenance import git_commit
 from adrpo_nb.utils.validate import check_int, validate_numbers
 
 __all__ = ["PretrainConfig", "pretrain", "random_affine", "train_classifier", "train_autoencoder", "train_flow"]
@@ -196,13 +195,9 @@ def pretrain(out_dir: Path, smoke_run: bool = False, log=print) -> dict[str, Any
         "flow": flow_metrics,
         "base_samples": base_metrics,
         "config": vars(cfg),
-        "provenance": provenance(time.perf_counter() - start, "cpu",
-                                 "python -m adrpo_nb.experiments.mnist pretrain" + (" --smoke" if smoke_run else ""),
-                                 commit),
     }  # fmt: skip
-    report["sha256"] = weights_sha256(out_dir)  # verified on every load
-    atomic_write_json(out_dir / "pretrain.json", report)
-    return report
+    command = "python -m adrpo_nb.experiments.mnist pretrain" + (" --smoke" if smoke_run else "")
+    return write_pretrain_report(out_dir, report, seconds=time.perf_counter() - start, command=command, commit=commit)
 
 
 @torch.no_grad()

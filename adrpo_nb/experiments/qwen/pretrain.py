@@ -27,9 +27,8 @@ import torch
 
 from adrpo_nb.experiments.qwen.family import evaluate_accuracy, evaluate_policy
 from adrpo_nb.tasks.countdown import eval_puzzles, pretraining_examples, worked_solution
-from adrpo_nb.utils.checkpoints import weights_sha256
-from adrpo_nb.utils.paths import atomic_write_json
-from adrpo_nb.utils.provenance import git_commit, provenance
+from adrpo_nb.utils.checkpoints import write_pretrain_report
+from adrpo_nb.utils.provenance import git_commit
 from adrpo_nb.utils.validate import validate_numbers
 
 __all__ = ["PretrainConfig", "evaluate_accuracy", "pretrain", "pretrain_tiny_qwen", "sft_batch"]
@@ -148,8 +147,5 @@ def pretrain(out_dir: Path, tokenizer_dir: Path, smoke_run: bool = False, log=pr
     report["base_eval"] = base
     log(f"tiny Qwen2 ({report['parameters']:,} parameters): held-out accuracy {base['accuracy']:.3f}, "
         f"distinct correct answers {base['distinct_correct']:.2f}/8, entropy {base['entropy']:.3f}")
-    report["provenance"] = provenance(time.perf_counter() - start, "cpu", "python -m adrpo_nb.experiments.qwen pretrain"
-                                      + (" --smoke" if smoke_run else ""), commit, threads=torch.get_num_threads())
-    report["sha256"] = weights_sha256(out_dir)  # verified on every load
-    atomic_write_json(out_dir / "pretrain.json", report)
-    return report
+    command = "python -m adrpo_nb.experiments.qwen pretrain" + (" --smoke" if smoke_run else "")
+    return write_pretrain_report(out_dir, report, seconds=time.perf_counter() - start, command=command, commit=commit)

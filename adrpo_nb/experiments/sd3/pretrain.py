@@ -21,9 +21,8 @@ from torch.nn import functional as F
 
 from adrpo_nb.rewards.images import AttributeBindingReward
 from adrpo_nb.tasks.shapes import Scene, all_prompts, random_scene, render, split_prompts
-from adrpo_nb.utils.checkpoints import weights_sha256
-from adrpo_nb.utils.paths import atomic_write_json
-from adrpo_nb.utils.provenance import git_commit, provenance
+from adrpo_nb.utils.checkpoints import write_pretrain_report
+from adrpo_nb.utils.provenance import git_commit
 from adrpo_nb.utils.validate import validate_numbers
 
 __all__ = [
@@ -234,11 +233,9 @@ def pretrain(out_dir: Path, cfg: TinySD3PretrainConfig | None = None, log=print,
                  "held_out": "split_prompts('eval'): no scene of it, in either wording, is pretrained on"},
         "parameters": {name: sum(p.numel() for p in getattr(pipe, name).parameters())
                        for name in ("transformer", "vae", "text_encoder", "text_encoder_2", "text_encoder_3")},
-        "provenance": provenance(time.perf_counter() - start, "cpu", "python -m adrpo_nb.experiments.sd3 pretrain",
-                                 commit),
     }  # fmt: skip
-    report["sha256"] = weights_sha256(out_dir)  # verified on every load
-    atomic_write_json(out_dir / "pretrain.json", report)
+    write_pretrain_report(out_dir, report, seconds=time.perf_counter() - start, commit=commit,
+                          command="python -m adrpo_nb.experiments.sd3 pretrain")
     log(f"tiny SD3: binding reward {base['reward']:.3f}, diversity {base['diversity']:.3f} -> {out_dir}")
     return report
 
