@@ -1,8 +1,16 @@
 """Chapter 5 (``book/chapters/05_qwen_grpo.ipynb``): its β0 slider averages one setting per point, and the code a
 reader copies from its Markdown (the TRL snippet, the install line) runs as written. Nothing here trains."""
 
+import ast
+import builtins
+import json
+import re
+from pathlib import Path
+
 import numpy as np
 import pytest
+
+CHAPTER = Path(__file__).resolve().parents[1] / "book" / "chapters" / "05_qwen_grpo.ipynb"
 
 
 def _run(method, beta0, seed, accuracy, clip="default", scale=True):
@@ -67,3 +75,38 @@ def test_a_single_run_on_the_slider_is_one_seed_not_a_mean_of_one():
     assert slider._caption(one).endswith("(1 seed)")
     assert seeds_text(1) == "1 seed" and seeds_text(5) == "mean of 5 seeds"
     assert "'1 seed'" in slider.static_html()
+def _markdown() -> str:
+    nb = json.loads(CHAPTER.read_text())
+    return "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown")
+
+
+def _unbound_names(source: str) -> set[str]:
+    """Names a snippet reads that it neither imports, assigns nor gets from builtins."""
+    tree = ast.parse(source)
+    bound = set(dir(builtins))
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            bound |= {(a.asname or a.name).split(".")[0] for a in node.names}
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            bound.add(node.id)
+        elif isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            bound.add(node.name)
+    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)} - bound
+
+
+def test_the_python_snippets_import_what_they_use():
+    """Before: the TRL snippet used load_dataset and LoraConfig without importing them."""
+    snippets = re.findall(r"```python\n(.*?)```", _markdown(), flags=re.S)
+    assert snippets, "the chapter shows its TRL snippet in a ```python block"
+    for snippet in snippets:
+        assert not _unbound_names(snippet), f"the snippet uses {sorted(_unbound_names(snippet))} unimported"
+
+
+def test_the_install_lines_install_from_the_repository():
+    """Before: ``pip install "adrpo-nb[trl]"``, which needs a PyPI release that does not exist."""
+    from adrpo_nb.notebook import REPOSITORY
+
+    lines = [line for line in _markdown().splitlines() if "pip install" in line]
+    assert lines
+    for line in lines:
+        assert f'@ git+https://github.com/{REPOSITORY}"' in line, line

@@ -142,27 +142,39 @@ def setting_table(rows: Sequence[dict[str, Any]], columns: dict[str, tuple[str, 
 def plot_settings_plane(sweep: dict, settings: Sequence[tuple[str, float]], ax=None, x_key: str = "kl",
                         y_key: str = "accuracy", log_x: bool = True):  # fmt: skip
     """Each setting's mean final ``(x_key, y_key)`` with its 95 % intervals as error bars (one point per setting,
-    not per run: one far run cannot squash the axes), β0 written beside it; the pretrained model's ``y_key`` as
-    a dashed line. ``log_x``: a log axis for the KL, which spans two decades across β0 (an interval reaching 0
-    or below is cut at a tenth of its mean there)."""
+    not per run: one far run cannot squash the axes); the pretrained model's ``y_key`` as a dashed line.
+
+    The main methods (:data:`MAIN_VARIANTS`) share one "β0 = ..." label per β0, above that β0's points; a
+    variant carries its β0 in its legend entry. ``log_x``: a log axis for the KL, which spans two decades across
+    β0 (an interval reaching 0 or below is cut at a tenth of its mean there).
+    """
     import matplotlib.pyplot as plt
 
     ax = ax or plt.gca()
-    seen = set()
+    seen, groups = set(), {}
     for row in setting_intervals(sweep, settings, (x_key, y_key)):
         x, y, variant = row[x_key], row[y_key], row["variant"]
         color = VARIANT_COLORS.get(variant)
+        label = variant_label(variant)
+        if variant not in MAIN_VARIANTS:
+            label += f", β0 = {row['beta0']:g}"
+        elif row["beta0"] is not None:
+            groups.setdefault(row["beta0"], []).append((x.mean, y.high))
         xlow = max(x.low, x.mean / 10) if log_x else x.low  # a log axis cannot draw a bar through 0
         ax.errorbar(x.mean, y.mean, xerr=[[x.mean - xlow], [x.high - x.mean]], yerr=[[y.mean - y.low],
                     [y.high - y.mean]], fmt="o", ms=6, color=color, capsize=3, lw=1.2,
-                    label=None if variant in seen else variant_label(variant))  # fmt: skip
-        seen.add(variant)
-        if row["beta0"] is not None:
-            ax.annotate(f"β0 = {row['beta0']:g}", (x.mean, y.mean), xytext=(6, 4), textcoords="offset points",
-                        fontsize=10, color=color)  # fmt: skip
+                    label=None if label in seen else label)  # fmt: skip
+        seen.add(label)
+    for beta0, points in groups.items():
+        xs = [p[0] for p in points]
+        centre = float(np.exp(np.mean(np.log(xs)))) if log_x else float(np.mean(xs))
+        ax.annotate(f"β0 = {beta0:g}", (centre, max(p[1] for p in points)), xytext=(0, 4),
+                    textcoords="offset points", ha="center", va="bottom", fontsize=10)  # fmt: skip
     base = sweep.get("base")
     if base:
         ax.axhline(base[y_key], color="black", ls="--", lw=1, label="pretrained model")
+    low, high = ax.get_ylim()
+    ax.set_ylim(low, high + 0.08 * (high - low))  # room for the β0 labels above the top points
     if log_x:
         ax.set_xscale("log")
     ax.set_xlabel("KL per token to the reference (held-out)" if x_key == "kl" else x_key)
