@@ -121,7 +121,8 @@ def setting_intervals(sweep: dict, settings: Sequence[tuple[str, float]],
 
 
 def _interval_text(i: Interval, spec: str) -> str:
-    return f"{i.mean:{spec}} [{i.low:{spec}}, {i.high:{spec}}]"
+    """``"0.522 [0.480, 0.565]"`` with no-break spaces: a table cell never wraps inside an interval."""
+    return f"{i.mean:{spec}}\u00a0[{i.low:{spec}},\u00a0{i.high:{spec}}]"
 
 
 def setting_table(rows: Sequence[dict[str, Any]], columns: dict[str, tuple[str, str]],
