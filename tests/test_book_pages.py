@@ -286,7 +286,6 @@ PENDING_PROSE_NUMBERS = {
     "02_mode_collapse": _REWRITE,
     "03_adrpo_mnist": _REWRITE,
     "04_sd3": _CH4,
-    "05_qwen_grpo": _REWRITE,
     "07_reuse": _CH7,
 }
 PENDING_CODE_LINES = {
@@ -294,24 +293,20 @@ PENDING_CODE_LINES = {
     "02_mode_collapse": _REWRITE,
     "03_adrpo_mnist": _REWRITE,
     "04_sd3": _CH4,
-    "05_qwen_grpo": _REWRITE,
     "07_reuse": _CH7,
 }
 PENDING_HISTORY = {
     "04_sd3": _CH4,
-    "05_qwen_grpo": _REWRITE,
 }
 PENDING_HIDDEN_SETUP = {
 }
 PENDING_KEY_EQUATIONS = {
     "03_adrpo_mnist": _REWRITE,
     "04_sd3": _CH4,
-    "05_qwen_grpo": _REWRITE,
 }
 PENDING_CITES = {
     "03_adrpo_mnist": _REWRITE,
     "04_sd3": _CH4,
-    "05_qwen_grpo": _REWRITE,
     "07_reuse": _CH7,
 }
 #: bibliography keys cited nowhere yet

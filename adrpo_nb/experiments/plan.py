@@ -31,8 +31,8 @@ from typing import Any
 
 import torch
 
-__all__ = ["FAMILY_DEFAULTS", "Plan", "count_lora_parameters", "dit_activation_bytes", "lm_activation_bytes",
-           "main", "make_plan", "params_by_module"]  # fmt: skip
+__all__ = ["FAMILY_DEFAULTS", "Plan", "chapter_table", "count_lora_parameters", "dit_activation_bytes",
+           "lm_activation_bytes", "main", "make_plan", "params_by_module"]  # fmt: skip
 
 GIB = 2**30
 #: the chapters' real-path settings per family (batch = completions or images per optimizer step)
@@ -331,6 +331,20 @@ def chapter_tables() -> tuple[list[dict[str, Any]], str]:
         md.append(f"| {label} | {g['weights']:.1f} GiB | {g['gradients'] + g['optimizer']:.2f} GiB | "
                   f"{g['reference']:.1f} GiB | {g['activations']:.1f} GiB | **{plan.total_gib:.1f} GiB** |")
     return rows, "\n".join(md[1:])
+
+
+def chapter_table(markdown: str, chapter: str) -> str:
+    """Chapter ``chapter``'s table out of :func:`chapter_tables`' Markdown (or the ``markdown`` of the committed
+    ``data/results/realsize/plans.json``): what a chapter displays instead of typing the planner's numbers."""
+    lines, current = [], None
+    for line in markdown.splitlines():
+        if line.startswith("Chapter "):
+            current = line.split()[1]
+        elif current == chapter and line.startswith("|"):
+            lines.append(line)
+    if not lines:
+        raise ValueError(f"the planner's tables have no chapter {chapter!r}")
+    return "\n".join(lines)
 
 
 # ----------------------------------------------------------------------------- CLI

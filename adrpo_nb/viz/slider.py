@@ -32,7 +32,7 @@ from adrpo_nb.viz.plots import (
     show_png,
 )
 
-__all__ = ["BetaSlider", "slider_entries"]
+__all__ = ["BetaSlider", "seeds_text", "slider_entries"]
 
 
 def _config_method(run: dict) -> str:
@@ -63,10 +63,40 @@ def slider_entries(sweep: dict, diversity_key: str = "even_entropy_norm", seed: 
         entries = []
         for beta0 in sorted({param_of(r) for r in runs if method_of(r) == method}):
             group = [r for r in runs if method_of(r) == method and param_of(r) == beta0]
+            _check_one_setting(group, method, beta0)
             shown = next((r for r in group if r["config"]["seed"] == seed), group[0])
             entries.append(_entry(method, beta0, group, shown, diversity_key, distance_key, reward_key))
         by_method[method] = entries
     return by_method
+
+
+#: config and settings fields that differ between the seeds of one setting without changing what is trained
+_PER_RUN_FIELDS = frozenset({"seed", "output_dir", "progress", "checkpoint_every", "snapshots"})
+
+
+def _setting_of(run: dict) -> dict[str, Any]:
+    fields = {f"config.{k}": v for k, v in run["config"].items()}
+    fields.update({f"settings.{k}": v for k, v in (run.get("settings") or {}).items()})
+    return {k: v for k, v in fields.items() if k.split(".", 1)[1] not in _PER_RUN_FIELDS}
+
+
+def _check_one_setting(group: list[dict], method: str, beta0: float) -> None:
+    """``ValueError`` when the runs of one slider point differ in more than their seed: their mean would pool
+    two settings (e.g. ADRPO with and without its clip at the same β0) into a number no run has."""
+    first = _setting_of(group[0])
+    for run in group[1:]:
+        other = _setting_of(run)
+        differ = sorted(k for k in first.keys() | other.keys() if first.get(k) != other.get(k))
+        if differ:
+            raise ValueError(f"slider: the runs of {method!r} at {beta0!r} differ in {', '.join(differ)} "
+                             f"(e.g. {first.get(differ[0])!r} vs {other.get(differ[0])!r}), so their mean would "
+                             "pool two settings; select the runs of one setting first (e.g. "
+                             "adrpo_nb.viz.lm.main_runs) or pass method_of= to tell them apart")  # fmt: skip
+
+
+def seeds_text(n: int) -> str:
+    """``"1 seed"``, ``"mean of 5 seeds"``: what a slider point averages."""
+    return "1 seed" if n == 1 else f"mean of {n} seeds"
 
 
 def _finite_entries(entries: dict[str, list[dict]]) -> dict[str, list[dict]]:
@@ -364,10 +394,9 @@ class BetaSlider:
     def _caption(self, e: dict) -> str:
         label = DIVERSITY_LABELS.get(self.diversity_key, self.diversity_key)
         distance = DISTANCE_LABELS.get(self.distance_key, self.distance_key)
-        seeds = f"mean of {e['seeds']} seeds" if e["seeds"] > 1 else "1 seed"
         return (f"{self.label(e['method'])}, {self.param_label} = {e['beta0']:g}: "
                 f"{self.reward_key} {e['reward']:.3f}, {label} {e['diversity']:.3f}, {distance} {e['distance']:.4f} "
-                f"({seeds})")  # fmt: skip
+                f"({seeds_text(e['seeds'])})")  # fmt: skip
 
     def _run_row(self, method, beta, redraw, w):
         new_beta = w.BoundedFloatText(value=0.03, min=0.0, max=100.0, step=0.01, description="new β0")
