@@ -32,7 +32,7 @@ def test_chapter_notebook_is_clean_and_complete(path):
     text = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown")
     for heading in ("## Summary", "## Exercises"):
         assert heading in text
-    assert re.search(r"Runs on", text) and re.search(r"(Full path|Run time)", text)
+    assert re.search(r"Runs on", text) and re.search(r"(Full build|Full path|Run time)", text)
 
 
 def test_repository_is_named_in_one_place():

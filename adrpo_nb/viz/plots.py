@@ -231,6 +231,9 @@ def plot_coefficient_sweep(sweep: dict, methods: Sequence[str], key: str = "rewa
             low = max(iv.low, min(values) / 10) if log else iv.low  # a log axis cannot show a band below 0
             ax.axhspan(low, iv.high, color=color, alpha=0.12, lw=0)
     ax.set_xscale("log")
+    grid = sorted({r["config"]["beta0"] for r in sweep["runs"] if r["config"]["method"] in methods})
+    ax.set_xticks(grid, [f"{b:g}" for b in grid])  # the coefficients run, not powers of ten
+    ax.minorticks_off()
     if log:
         ax.set_yscale("log")
     ax.set_ylabel(METRIC_LABELS.get(key, key))
