@@ -354,19 +354,22 @@ def fm_rl_loss(
         ValueError: an unknown method, ``beta0 < 0`` (or 0 with ``adrpo``), ``clip`` with a method other than
             ``adrpo``, shapes that differ, a missing/extra signal for the method, a non-finite advantage or reward.
     """
-    if validate:
-        beta0, clip, advantages, rewards = check_fm_inputs(v, u, v_ref, advantages, method=method, beta0=beta0,
-                                                           clip=clip, rewards=rewards)  # fmt: skip
+    if validate:  # the checks, once (the book shows this source: lines ≤ 88 characters)
+        beta0, clip, advantages, rewards = check_fm_inputs(
+            v, u, v_ref, advantages, method=method, beta0=beta0, clip=clip,
+            rewards=rewards)  # fmt: skip
     if method == "orw":
-        return orw_loss(v, u, v_ref, rewards, beta0=beta0, temperature=orw_temperature, validate=False)
+        return orw_loss(v, u, v_ref, rewards, beta0=beta0, temperature=orw_temperature,
+                        validate=False)  # fmt: skip
     a = advantages.detach().to(v.dtype)
-    a_hat = a if clip is None else a.clamp(*clip)  # Â_i = clip(A_i, a_min, a_max)   (A_i itself without a clip)
-    beta = _effective_beta(method, a, beta0, clip).to(a)  # β_i = β0 − Â_i  |  β0 (fixed)  |  0 (none)
+    a_hat = a if clip is None else a.clamp(*clip)  # Â_i = clip(A_i, A_min, A_max)
+    beta = _effective_beta(method, a, beta0, clip).to(a)  # β_i = β0 − Â_i | β0 | 0
     fm = _per_sample_mse(v, u)  # ‖v_i − u_i‖²
     w2 = _per_sample_mse(v, v_ref.detach())  # ‖v_i − v_ref,i‖²
     rl_term, w2_term = a_hat * fm, beta * w2
     loss = (rl_term + w2_term).mean()  # L = E[Â·‖v − u‖²] + E[β·‖v − v_ref‖²]
-    return loss, _fm_stats(loss, rl_term, w2_term, fm, w2, beta, _frac_clipped(a, clip))
+    clipped = _frac_clipped(a, clip)  # share of advantages outside the clip
+    return loss, _fm_stats(loss, rl_term, w2_term, fm, w2, beta, clipped)
 
 
 def orw_loss(
@@ -389,8 +392,10 @@ def orw_loss(
     ``fm_rl_loss(..., method="orw", rewards=r, orw_temperature=τ)`` is this loss; its stats are those of
     :func:`fm_rl_loss` (``adv/frac_clipped`` is 0). ``validate=False`` skips :func:`check_fm_inputs`.
     """
-    if validate:
-        beta0, _, _, rewards = check_fm_inputs(v, u, v_ref, None, method="orw", beta0=beta0, rewards=rewards)
+    if validate:  # the checks, once (the book shows this source: lines ≤ 88 characters)
+        beta0, _, _, rewards = check_fm_inputs(
+            v, u, v_ref, None, method="orw", beta0=beta0, rewards=rewards
+        )
     r = rewards.detach().to(v.dtype)
     weight = torch.exp(temperature * r)  # e^{τ r_i}
     beta = _effective_beta("orw", r, beta0, None).to(r)  # β_i = β0

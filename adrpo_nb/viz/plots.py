@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from adrpo_nb.stats import mean_interval
 from adrpo_nb.viz.images import decode_png_base64, image_grid
 from adrpo_nb.viz.tables import Table, mean_std, table
 
@@ -20,11 +21,14 @@ __all__ = [
     "DIVERSITY_LABELS",
     "METHOD_COLORS",
     "METHOD_LABELS",
+    "METRIC_LABELS",
     "check_distinct_seeds",
     "equal_grid_tables",
     "hypervolume_table",
     "plot_beta_eff_histograms",
     "plot_class_histogram",
+    "plot_class_histograms",
+    "plot_coefficient_sweep",
     "plot_curves",
     "plot_guidance_curve",
     "plot_method_curves",
@@ -44,6 +48,26 @@ DIVERSITY_LABELS = {"even_entropy_norm": "even-digit entropy / ln 5", "pairwise_
                     "distinct_2": "distinct-2", "self_bleu": "self-BLEU",
                     "think_length": "reasoning length (words)"}  # fmt: skip
 DISTANCE_LABELS = {"w2": "W2", "kl": "KL/token", "kl_seq": "KL/sequence"}
+#: human labels of a result's metrics (axis labels, table headers)
+METRIC_LABELS = {"reward": "reward", **DIVERSITY_LABELS, "w2": "W2 to the reference", "kl": "KL/token",
+                 "kl_seq": "KL/sequence"}  # fmt: skip
+#: where :func:`_legend` puts a legend: below the axes, right of them, or inside (matplotlib's "best")
+LEGEND_PLACES = ("below", "right", "inside")
+
+
+def _legend(ax, where: str | bool, ncol: int = 2) -> None:
+    """A legend at ``where`` (:data:`LEGEND_PLACES`; ``False`` draws none), text at the default size (10 pt):
+    "below" and "right" keep it outside the data."""
+    if where is False:
+        return
+    if where not in LEGEND_PLACES:
+        raise ValueError(f"legend must be one of {LEGEND_PLACES} or False, got legend={where!r}")
+    if where == "below":
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=ncol, frameon=False)
+    elif where == "right":
+        ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False)
+    else:
+        ax.legend()
 
 
 # ----------------------------------------------------------------------------- static figures
@@ -87,9 +111,40 @@ def plot_class_histogram(hist: Sequence[float], ax=None, title: str | None = Non
     return ax
 
 
+def plot_class_histograms(histograms: dict[str, Sequence[float]], ax=None, colors: dict[str, str] | None = None,
+                           highlight=(0, 2, 4, 6, 8), legend: str | bool = "inside"):  # fmt: skip
+    """Several 10-class histograms side by side on one axes (e.g. the base model beside a fine-tuned one), one
+    colour each; the ``highlight`` (rewarded) digits' tick labels in bold."""
+    import matplotlib.pyplot as plt
+
+    ax = ax or plt.gca()
+    n = len(histograms)
+    width = 0.8 / max(n, 1)
+    for i, (label, hist) in enumerate(histograms.items()):
+        offset = (i - (n - 1) / 2) * width
+        color = (colors or {}).get(label)
+        ax.bar(np.arange(len(hist)) + offset, hist, width=width, color=color, label=label)
+    size = len(next(iter(histograms.values()))) if histograms else 10
+    ax.set_xticks(range(size))
+    for k, tick in enumerate(ax.get_xticklabels()):
+        if k in highlight:
+            tick.set_fontweight("bold")
+    ax.set_xlabel("predicted digit (even digits in bold)" if tuple(highlight) == (0, 2, 4, 6, 8) else "predicted digit")
+    ax.set_ylabel("fraction of samples")
+    _legend(ax, legend)
+    return ax
+
+
 def plot_pareto_fronts(summary: dict, diversity_key: str = "even_entropy_norm", ax=None, base: dict | None = None,
-                       annotate: bool = True):  # fmt: skip
-    """Each method's seed-mean points (error bars = std over seeds), its front as a line, the base model."""
+                       annotate: bool | Sequence[str] = True, *, sweep: dict | None = None,
+                       legend: str | bool = "below"):  # fmt: skip
+    """Each method's seed-mean points with error bars, its front as a line, the base model.
+
+    Error bars: the std over seeds (the summary's), or, with ``sweep`` (the result the summary was made from),
+    each point's 95 % Student-t interval over its seeds (:func:`adrpo_nb.stats.mean_interval`). ``annotate``
+    writes each point's β0 beside it: for every method (``True``), none (``False``), or the methods named.
+    ``legend``: ``"below"`` the axes (default, outside the data), ``"right"``, ``"inside"`` or ``False``.
+    """
     import matplotlib.pyplot as plt
 
     ax = ax or plt.gca()
@@ -104,22 +159,86 @@ def plot_pareto_fronts(summary: dict, diversity_key: str = "even_entropy_norm", 
                           "not drawn", stacklevel=2)  # fmt: skip
         x = [p["reward"] for p in pts]
         y = [p["diversity"] for p in pts]
-        ax.errorbar(x, y, xerr=[p["reward_std"] for p in pts], yerr=[p["diversity_std"] for p in pts], fmt="o",
-                    color=color, alpha=0.85, ms=5, capsize=2,
+        if sweep is None:
+            xerr, yerr = [p["reward_std"] for p in pts], [p["diversity_std"] for p in pts]
+        else:
+            xerr = _interval_bars(sweep, method, pts, "reward")
+            yerr = _interval_bars(sweep, method, pts, diversity_key)
+        ax.errorbar(x, y, xerr=xerr, yerr=yerr, fmt="o", color=color, alpha=0.85, ms=5, capsize=2,
                     label=f"{label} (HV {data['hypervolume']:.3f})")  # fmt: skip
         front = np.array(data["front"])
         if len(front):
             ax.plot(front[:, 0], front[:, 1], "-", color=color, alpha=0.6)
-        if annotate:
+        if annotate is True or (not isinstance(annotate, bool) and method in annotate):
             for p in pts:
-                ax.annotate(f"{p['beta0']:g}", (p["reward"], p["diversity"]), fontsize=7, color=color,
-                            xytext=(3, 3), textcoords="offset points")  # fmt: skip
+                ax.annotate(f"{p['beta0']:g}", (p["reward"], p["diversity"]), fontsize=10, color=color,
+                            xytext=(4, 4), textcoords="offset points")  # fmt: skip
     if base is not None:
         ax.plot([base["reward"]], [base[diversity_key]], "k*", ms=10, label="base model")
     ax.set_xlabel("reward (mean P(even digit))")
     ax.set_ylabel(DIVERSITY_LABELS.get(diversity_key, diversity_key))
-    ax.legend(fontsize=8, loc="lower left")
+    _legend(ax, "below" if legend is True else legend)
     ax.grid(alpha=0.3)
+    return ax
+
+
+def _interval_bars(sweep: dict, method: str, points: Sequence[dict], key: str) -> np.ndarray:
+    """``(2, n)`` error-bar lengths (below, above) of each point's 95 % Student-t interval of ``key`` over its
+    finished seeds; 0 for a point of one seed (no spread to show)."""
+    bars = []
+    for p in points:
+        values = [r["final"][key] for r in sweep["runs"] if r["config"]["method"] == method
+                  and np.isclose(r["config"]["beta0"], p["beta0"]) and r["final"] is not None]  # fmt: skip
+        iv = mean_interval(values)
+        bars.append((0.0, 0.0) if iv.n < 2 else (iv.mean - iv.low, iv.high - iv.mean))
+    return np.array(bars, dtype=float).T
+
+
+def plot_coefficient_sweep(sweep: dict, methods: Sequence[str], key: str = "reward", ax=None, *,
+                           reference: str | None = "none", log: bool = False, legend: str | bool = False):  # fmt: skip
+    """A final metric of a sweep against each method's coefficient (β0; α for ORW-CFM-W2), log-scaled x.
+
+    Each seed's run is a small dot and the seed mean a line with markers, coloured by method (diverged runs are
+    left out). ``reference`` (a method without a coefficient, β = 0 by default) is drawn as a dashed line at
+    its seed mean with its 95 % Student-t interval (:func:`adrpo_nb.stats.mean_interval`) as a band. ``log``
+    puts the metric on a log scale (W2 spans decades).
+    """
+    import matplotlib.pyplot as plt
+
+    ax = ax or plt.gca()
+    for method in methods:
+        runs = [r for r in sweep["runs"] if r["config"]["method"] == method and r["final"] is not None]
+        if not runs:
+            raise ValueError(f"no finished run of method={method!r} in this sweep")
+        color = METHOD_COLORS.get(method)
+        betas = sorted({r["config"]["beta0"] for r in runs})
+        for b in betas:
+            group = [r for r in runs if r["config"]["beta0"] == b]
+            check_distinct_seeds(group, f"method={method!r}, beta0={b:g}")
+            ax.plot([b] * len(group), [r["final"][key] for r in group], "o", color=color, alpha=0.35, ms=4)
+        means = [float(np.mean([r["final"][key] for r in runs if r["config"]["beta0"] == b])) for b in betas]
+        ax.plot(betas, means, "-o", color=color, ms=5, label=METHOD_LABELS.get(method, method))
+    if reference is not None:
+        values = [r["final"][key] for r in sweep["runs"] if r["config"]["method"] == reference
+                  and r["final"] is not None]  # fmt: skip
+        if not values:
+            raise ValueError(f"no finished run of the reference method={reference!r} in this sweep")
+        iv = mean_interval(values)
+        color = METHOD_COLORS.get(reference)
+        ax.axhline(iv.mean, color=color, ls="--", lw=1.2,
+                   label=f"{METHOD_LABELS.get(reference, reference)} (mean, 95 % interval)")  # fmt: skip
+        if iv.n > 1:
+            low = max(iv.low, min(values) / 10) if log else iv.low  # a log axis cannot show a band below 0
+            ax.axhspan(low, iv.high, color=color, alpha=0.12, lw=0)
+    ax.set_xscale("log")
+    grid = sorted({r["config"]["beta0"] for r in sweep["runs"] if r["config"]["method"] in methods})
+    ax.set_xticks(grid, [f"{b:g}" for b in grid])  # the coefficients run, not powers of ten
+    ax.minorticks_off()
+    if log:
+        ax.set_yscale("log")
+    ax.set_ylabel(METRIC_LABELS.get(key, key))
+    ax.grid(alpha=0.3)
+    _legend(ax, legend)
     return ax
 
 
@@ -144,7 +263,7 @@ def plot_guidance_curve(curve: dict, diversity_key: str = "diversity", ax=None, 
         label = f"{label} {scales}"
     ax.plot(x, y, "k--", marker=".", alpha=0.6, label=label)
     for p in pts:
-        ax.annotate(f"w={p['guidance_scale']:g}", (p["reward"], p[diversity_key]), fontsize=7, color="k", alpha=0.7,
+        ax.annotate(f"w={p['guidance_scale']:g}", (p["reward"], p[diversity_key]), fontsize=10, color="k", alpha=0.7,
                     xytext=(-8, -10), textcoords="offset points")  # fmt: skip
     return ax
 
@@ -189,8 +308,9 @@ def plot_method_curves(runs: dict[tuple[str, int], dict], key: str = "w2", ax=No
     return ax
 
 
-def plot_beta_eff_histograms(run: dict, ax=None, bins: int = 30):
-    """Histograms of the per-sample β_eff recorded at several iterations of one ADRPO run."""
+def plot_beta_eff_histograms(run: dict, ax=None, bins: int = 30, *, legend: str | bool = "inside"):
+    """Histograms of the per-sample β_eff recorded at several iterations of one ADRPO run (``legend``: where
+    the legend goes, as in :func:`plot_pareto_fronts`; ``"inside"`` by default)."""
     import matplotlib.pyplot as plt
 
     ax = ax or plt.gca()
@@ -208,15 +328,17 @@ def plot_beta_eff_histograms(run: dict, ax=None, bins: int = 30):
     ax.axvline(0, color="r", ls=":", lw=1)
     ax.set_xlabel("β_eff = β0 − A")
     ax.set_ylabel("samples")
-    ax.legend(fontsize=8)
+    _legend(ax, "inside" if legend is True else legend, ncol=3)
     return ax
 
 
 def sweep_table(sweep: dict, methods: Sequence[str], keys: Sequence[str] = ("reward", "even_entropy_norm", "w2"),
-                ) -> Table:  # fmt: skip
+                *, labels: bool | dict[str, str] = False, coefficient: str = "β0") -> Table:  # fmt: skip
     """Per method and β0: mean ± std over seeds of the final ``keys``, the number of seeds and of diverged runs.
 
     A β0 whose runs all diverged shows ``—`` in the metric columns (and every run counted as diverged).
+    ``labels=True`` heads the columns with :data:`METRIC_LABELS` (a dict overrides some), ``False`` with the keys;
+    ``coefficient`` heads the coefficient column (``"α"`` for a table of ORW-CFM-W2 alone).
     """
     rows = []
     for method in methods:
@@ -232,7 +354,10 @@ def sweep_table(sweep: dict, methods: Sequence[str], keys: Sequence[str] = ("rew
                    "diverged": len(group) - len(done)}  # fmt: skip
             row.update({k: mean_std([f[k] for f in done]) for k in keys})
             rows.append(row)
-    return table(rows, ["method", "β0", *keys, "seeds", "diverged"])
+    names = {**METRIC_LABELS, **labels} if isinstance(labels, dict) else METRIC_LABELS if labels else {}
+    columns = {"method": "method", "β0": coefficient, **{k: names.get(k, k) for k in keys}, "seeds": "seeds",
+               "diverged": "diverged"}  # fmt: skip
+    return table(rows, columns)
 
 
 def check_distinct_seeds(runs: Sequence[dict], what: str) -> None:
@@ -316,11 +441,33 @@ def equal_grid_tables(comparison: dict[str, Any]) -> tuple[Table, Table]:
     return ratios, pairs
 
 
-def hypervolume_table(summary: dict, methods: Sequence[str] = ("none", "fixed", "orw", "adrpo")) -> Table:
-    """Per diversity measure of a sweep summary: each method's front hypervolume (and mean ± std of the
-    per-seed hypervolumes), and ADRPO's ratio to the best baseline."""
+def hypervolume_table(summary: dict, methods: Sequence[str] = ("none", "fixed", "orw", "adrpo"), *,
+                      by: str = "measure") -> Table:  # fmt: skip
+    """The front hypervolume of each method of a sweep summary (and the mean ± std of the per-seed hypervolumes).
+
+    ``by="measure"``: a row per diversity measure, a column per method, and ADRPO's ratio to the best baseline;
+    ``by="method"``: a row per method, two columns per diversity measure (front, per seed): narrower.
+    """
+    if by not in ("measure", "method"):
+        raise ValueError(f"by must be 'measure' or 'method', got by={by!r}")
+    blocks = summary["by_diversity"]
+    if by == "method":
+        rows = []
+        for m in methods:
+            row = {"method": METHOD_LABELS.get(m, m)}
+            for key, block in blocks.items():
+                hv = block["methods"][m]
+                per_seed = hv["hypervolume_per_seed"]
+                row[key] = f"{hv['hypervolume']:.3f}"
+                row[key + "/seed"] = f"{per_seed['mean']:.3f} ± {per_seed['std']:.3f}"
+            rows.append(row)
+        columns = {"method": "method"}
+        for key in blocks:
+            name = DIVERSITY_LABELS.get(key, key)
+            columns.update({key: f"HV, {name}", key + "/seed": "per seed"})
+        return table(rows, columns)
     rows = []
-    for key, block in summary["by_diversity"].items():
+    for key, block in blocks.items():
         hv = block["methods"]
         row = {"diversity measure": key}
         for m in methods:
