@@ -133,8 +133,8 @@ def test_the_claims_table_and_glue_names_cover_every_claim_of_the_committed_ledg
     table = viz.claims_table(ledger)
     assert len(table.cells) == len(ledger["claims"])
     for row, entry in zip(table.cells, ledger["claims"], strict=True):
-        assert row[3] == entry["verdict"]
-        assert (row[2] == "—") == (entry["estimate"] is None)
+        assert row[2].split(" (")[0] == entry["verdict"] and entry["statement"] in row[0]
+        assert (row[1] == "—") == (entry["estimate"] is None)
     glued = {}
     monkeypatch.setattr(notebook, "glue", lambda name, value, markdown=False: glued.setdefault(name, value))
     monkeypatch.setattr(viz, "glue", notebook.glue)

@@ -37,11 +37,13 @@ def claim_interval_text(entry: dict[str, Any], spec: str = "+.3f") -> str:
 
 
 def claims_table(ledger: dict[str, Any], prefix: str | None = None, spec: str = "+.3f") -> Table:
-    """One row per claim: what it says, how it is measured, estimate with its 95 % interval, the verdict."""
-    rows = [{"claim": e["statement"], "measure": e["metric"] + f" ({e['direction']} claimed)",
-             "estimate [95 % interval]": claim_interval_text(e, spec), "verdict": e["verdict"],
-             "note": e.get("note") or ""} for e in claims_of(ledger, prefix)]  # fmt: skip
-    return table(rows, ["claim", "measure", "estimate [95 % interval]", "verdict", "note"])
+    """One row per claim, three columns that fit a page: what it says and how it is measured, the estimate with
+    its 95 % interval, the verdict (with the ledger's note, when it has one, after it)."""
+    rows = [{"claim": f"{e['statement']} Measured: {e['metric']} ({e['direction']} claimed).",
+             "estimate [95 % interval]": claim_interval_text(e, spec),
+             "verdict": e["verdict"] + (f" ({e['note']})" if e.get("note") else "")}
+            for e in claims_of(ledger, prefix)]  # fmt: skip
+    return table(rows, ["claim", "estimate [95 % interval]", "verdict"])
 
 
 def _standardised(entry: dict[str, Any]) -> tuple[float, float]:
