@@ -202,7 +202,9 @@ const broken = Array.from(document.images).filter(i => i.getClientRects().length
                                                    && i.naturalWidth === 0).map(i => i.src.slice(0, 80) || i.alt);
 const rawTable = /\|\s*:?-{3,}:?\s*\|/.test(prose.textContent);
 const paths = text.match(/(^|[\s"'(=])\/(work|tmp|root|home|Users)\/[^\s"')]+/g) || [];
-const progress = /\d+it\/s\]|Loading (weights|pipeline components)|Epoch \d+\/\d+\]/.test(text)
+// progress bars in what the cells printed (an API docstring may name them: only outputs count)
+const outputs = Array.from(document.querySelectorAll('.cell_output')).map(e => e.innerText).join('\n');
+const progress = /\d+it\/s\]|Loading (weights|pipeline components)|Epoch \d+\/\d+\]/.test(outputs)
                  || document.querySelectorAll('.cell_output progress').length > 0;
 const tracebacks = document.querySelectorAll('.output.traceback, .output.error, .cell_output .ansi-red-fg').length
                    + (text.includes('Traceback (most recent call last)') ? 1 : 0);
