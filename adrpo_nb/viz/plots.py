@@ -164,8 +164,10 @@ def plot_pareto_fronts(summary: dict, diversity_key: str = "even_entropy_norm", 
         else:
             xerr = _interval_bars(sweep, method, pts, "reward")
             yerr = _interval_bars(sweep, method, pts, diversity_key)
-        ax.errorbar(x, y, xerr=xerr, yerr=yerr, fmt="o", color=color, alpha=0.85, ms=5, capsize=2,
-                    label=f"{label} (HV {data['hypervolume']:.3f})")  # fmt: skip
+        bars = ax.errorbar(x, y, xerr=xerr, yerr=yerr, fmt="o", color=color, ms=6, capsize=2, elinewidth=1,
+                           label=f"{label} (HV {data['hypervolume']:.3f})")  # fmt: skip
+        for line in bars.lines[2]:  # the interval bars lighter than the points: many of them cross
+            line.set_alpha(0.45)
         front = np.array(data["front"])
         if len(front):
             ax.plot(front[:, 0], front[:, 1], "-", color=color, alpha=0.6)
