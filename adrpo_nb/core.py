@@ -630,21 +630,26 @@ def grpo_loss(
             (:func:`check_adrpo_beta0`), ``clip`` with a method other than
             ``adrpo``, mismatched shapes, a completion with no token, a non-finite advantage.
     """
-    if validate:
+    if validate:  # the checks, once (the book shows this source: lines ≤ 88 characters)
         beta0, clip, advantages = check_grpo_inputs(
-            logp, old_logp, ref_logp, advantages, mask, method=method, beta0=beta0, clip=clip, eps_clip=eps_clip,
-            loss_type=loss_type, max_completion_length=max_completion_length)  # fmt: skip
-    adv = advantages.detach().to(logp.dtype)[:, None]  # A_i, one per completion, for each of its tokens
+            logp, old_logp, ref_logp, advantages, mask, method=method, beta0=beta0,
+            clip=clip, eps_clip=eps_clip, loss_type=loss_type,
+            max_completion_length=max_completion_length)  # fmt: skip
+    adv = advantages.detach().to(logp.dtype)[:, None]  # A_i, for each token of o_i
     ratio = torch.exp(logp - old_logp.detach())  # ρ_{i,t} = π_θ / π_old
-    per_token_pg = -torch.min(ratio * adv, ratio.clamp(1 - eps_clip, 1 + eps_clip) * adv)  # −min(ρA, clip(ρ)A)
-    beta = _effective_beta(method, adv[:, 0], beta0, clip).to(adv)  # β_i = β0 − clip(A_i)  |  β0 (fixed)  |  0 (none)
+    clipped_ratio = ratio.clamp(1 - eps_clip, 1 + eps_clip)
+    per_token_pg = -torch.min(ratio * adv, clipped_ratio * adv)  # −min(ρA, clip(ρ)A)
+    beta = _effective_beta(method, adv[:, 0], beta0, clip).to(adv)  # β0 − Â_i | β0 | 0
     kl = kl_k3(logp, ref_logp.detach()) if ref_logp is not None else None  # k3_{i,t}
-    per_token = per_token_pg if (kl is None or method == "none") else per_token_pg + beta[:, None] * kl
+    per_token = per_token_pg
+    if kl is not None and method != "none":
+        per_token = per_token_pg + beta[:, None] * kl  # + β_i·k3_{i,t}
     mask = mask.to(logp.dtype)
     aggregate = _token_aggregator(mask, loss_type, max_completion_length)
-    loss = aggregate(per_token)  # ℓ_{i,t} summed over the completions' tokens as loss_type says
-    stats = {"loss": loss.item(), "policy_loss": aggregate(per_token_pg).item(), **beta_eff_stats(beta),
-             "adv/frac_clipped": _frac_clipped(adv[:, 0], clip), **_ratio_clip_stats(ratio, adv, eps_clip, mask)}
+    loss = aggregate(per_token)  # over the completions' tokens, as loss_type says
+    stats = {"loss": loss.item(), "policy_loss": aggregate(per_token_pg).item(),
+             **beta_eff_stats(beta), "adv/frac_clipped": _frac_clipped(adv[:, 0], clip),
+             **_ratio_clip_stats(ratio, adv, eps_clip, mask)}  # fmt: skip
     if kl is not None:
         stats["kl"] = _token_mean(kl.detach(), mask)
     return loss, stats

@@ -426,6 +426,32 @@ def test_long_code_lines_are_found():
     assert not code_line_problems(md_page("```python\n" + "x" * MAX_CODE_LINE + "\n```"))
 
 
+SHOWN_SOURCE = re.compile(r"show_source\((\w+)\)")
+
+
+def shown_sources() -> list[tuple[str, str]]:
+    """(page, name) for every ``notebook.show_source(name)`` a page's code calls."""
+    return [(name, m.group(1)) for name, page in PAGES.items()
+            for source, _ in load_page(page).code for m in SHOWN_SOURCE.finditer(source)]  # fmt: skip
+
+
+def test_chapters_show_the_losses_source():
+    """Chapters 1, 3 and 5 print the package's loss beside its equation, rendered from the package."""
+    shown = {(page[:2], name) for page, name in shown_sources()}
+    assert {("01", "fm_rl_loss"), ("03", "fm_rl_loss"), ("05", "grpo_loss")} <= shown, shown
+
+
+@pytest.mark.parametrize(("page", "name"), shown_sources())
+def test_shown_source_fits_the_page(page, name):
+    """The code a page renders from the package keeps the page's line limit too."""
+    import adrpo_nb
+    from adrpo_nb.notebook import source_markdown
+
+    text = source_markdown(getattr(adrpo_nb, name))
+    long = [line for line in text.splitlines() if len(line) > MAX_CODE_LINE]
+    assert not long, f"{page} shows adrpo_nb.{name} with {len(long)} lines over {MAX_CODE_LINE}: {long[0]!r}"
+
+
 @pytest.mark.parametrize("words", HISTORY_WORDS)
 def test_history_words_are_found(words):
     assert history_problems(md_page(f"Some text; {words.upper()} here."))
