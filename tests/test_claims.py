@@ -154,20 +154,49 @@ def test_glue_refuses_a_name_the_prose_role_cannot_quote():
             glue(bad, 1.0)
 
 
-def test_beyond_guidance_compares_each_evaluation_with_the_curve_drawn_under_the_same_noise(tmp_path, monkeypatch):
+def test_beyond_guidance_compares_each_evaluation_with_the_curve_drawn_under_the_same_noise():
     curve = {"by_eval_seed": {
         "1": [{"reward": 0.60, "diversity": 0.60}, {"reward": 0.70, "diversity": 0.40}],
         "2": [{"reward": 0.50, "diversity": 0.60}, {"reward": 0.60, "diversity": 0.40}],
     }}  # fmt: skip
-    (tmp_path / "curve.json").write_text(json.dumps(curve))
-    monkeypatch.setattr(claims, "repository_root", lambda: tmp_path)
+    read = {"curve.json": curve}.__getitem__
     run = {"config": {"method": "adrpo", "beta0": 0.01, "seed": 0, "extra": {}}, "final": {"reward": 0.7},
            "final_by_eval_seed": [{"eval_seed": 1, "reward": 0.70, "diversity": 0.50},   # curve 1 there: 0.65
                                   {"eval_seed": 2, "reward": 0.58, "diversity": 0.50},   # curve 2 there: 0.55
                                   {"eval_seed": 3, "reward": 0.90, "diversity": 0.50},   # no curve: left out
                                   {"eval_seed": 1, "reward": 0.99, "diversity": 0.90}]}  # off the curve: left out
-    values = claims.beyond_guidance("curve.json", {"method": "adrpo"})([run], {})
+    values = claims.beyond_guidance("curve.json", {"method": "adrpo"})([run], {}, read)
     assert values == {0: pytest.approx((0.05 + 0.03) / 2)}
     run["final_by_eval_seed"] = [{"eval_seed": 3, "reward": 0.9, "diversity": 0.5}]
     with pytest.raises(LookupError, match="no run matching"):
-        claims.beyond_guidance("curve.json", {"method": "adrpo"})([run], {})
+        claims.beyond_guidance("curve.json", {"method": "adrpo"})([run], {}, read)
+
+
+def _sealed(record: dict) -> str:
+    from adrpo_nb.utils.provenance import seal
+
+    return json.dumps(seal(record))
+
+
+def test_a_claims_reference_file_is_read_under_the_ledgers_root_not_the_repository(tmp_path, monkeypatch):
+    """The guidance curve comes from the same root as the runs (a ledger built elsewhere mixes nothing)."""
+    monkeypatch.setattr(claims, "check_protocol", lambda family, runs: None)
+    run = {"config": {"method": "adrpo", "extra": {}}, "final": {"reward": 0.7},
+           "final_by_eval_seed": [{"eval_seed": 1, "reward": 0.70, "diversity": 0.50}]}  # fmt: skip
+    runs = [{**run, "config": {**run["config"], "seed": s}} for s in range(2)]
+    (tmp_path / "lead.json").write_text(_sealed({"runs": runs}))
+    curve = {"by_eval_seed": {"1": [{"reward": 0.50, "diversity": 0.60}, {"reward": 0.60, "diversity": 0.40}]}}
+    (tmp_path / "curve.json").write_text(_sealed(curve))
+    claim = claims.Claim("t.beyond", "s", "here", "m", family="sd3", files=("lead.json",),
+                         references=("curve.json",),
+                         measure=claims.beyond_guidance("curve.json", {"method": "adrpo"}))  # fmt: skip
+    entry = claims.evaluate_claim(claim, tmp_path)
+    assert entry["estimate"] == pytest.approx(0.15) and entry["files"] == ["lead.json", "curve.json"]
+    (tmp_path / "curve.json").unlink()
+    assert "no result file curve.json" in claims.evaluate_claim(claim, tmp_path)["note"]
+
+
+def test_a_reference_file_listed_as_a_run_file_is_named(tmp_path):
+    (tmp_path / "curve.json").write_text(_sealed({"by_eval_seed": {}}))
+    with pytest.raises(ValueError, match=r"curve\.json is neither a sweep"):
+        claims.load_runs(["curve.json"], tmp_path)

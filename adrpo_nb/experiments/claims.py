@@ -50,7 +50,9 @@ BASE_MODELS = {
 UNCHANGED_SINCE_UNFINGERPRINTED_RUNS = ("mnist",)
 
 Runs = list[dict[str, Any]]
-Measure = Callable[[Runs, dict[str, Any]], dict[int, float]]
+#: reads a sealed reference file (not a run file: a guidance curve) under the ledger's root
+Reader = Callable[[str], dict[str, Any]]
+Measure = Callable[[Runs, dict[str, Any], Reader], dict[int, float]]
 
 
 @dataclass(frozen=True)
@@ -62,9 +64,10 @@ class Claim:
     source: str
     metric: str
     family: str | None = None
-    files: tuple[str, ...] = ()
+    files: tuple[str, ...] = ()  #: the run files (sweeps or single results)
+    references: tuple[str, ...] = ()  #: other files the measure reads (through its reader)
     direction: int = 1  #: +1: the claim is that the metric is > 0; -1: < 0
-    measure: Measure | None = None  #: (runs, base metrics) -> {seed: value}; None: not testable here
+    measure: Measure | None = None  #: (runs, base metrics, reader) -> {seed: value}; None: not testable here
     note: str = ""
 
 
@@ -97,9 +100,31 @@ def load_runs(files: Sequence[str], root: Path) -> tuple[Runs, dict[str, Any]]:
                 runs += result["runs"]
                 if not base and "base" in result:
                     base = result["base"].get("final", result["base"])
-            else:
+            elif "config" in result:
                 runs.append(result)
+            else:
+                raise ValueError(f"{file} is neither a sweep (no 'runs') nor a run (no 'config'): a file a "
+                                 "measure reads beside the runs belongs in the claim's references")
     return runs, base
+
+
+def read_reference(name: str, root: Path) -> dict[str, Any]:
+    """A sealed reference file (``name`` under ``root``) that a measure reads beside the runs."""
+    path = root / name
+    if not path.exists():
+        raise FileNotFoundError(name)
+    record = json.loads(path.read_text())
+    check_seal(record, path)
+    return record
+
+
+def _reader(claim: Claim, references: dict[str, dict[str, Any]]) -> Reader:
+    def read(name: str) -> dict[str, Any]:
+        if name not in references:
+            raise KeyError(f"claim {claim.id!r} reads {name!r}, which is not in its references {claim.references}")
+        return references[name]
+
+    return read
 
 
 def check_protocol(family: str, runs: Runs) -> None:
@@ -147,7 +172,7 @@ def difference(metric: str, a: dict[str, Any], b: dict[str, Any]) -> Measure:
     a seed that diverged on either side or ran on one side only is left out, and the entry's ``n_seeds`` and
     ``note`` say so)."""
 
-    def measure(runs: Runs, base: dict[str, Any]) -> dict[int, float]:
+    def measure(runs: Runs, base: dict[str, Any], read: Reader) -> dict[int, float]:
         first, second = _finished(pick(runs, **a)), _finished(pick(runs, **b))
         return {s: first[s]["final"][metric] - second[s]["final"][metric] for s in sorted(set(first) & set(second))}
 
@@ -157,7 +182,7 @@ def difference(metric: str, a: dict[str, Any], b: dict[str, Any]) -> Measure:
 def versus_base(metric: str, a: dict[str, Any]) -> Measure:
     """Per seed: ``metric`` of the run matching ``a`` minus the pretrained model's (the sweep's ``base``)."""
 
-    def measure(runs: Runs, base: dict[str, Any]) -> dict[int, float]:
+    def measure(runs: Runs, base: dict[str, Any], read: Reader) -> dict[int, float]:
         return {s: r["final"][metric] - base[metric] for s, r in sorted(_finished(pick(runs, **a)).items())}
 
     return measure
@@ -175,7 +200,7 @@ def hypervolume_margin(diversity: str, methods: Sequence[str]) -> Measure:
                 out.setdefault(f["seed"], []).append((run["final"]["reward"], run["final"][diversity]))
         return {s: hypervolume_2d(points, (base["reward"], 0.0)) for s, points in out.items()}
 
-    def measure(runs: Runs, base: dict[str, Any]) -> dict[int, float]:
+    def measure(runs: Runs, base: dict[str, Any], read: Reader) -> dict[int, float]:
         adrpo = per_seed(runs, "adrpo", base)
         baselines = {m: per_seed(runs, m, base) for m in methods}
         best = max(baselines, key=lambda m: sum(baselines[m].values()) / len(baselines[m]))
@@ -215,9 +240,8 @@ def beyond_guidance(curve_file: str, a: dict[str, Any]) -> Measure:
     is left out; a seed with none left is dropped."""
     from adrpo_nb.experiments.sd3.family import guidance_reward_at
 
-    def measure(runs: Runs, base: dict[str, Any]) -> dict[int, float]:
-        root = repository_root() or Path.cwd()
-        curves = json.loads((root / curve_file).read_text())["by_eval_seed"]
+    def measure(runs: Runs, base: dict[str, Any], read: Reader) -> dict[int, float]:
+        curves = read(curve_file)["by_eval_seed"]
         out = {}
         for seed, run in sorted(_finished(pick(runs, **a)).items()):
             margins = []
@@ -259,7 +283,8 @@ def _sd3() -> list[Claim]:
                      "same diversity.", "chapter 4",
                      "reward(ADRPO) − guidance curve's reward at ADRPO's diversity, per run averaged over the "
                      "evaluation noise seeds, each against the curve drawn with the same noise",
-                     measure=beyond_guidance(SD3_GUIDANCE, adrpo), family="sd3", files=(SD3_LEAD, SD3_GUIDANCE)))
+                     measure=beyond_guidance(SD3_GUIDANCE, adrpo), family="sd3", files=(SD3_LEAD,),
+                     references=(SD3_GUIDANCE,)))
     out.append(Claim("sd3.hypervolume", "Over the short-budget grid, ADRPO's reward–diversity front has a larger "
                      "hypervolume than the best baseline's.", "chapter 4; paper §5 (Pareto front)",
                      "HV(ADRPO) − HV(best of β = 0, fixed β, ORW-CFM-W2, Diffusion-DPO), per seed, 150 iterations",
@@ -355,19 +380,21 @@ def evaluate_claim(claim: Claim, root: Path | None = None) -> dict[str, Any]:
     entry: dict[str, Any] = {"id": claim.id, "statement": claim.statement, "source": claim.source,
                              "metric": claim.metric, "direction": "> 0" if claim.direction > 0 else "< 0",
                              "estimate": None, "ci_low": None, "ci_high": None, "n_seeds": 0,
-                             "verdict": "not tested here", "files": list(claim.files), "note": claim.note}  # fmt: skip
+                             "verdict": "not tested here", "files": [*claim.files, *claim.references],
+                             "note": claim.note}  # fmt: skip
     if claim.measure is None:
         return entry
     try:
         runs, base = load_runs(claim.files, root)
         check_protocol(claim.family, runs)
+        references = {name: read_reference(name, root) for name in claim.references}
     except FileNotFoundError as err:
         entry["note"] = f"no result file {err.args[0]} (its runs have not been made)"
         return entry
     except NotUnderProtocol as err:
         entry["note"] = str(err)
         return entry
-    values = claim.measure(runs, base)
+    values = claim.measure(runs, base, _reader(claim, references))
     interval = mean_interval(list(values.values()))
     entry.update(estimate=interval.mean, ci_low=interval.low, ci_high=interval.high, n_seeds=interval.n,
                  seeds=sorted(values), interval="95 % Student t, sample std",
