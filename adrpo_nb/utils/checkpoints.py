@@ -61,10 +61,17 @@ class CheckpointError(ValueError):
     """A weights or trainer-state file does not fit what it is loaded into."""
 
 
+#: the one safetensors metadata key :func:`save_module` writes (``{"class": ..., "config": ...}`` as JSON)
+MODULE_METADATA_KEY = "adrpo_nb.module"
+
+
 def save_module(module: torch.nn.Module, path: str | os.PathLike, config: dict[str, Any]) -> None:
-    """Atomically write ``module``'s weights and its constructor ``config`` to a safetensors file."""
+    """Atomically write ``module``'s weights and its constructor ``config`` to a safetensors file.
+
+    The metadata is one key (:data:`MODULE_METADATA_KEY`, sorted JSON): safetensors writes a metadata map in
+    a random order, so two keys would give the same weights two different sha256."""
     tensors = {k: v.detach().contiguous().cpu() for k, v in module.state_dict().items()}
-    meta = {"class": type(module).__name__, "config": json.dumps(config)}
+    meta = {MODULE_METADATA_KEY: json.dumps({"class": type(module).__name__, "config": config}, sort_keys=True)}
     atomic_write_bytes(path, save(tensors, metadata=meta))
 
 
@@ -80,7 +87,10 @@ def read_module_config(path: str | os.PathLike) -> tuple[str, dict[str, Any]]:
             meta = fh.metadata() or {}
     except (SafetensorError, OSError) as err:
         raise CheckpointError(f"{path} is not a readable safetensors file ({err})") from None
-    if "class" not in meta or "config" not in meta:
+    if MODULE_METADATA_KEY in meta:
+        meta = json.loads(meta[MODULE_METADATA_KEY])
+        return meta["class"], meta["config"]
+    if "class" not in meta or "config" not in meta:  # files written before the one-key metadata
         raise CheckpointError(f"{path} has no adrpo_nb metadata (class/config): not written by save_module")
     return meta["class"], json.loads(meta["config"])
 
