@@ -66,3 +66,16 @@ def test_splits_json_prints_the_three_splits_and_no_eval_item_has_a_training_twi
 
         assert splits["rl_train"] == [q.sha256 for q in audio_family.dataset("rl_train").questions]
         assert splits["eval"] == [q.sha256 for q in audio_family.eval_questions()]
+
+
+@pytest.mark.parametrize(("flag", "field"), [("--lr", "learning_rate"), ("--iterations", "iterations"),
+                                             ("--updates", "updates_per_iteration"),
+                                             ("--num-generations", "num_generations"),
+                                             ("--samples", "samples_per_iteration")])  # fmt: skip
+def test_each_zero_flag_of_sd3_train_is_refused_by_its_field(flag, field, tmp_path):
+    """Before: ``sd3 train --lr 0`` (and ``--iterations 0``, ``--updates 0``, ``--num-generations 0``,
+    ``--samples 0``) silently trained with the defaults (``args.lr or default``)."""
+    with pytest.raises(SystemExit, match=rf"sd3 train: {field} must be (> 0|>= 1), got {field}=0"):
+        cli.main(sd3.FAMILY, ["train", "--smoke", flag, "0", "--out", str(tmp_path / "run")])
+    assert not (tmp_path / "run").exists()
+

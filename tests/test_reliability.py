@@ -810,3 +810,96 @@ def test_records_that_are_not_records_are_named(tmp_path):
     (tmp_path / RunRecords.FILE).write_text("[1, 2]")
     with pytest.raises(ValueError, match=r"records\.json holds a JSON list, not records"):
         RunRecords(tmp_path, ("beta_eff",)).resume(3)
+
+
+# ============================================================================= issue 24 audit: the cases left untested
+# ----------------------------------------------------------------------------- 1. reuse compares every setting
+_OTHER_VALUE = {("mnist", "reward"): "digit_3", ("sd3", "prompts"): "project", ("sd3", "reward"): "clip",
+                ("sd3", "timestep_sampling"): "logit_normal", ("sd3", "model"): "org/another-sd3",
+                ("audio", "rewards"): "outcome"}  # fmt: skip
+
+
+def _another(family: str, name: str, value):
+    """A valid value of a settings field other than ``value``."""
+    if (family, name) in _OTHER_VALUE:
+        return _OTHER_VALUE[family, name]
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, tuple):
+        return (*value, 5) if None in value else (*value, 99)
+    return 2 if value is None else value + 1
+
+
+@pytest.mark.parametrize("name", ["mnist", "sd3", "qwen", "audio"])
+def test_every_setting_and_fingerprint_of_every_family_decides_reuse(name, tmp_path):
+    """Before: only the trainer's config was compared: a result made with another reward, evaluation size,
+    snapshot list, Qwen eval_size / samples_per_puzzle / dataset_size (or on another base model) was returned.
+    Every settings field of each family, changed alone, is named; so is another or a missing fingerprint (a
+    result made by older code, e.g. a Qwen or SD3 smoke run without fingerprints)."""
+    import dataclasses
+    import importlib
+
+    from adrpo_nb.experiments.runner import artifact_sha256
+
+    family = importlib.import_module(f"adrpo_nb.experiments.{name}").FAMILY
+    spec = family.shrink(family.spec()).replace(output_dir=str(tmp_path), progress=False)
+    now = family.fingerprints(spec)
+    for artifact in family.artifacts:  # SD3's lora/: present and recorded, as a finished run leaves it
+        (tmp_path / artifact).mkdir()
+        (tmp_path / artifact / "weights.safetensors").write_bytes(b"w")
+    record = {**spec.to_dict(), "fingerprints": now, "artifacts": artifact_sha256(tmp_path, family.artifacts)}
+    atomic_write_json(tmp_path / "result.json", {**record, "final": {"r": 0.5}})
+    assert finished_result(family, spec)["final"] == {"r": 0.5}
+    fields = [f.name for f in dataclasses.fields(spec.settings)]
+    for field in fields:
+        other = _another(name, field, getattr(spec.settings, field))
+        with pytest.raises(ValueError, match=rf"result of another run \(.*settings\.{field}: result "):
+            finished_result(family, spec.replace(**{field: other}))
+    others = [None, {**now, "base_model": "re-pretrained"}, *([{"base_model": now["base_model"]}] * ("data" in now))]
+    for recorded in others:
+        atomic_write_json(tmp_path / "result.json", {**record, "fingerprints": recorded, "final": {}})
+        with pytest.raises(ValueError, match=r"result of another run \(fingerprints: result "):
+            finished_result(family, spec)
+
+
+def test_a_digit_edited_in_a_run_folders_result_is_refused(tmp_path):
+    """Before: a result.json edited by hand in a run folder was returned as the run's result."""
+    from adrpo_nb.experiments import mnist
+    from adrpo_nb.utils.provenance import seal
+
+    spec = _mnist_spec(tmp_path)
+    atomic_write_json(tmp_path / "result.json", seal({**spec.to_dict(), "fingerprints": mnist.FAMILY.fingerprints(
+        spec), "final": {"reward": 0.25}}))  # fmt: skip
+    assert finished_result(mnist.FAMILY, spec)["final"] == {"reward": 0.25}
+    path = tmp_path / "result.json"
+    path.write_text(path.read_text().replace("0.25", "0.95"))
+    with pytest.raises(ValueError, match=r"result\.json was edited or corrupted"):
+        finished_result(mnist.FAMILY, spec)
+
+
+# ----------------------------------------------------------------------------- the obscure ones
+def test_a_sweep_listing_a_run_twice_is_refused_before_anything_trains(tmp_path):
+    """Before: a duplicate seed on two workers ran one run twice in one folder, and one of them failed on the run
+    lock instead of naming the duplicate (the command line's --seeds check aside, the runner's own sweep)."""
+    from adrpo_nb.experiments import mnist
+    from adrpo_nb.experiments.runner import sweep
+
+    base = mnist.FAMILY.shrink(mnist.FAMILY.spec())
+    specs = [base.replace(seed=0), base.replace(seed=1), base.replace(seed=0)]
+    with pytest.raises(ValueError, match=r"the same run more than once: \['adrpo_b0\.05_s0_\w+'\] \(a duplicate seed"):
+        sweep(mnist.FAMILY, specs, base=base, runs_dir=tmp_path / "sweep", workers=2)
+    assert not (tmp_path / "sweep").exists()
+
+
+def test_train_into_a_diverged_run_says_it_diverged(tmp_path, capsys):
+    """Before: ``mnist train --out <diverged run>`` ended in "'NoneType' object is not subscriptable"."""
+    from adrpo_nb.experiments import cli, mnist
+    from adrpo_nb.utils.provenance import seal
+
+    spec = mnist.FAMILY.spec(learning_rate=1e30).replace(output_dir=str(tmp_path))
+    why = "samples are not finite at iteration 1: its weights diverged (learning_rate=1e+30)"
+    atomic_write_json(tmp_path / "result.json", seal({
+        "family": "mnist", **spec.to_dict(), "fingerprints": mnist.FAMILY.fingerprints(spec), "final": None,
+        "diverged": why, "provenance": {"seconds": 2.0}}))  # fmt: skip
+    assert cli.main(mnist.FAMILY, ["train", "--lr", "1e30", "--out", str(tmp_path)]) == 0
+    assert f"diverged: {why}" in capsys.readouterr().out
