@@ -79,3 +79,26 @@ def test_each_zero_flag_of_sd3_train_is_refused_by_its_field(flag, field, tmp_pa
         cli.main(sd3.FAMILY, ["train", "--smoke", flag, "0", "--out", str(tmp_path / "run")])
     assert not (tmp_path / "run").exists()
 
+
+def test_a_given_size_is_kept_under_smoke(monkeypatch, capsys):
+    """Before: ``--smoke`` replaced given sizes by its own: ``mnist train --smoke --iterations 3 --eval-samples 64``
+    trained 8 iterations and evaluated 256 digits, without a word; ``sd3 sweep --grid lead --iterations 300``
+    ran the grid's 600."""
+    from argparse import Namespace
+
+    trained = []
+    monkeypatch.setattr(cli, "run", lambda family, spec, command: trained.append(spec) or {
+        "final": {}, "provenance": {"seconds": 0.0}})  # fmt: skip
+    cli.main(mnist.FAMILY, ["train", "--smoke", "--iterations", "3", "--eval-samples", "64"])
+    cli.main(mnist.FAMILY, ["train", "--smoke"])
+    given, default = (s.comparable() for s in trained)
+    assert (given["config"]["iterations"], given["settings"]["eval_samples"]) == (3, 64)
+    assert (default["config"]["iterations"], default["settings"]["eval_samples"]) == (8, 256)  # the smoke sizes
+    assert given["config"]["samples_per_iteration"] == default["config"]["samples_per_iteration"] == 64
+    base = sd3.FAMILY.spec()
+    lead = Namespace(grid="lead", methods=None, seeds=[0], tuned_from=None, **{f"lead_{m}": 0.01 for m in
+                     ("adrpo", "fixed", "orw", "dpo")})  # fmt: skip
+    specs, _ = sd3.FAMILY.sweep_specs(Namespace(**vars(lead), iterations=300), base.replace(iterations=300), False)
+    assert {s.config.iterations for s in specs} == {300}
+    specs, _ = sd3.FAMILY.sweep_specs(lead, base, False)
+    assert {s.config.iterations for s in specs} == {600}
