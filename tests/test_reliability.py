@@ -903,3 +903,27 @@ def test_train_into_a_diverged_run_says_it_diverged(tmp_path, capsys):
         "diverged": why, "provenance": {"seconds": 2.0}}))  # fmt: skip
     assert cli.main(mnist.FAMILY, ["train", "--lr", "1e30", "--out", str(tmp_path)]) == 0
     assert f"diverged: {why}" in capsys.readouterr().out
+
+
+def test_chapter_3_on_another_grids_sweep_names_the_run_it_lacks(monkeypatch):
+    """Before: StopIteration (later: KeyError 'orw' in a cell's list of baselines, IndexError for the β_eff run),
+    nothing saying that the sweep lacks a method or the run the page reads."""
+    from adrpo_nb import notebook
+    from adrpo_nb.experiments.summaries import select_runs
+
+    committed = notebook.load_result("results", "mnist_sweep.json")
+    no_orw = {**committed, "runs": [r for r in committed["runs"] if r["config"]["method"] != "orw"]}
+    other_betas = {**committed, "runs": [r for r in committed["runs"] if r["config"]["beta0"] != 0.05]}
+    with pytest.raises(ValueError, match=r"no run of method='adrpo', beta0=0\.05, seed=0; its grid: adrpo: β0 "
+                                         r"\[0\.02, 0\.1, .*\], seeds \[0, 1, 2\]; fixed: "):  # fmt: skip
+        select_runs(other_betas, "adrpo", 0.05, seed=0, required=True)
+    assert select_runs(committed, "adrpo", 0.05, seed=0, required=True)
+    notebook_json = json.loads((ROOT / "book" / "chapters" / "03_adrpo_mnist.ipynb").read_text())
+    setup = next("".join(c["source"]) for c in notebook_json["cells"]
+                 if c["cell_type"] == "code" and "mnist_sweep.json" in "".join(c["source"]))  # fmt: skip
+    load = notebook.load_result
+    for sweep, match in ((no_orw, r"no finished run of method='orw'; its grid: adrpo: "),
+                         (other_betas, r"no finished run of method='adrpo', beta0=0\.05, seed=0")):  # fmt: skip
+        monkeypatch.setattr(notebook, "load_result", lambda *p, s=sweep: s if p[-1] == "mnist_sweep.json" else load(*p))
+        with pytest.raises(ValueError, match=match):
+            exec(compile(setup, "chapter 3's set-up cell", "exec"), {})
