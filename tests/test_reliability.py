@@ -474,6 +474,7 @@ def _worker(out: Path, kill: str) -> int:
     return proc.returncode
 
 
+@pytest.mark.slow
 def test_a_kill_as_a_record_is_saved_resumes_to_the_same_records_and_result(tmp_path):
     """SIGKILL as iteration 2's β_eff, then (in the rerun) the last iteration's sample snapshot, is about to be saved.
     Before, that iteration's checkpoint was already written then: the resumed run never replayed it and its result
@@ -495,6 +496,7 @@ class _Killed(BaseException):
     """Stands for SIGKILL in-process: files stay as they are at that point (every write is atomic)."""
 
 
+@pytest.mark.slow
 def test_a_kill_while_the_lora_is_saved_or_a_lost_lora_is_rederived_bit_identical(tmp_path, monkeypatch):
     """SD3's LoRA is part of its result: a kill while it is written, or a finished result whose lora/ is missing or
     changed, gives on the rerun the LoRA and result of an uninterrupted run. Before, a result.json without its
@@ -927,3 +929,35 @@ def test_chapter_3_on_another_grids_sweep_names_the_run_it_lacks(monkeypatch):
         monkeypatch.setattr(notebook, "load_result", lambda *p, s=sweep: s if p[-1] == "mnist_sweep.json" else load(*p))
         with pytest.raises(ValueError, match=match):
             exec(compile(setup, "chapter 3's set-up cell", "exec"), {})
+
+
+@pytest.mark.slow
+def test_a_kill_as_a_qwen_evaluation_is_saved_resumes_to_the_same_evaluations_and_result(tmp_path, monkeypatch):
+    """Iteration k's evaluation (Qwen's evals) is saved before k's checkpoint: a kill as it is about to be saved
+    resumes from k - 1, replays k and ends with the evaluations, records and result of an uninterrupted run.
+    Before, k's checkpoint came first and the resumed run never had k's evaluation."""
+    from adrpo_nb.experiments import qwen
+    from adrpo_nb.experiments.runner import RunRecords
+
+    def spec(folder: Path):
+        return qwen.smoke_config(qwen.default_config(method="adrpo", beta0=0.04, output_dir=str(folder))).replace(
+            iterations=3, checkpoint_every=1, eval_every=1, eval_size=4, samples_per_puzzle=2, snapshots=(2, 3))
+
+    straight = qwen.run_rl(spec(tmp_path / "straight"))
+    put = RunRecords.put
+
+    def put_or_die(self, kind, iteration, value):
+        if (kind, iteration) == ("evals", 2):
+            raise _Killed
+        put(self, kind, iteration, value)
+
+    killed = tmp_path / "killed"
+    monkeypatch.setattr(RunRecords, "put", put_or_die)
+    with pytest.raises(_Killed):
+        qwen.run_rl(spec(killed))
+    monkeypatch.undo()
+    assert torch.load(killed / "checkpoint.pt", weights_only=True)["iteration"] == 1  # not 2: k's comes after
+    resumed = qwen.run_rl(spec(killed))
+    assert [e["iteration"] for e in resumed["evals"]] == [0, 1, 2, 3] and list(resumed["beta_eff"]) == ["2", "3"]
+    assert _comparable(resumed) == _comparable(straight)
+    assert (killed / "records.json").read_bytes() == (tmp_path / "straight" / "records.json").read_bytes()
