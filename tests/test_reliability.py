@@ -795,6 +795,20 @@ def test_a_bad_wav_names_its_file(tmp_path):
         read_wav(path)
 
 
+@pytest.mark.parametrize("cut", [1, 2])
+def test_a_cut_wav_names_its_file(tmp_path, cut):
+    """Before: a WAV cut by one byte ended in numpy's "buffer size must be a multiple of element size" (no file); cut
+    by two, it was read as a shorter clip without a word."""
+    from adrpo_nb.tasks.audio_qa import SAMPLE_RATE, read_wav, write_wav
+
+    path = tmp_path / "clip.wav"
+    write_wav(path, (0.5 * np.sin(np.arange(SAMPLE_RATE // 10))).astype(np.float32))
+    frames = len(read_wav(path))
+    path.write_bytes(path.read_bytes()[:-cut])
+    with pytest.raises(ValueError, match=rf"clip\.wav is truncated: its header says {frames} frames"):
+        read_wav(path)
+
+
 def test_the_slider_names_a_metric_the_sweep_lacks():
     """Before: BetaSlider on the Qwen sweep ended in KeyError: 'even_entropy_norm'."""
     from adrpo_nb.viz import BetaSlider
