@@ -616,6 +616,33 @@ def test_grpo_refuses_an_advantage_matrix_and_a_reward_of_one_number():
         score_completions([mean_score], [1.0], rollout)
 
 
+@pytest.mark.parametrize(
+    ("rewards", "advantage_fn", "match"),
+    [  # before: "non-finite loss nan at iteration 0: lower learning_rate or raise beta0" (before any update)
+        ([3e38, -3e38, 0.0, 1.0, 0.0, 0.0], None, r"non-finite loss nan at iteration 0 \(advantages in \[-3e\+38, "
+         r"3e\+38\]\): the advantages are too large for float32: rescale the reward"),
+        # an update clipped from an infinite norm: nothing moves (GRPO's side of the flow trainer's case)
+        ([1.0] * 6, lambda r, rollout: torch.full_like(r, 1e30), r"non-finite gradient norm inf at iteration 0 "
+         r"\(advantages in \[1e\+30, 1e\+30\]\); rescale the reward"),
+        ([1.0] * 6, "nan loss", r"non-finite loss nan at iteration 0 \(advantages in \[.*\]\): the policy diverged: "
+         r"lower learning_rate or raise beta0"),
+    ],
+)  # fmt: skip
+def test_grpo_names_the_advantages_or_the_policy_for_a_non_finite_loss(rewards, advantage_fn, match, monkeypatch):
+    from adrpo_nb.experiments.qwen import countdown_rows, load_tiny
+    from adrpo_nb.trainers import grpo
+
+    if advantage_fn == "nan loss":  # a loss that is not finite whatever the advantages: the policy's
+        monkeypatch.setattr(grpo, "grpo_loss", lambda *a, **k: (torch.tensor(float("nan")), {}))
+        advantage_fn = None
+    cfg = GRPOConfig(iterations=1, prompts_per_iteration=2, num_generations=3, minibatch_size=6, progress=False,
+                     scale_rewards=False)  # fmt: skip
+    trainer = grpo.GRPOTrainer(load_tiny(max_new_tokens=4), lambda completions, **k: rewards, countdown_rows(8), cfg,
+                               advantage_fn=advantage_fn)  # fmt: skip
+    with pytest.raises(FloatingPointError, match=match):
+        trainer.step()
+
+
 # ----------------------------------------------------------------------------- 5. integrity of models and results
 def _shipped_copy(tmp_path: Path, monkeypatch, name: str) -> Path:
     """A copy of the data folder's model ``name`` in a data folder of its own (ADRPO_DATA)."""
