@@ -683,6 +683,25 @@ def test_every_file_of_a_shipped_model_is_covered_by_its_sha256(tmp_path, monkey
         verify_recorded_sha256(folder)
 
 
+@pytest.mark.parametrize(("name", "file", "loader"), [
+    ("qwen_tiny_countdown", "config.json", "adrpo_nb.experiments.qwen:load_tiny"),
+    ("qwen_tiny_countdown", "tokenizer.json", "adrpo_nb.experiments.qwen:load_tiny"),
+    ("qwen2_audio_tiny", "processor_config.json", "adrpo_nb.experiments.audio:load_tiny"),
+    ("sd3_tiny", "scheduler/scheduler_config.json", "adrpo_nb.models.sd3:load_sd3_pipeline")])  # fmt: skip
+def test_each_model_loader_checks_every_file_of_a_shipped_model(tmp_path, monkeypatch, name, file, loader):
+    """The loaders themselves, not only verify_recorded_sha256: an edited config, tokenizer, preprocessor or
+    scheduler of a shipped model is refused before anything is loaded."""
+    import importlib
+
+    folder = _shipped_copy(tmp_path, monkeypatch, name)
+    path = folder / file
+    path.write_text(path.read_text().replace(":", ": ", 1))
+    module, function = loader.split(":")
+    load = getattr(importlib.import_module(module), function)
+    with pytest.raises(CheckpointError, match=rf"{file} is corrupt or was replaced"):
+        load(folder) if function == "load_sd3_pipeline" else load()
+
+
 def test_the_sha256_check_is_not_fooled_by_an_edit_of_the_same_size_and_time(tmp_path):
     """Before: a verified file was cached by (path, size, mtime): an edit that kept both loaded unchecked."""
     folder = shutil.copytree(data_dir() / "checkpoints" / "mnist", tmp_path / "mnist")
