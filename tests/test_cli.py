@@ -66,3 +66,39 @@ def test_splits_json_prints_the_three_splits_and_no_eval_item_has_a_training_twi
 
         assert splits["rl_train"] == [q.sha256 for q in audio_family.dataset("rl_train").questions]
         assert splits["eval"] == [q.sha256 for q in audio_family.eval_questions()]
+
+
+@pytest.mark.parametrize(("flag", "field"), [("--lr", "learning_rate"), ("--iterations", "iterations"),
+                                             ("--updates", "updates_per_iteration"),
+                                             ("--num-generations", "num_generations"),
+                                             ("--samples", "samples_per_iteration")])  # fmt: skip
+def test_each_zero_flag_of_sd3_train_is_refused_by_its_field(flag, field, tmp_path):
+    """Before: ``sd3 train --lr 0`` (and ``--iterations 0``, ``--updates 0``, ``--num-generations 0``,
+    ``--samples 0``) silently trained with the defaults (``args.lr or default``)."""
+    with pytest.raises(SystemExit, match=rf"sd3 train: {field} must be (> 0|>= 1), got {field}=0"):
+        cli.main(sd3.FAMILY, ["train", "--smoke", flag, "0", "--out", str(tmp_path / "run")])
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_given_size_is_kept_under_smoke(monkeypatch, capsys):
+    """Before: ``--smoke`` replaced given sizes by its own: ``mnist train --smoke --iterations 3 --eval-samples 64``
+    trained 8 iterations and evaluated 256 digits, without a word; ``sd3 sweep --grid lead --iterations 300``
+    ran the grid's 600."""
+    from argparse import Namespace
+
+    trained = []
+    monkeypatch.setattr(cli, "run", lambda family, spec, command: trained.append(spec) or {
+        "final": {}, "provenance": {"seconds": 0.0}})  # fmt: skip
+    cli.main(mnist.FAMILY, ["train", "--smoke", "--iterations", "3", "--eval-samples", "64"])
+    cli.main(mnist.FAMILY, ["train", "--smoke"])
+    given, default = (s.comparable() for s in trained)
+    assert (given["config"]["iterations"], given["settings"]["eval_samples"]) == (3, 64)
+    assert (default["config"]["iterations"], default["settings"]["eval_samples"]) == (8, 256)  # the smoke sizes
+    assert given["config"]["samples_per_iteration"] == default["config"]["samples_per_iteration"] == 64
+    base = sd3.FAMILY.spec()
+    lead = Namespace(grid="lead", methods=None, seeds=[0], tuned_from=None, **{f"lead_{m}": 0.01 for m in
+                     ("adrpo", "fixed", "orw", "dpo")})  # fmt: skip
+    specs, _ = sd3.FAMILY.sweep_specs(Namespace(**vars(lead), iterations=300), base.replace(iterations=300), False)
+    assert {s.config.iterations for s in specs} == {300}
+    specs, _ = sd3.FAMILY.sweep_specs(lead, base, False)
+    assert {s.config.iterations for s in specs} == {600}

@@ -474,6 +474,7 @@ def _worker(out: Path, kill: str) -> int:
     return proc.returncode
 
 
+@pytest.mark.slow
 def test_a_kill_as_a_record_is_saved_resumes_to_the_same_records_and_result(tmp_path):
     """SIGKILL as iteration 2's β_eff, then (in the rerun) the last iteration's sample snapshot, is about to be saved.
     Before, that iteration's checkpoint was already written then: the resumed run never replayed it and its result
@@ -495,6 +496,7 @@ class _Killed(BaseException):
     """Stands for SIGKILL in-process: files stay as they are at that point (every write is atomic)."""
 
 
+@pytest.mark.slow
 def test_a_kill_while_the_lora_is_saved_or_a_lost_lora_is_rederived_bit_identical(tmp_path, monkeypatch):
     """SD3's LoRA is part of its result: a kill while it is written, or a finished result whose lora/ is missing or
     changed, gives on the rerun the LoRA and result of an uninterrupted run. Before, a result.json without its
@@ -614,6 +616,33 @@ def test_grpo_refuses_an_advantage_matrix_and_a_reward_of_one_number():
         score_completions([mean_score], [1.0], rollout)
 
 
+@pytest.mark.parametrize(
+    ("rewards", "advantage_fn", "match"),
+    [  # before: "non-finite loss nan at iteration 0: lower learning_rate or raise beta0" (before any update)
+        ([3e38, -3e38, 0.0, 1.0, 0.0, 0.0], None, r"non-finite loss nan at iteration 0 \(advantages in \[-3e\+38, "
+         r"3e\+38\]\): the advantages are too large for float32: rescale the reward"),
+        # an update clipped from an infinite norm: nothing moves (GRPO's side of the flow trainer's case)
+        ([1.0] * 6, lambda r, rollout: torch.full_like(r, 1e30), r"non-finite gradient norm inf at iteration 0 "
+         r"\(advantages in \[1e\+30, 1e\+30\]\); rescale the reward"),
+        ([1.0] * 6, "nan loss", r"non-finite loss nan at iteration 0 \(advantages in \[.*\]\): the policy diverged: "
+         r"lower learning_rate or raise beta0"),
+    ],
+)  # fmt: skip
+def test_grpo_names_the_advantages_or_the_policy_for_a_non_finite_loss(rewards, advantage_fn, match, monkeypatch):
+    from adrpo_nb.experiments.qwen import countdown_rows, load_tiny
+    from adrpo_nb.trainers import grpo
+
+    if advantage_fn == "nan loss":  # a loss that is not finite whatever the advantages: the policy's
+        monkeypatch.setattr(grpo, "grpo_loss", lambda *a, **k: (torch.tensor(float("nan")), {}))
+        advantage_fn = None
+    cfg = GRPOConfig(iterations=1, prompts_per_iteration=2, num_generations=3, minibatch_size=6, progress=False,
+                     scale_rewards=False)  # fmt: skip
+    trainer = grpo.GRPOTrainer(load_tiny(max_new_tokens=4), lambda completions, **k: rewards, countdown_rows(8), cfg,
+                               advantage_fn=advantage_fn)  # fmt: skip
+    with pytest.raises(FloatingPointError, match=match):
+        trainer.step()
+
+
 # ----------------------------------------------------------------------------- 5. integrity of models and results
 def _shipped_copy(tmp_path: Path, monkeypatch, name: str) -> Path:
     """A copy of the data folder's model ``name`` in a data folder of its own (ADRPO_DATA)."""
@@ -652,6 +681,25 @@ def test_every_file_of_a_shipped_model_is_covered_by_its_sha256(tmp_path, monkey
     (folder / "extra.json").write_text("{}")  # a file the map does not list is refused too
     with pytest.raises(CheckpointError, match=r"extra\.json is not covered by the sha256 map"):
         verify_recorded_sha256(folder)
+
+
+@pytest.mark.parametrize(("name", "file", "loader"), [
+    ("qwen_tiny_countdown", "config.json", "adrpo_nb.experiments.qwen:load_tiny"),
+    ("qwen_tiny_countdown", "tokenizer.json", "adrpo_nb.experiments.qwen:load_tiny"),
+    ("qwen2_audio_tiny", "processor_config.json", "adrpo_nb.experiments.audio:load_tiny"),
+    ("sd3_tiny", "scheduler/scheduler_config.json", "adrpo_nb.models.sd3:load_sd3_pipeline")])  # fmt: skip
+def test_each_model_loader_checks_every_file_of_a_shipped_model(tmp_path, monkeypatch, name, file, loader):
+    """The loaders themselves, not only verify_recorded_sha256: an edited config, tokenizer, preprocessor or
+    scheduler of a shipped model is refused before anything is loaded."""
+    import importlib
+
+    folder = _shipped_copy(tmp_path, monkeypatch, name)
+    path = folder / file
+    path.write_text(path.read_text().replace(":", ": ", 1))
+    module, function = loader.split(":")
+    load = getattr(importlib.import_module(module), function)
+    with pytest.raises(CheckpointError, match=rf"{file} is corrupt or was replaced"):
+        load(folder) if function == "load_sd3_pipeline" else load()
 
 
 def test_the_sha256_check_is_not_fooled_by_an_edit_of_the_same_size_and_time(tmp_path):
@@ -793,6 +841,20 @@ def test_a_bad_wav_names_its_file(tmp_path):
         read_wav(path)
 
 
+@pytest.mark.parametrize("cut", [1, 2])
+def test_a_cut_wav_names_its_file(tmp_path, cut):
+    """Before: a WAV cut by one byte ended in numpy's "buffer size must be a multiple of element size" (no file); cut
+    by two, it was read as a shorter clip without a word."""
+    from adrpo_nb.tasks.audio_qa import SAMPLE_RATE, read_wav, write_wav
+
+    path = tmp_path / "clip.wav"
+    write_wav(path, (0.5 * np.sin(np.arange(SAMPLE_RATE // 10))).astype(np.float32))
+    frames = len(read_wav(path))
+    path.write_bytes(path.read_bytes()[:-cut])
+    with pytest.raises(ValueError, match=rf"clip\.wav is truncated: its header says {frames} frames"):
+        read_wav(path)
+
+
 def test_the_slider_names_a_metric_the_sweep_lacks():
     """Before: BetaSlider on the Qwen sweep ended in KeyError: 'even_entropy_norm'."""
     from adrpo_nb.viz import BetaSlider
@@ -810,3 +872,152 @@ def test_records_that_are_not_records_are_named(tmp_path):
     (tmp_path / RunRecords.FILE).write_text("[1, 2]")
     with pytest.raises(ValueError, match=r"records\.json holds a JSON list, not records"):
         RunRecords(tmp_path, ("beta_eff",)).resume(3)
+
+
+# ============================================================================= issue 24 audit: the cases left untested
+# ----------------------------------------------------------------------------- 1. reuse compares every setting
+_OTHER_VALUE = {("mnist", "reward"): "digit_3", ("sd3", "prompts"): "project", ("sd3", "reward"): "clip",
+                ("sd3", "timestep_sampling"): "logit_normal", ("sd3", "model"): "org/another-sd3",
+                ("audio", "rewards"): "outcome"}  # fmt: skip
+
+
+def _another(family: str, name: str, value):
+    """A valid value of a settings field other than ``value``."""
+    if (family, name) in _OTHER_VALUE:
+        return _OTHER_VALUE[family, name]
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, tuple):
+        return (*value, 5) if None in value else (*value, 99)
+    return 2 if value is None else value + 1
+
+
+@pytest.mark.parametrize("name", ["mnist", "sd3", "qwen", "audio"])
+def test_every_setting_and_fingerprint_of_every_family_decides_reuse(name, tmp_path):
+    """Before: only the trainer's config was compared: a result made with another reward, evaluation size,
+    snapshot list, Qwen eval_size / samples_per_puzzle / dataset_size (or on another base model) was returned.
+    Every settings field of each family, changed alone, is named; so is another or a missing fingerprint (a
+    result made by older code, e.g. a Qwen or SD3 smoke run without fingerprints)."""
+    import dataclasses
+    import importlib
+
+    from adrpo_nb.experiments.runner import artifact_sha256
+
+    family = importlib.import_module(f"adrpo_nb.experiments.{name}").FAMILY
+    spec = family.shrink(family.spec()).replace(output_dir=str(tmp_path), progress=False)
+    now = family.fingerprints(spec)
+    for artifact in family.artifacts:  # SD3's lora/: present and recorded, as a finished run leaves it
+        (tmp_path / artifact).mkdir()
+        (tmp_path / artifact / "weights.safetensors").write_bytes(b"w")
+    record = {**spec.to_dict(), "fingerprints": now, "artifacts": artifact_sha256(tmp_path, family.artifacts)}
+    atomic_write_json(tmp_path / "result.json", {**record, "final": {"r": 0.5}})
+    assert finished_result(family, spec)["final"] == {"r": 0.5}
+    fields = [f.name for f in dataclasses.fields(spec.settings)]
+    for field in fields:
+        other = _another(name, field, getattr(spec.settings, field))
+        with pytest.raises(ValueError, match=rf"result of another run \(.*settings\.{field}: result "):
+            finished_result(family, spec.replace(**{field: other}))
+    others = [None, {**now, "base_model": "re-pretrained"}, *([{"base_model": now["base_model"]}] * ("data" in now))]
+    for recorded in others:
+        atomic_write_json(tmp_path / "result.json", {**record, "fingerprints": recorded, "final": {}})
+        with pytest.raises(ValueError, match=r"result of another run \(fingerprints: result "):
+            finished_result(family, spec)
+
+
+def test_a_digit_edited_in_a_run_folders_result_is_refused(tmp_path):
+    """Before: a result.json edited by hand in a run folder was returned as the run's result."""
+    from adrpo_nb.experiments import mnist
+    from adrpo_nb.utils.provenance import seal
+
+    spec = _mnist_spec(tmp_path)
+    atomic_write_json(tmp_path / "result.json", seal({**spec.to_dict(), "fingerprints": mnist.FAMILY.fingerprints(
+        spec), "final": {"reward": 0.25}}))  # fmt: skip
+    assert finished_result(mnist.FAMILY, spec)["final"] == {"reward": 0.25}
+    path = tmp_path / "result.json"
+    path.write_text(path.read_text().replace("0.25", "0.95"))
+    with pytest.raises(ValueError, match=r"result\.json was edited or corrupted"):
+        finished_result(mnist.FAMILY, spec)
+
+
+# ----------------------------------------------------------------------------- the obscure ones
+def test_a_sweep_listing_a_run_twice_is_refused_before_anything_trains(tmp_path):
+    """Before: a duplicate seed on two workers ran one run twice in one folder, and one of them failed on the run
+    lock instead of naming the duplicate (the command line's --seeds check aside, the runner's own sweep)."""
+    from adrpo_nb.experiments import mnist
+    from adrpo_nb.experiments.runner import sweep
+
+    base = mnist.FAMILY.shrink(mnist.FAMILY.spec())
+    specs = [base.replace(seed=0), base.replace(seed=1), base.replace(seed=0)]
+    with pytest.raises(ValueError, match=r"the same run more than once: \['adrpo_b0\.05_s0_\w+'\] \(a duplicate seed"):
+        sweep(mnist.FAMILY, specs, base=base, runs_dir=tmp_path / "sweep", workers=2)
+    assert not (tmp_path / "sweep").exists()
+
+
+def test_train_into_a_diverged_run_says_it_diverged(tmp_path, capsys):
+    """Before: ``mnist train --out <diverged run>`` ended in "'NoneType' object is not subscriptable"."""
+    from adrpo_nb.experiments import cli, mnist
+    from adrpo_nb.utils.provenance import seal
+
+    spec = mnist.FAMILY.spec(learning_rate=1e30).replace(output_dir=str(tmp_path))
+    why = "samples are not finite at iteration 1: its weights diverged (learning_rate=1e+30)"
+    atomic_write_json(tmp_path / "result.json", seal({
+        "family": "mnist", **spec.to_dict(), "fingerprints": mnist.FAMILY.fingerprints(spec), "final": None,
+        "diverged": why, "provenance": {"seconds": 2.0}}))  # fmt: skip
+    assert cli.main(mnist.FAMILY, ["train", "--lr", "1e30", "--out", str(tmp_path)]) == 0
+    assert f"diverged: {why}" in capsys.readouterr().out
+
+
+def test_chapter_3_on_another_grids_sweep_names_the_run_it_lacks(monkeypatch):
+    """Before: StopIteration (later: KeyError 'orw' in a cell's list of baselines, IndexError for the β_eff run),
+    nothing saying that the sweep lacks a method or the run the page reads."""
+    from adrpo_nb import notebook
+    from adrpo_nb.experiments.summaries import select_runs
+
+    committed = notebook.load_result("results", "mnist_sweep.json")
+    no_orw = {**committed, "runs": [r for r in committed["runs"] if r["config"]["method"] != "orw"]}
+    other_betas = {**committed, "runs": [r for r in committed["runs"] if r["config"]["beta0"] != 0.05]}
+    with pytest.raises(ValueError, match=r"no run of method='adrpo', beta0=0\.05, seed=0; its grid: adrpo: β0 "
+                                         r"\[0\.02, 0\.1, .*\], seeds \[0, 1, 2\]; fixed: "):  # fmt: skip
+        select_runs(other_betas, "adrpo", 0.05, seed=0, required=True)
+    assert select_runs(committed, "adrpo", 0.05, seed=0, required=True)
+    notebook_json = json.loads((ROOT / "book" / "chapters" / "03_adrpo_mnist.ipynb").read_text())
+    setup = next("".join(c["source"]) for c in notebook_json["cells"]
+                 if c["cell_type"] == "code" and "mnist_sweep.json" in "".join(c["source"]))  # fmt: skip
+    load = notebook.load_result
+    for sweep, match in ((no_orw, r"no finished run of method='orw'; its grid: adrpo: "),
+                         (other_betas, r"no finished run of method='adrpo', beta0=0\.05, seed=0")):  # fmt: skip
+        monkeypatch.setattr(notebook, "load_result", lambda *p, s=sweep: s if p[-1] == "mnist_sweep.json" else load(*p))
+        with pytest.raises(ValueError, match=match):
+            exec(compile(setup, "chapter 3's set-up cell", "exec"), {})
+
+
+@pytest.mark.slow
+def test_a_kill_as_a_qwen_evaluation_is_saved_resumes_to_the_same_evaluations_and_result(tmp_path, monkeypatch):
+    """Iteration k's evaluation (Qwen's evals) is saved before k's checkpoint: a kill as it is about to be saved
+    resumes from k - 1, replays k and ends with the evaluations, records and result of an uninterrupted run.
+    Before, k's checkpoint came first and the resumed run never had k's evaluation."""
+    from adrpo_nb.experiments import qwen
+    from adrpo_nb.experiments.runner import RunRecords
+
+    def spec(folder: Path):
+        return qwen.smoke_config(qwen.default_config(method="adrpo", beta0=0.04, output_dir=str(folder))).replace(
+            iterations=3, checkpoint_every=1, eval_every=1, eval_size=4, samples_per_puzzle=2, snapshots=(2, 3))
+
+    straight = qwen.run_rl(spec(tmp_path / "straight"))
+    put = RunRecords.put
+
+    def put_or_die(self, kind, iteration, value):
+        if (kind, iteration) == ("evals", 2):
+            raise _Killed
+        put(self, kind, iteration, value)
+
+    killed = tmp_path / "killed"
+    monkeypatch.setattr(RunRecords, "put", put_or_die)
+    with pytest.raises(_Killed):
+        qwen.run_rl(spec(killed))
+    monkeypatch.undo()
+    assert torch.load(killed / "checkpoint.pt", weights_only=True)["iteration"] == 1  # not 2: k's comes after
+    resumed = qwen.run_rl(spec(killed))
+    assert [e["iteration"] for e in resumed["evals"]] == [0, 1, 2, 3] and list(resumed["beta_eff"]) == ["2", "3"]
+    assert _comparable(resumed) == _comparable(straight)
+    assert (killed / "records.json").read_bytes() == (tmp_path / "straight" / "records.json").read_bytes()

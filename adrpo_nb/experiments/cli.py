@@ -3,9 +3,10 @@ from its dataclasses).
 
 ``python -m adrpo_nb.experiments.<family> train --help`` lists one flag per field (``--learning-rate``,
 ``--guidance-scale``, ...; old spellings such as ``--lr`` stay as aliases). A flag not given keeps the family's
-default; a value given is used as it is — ``--learning-rate 0`` is a learning rate of 0 (refused by the config,
-naming it), never "unset". Each family adds its own commands (``pretrain``, ``guidance``, the real paths' flags)
-through the hooks of :class:`~adrpo_nb.experiments.family.Family`.
+default (its smoke size with ``--smoke``); a value given is used as it is, ``--smoke`` or not —
+``--learning-rate 0`` is a learning rate of 0 (refused by the config, naming it), never "unset". Each family adds
+its own commands (``pretrain``, ``guidance``, the real paths' flags) through the hooks of
+:class:`~adrpo_nb.experiments.family.Family`.
 """
 
 from __future__ import annotations
@@ -118,11 +119,14 @@ def _splits(family: Family, as_json: bool) -> None:
 
 
 def _spec(family: Family, args: argparse.Namespace, shrink: bool) -> RunSpec:
+    """The spec of the flags given; ``shrink`` (``--smoke``) sets the smoke sizes of the fields not given (a given
+    ``--iterations 3`` stays 3)."""
+    given = given_fields(args, family)
     try:
-        spec = family.spec(**given_fields(args, family))
+        spec = family.spec(**given)
+        return family.shrink(spec, keep=given) if shrink else spec
     except ConfigError as err:  # a flag's value the config or settings refuse: name it, no traceback
         raise SystemExit(f"python -m adrpo_nb.experiments.{family.name} {args.command}: {err}") from None
-    return family.shrink(spec) if shrink else spec
 
 
 def _train(family: Family, args: argparse.Namespace, shrink: bool) -> None:

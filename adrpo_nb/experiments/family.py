@@ -209,9 +209,10 @@ class Family:
         base = RunSpec(self.config_class(**self.defaults), self.settings_class())
         return base.replace(**fields) if fields else base
 
-    def shrink(self, spec: RunSpec) -> RunSpec:
-        """The same run at smoke size (:attr:`smoke`)."""
-        return spec.replace(**self.smoke)
+    def shrink(self, spec: RunSpec, keep: Sequence[str] = ()) -> RunSpec:
+        """The same run at smoke size (:attr:`smoke`), but for the fields named in ``keep`` (those given on the
+        command line)."""
+        return spec.replace(**{k: v for k, v in self.smoke.items() if k not in keep})
 
     def spec_from_result(self, result: Mapping[str, Any]) -> RunSpec:
         """The spec a result file was made with; files made before settings existed read through

@@ -30,16 +30,39 @@ def describe_result(result: dict[str, Any], diversity_key: str) -> str:
 
 
 def select_runs(sweep_result: dict[str, Any], method: str | None = None, beta0: float | None = None,
-                seed: int | None = None, finished: bool = False) -> list[dict[str, Any]]:  # fmt: skip
+                seed: int | None = None, finished: bool = False, required: bool = False
+                ) -> list[dict[str, Any]]:  # fmt: skip
     """The runs of a sweep dict matching ``method``/``beta0``/``seed`` (``None`` = any); ``finished``
-    drops diverged ones."""
-    return [
+    drops diverged ones. ``required``: none is a ``ValueError`` naming what was asked and the sweep's grid (a page
+    read on another grid's sweep says what it lacks, instead of an ``IndexError`` or ``KeyError`` further on)."""
+    runs = [
         r for r in sweep_result["runs"]
         if (method is None or r["config"]["method"] == method)
         and (beta0 is None or math.isclose(r["config"]["beta0"], beta0))
         and (seed is None or r["config"]["seed"] == seed)
         and not (finished and r["final"] is None)
     ]  # fmt: skip
+    if required and not runs:
+        asked = ", ".join(f"{k}={v!r}" for k, v in (("method", method), ("beta0", beta0), ("seed", seed))
+                          if v is not None)  # fmt: skip
+        raise ValueError(f"this sweep has no {'finished ' * finished}run of {asked or 'any setting'}; its grid: "
+                         f"{_grid(sweep_result)}")  # fmt: skip
+    return runs
+
+
+def _grid(sweep_result: dict[str, Any]) -> str:
+    """``method: β0 [...], seeds [...] (n diverged)`` for each method of a sweep, for error messages."""
+    methods: dict[str, list[dict]] = {}
+    for r in sweep_result["runs"]:
+        methods.setdefault(r["config"]["method"], []).append(r)
+    parts = []
+    for method, runs in sorted(methods.items()):
+        betas = sorted({r["config"]["beta0"] for r in runs})
+        seeds = sorted({r["config"]["seed"] for r in runs})
+        diverged = sum(r["final"] is None for r in runs)
+        parts.append(f"{method}: β0 {[float(f'{b:g}') for b in betas]}, seeds {seeds}"
+                     + (f" ({diverged} diverged)" if diverged else ""))  # fmt: skip
+    return "; ".join(parts) or "no runs"
 
 
 def _points(runs: list[dict], key: str) -> list[dict]:

@@ -589,9 +589,13 @@ def read_wav(path: str | os.PathLike) -> np.ndarray:
             if (wav.getnchannels(), wav.getsampwidth(), wav.getframerate()) != (1, 2, SAMPLE_RATE):
                 raise ValueError(f"{path}: expected mono 16-bit {SAMPLE_RATE} Hz, got {wav.getnchannels()} channels, "
                                  f"{8 * wav.getsampwidth()}-bit, {wav.getframerate()} Hz")  # fmt: skip
-            frames = wav.readframes(wav.getnframes())
+            expected = wav.getnframes()
+            frames = wav.readframes(expected)
     except (wave.Error, EOFError) as err:
         raise ValueError(f"{path} is not a readable WAV file ({type(err).__name__}: {err})") from None
+    if len(frames) != 2 * expected:  # a cut file: its header promises more than it holds
+        raise ValueError(f"{path} is truncated: its header says {expected} frames ({2 * expected} bytes), it holds "
+                         f"{len(frames)} bytes")  # fmt: skip
     return (np.frombuffer(frames, dtype="<i2") / 32767).astype(np.float32)
 
 

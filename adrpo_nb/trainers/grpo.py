@@ -30,6 +30,7 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -266,6 +267,15 @@ class GRPOTrainer(RLTrainer):
                           self.adapter.logprobs(sub)[0]).float()  # fmt: skip
         return parts
 
+    def _non_finite_loss(self, loss: torch.Tensor, adv: torch.Tensor, rescaled: torch.Tensor) -> FloatingPointError:
+        """The error of a non-finite loss, naming its cause: the advantages' size when the same loss with them
+        rescaled to [-1, 1] is finite (before: every such loss blamed the learning rate), else the policy."""
+        cause = "the advantages are too large for float32: rescale the reward (or advantage_fn)"
+        if not torch.isfinite(rescaled):
+            cause = "the policy diverged: lower learning_rate or raise beta0"
+        return FloatingPointError(f"non-finite loss {loss.item()} at iteration {self.iteration} (advantages in "
+                                  f"[{adv.min().item():.3g}, {adv.max().item():.3g}]): {cause}")  # fmt: skip
+
     def _update(self, rollout: Rollout, adv: torch.Tensor, gen: torch.Generator) -> list[dict]:
         cfg = self.config
         needs_ref = cfg.method != "none" or cfg.reference_kl_for_none
@@ -279,15 +289,16 @@ class GRPOTrainer(RLTrainer):
                 sub = rollout.select(idx)
                 logp, entropy = self.adapter.logprobs(sub, with_entropy=True)
                 mask = sub.completion_mask
-                loss, st = grpo_loss(
-                    logp, logp.detach() if old_logp is None else old_logp[idx], None if ref_logp is None else
-                    ref_logp[idx], adv[idx].to(logp.device), mask, method=cfg.method, beta0=cfg.beta0, clip=cfg.clip,
+                loss_of = partial(
+                    grpo_loss, logp, logp.detach() if old_logp is None else old_logp[idx], None if ref_logp is None
+                    else ref_logp[idx], mask=mask, method=cfg.method, beta0=cfg.beta0, clip=cfg.clip,
                     eps_clip=cfg.eps_clip, loss_type=cfg.loss_type, max_completion_length=self.adapter.max_new_tokens,
                     validate=False,  # the config is checked, and so are the advantages and the masks (step)
                 )  # fmt: skip
+                sub_adv = adv[idx].to(logp.device)
+                loss, st = loss_of(sub_adv)
                 if not torch.isfinite(loss):
-                    raise FloatingPointError(f"non-finite loss {loss.item()} at iteration {self.iteration}: "
-                                             "lower learning_rate or raise beta0")  # fmt: skip
+                    raise self._non_finite_loss(loss, adv, loss_of(sub_adv / sub_adv.abs().max().clamp(min=1))[0])
                 self.accelerator.backward(loss)
                 if cfg.max_grad_norm is not None:
                     st["grad_norm"] = float(self.accelerator.clip_grad_norm_(self.adapter.policy.parameters(),

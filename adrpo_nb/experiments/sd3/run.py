@@ -296,7 +296,7 @@ class SD3Family(Family):
         parser.add_argument("--grid", choices=SWEEP_GRIDS, default="default",
                             help="default: every method's β0 grid (150 iterations); orw-official: ORW at "
                                  "α ∈ {0.5, 1, 5}; lead: the five methods at their tuned settings for 600 "
-                                 "iterations (see sweep_grid)")  # fmt: skip
+                                 "iterations unless --iterations is given (see sweep_grid)")  # fmt: skip
         parser.add_argument("--methods", nargs="+", default=None, choices=SWEEP_METHODS, help="default: the grid's")
         for flag, method in LEAD_FLAGS.items():
             parser.add_argument(flag, type=float, default=None, dest=f"lead_{method}",
@@ -320,7 +320,7 @@ class SD3Family(Family):
             grid = sweep_grid(args.grid, chosen)
         except ValueError as err:
             raise SystemExit(str(err)) from None
-        if grid["iterations"] and not shrink:
+        if grid["iterations"] and not shrink and "iterations" not in vars(args):  # a given --iterations stays
             base = base.replace(iterations=grid["iterations"])
         methods = args.methods or grid["methods"]
         outside = sorted(set(methods) - set(grid["methods"]) - {"none"})
