@@ -953,8 +953,9 @@ def test_a_sweep_listing_a_run_twice_is_refused_before_anything_trains(tmp_path)
     assert not (tmp_path / "sweep").exists()
 
 
-def test_train_into_a_diverged_run_says_it_diverged(tmp_path, capsys):
+def test_train_into_a_diverged_run_says_it_diverged(tmp_path, capsys, monkeypatch):
     """Before: ``mnist train --out <diverged run>`` ended in "'NoneType' object is not subscriptable"."""
+    monkeypatch.delenv("ADRPO_SMOKE", raising=False)  # the full-size spec below is what `train` must build
     from adrpo_nb.experiments import cli, mnist
     from adrpo_nb.utils.provenance import seal
 
