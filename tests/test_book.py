@@ -267,17 +267,21 @@ def _load(driver, url: str) -> None:
 NARROW = 390  # px: a phone held upright
 
 # At the window's width: how wide the page is (it must not scroll sideways), which images or figures reach past
-# the right edge or are drawn out of proportion, and which tables, code blocks and display equations are wider
-# than the screen without a box of their own that scrolls sideways (overflow-x auto/scroll) and itself fits.
+# the right edge or are drawn out of proportion, and which tables, code blocks and equations are wider than the
+# screen without a box of their own that scrolls sideways (overflow-x auto/scroll) and itself fits.
 NARROW_PROBLEMS = r"""
 const vw = window.innerWidth, slack = 1;
 const root = document.querySelector('article') || document.querySelector('main') || document.body;
 const shown = e => e.getClientRects().length > 0 && getComputedStyle(e).visibility !== 'hidden';
 const right = e => Math.round(e.getBoundingClientRect().right);
 const scrolls = e => ['auto', 'scroll'].includes(getComputedStyle(e).overflowX);
-// how far right an element or the content spilling out of it reaches (a <pre> keeps the width of its parent)
-const reach = e => getComputedStyle(e).overflowX !== 'visible' ? right(e)
-                   : Math.max(right(e), Math.round(e.getBoundingClientRect().left + e.scrollWidth));
+// how far right an element or the content spilling out of it reaches (a <pre> keeps the width of its parent);
+// `spill` counts what a clip hides too, `reach` only what shows. A formula's box is its width: its scrollWidth
+// counts MathJax's hidden copy for screen readers (mjx-assistive-mml) too.
+const extent = e => e.tagName === 'MJX-CONTAINER' ? right(e)
+                    : Math.max(right(e), Math.round(e.getBoundingClientRect().left + e.scrollWidth));
+const reach = e => getComputedStyle(e).overflowX === 'visible' ? extent(e) : right(e);
+const spill = e => scrolls(e) ? right(e) : extent(e);
 const label = e => {
   const cls = typeof e.className === 'string' ? e.className.trim().split(/\s+/).filter(Boolean).slice(0, 2) : [];
   const near = e.parentElement && e.parentElement.closest('section[id]');
@@ -307,10 +311,17 @@ for (const i of root.querySelectorAll('img')) {  // scaled, but out of proportio
                 + `${i.naturalWidth}×${i.naturalHeight} px picture`);
   }
 }
+// the box that holds `e` in: the nearest scroll box, or a clip it spills out of (a clip it fits in is passed by)
+const holder = e => {
+  for (let p = container(e); p; p = p.parentElement && container(p.parentElement)) {
+    if (scrolls(p) || spill(e) > right(p) + slack) return p;
+  }
+  return null;
+};
 const wide = [];
-for (const e of root.querySelectorAll('table, pre, mjx-container[display="true"]')) {
-  if (!shown(e) || reach(e) <= vw + slack) continue;
-  const box = container(e), what = `${label(e)} (reaching ${reach(e)} px)`;
+for (const e of root.querySelectorAll('table, pre, mjx-container')) {  // equations in a line of text too
+  if (!shown(e) || spill(e) <= vw + slack) continue;
+  const box = holder(e), what = `${label(e)} (reaching ${spill(e)} px)`;
   if (!box) wide.push(`${what} widens the page: no box of its own that scrolls sideways`);
   else if (!scrolls(box)) wide.push(`${what} is cut off by ${label(box)} (overflow-x: hidden)`);
   else if (right(box) > vw + slack) wide.push(`${what} scrolls in ${label(box)}, itself wider than the screen`);
@@ -403,6 +414,12 @@ def test_every_page_renders_for_a_reader(served_book, built_book):
 _WIDE_ROW = "<tr>" + "".join(f"<td>column_{i}_wide_cell</td>" for i in range(30)) + "</tr>"
 _LONG_LINE = "x = [" + ", ".join(f"'item_{i}'" for i in range(60)) + "]"
 _WIDE_SVG = '<svg xmlns="http://www.w3.org/2000/svg" width="900" height="200"><rect width="900" height="200"/></svg>'
+# what Sphinx's basic.css and pydata-sphinx-theme do to inline code and inline formulas, and the book's own fix
+_THEME = ("<style>span.pre {white-space: nowrap} span.math {display: inline-flex; max-width: 100%; overflow: hidden}"
+          " mjx-container {display: block; white-space: nowrap}</style>")  # fmt: skip
+_BOOK = '<link rel="stylesheet" href="adrpo.css"><script src="adrpo.js"></script>'
+_LONG_NAME = f'<code class="literal"><span class="pre">adrpo_nb.{"a_long_module_name." * 4}book_run</span></code>'
+_LONG_FORMULA = f'<span class="math"><mjx-container>{" + ".join(f"x_{i}" for i in range(40))}</mjx-container></span>'
 FIXTURE_PAGES = {
     "fits.html": f"""<div style="overflow-x: auto"><table>{_WIDE_ROW}</table></div>
         <pre style="overflow-x: auto">{_LONG_LINE}</pre><img src="wide.svg" style="max-width: 100%">
@@ -414,6 +431,10 @@ FIXTURE_PAGES = {
     "wide_code.html": f"<pre>{_LONG_LINE}</pre>",
     "wide_image.html": '<figure><img src="wide.svg"></figure>',
     "squashed_image.html": '<img src="wide.svg" style="width: 224px; height: 224px">',
+    "long_name.html": f'{_THEME}<article class="bd-article"><p>It is {_LONG_NAME}.</p></article>',
+    "long_name_book.html": f'{_THEME}{_BOOK}<article class="bd-article"><p>It is {_LONG_NAME}.</p></article>',
+    "long_formula.html": f'{_THEME}<article class="bd-article"><p>So {_LONG_FORMULA}.</p></article>',
+    "long_formula_book.html": f'{_THEME}{_BOOK}<article class="bd-article"><p>So {_LONG_FORMULA}.</p></article>',
     "console_error.html": "<script>console.error('boom from the page')</script>",
     "uncaught.html": "<script>null.answer;</script>",
     "rejection.html": "<script>Promise.reject(new Error('nobody waited'));</script>",
@@ -425,6 +446,8 @@ FIXTURE_PAGES = {
 def fixture_site(tmp_path_factory):
     folder = tmp_path_factory.mktemp("site")
     (folder / "wide.svg").write_text(_WIDE_SVG)
+    for asset in ("adrpo.css", "adrpo.js"):  # the book's own
+        (folder / asset).write_text((ROOT / "book" / "_assets" / asset).read_text())
     head = '<meta charset="utf-8"><meta name="viewport" content="width=device-width">'
     head += '<link rel="icon" href="data:,">'  # no request for /favicon.ico (its 404 is a console error)
     for name, body in FIXTURE_PAGES.items():
@@ -447,6 +470,10 @@ def fixture_site(tmp_path_factory):
     ("wide_code.html", "pre (reaching"),
     ("wide_image.html", "image does not fit: img"),
     ("squashed_image.html", "out of proportion with its 900×200 px picture"),
+    ("long_name.html", "the page scrolls sideways"),
+    ("long_name_book.html", None),  # book/_assets/adrpo.css breaks it
+    ("long_formula.html", "is cut off by span.math"),
+    ("long_formula_book.html", None),  # book/_assets/adrpo.js and .css let it scroll
 ])  # fmt: skip
 def test_the_narrow_check_finds_what_widens_the_page(fixture_site, page, expected):
     driver, url = fixture_site
