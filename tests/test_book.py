@@ -269,7 +269,7 @@ NARROW = 390  # px: a phone held upright
 # At the window's width: how wide the page is (it must not scroll sideways), which images or figures reach past
 # the right edge or are drawn out of proportion, and which tables, code blocks and equations are wider than the
 # screen without a box of their own that scrolls sideways (overflow-x auto/scroll) and itself fits.
-NARROW_PROBLEMS = r"""
+OVERFLOW_PROBLEMS = r"""
 const vw = window.innerWidth, slack = 1;
 const root = document.querySelector('article') || document.querySelector('main') || document.body;
 const shown = e => e.getClientRects().length > 0 && getComputedStyle(e).visibility !== 'hidden';
@@ -342,10 +342,10 @@ return {vw, page, images, wide, culprits};
 """
 
 
-def _narrow_problems(driver) -> list[str]:
-    """What ``NARROW_PROBLEMS`` finds on the open page at the window's present width, as sentences."""
+def _overflow_problems(driver) -> list[str]:
+    """What ``OVERFLOW_PROBLEMS`` finds on the open page at the window's present width, as sentences."""
     driver.execute_async_script("requestAnimationFrame(() => requestAnimationFrame(arguments[0]))")  # laid out
-    found = driver.execute_script(NARROW_PROBLEMS)
+    found = driver.execute_script(OVERFLOW_PROBLEMS)
     problems = []
     if found["page"] > found["vw"] + 1:
         problems.append(f"the page scrolls sideways ({found['page']} px wide in a {found['vw']} px window; "
@@ -368,9 +368,9 @@ def _full_page_shot(driver, width: int, path: Path) -> None:
 def test_every_page_renders_for_a_reader(served_book, built_book):
     """Every page of the built book in Chromium: no broken image, no raw Markdown table, no machine path, no
     traceback, no raw TeX, nothing SEVERE on the console; the smoke build's chapters carry the smoke banner, the
-    full build has none. At NARROW px wide the page does not scroll sideways, figures fit and wide tables and code
-    scroll in their own box. Full-page screenshots of each page are saved under book/_build/screenshots/pages/
-    (1280 px) and book/_build/screenshots/pages-390/."""
+    full build has none. At 1280 and at NARROW px wide the page does not scroll sideways, figures fit and wide
+    tables, code and formulas scroll in their own box. Full-page screenshots of each page are saved under
+    book/_build/screenshots/pages/ (1280 px) and book/_build/screenshots/pages-390/."""
     shots = built_book.parent / "screenshots" / "pages"
     narrow_shots = built_book.parent / "screenshots" / f"pages-{NARROW}"
     for folder in (shots, narrow_shots):
@@ -399,9 +399,10 @@ def test_every_page_renders_for_a_reader(served_book, built_book):
                 problems.append(f"{rel}: smoke build without the adrpo-smoke banner")
             if mode == "full" and found["banner"]:
                 problems.append(f"{rel}: full build shows the smoke banner")
+            problems += [f"{rel} at 1280 px: {p}" for p in _overflow_problems(driver)]
             _full_page_shot(driver, 1280, shots / shot)
             driver.set_window_size(NARROW, 1600)
-            problems += [f"{rel} at {NARROW} px: {p}" for p in _narrow_problems(driver)]
+            problems += [f"{rel} at {NARROW} px: {p}" for p in _overflow_problems(driver)]
             _full_page_shot(driver, NARROW, narrow_shots / shot)
             problems += [f"{rel}: console: {m[:300]}" for m in _console_errors(driver)]
     finally:
@@ -420,6 +421,8 @@ _THEME = ("<style>span.pre {white-space: nowrap} span.math {display: inline-flex
 _BOOK = '<link rel="stylesheet" href="adrpo.css"><script src="adrpo.js"></script>'
 _LONG_NAME = f'<code class="literal"><span class="pre">adrpo_nb.{"a_long_module_name." * 4}book_run</span></code>'
 _LONG_FORMULA = f'<span class="math"><mjx-container>{" + ".join(f"x_{i}" for i in range(40))}</mjx-container></span>'
+_FIELDS = ('<dl class="field-list" style="display: grid; grid-template-columns: fit-content(30%) auto">'
+           f"<dt>Parameters</dt><dd><p>x ({_LONG_NAME})</p></dd></dl>")  # an API entry's field list
 FIXTURE_PAGES = {
     "fits.html": f"""<div style="overflow-x: auto"><table>{_WIDE_ROW}</table></div>
         <pre style="overflow-x: auto">{_LONG_LINE}</pre><img src="wide.svg" style="max-width: 100%">
@@ -433,6 +436,8 @@ FIXTURE_PAGES = {
     "squashed_image.html": '<img src="wide.svg" style="width: 224px; height: 224px">',
     "long_name.html": f'{_THEME}<article class="bd-article"><p>It is {_LONG_NAME}.</p></article>',
     "long_name_book.html": f'{_THEME}{_BOOK}<article class="bd-article"><p>It is {_LONG_NAME}.</p></article>',
+    "long_field.html": f'{_THEME}<article class="bd-article">{_FIELDS}</article>',
+    "long_field_book.html": f'{_THEME}{_BOOK}<article class="bd-article">{_FIELDS}</article>',
     "long_formula.html": f'{_THEME}<article class="bd-article"><p>So {_LONG_FORMULA}.</p></article>',
     "long_formula_book.html": f'{_THEME}{_BOOK}<article class="bd-article"><p>So {_LONG_FORMULA}.</p></article>',
     "console_error.html": "<script>console.error('boom from the page')</script>",
@@ -472,6 +477,8 @@ def fixture_site(tmp_path_factory):
     ("squashed_image.html", "out of proportion with its 900×200 px picture"),
     ("long_name.html", "the page scrolls sideways"),
     ("long_name_book.html", None),  # book/_assets/adrpo.css breaks it
+    ("long_field.html", "the page scrolls sideways"),
+    ("long_field_book.html", None),
     ("long_formula.html", "is cut off by span.math"),
     ("long_formula_book.html", None),  # book/_assets/adrpo.js and .css let it scroll
 ])  # fmt: skip
@@ -479,7 +486,7 @@ def test_the_narrow_check_finds_what_widens_the_page(fixture_site, page, expecte
     driver, url = fixture_site
     _load(driver, f"{url}/{page}")
     assert driver.execute_script("return window.innerWidth") == NARROW
-    problems = _narrow_problems(driver)
+    problems = _overflow_problems(driver)
     if expected is None:
         assert problems == []
     else:
