@@ -355,11 +355,12 @@ def _overflow_problems(driver) -> list[str]:
 
 
 def _full_page_shot(driver, width: int, path: Path) -> None:
-    """A screenshot of the whole page (up to 40000 px tall: a chapter at 390 px is about 30000) at ``width`` px."""
+    """A screenshot of the whole page (up to 100000 px tall: the API page is about 70000 at 390 px) at ``width``
+    px: the window is made as tall as the page, so the theme's sticky header shows once, at the top."""
     driver.set_window_size(width, 1600)
     chrome = driver.execute_script("return window.outerHeight - window.innerHeight")  # headless still has some
     height = driver.execute_script("return document.documentElement.scrollHeight")
-    driver.set_window_size(width, min(max(height, 800), 40000) + chrome)
+    driver.set_window_size(width, min(max(height, 800), 100000) + chrome)
     driver.execute_script("window.scrollTo(0, 0)")
     driver.save_screenshot(str(path))
 
