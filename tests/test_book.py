@@ -125,24 +125,41 @@ def _browser():
                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
                  "--window-size=1280,1600", "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1"):
         opts.add_argument(flag)
+    # the page's console (console.error, uncaught errors and rejections, failed loads): driver.get_log("browser")
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     return webdriver.Chrome(service=Service(str(driver)), options=opts)
+
+
+class _Serve:
+    """A folder served on 127.0.0.1 (a free port) for as long as the ``with`` block runs: ``url``."""
+
+    def __init__(self, folder: Path):
+        import functools
+        import http.server
+
+        class QuietHandler(http.server.SimpleHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+        handler = functools.partial(QuietHandler, directory=str(folder))
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def __enter__(self):
+        import threading
+
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
 
 
 @pytest.fixture(scope="module")
 def served_book(built_book):
-    import functools
-    import http.server
-    import threading
-
-    class QuietHandler(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-    handler = functools.partial(QuietHandler, directory=str(built_book))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
+    with _Serve(built_book) as served:
+        yield served.url
 
 
 def _wait(driver, script, timeout=30):
@@ -225,24 +242,150 @@ def _build_mode(html_dir: Path) -> str:
     return json.loads(marker.read_text())["mode"] if marker.exists() else "smoke"
 
 
+# Console messages a page may log and still be whole: {regular expression on the message: why it is harmless}.
+# Every other SEVERE entry (console.error, an uncaught error or promise rejection, a file that failed to load)
+# fails the page. Empty: nothing the book loads is expected to fail, offline or not.
+CONSOLE_ALLOWED: dict[str, str] = {}
+
+
+def _console_errors(driver) -> list[str]:
+    """The SEVERE entries of the browser's console since the last call (reading the log empties it), less
+    ``CONSOLE_ALLOWED``."""
+    return [e["message"] for e in driver.get_log("browser")
+            if e["level"] == "SEVERE" and not any(re.search(pat, e["message"]) for pat in CONSOLE_ALLOWED)]  # fmt: skip
+
+
+def _load(driver, url: str) -> None:
+    """Open ``url`` and wait until its math is typeset and every image has loaded (scrolled to the end first)."""
+    driver.get(url)
+    if driver.execute_script("return document.querySelectorAll('span.math, div.math').length > 0"):
+        _wait(driver, MATH_TYPESET)
+    driver.execute_script("window.scrollTo(0, document.body.scrollHeight)")
+    _wait(driver, "return Array.from(document.images).every(i => i.complete)", timeout=20)
+
+
+NARROW = 390  # px: a phone held upright
+
+# At the window's width: how wide the page is (it must not scroll sideways), which images or figures reach past
+# the right edge or are drawn out of proportion, and which tables, code blocks and equations are wider than the
+# screen without a box of their own that scrolls sideways (overflow-x auto/scroll) and itself fits.
+OVERFLOW_PROBLEMS = r"""
+const vw = window.innerWidth, slack = 1;
+const root = document.querySelector('article') || document.querySelector('main') || document.body;
+const shown = e => e.getClientRects().length > 0 && getComputedStyle(e).visibility !== 'hidden';
+const right = e => Math.round(e.getBoundingClientRect().right);
+const scrolls = e => ['auto', 'scroll'].includes(getComputedStyle(e).overflowX);
+// how far right an element or the content spilling out of it reaches (a <pre> keeps the width of its parent);
+// `spill` counts what a clip hides too, `reach` only what shows. A formula's box is its width: its scrollWidth
+// counts MathJax's hidden copy for screen readers (mjx-assistive-mml) too.
+const extent = e => e.tagName === 'MJX-CONTAINER' ? right(e)
+                    : Math.max(right(e), Math.round(e.getBoundingClientRect().left + e.scrollWidth));
+const reach = e => getComputedStyle(e).overflowX === 'visible' ? extent(e) : right(e);
+const spill = e => scrolls(e) ? right(e) : extent(e);
+const label = e => {
+  const cls = typeof e.className === 'string' ? e.className.trim().split(/\s+/).filter(Boolean).slice(0, 2) : [];
+  const near = e.parentElement && e.parentElement.closest('section[id]');
+  return e.tagName.toLowerCase() + (e.id ? '#' + e.id : '') + cls.map(c => '.' + c).join('')
+         + (near ? ' in #' + near.id : '');
+};
+// the nearest element from `e` up that does not let its content spill sideways: a scroll box or a clip
+const container = e => {
+  for (let p = e; p && p !== document.body && p !== document.documentElement; p = p.parentElement) {
+    if (getComputedStyle(p).overflowX !== 'visible') return p;
+  }
+  return null;
+};
+const images = [];
+for (const e of root.querySelectorAll('img, svg, figure, video, canvas, iframe')) {
+  if (!shown(e) || right(e) <= vw + slack) continue;
+  const box = e.parentElement && container(e.parentElement), w = e.getBoundingClientRect().width;
+  if (box && scrolls(box) && w <= box.clientWidth + slack) continue;  // a small image inside a wide, scrolling table
+  images.push(`${label(e)}: ${Math.round(w)} px wide, its right edge at ${right(e)} px`);
+}
+for (const i of root.querySelectorAll('img')) {  // scaled, but out of proportion (object-fit keeps it)
+  if (!shown(i) || !i.naturalWidth || !i.naturalHeight || i.width < 16 || i.height < 16
+      || ['contain', 'cover', 'scale-down'].includes(getComputedStyle(i).objectFit)) continue;
+  const drawn = i.width / i.height, made = i.naturalWidth / i.naturalHeight;
+  if (Math.abs(drawn / made - 1) > 0.03) {
+    images.push(`${label(i)}: drawn ${i.width}×${i.height} px, out of proportion with its `
+                + `${i.naturalWidth}×${i.naturalHeight} px picture`);
+  }
+}
+// the box that holds `e` in: the nearest scroll box, or a clip it spills out of (a clip it fits in is passed by)
+const holder = e => {
+  for (let p = container(e); p; p = p.parentElement && container(p.parentElement)) {
+    if (scrolls(p) || spill(e) > right(p) + slack) return p;
+  }
+  return null;
+};
+const wide = [];
+for (const e of root.querySelectorAll('table, pre, mjx-container')) {  // equations in a line of text too
+  if (!shown(e) || spill(e) <= vw + slack) continue;
+  const box = holder(e), what = `${label(e)} (reaching ${spill(e)} px)`;
+  if (!box) wide.push(`${what} widens the page: no box of its own that scrolls sideways`);
+  else if (!scrolls(box)) wide.push(`${what} is cut off by ${label(box)} (overflow-x: hidden)`);
+  else if (right(box) > vw + slack) wide.push(`${what} scrolls in ${label(box)}, itself wider than the screen`);
+}
+const page = document.documentElement.scrollWidth;
+let culprits = [];
+if (page > vw + slack) {  // the innermost elements past the right edge that no box holds in, fixed ones aside
+  const fixed = e => {
+    for (let p = e; p; p = p.parentElement) if (getComputedStyle(p).position === 'fixed') return true;
+    return false;
+  };
+  const out = Array.from(document.body.querySelectorAll('*')).filter(e => shown(e) && reach(e) > vw + slack
+      && !(e.parentElement && container(e.parentElement)) && !fixed(e));
+  culprits = out.filter(e => !out.some(o => o !== e && e.contains(o))).slice(0, 5)
+                .map(e => `${label(e)} (reaching ${reach(e)} px)`);
+}
+return {vw, page, images, wide, culprits};
+"""
+
+
+def _overflow_problems(driver) -> list[str]:
+    """What ``OVERFLOW_PROBLEMS`` finds on the open page at the window's present width, as sentences."""
+    driver.execute_async_script("requestAnimationFrame(() => requestAnimationFrame(arguments[0]))")  # laid out
+    found = driver.execute_script(OVERFLOW_PROBLEMS)
+    problems = []
+    if found["page"] > found["vw"] + 1:
+        problems.append(f"the page scrolls sideways ({found['page']} px wide in a {found['vw']} px window; "
+                        f"reaching past the edge: {found['culprits']})")  # fmt: skip
+    problems += [f"image does not fit: {x}" for x in found["images"]]
+    return problems + found["wide"]
+
+
+def _full_page_shot(driver, width: int, path: Path) -> None:
+    """A screenshot of the whole page (up to 100000 px tall: the API page is about 70000 at 390 px) at ``width``
+    px: the window is made as tall as the page, so the theme's sticky header shows once, at the top."""
+    driver.set_window_size(width, 1600)
+    chrome = driver.execute_script("return window.outerHeight - window.innerHeight")  # headless still has some
+    height = driver.execute_script("return document.documentElement.scrollHeight")
+    driver.set_window_size(width, min(max(height, 800), 100000) + chrome)
+    driver.execute_script("window.scrollTo(0, 0)")
+    driver.save_screenshot(str(path))
+
+
 @pytest.mark.slow
 def test_every_page_renders_for_a_reader(served_book, built_book):
     """Every page of the built book in Chromium: no broken image, no raw Markdown table, no machine path, no
-    traceback, no raw TeX; the smoke build's chapters carry the smoke banner, the full build has none. A
-    full-page screenshot of each page is saved under book/_build/screenshots/pages/."""
+    traceback, no raw TeX, nothing SEVERE on the console; the smoke build's chapters carry the smoke banner, the
+    full build has none. At 1280 and at NARROW px wide the page does not scroll sideways, figures fit and wide
+    tables, code and formulas scroll in their own box. Full-page screenshots of each page are saved under
+    book/_build/screenshots/pages/ (1280 px) and book/_build/screenshots/pages-390/."""
     shots = built_book.parent / "screenshots" / "pages"
-    shots.mkdir(parents=True, exist_ok=True)
+    narrow_shots = built_book.parent / "screenshots" / f"pages-{NARROW}"
+    for folder in (shots, narrow_shots):
+        folder.mkdir(parents=True, exist_ok=True)
     mode = _build_mode(built_book)
     driver = _browser()
     problems = []
     try:
+        _console_errors(driver)
         for page in _reader_pages(built_book):
             rel = page.relative_to(built_book).as_posix()
-            driver.get(f"{served_book}/{rel}")
-            if driver.execute_script("return document.querySelectorAll('span.math, div.math').length > 0"):
-                _wait(driver, MATH_TYPESET)
-            driver.execute_script("window.scrollTo(0, document.body.scrollHeight)")
-            _wait(driver, "return Array.from(document.images).every(i => i.complete)", timeout=20)
+            shot = rel.replace("/", "__").removesuffix(".html") + ".png"
+            driver.set_window_size(1280, 1600)
+            _load(driver, f"{served_book}/{rel}")
             found = driver.execute_script(PAGE_PROBLEMS)
             for key in ("broken", "paths"):
                 if found[key]:
@@ -257,11 +400,121 @@ def test_every_page_renders_for_a_reader(served_book, built_book):
                 problems.append(f"{rel}: smoke build without the adrpo-smoke banner")
             if mode == "full" and found["banner"]:
                 problems.append(f"{rel}: full build shows the smoke banner")
-            height = driver.execute_script("return document.documentElement.scrollHeight")
-            driver.set_window_size(1280, min(max(height, 800), 16000))
-            driver.execute_script("window.scrollTo(0, 0)")
-            driver.save_screenshot(str(shots / (rel.replace("/", "__").removesuffix(".html") + ".png")))
-            driver.set_window_size(1280, 1600)
+            problems += [f"{rel} at 1280 px: {p}" for p in _overflow_problems(driver)]
+            _full_page_shot(driver, 1280, shots / shot)
+            driver.set_window_size(NARROW, 1600)
+            problems += [f"{rel} at {NARROW} px: {p}" for p in _overflow_problems(driver)]
+            _full_page_shot(driver, NARROW, narrow_shots / shot)
+            problems += [f"{rel}: console: {m[:300]}" for m in _console_errors(driver)]
     finally:
         driver.quit()
     assert not problems, "\n".join(problems)
+
+
+# ----------------------------------------------------------------------------- the browser checks on small pages
+# Each check fails on a page made to break it (and passes a page that does it right), without the book's build.
+_WIDE_ROW = "<tr>" + "".join(f"<td>column_{i}_wide_cell</td>" for i in range(30)) + "</tr>"
+_LONG_LINE = "x = [" + ", ".join(f"'item_{i}'" for i in range(60)) + "]"
+_WIDE_SVG = '<svg xmlns="http://www.w3.org/2000/svg" width="900" height="200"><rect width="900" height="200"/></svg>'
+# what Sphinx's basic.css and pydata-sphinx-theme do to inline code and inline formulas, and the book's own fix
+_THEME = ("<style>span.pre {white-space: nowrap} span.math {display: inline-flex; max-width: 100%; overflow: hidden}"
+          " mjx-container {display: block; white-space: nowrap}</style>")  # fmt: skip
+_BOOK = '<link rel="stylesheet" href="adrpo.css"><script src="adrpo.js"></script>'
+_LONG_NAME = f'<code class="literal"><span class="pre">adrpo_nb.{"a_long_module_name." * 4}book_run</span></code>'
+_LONG_FORMULA = f'<span class="math"><mjx-container>{" + ".join(f"x_{i}" for i in range(40))}</mjx-container></span>'
+_FIELDS = ('<dl class="field-list" style="display: grid; grid-template-columns: fit-content(30%) auto">'
+           f"<dt>Parameters</dt><dd><p>x ({_LONG_NAME})</p></dd></dl>")  # an API entry's field list
+FIXTURE_PAGES = {
+    "fits.html": f"""<div style="overflow-x: auto"><table>{_WIDE_ROW}</table></div>
+        <pre style="overflow-x: auto">{_LONG_LINE}</pre><img src="wide.svg" style="max-width: 100%">
+        <img src="wide.svg" style="width: 100px; height: 100px; object-fit: contain">
+        <p>{"word " * 200}</p><script>console.log("fine"); console.warn("a warning is not an error")</script>""",
+    "wide_table.html": f"<table>{_WIDE_ROW}</table>",
+    "clipped_table.html": f'<div style="overflow: hidden"><table>{_WIDE_ROW}</table></div>',
+    "wide_scroll_box.html": f'<div style="overflow-x: auto; width: 900px"><table>{_WIDE_ROW}</table></div>',
+    "wide_code.html": f"<pre>{_LONG_LINE}</pre>",
+    "wide_image.html": '<figure><img src="wide.svg"></figure>',
+    "squashed_image.html": '<img src="wide.svg" style="width: 224px; height: 224px">',
+    "long_name.html": f'{_THEME}<article class="bd-article"><p>It is {_LONG_NAME}.</p></article>',
+    "long_name_book.html": f'{_THEME}{_BOOK}<article class="bd-article"><p>It is {_LONG_NAME}.</p></article>',
+    "long_field.html": f'{_THEME}<article class="bd-article">{_FIELDS}</article>',
+    "long_field_book.html": f'{_THEME}{_BOOK}<article class="bd-article">{_FIELDS}</article>',
+    "long_formula.html": f'{_THEME}<article class="bd-article"><p>So {_LONG_FORMULA}.</p></article>',
+    "long_formula_book.html": f'{_THEME}{_BOOK}<article class="bd-article"><p>So {_LONG_FORMULA}.</p></article>',
+    "console_error.html": "<script>console.error('boom from the page')</script>",
+    "uncaught.html": "<script>null.answer;</script>",
+    "rejection.html": "<script>Promise.reject(new Error('nobody waited'));</script>",
+    "missing_script.html": '<script src="missing.js"></script>',
+}
+
+
+@pytest.fixture(scope="module")
+def fixture_site(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("site")
+    (folder / "wide.svg").write_text(_WIDE_SVG)
+    for asset in ("adrpo.css", "adrpo.js"):  # the book's own
+        (folder / asset).write_text((ROOT / "book" / "_assets" / asset).read_text())
+    head = '<meta charset="utf-8"><meta name="viewport" content="width=device-width">'
+    head += '<link rel="icon" href="data:,">'  # no request for /favicon.ico (its 404 is a console error)
+    for name, body in FIXTURE_PAGES.items():
+        (folder / name).write_text(f"<!doctype html><html><head>{head}</head><body>{body}</body></html>")
+    driver = _browser()
+    try:
+        with _Serve(folder) as served:
+            driver.set_window_size(NARROW, 800)
+            yield driver, served.url
+    finally:
+        driver.quit()
+
+
+@pytest.mark.parametrize(("page", "expected"), [
+    ("fits.html", None),
+    ("wide_table.html", "the page scrolls sideways"),
+    ("wide_table.html", "table (reaching"),
+    ("clipped_table.html", "is cut off by div"),
+    ("wide_scroll_box.html", "itself wider than the screen"),
+    ("wide_code.html", "pre (reaching"),
+    ("wide_image.html", "image does not fit: img"),
+    ("squashed_image.html", "out of proportion with its 900×200 px picture"),
+    ("long_name.html", "the page scrolls sideways"),
+    ("long_name_book.html", None),  # book/_assets/adrpo.css breaks it
+    ("long_field.html", "the page scrolls sideways"),
+    ("long_field_book.html", None),
+    ("long_formula.html", "is cut off by span.math"),
+    ("long_formula_book.html", None),  # book/_assets/adrpo.js and .css let it scroll
+])  # fmt: skip
+def test_the_narrow_check_finds_what_widens_the_page(fixture_site, page, expected):
+    driver, url = fixture_site
+    _load(driver, f"{url}/{page}")
+    assert driver.execute_script("return window.innerWidth") == NARROW
+    problems = _overflow_problems(driver)
+    if expected is None:
+        assert problems == []
+    else:
+        assert any(expected in p for p in problems), problems
+
+
+@pytest.mark.parametrize(("page", "expected"), [
+    ("fits.html", None),
+    ("console_error.html", "boom from the page"),
+    ("uncaught.html", "Uncaught TypeError"),
+    ("rejection.html", "nobody waited"),
+    ("missing_script.html", "missing.js"),
+])  # fmt: skip
+def test_the_console_check_finds_errors(fixture_site, page, expected, monkeypatch):
+    driver, url = fixture_site
+    _console_errors(driver)
+    _load(driver, f"{url}/{page}")
+    errors = _console_errors(driver)
+    if expected is None:
+        assert errors == []
+        return
+    assert any(expected in e for e in errors), errors
+    # an allow-listed message passes, and only that one
+    _load(driver, f"{url}/{page}")
+    monkeypatch.setitem(CONSOLE_ALLOWED, re.escape(expected), "fixture: allowed for this test")
+    assert not [e for e in _console_errors(driver) if expected in e]
+
+
+def test_every_allowed_console_message_says_why():
+    assert all(isinstance(why, str) and len(why.split()) >= 3 for why in CONSOLE_ALLOWED.values())

@@ -142,7 +142,7 @@ _STATIC_CSS = """
 .adrpo-slider .controls{display:flex;gap:16px;align-items:center;flex-wrap:wrap;margin-bottom:8px}
 .adrpo-slider input[type=range]{width:260px}
 .adrpo-slider .panels{display:flex;gap:12px;flex-wrap:wrap;align-items:flex-start}
-.adrpo-slider img{width:224px;height:224px;image-rendering:pixelated;border:1px solid #eee}
+.adrpo-slider img{width:224px;height:224px;object-fit:contain;image-rendering:pixelated;border:1px solid #eee}
 .adrpo-slider .samples-text{width:300px;max-height:224px;overflow:auto;border:1px solid #eee;padding:4px}
 .adrpo-slider .stats{margin-top:6px;font-size:14px}
 .adrpo-slider .legend{display:flex;gap:14px;flex-wrap:wrap;margin-top:4px;font-size:13px}
