@@ -141,7 +141,8 @@ def provenance_note(result: dict[str, Any]) -> str:
     minutes = p.get("seconds", 0) / 60
     sha, _, dirty = str(p.get("commit", "?")).partition("+")
     commit = sha[:10] + (f"+{dirty}" if dirty else "")
-    note = f" *{p['note']}*" if p.get("note") else ""
+    text = str(p.get("note") or "")
+    note = f" *{text[:1].upper() + text[1:]}*" if text else ""  # a sentence of its own
     return (f"*Precomputed by* `{p.get('command', '?')}` *at commit* `{commit}` "
             f"*on {p.get('device', '?')} in {minutes:.1f} min ({p.get('date', '?')}).*{note}")  # fmt: skip
 

@@ -37,3 +37,10 @@ def test_setup_applies_a_readable_figure_style():
             size = rc[key]
             points = FontProperties(size=size).get_size_in_points()
             assert points >= 10, f"{key} = {size} ({points} pt)"
+
+
+def test_a_provenance_note_reads_as_a_sentence_of_its_own():
+    from adrpo_nb.notebook import provenance_note
+
+    line = provenance_note({"provenance": {"command": "x", "commit": "abc", "note": "seconds is wall time"}})
+    assert line.endswith("*Seconds is wall time*")
