@@ -354,7 +354,7 @@ def fm_rl_loss(
         ValueError: an unknown method, ``beta0 < 0`` (or 0 with ``adrpo``), ``clip`` with a method other than
             ``adrpo``, shapes that differ, a missing/extra signal for the method, a non-finite advantage or reward.
     """
-    if validate:  # the checks, once (the book shows this source: lines ≤ 88 characters)
+    if validate:  # the checks, once (chapters show this source: lines ≤ 88)
         beta0, clip, advantages, rewards = check_fm_inputs(
             v, u, v_ref, advantages, method=method, beta0=beta0, clip=clip,
             rewards=rewards)  # fmt: skip
@@ -392,7 +392,7 @@ def orw_loss(
     ``fm_rl_loss(..., method="orw", rewards=r, orw_temperature=τ)`` is this loss; its stats are those of
     :func:`fm_rl_loss` (``adv/frac_clipped`` is 0). ``validate=False`` skips :func:`check_fm_inputs`.
     """
-    if validate:  # the checks, once (the book shows this source: lines ≤ 88 characters)
+    if validate:  # the checks, once (chapters show this source: lines ≤ 88)
         beta0, _, _, rewards = check_fm_inputs(
             v, u, v_ref, None, method="orw", beta0=beta0, rewards=rewards
         )
@@ -630,7 +630,7 @@ def grpo_loss(
             (:func:`check_adrpo_beta0`), ``clip`` with a method other than
             ``adrpo``, mismatched shapes, a completion with no token, a non-finite advantage.
     """
-    if validate:  # the checks, once (the book shows this source: lines ≤ 88 characters)
+    if validate:  # the checks, once (chapters show this source: lines ≤ 88)
         beta0, clip, advantages = check_grpo_inputs(
             logp, old_logp, ref_logp, advantages, mask, method=method, beta0=beta0,
             clip=clip, eps_clip=eps_clip, loss_type=loss_type,

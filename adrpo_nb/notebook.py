@@ -10,6 +10,7 @@ import ast
 import inspect
 import logging
 import os
+import re
 import textwrap
 import warnings
 from typing import Any
@@ -157,6 +158,7 @@ def source_markdown(obj: Any, *, docstring: bool = False) -> str:
         if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str):
             lines = source.splitlines(keepends=True)
             source = "".join(lines[: first.lineno - 1] + lines[first.end_lineno :])
+    source = re.sub(r"  # fmt: skip$", "", source, flags=re.MULTILINE)  # a formatter's marker, not the code's
     return f"```python\n{source.rstrip()}\n```"
 
 

@@ -44,3 +44,10 @@ def test_a_provenance_note_reads_as_a_sentence_of_its_own():
 
     line = provenance_note({"provenance": {"command": "x", "commit": "abc", "note": "seconds is wall time"}})
     assert line.endswith("*Seconds is wall time*")
+
+
+def test_shown_source_leaves_out_the_formatters_markers():
+    from adrpo_nb import grpo_loss
+    from adrpo_nb.notebook import source_markdown
+
+    assert "fmt: skip" not in source_markdown(grpo_loss) and "aggregate(per_token)" in source_markdown(grpo_loss)
