@@ -319,6 +319,13 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
+def save_pretrained_model(out_dir: str | Path, model: Any, processor: Any) -> None:
+    """Write a pretrained transformers model (safetensors) and its tokenizer or processor into ``out_dir``."""
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out_dir, safe_serialization=True)
+    processor.save_pretrained(out_dir)
+
+
 def write_pretrain_report(out_dir: str | Path, report: dict[str, Any], *, seconds: float, command: str,
                           commit: str) -> dict[str, Any]:  # fmt: skip
     """Finish a pretrained model's folder: ``report`` gets its provenance (``command`` from the repository root,

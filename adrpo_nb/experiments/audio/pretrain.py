@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from adrpo_nb.tasks.audio_qa import AudioQuestion, prompt_text, split_questions, vocabulary, worked_completion
-from adrpo_nb.utils.checkpoints import write_pretrain_report
+from adrpo_nb.utils.checkpoints import save_pretrained_model, write_pretrain_report
 from adrpo_nb.utils.provenance import git_commit
 from adrpo_nb.utils.validate import check_float, validate_numbers
 
@@ -182,8 +182,6 @@ def pretrain(out_dir: Path, smoke_run: bool = False, log=print) -> dict[str, Any
     cfg = AudioPretrainConfig(max_steps=4, eval_every=2, eval_questions=4) if smoke_run else AudioPretrainConfig()
     start, commit = time.perf_counter(), git_commit()
     model, processor, report = pretrain_tiny_audio(cfg, log)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out_dir, safe_serialization=True)
-    processor.save_pretrained(out_dir)
+    save_pretrained_model(out_dir, model, processor)
     command = "python -m adrpo_nb.experiments.audio pretrain" + (" --smoke" if smoke_run else "")
     return write_pretrain_report(out_dir, report, seconds=time.perf_counter() - start, command=command, commit=commit)

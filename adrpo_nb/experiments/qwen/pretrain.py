@@ -27,7 +27,7 @@ import torch
 
 from adrpo_nb.experiments.qwen.family import evaluate_accuracy, evaluate_policy
 from adrpo_nb.tasks.countdown import eval_puzzles, pretraining_examples, worked_solution
-from adrpo_nb.utils.checkpoints import write_pretrain_report
+from adrpo_nb.utils.checkpoints import save_pretrained_model, write_pretrain_report
 from adrpo_nb.utils.provenance import git_commit
 from adrpo_nb.utils.validate import validate_numbers
 
@@ -137,9 +137,7 @@ def pretrain(out_dir: Path, tokenizer_dir: Path, smoke_run: bool = False, log=pr
     cfg = PretrainConfig(max_steps=20, eval_every=10, eval_puzzles=32) if smoke_run else PretrainConfig()
     start, commit = time.perf_counter(), git_commit()
     model, tokenizer, report = pretrain_tiny_qwen(cfg, log)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out_dir, safe_serialization=True)
-    tokenizer.save_pretrained(out_dir)
+    save_pretrained_model(out_dir, model, tokenizer)
     tokenizer.save_pretrained(tokenizer_dir)
     adapter = CausalLMAdapter(model, tokenizer, reference="copy", max_new_tokens=24)
     base = evaluate_policy(adapter, eval_puzzles(128), reference=False)
