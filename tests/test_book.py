@@ -326,6 +326,12 @@ for (const e of root.querySelectorAll('table, pre, mjx-container')) {  // equati
   else if (!scrolls(box)) wide.push(`${what} is cut off by ${label(box)} (overflow-x: hidden)`);
   else if (right(box) > vw + slack) wide.push(`${what} scrolls in ${label(box)}, itself wider than the screen`);
 }
+// a table made to stack (adrpo_nb.viz.table(stack=True)) shows every cell on screen: none is left to scroll to
+for (const t of root.querySelectorAll('table.adrpo-stack')) {
+  const limit = Math.min(vw, right(t.parentElement || t));
+  const out = Array.from(t.querySelectorAll('td')).filter(c => shown(c) && right(c) > limit + slack);
+  if (out.length) wide.push(`${label(t)} stacks no rows: ${out.length} of its cells lie past the screen's edge`);
+}
 const page = document.documentElement.scrollWidth;
 let culprits = [];
 if (page > vw + slack) {  // the innermost elements past the right edge that no box holds in, fixed ones aside
@@ -420,6 +426,11 @@ _WIDE_SVG = '<svg xmlns="http://www.w3.org/2000/svg" width="900" height="200"><r
 _THEME = ("<style>span.pre {white-space: nowrap} span.math {display: inline-flex; max-width: 100%; overflow: hidden}"
           " mjx-container {display: block; white-space: nowrap}</style>")  # fmt: skip
 _BOOK = '<link rel="stylesheet" href="adrpo.css"><script src="adrpo.js"></script>'
+_CLAIMS = ('<div style="overflow-x: auto; max-width: 100%"><table class="adrpo-table adrpo-stack"><thead><tr>'
+           "<th>claim</th><th>estimate</th><th>verdict</th></tr></thead><tbody><tr>"
+           f'<td data-label="claim">{"A claim in a whole sentence. " * 6}Measured: final.even_entropy_norm_paired</td>'
+           '<td data-label="estimate" style="white-space: nowrap">+0.012 [−0.020, +0.044], 5 seeds</td>'
+           f'<td data-label="verdict">partly ({"the ledger notes a caveat " * 4})</td></tr></tbody></table></div>')
 _LONG_NAME = f'<code class="literal"><span class="pre">adrpo_nb.{"a_long_module_name." * 4}book_run</span></code>'
 _LONG_FORMULA = f'<span class="math"><mjx-container>{" + ".join(f"x_{i}" for i in range(40))}</mjx-container></span>'
 _FIELDS = ('<dl class="field-list" style="display: grid; grid-template-columns: fit-content(30%) auto">'
@@ -441,6 +452,8 @@ FIXTURE_PAGES = {
     "long_field_book.html": f'{_THEME}{_BOOK}<article class="bd-article">{_FIELDS}</article>',
     "long_formula.html": f'{_THEME}<article class="bd-article"><p>So {_LONG_FORMULA}.</p></article>',
     "long_formula_book.html": f'{_THEME}{_BOOK}<article class="bd-article"><p>So {_LONG_FORMULA}.</p></article>',
+    "stacked_table.html": f'<article class="bd-article">{_CLAIMS}</article>',
+    "stacked_table_book.html": f'{_BOOK}<article class="bd-article">{_CLAIMS}</article>',
     "console_error.html": "<script>console.error('boom from the page')</script>",
     "uncaught.html": "<script>null.answer;</script>",
     "rejection.html": "<script>Promise.reject(new Error('nobody waited'));</script>",
@@ -482,6 +495,8 @@ def fixture_site(tmp_path_factory):
     ("long_field_book.html", None),
     ("long_formula.html", "is cut off by span.math"),
     ("long_formula_book.html", None),  # book/_assets/adrpo.js and .css let it scroll
+    ("stacked_table.html", "stacks no rows"),
+    ("stacked_table_book.html", None),  # book/_assets/adrpo.css makes each row a card
 ])  # fmt: skip
 def test_the_narrow_check_finds_what_widens_the_page(fixture_site, page, expected):
     driver, url = fixture_site

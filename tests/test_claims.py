@@ -132,6 +132,7 @@ def test_the_claims_table_and_glue_names_cover_every_claim_of_the_committed_ledg
     ledger = json.loads(data_path("results", "claims.json").read_text())
     table = viz.claims_table(ledger)
     assert len(table.cells) == len(ledger["claims"])
+    assert table.stack  # a card per claim on a phone: the verdict stays on screen at 390 px
     for row, entry in zip(table.cells, ledger["claims"], strict=True):
         assert row[2].split(" (")[0] == entry["verdict"] and entry["statement"] in row[0]
         assert (row[1] == "—") == (entry["estimate"] is None)

@@ -52,8 +52,17 @@ def test_a_missing_key_is_a_clear_error():
 
 def test_numbers_are_right_aligned_and_text_is_not():
     html = table([["ADRPO", "0.740 ± 0.008", "1.13×", "−0.5"]], ["m", "r", "ratio", "neg"]).html()
-    assert '<td style="padding:0.2em 0.6em">ADRPO</td>' in html
-    assert html.count('<td style="text-align:right;white-space:nowrap;padding:0.2em 0.6em">') == 3
+    assert '<td data-label="m" style="padding:0.2em 0.6em">ADRPO</td>' in html
+    assert html.count('style="text-align:right;white-space:nowrap;padding:0.2em 0.6em">') == 3
+
+
+def test_a_stacked_table_names_every_cell_by_its_column():
+    rows = [["A claim that is a whole sentence.", "+0.012 [−0.020, +0.044]", "partly"]]
+    columns = ["claim", "estimate [95 % interval]", 'say "verdict"']
+    html = table(rows, columns, stack=True).html()
+    assert '<table class="adrpo-table adrpo-stack">' in html
+    assert html.count("data-label=") == 3 and 'data-label="say &quot;verdict&quot;"' in html  # escaped, quoted
+    assert 'class="adrpo-table">' in table(rows, columns).html()  # not stacked unless asked
 
 
 def test_repr_is_an_aligned_text_table():

@@ -38,12 +38,13 @@ def claim_interval_text(entry: dict[str, Any], spec: str = "+.3f") -> str:
 
 def claims_table(ledger: dict[str, Any], prefix: str | None = None, spec: str = "+.3f") -> Table:
     """One row per claim, three columns that fit a page: what it says and how it is measured, the estimate with
-    its 95 % interval, the verdict (with the ledger's note, when it has one, after it)."""
+    its 95 % interval, the verdict (with the ledger's note, when it has one, after it). On a phone each claim is a
+    card (``stack``), so the verdict is on screen."""
     rows = [{"claim": f"{e['statement']} Measured: {e['metric']} ({e['direction']} claimed).",
              "estimate [95 % interval]": claim_interval_text(e, spec),
              "verdict": e["verdict"] + (f" ({e['note']})" if e.get("note") else "")}
             for e in claims_of(ledger, prefix)]  # fmt: skip
-    return table(rows, ["claim", "estimate [95 % interval]", "verdict"])
+    return table(rows, ["claim", "estimate [95 % interval]", "verdict"], stack=True)
 
 
 def _standardised(entry: dict[str, Any]) -> tuple[float, float]:

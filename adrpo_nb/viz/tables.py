@@ -32,6 +32,8 @@ Format = str | Callable[[Any], str]
 class Table:
     """A formatted table: ``headers``, ``cells`` (text, one tuple per row) and an optional ``caption``.
 
+    With ``stack``, a phone shows each row as a card, each cell under its header's name (the book's CSS, class
+    ``adrpo-stack``): for tables of sentences, whose last column would otherwise sit off-screen at 390 px.
     Made by :func:`table`. Displays as HTML in Jupyter and the book; ``str()`` is the HTML (cell text
     escaped), ``repr()`` plain text.
     """
@@ -39,6 +41,7 @@ class Table:
     headers: tuple[str, ...]
     cells: tuple[tuple[str, ...], ...]
     caption: str | None = None
+    stack: bool = False
 
     def html(self) -> str:
         """``<table>`` with a ``<thead>``, one ``<tr>`` per row; all text escaped; numbers right-aligned. A table
@@ -46,9 +49,11 @@ class Table:
         esc = html.escape
         caption = f"<caption>{esc(self.caption)}</caption>" if self.caption else ""
         head = "".join(f'<th style="{_PAD}">{esc(h)}</th>' for h in self.headers)
-        body = "".join("<tr>" + "".join(_td(c) for c in row) + "</tr>" for row in self.cells)
+        body = "".join("<tr>" + "".join(_td(c, h) for c, h in zip(row, self.headers, strict=True)) + "</tr>"
+                       for row in self.cells)  # fmt: skip
+        classes = "adrpo-table adrpo-stack" if self.stack else "adrpo-table"
         return (f'<div class="adrpo-table-wrap" style="overflow-x:auto;max-width:100%">'
-                f'<table class="adrpo-table">{caption}<thead><tr>{head}</tr></thead>'
+                f'<table class="{classes}">{caption}<thead><tr>{head}</tr></thead>'
                 f"<tbody>{body}</tbody></table></div>")  # fmt: skip
 
     def _repr_html_(self) -> str:
@@ -71,11 +76,11 @@ class Table:
         return [row[j] for row in self.cells]
 
 
-def _td(text: str) -> str:
-    numeric = _looks_numeric(text)
-    if numeric:  # right-aligned, and "0.740 ± 0.008" kept on one line (the box scrolls sideways instead)
-        return f'<td style="text-align:right;white-space:nowrap;{_PAD}">{html.escape(text)}</td>'
-    return f'<td style="{_PAD}">{html.escape(text)}</td>'
+def _td(text: str, header: str) -> str:
+    label = html.escape(header, quote=True)  # a stacked table's card names each cell by it
+    if _looks_numeric(text):  # right-aligned, and "0.740 ± 0.008" kept on one line (the box scrolls sideways instead)
+        return f'<td data-label="{label}" style="text-align:right;white-space:nowrap;{_PAD}">{html.escape(text)}</td>'
+    return f'<td data-label="{label}" style="{_PAD}">{html.escape(text)}</td>'
 
 
 _PAD = "padding:0.2em 0.6em"  # cells that do not wrap need room between them
@@ -91,7 +96,8 @@ def _looks_numeric(text: str) -> bool:
 
 
 def table(rows: Sequence[Mapping[str, Any] | Sequence[Any]], columns: Sequence[str] | Mapping[str, str], *,
-          caption: str | None = None, formats: Mapping[str, Format] | None = None) -> Table:  # fmt: skip
+          caption: str | None = None, formats: Mapping[str, Format] | None = None,
+          stack: bool = False) -> Table:  # fmt: skip
     """Build a :class:`Table` from ``rows``.
 
     Args:
@@ -102,6 +108,7 @@ def table(rows: Sequence[Mapping[str, Any] | Sequence[Any]], columns: Sequence[s
             ``value -> str``. Without one, floats print with ``g`` and everything else with ``str``;
             strings are never formatted (so a column can hold ``"—"`` or ``"0.74 ± 0.01"``), ``None``
             prints as ``—``.
+        stack: on a phone, show each row as a card (see :class:`Table`).
 
     Raises:
         KeyError: a mapping row lacks a column key, or ``formats`` names a column that is not shown.
@@ -127,7 +134,7 @@ def table(rows: Sequence[Mapping[str, Any] | Sequence[Any]], columns: Sequence[s
             if len(values) != len(keys):
                 raise ValueError(f"row {i} has {len(values)} values for {len(keys)} columns {keys}")
         cells.append(tuple(_format(v, formats.get(k), k, i) for k, v in zip(keys, values, strict=True)))
-    return Table(tuple(headers), tuple(cells), caption)
+    return Table(tuple(headers), tuple(cells), caption, stack)
 
 
 def _format(value: Any, spec: Format | None, key: str, i: int) -> str:
