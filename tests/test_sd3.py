@@ -328,6 +328,7 @@ def test_sd3_adapter_rejects_bad_sampler_settings(tiny_dir, kwargs, match):
 
 @pytest.mark.parametrize(("grid", "methods", "betas", "iterations", "out"), [
     ("orw-official", ("orw",), {"orw": (0.5, 1.0, 5.0)}, 150, "results/sd3_orw_official.json"),
+    ("orw-tau", ("orw",), {"orw": (5.0, 50.0, 500.0)}, 150, "results/sd3_orw_tau8.json"),
     ("default", ("none", "fixed", "orw", "dpo", "adrpo"), {"fixed": (0.003, 0.01, 0.03, 0.1), "orw": (0.5, 1.0, 5.0),
      "dpo": (100.0, 1000.0, 10000.0), "adrpo": (0.003, 0.01, 0.03)}, 150, "results/sd3_sweep.json"),
     ("lead", ("none", "fixed", "orw", "dpo", "adrpo"), {"fixed": (0.03,), "orw": (5.0,), "dpo": (1000.0,),
@@ -344,7 +345,8 @@ def test_sweep_grids_of_the_cli_write_under_runs(monkeypatch, tmp_path, grid, me
             by_method.setdefault(s.method, []).append(s.beta0)
         calls.update(methods=tuple(by_method), betas={m: tuple(dict.fromkeys(b)) for m, b in by_method.items()
                                                       if m != "none"},
-                     seeds=sorted({s.seed for s in specs}), iterations=specs[0].iterations, runs_dir=runs_dir)
+                     seeds=sorted({s.seed for s in specs}), iterations=specs[0].iterations, runs_dir=runs_dir,
+                     tau={s.config.orw_temperature for s in specs})
         return {"summary": {"by_diversity": {}}}
 
     from adrpo_nb.experiments import cli
@@ -352,10 +354,11 @@ def test_sweep_grids_of_the_cli_write_under_runs(monkeypatch, tmp_path, grid, me
     monkeypatch.setattr(cli, "sweep", fake_sweep)
     monkeypatch.setattr(cli, "atomic_write_json", lambda path, obj: written.setdefault("path", str(path)))
     lead = ["--adrpo-beta0", "0.01", "--fixed-beta", "0.03", "--orw-alpha", "5", "--dpo-beta", "1000"]
-    exp.run.main(["sweep", "--grid", grid, *(lead if grid == "lead" else [])])
-    name = {"default": "sweep"}.get(grid, grid.replace("-", "_"))
+    extra = {"lead": lead, "orw-tau": ["--orw-temperature", "8"]}.get(grid, [])
+    exp.run.main(["sweep", "--grid", grid, *extra])
+    name = {"default": "sweep", "orw-tau": "orw_tau8"}.get(grid, grid.replace("-", "_"))
     assert calls == {"methods": methods, "betas": betas, "seeds": [0, 1, 2], "iterations": iterations,
-                     "runs_dir": tmp_path / f"sd3_{name}"}  # fmt: skip
+                     "runs_dir": tmp_path / f"sd3_{name}", "tau": {8.0 if grid == "orw-tau" else 0.5}}  # fmt: skip
     assert written["path"] == str(tmp_path / out)  # nothing under data/ without --out
 
 
@@ -364,6 +367,7 @@ def test_sweep_grids_of_the_cli_write_under_runs(monkeypatch, tmp_path, grid, me
     (["--fixed-beta", "0.03"], r"settings of \['fixed'\] are for --grid lead, not --grid default"),
     (["--tuned-from", "x.json"], r"settings of --tuned-from are for --grid lead"),
     (["--grid", "lead", "--tuned-from", "x.json", "--dpo-beta", "5"], r"chooses every setting; drop \['dpo'\]"),
+    (["--grid", "orw-tau"], r"--grid orw-tau needs --orw-temperature"),
 ])  # fmt: skip
 def test_the_lead_grid_needs_every_tuned_setting_and_only_it_takes_them(monkeypatch, tmp_path, argv, match):
     monkeypatch.setenv("ADRPO_RUNS", str(tmp_path))

@@ -106,8 +106,12 @@ SWEEP_BETAS: dict[str, tuple[float, ...]] = {
 #: ORW-CFM-W2's W2 coefficient α (our β0 for method "orw") at its authors' settings: their README recommends
 #: α ≥ 1 (the first sweep ran 0.01 and 0.1, far below); τ stays 0.5, their default
 ORW_OFFICIAL_ALPHAS = (0.5, 1.0, 5.0)
+#: ORW's α at a larger τ (``--grid orw-tau --orw-temperature τ``): its weights e^{τr} grow with τ (rewards lie in
+#: [0, 1]: at τ = 0.5 the best sample weighs 1.6 times the worst, at τ = 8 nearly 3000 times), so the α that
+#: balances the W2 term grows with it; the grid spans both regimes
+ORW_TAU_ALPHAS = (5.0, 50.0, 500.0)
 LONG_ITERATIONS = 600  # the lead: every method at its tuned setting, the long budget
-SWEEP_GRIDS = ("default", "orw-official", "lead")
+SWEEP_GRIDS = ("default", "orw-official", "orw-tau", "lead")
 #: the lead grid's flags: each method's tuned setting
 LEAD_FLAGS = {"--adrpo-beta0": "adrpo", "--fixed-beta": "fixed", "--orw-alpha": "orw", "--dpo-beta": "dpo"}
 #: the real path's batch (SD3 Medium at 1024² on one GPU): 32 images per iteration, minibatches of 8
@@ -169,6 +173,8 @@ def sweep_grid(grid: str, settings: dict[str, float] | None = None) -> dict[str,
     * ``"default"``: :data:`SWEEP_METHODS` × :data:`SWEEP_BETAS`, 150 iterations: the β0 sweep and the tuning
       grid of every baseline (the same compute per setting);
     * ``"orw-official"``: ORW-CFM-W2 at α ∈ :data:`ORW_OFFICIAL_ALPHAS`, 150 iterations;
+    * ``"orw-tau"``: ORW-CFM-W2 at α ∈ :data:`ORW_TAU_ALPHAS`, 150 iterations, at the τ given by
+      ``--orw-temperature`` (one file per τ, named by it: ``sd3_orw_tau<τ>``);
     * ``"lead"``: all five methods for :data:`LONG_ITERATIONS` iterations, each at one setting: ``settings``
       maps every method but ``none`` to its β0 (α for ORW, β for Diffusion-DPO), the best of its ``default``
       grid.
@@ -182,6 +188,8 @@ def sweep_grid(grid: str, settings: dict[str, float] | None = None) -> dict[str,
     if grid == "orw-official":
         return {"methods": ("orw",), "betas": {"orw": ORW_OFFICIAL_ALPHAS}, "iterations": None,
                 "name": "sd3_orw_official"}  # fmt: skip
+    if grid == "orw-tau":
+        return {"methods": ("orw",), "betas": {"orw": ORW_TAU_ALPHAS}, "iterations": None, "name": "sd3_orw_tau"}
     if grid == "lead":
         missing = [m for m in SWEEP_BETAS if m not in (settings or {})]
         if missing:
@@ -295,7 +303,8 @@ class SD3Family(Family):
     def add_sweep_flags(self, parser: Any) -> None:
         parser.add_argument("--grid", choices=SWEEP_GRIDS, default="default",
                             help="default: every method's β0 grid (150 iterations); orw-official: ORW at "
-                                 "α ∈ {0.5, 1, 5}; lead: the five methods at their tuned settings for 600 "
+                                 "α ∈ {0.5, 1, 5}; orw-tau: ORW at α ∈ {5, 50, 500} and the --orw-temperature "
+                                 "given; lead: the five methods at their tuned settings for 600 "
                                  "iterations unless --iterations is given (see sweep_grid)")  # fmt: skip
         parser.add_argument("--methods", nargs="+", default=None, choices=SWEEP_METHODS, help="default: the grid's")
         for flag, method in LEAD_FLAGS.items():
@@ -320,6 +329,10 @@ class SD3Family(Family):
             grid = sweep_grid(args.grid, chosen)
         except ValueError as err:
             raise SystemExit(str(err)) from None
+        if args.grid == "orw-tau":
+            if "orw_temperature" not in vars(args):
+                raise SystemExit("--grid orw-tau needs --orw-temperature (the τ its α grid runs at)")
+            grid["name"] = f"sd3_orw_tau{base.config.orw_temperature:g}"
         if grid["iterations"] and not shrink and "iterations" not in vars(args):  # a given --iterations stays
             base = base.replace(iterations=grid["iterations"])
         methods = args.methods or grid["methods"]
