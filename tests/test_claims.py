@@ -339,7 +339,8 @@ def test_audio_kl_compares_the_mean_of_the_last_ten_iterations_paired_by_seed(tm
     over the last five it is higher or nearly equal: only the chapter's window gives −0.11."""
     entry = evaluate_claim(_ledger_claim("audio.adrpo_kl"), _audio_root(tmp_path))
     assert entry["direction"] == "< 0" and entry["estimate"] == pytest.approx(0.18 - 0.29)
-    assert entry["verdict"] == "reproduced" and entry["ci_high"] < 0  # the seed effects cancel when paired
+    # paired, the seed effects cancel: every seed's difference is the same, the interval has no width
+    assert entry["verdict"] == "reproduced" and entry["ci_high"] - entry["ci_low"] == pytest.approx(0, abs=1e-12)
     assert "last 10 training iterations" in entry["metric"]
 
 
@@ -347,6 +348,7 @@ def test_audio_consistency_compares_grpo_cesar_with_the_outcome_reward(tmp_path)
     entry = evaluate_claim(_ledger_claim("audio.cesar_consistency"), _audio_root(tmp_path))
     assert entry["estimate"] == pytest.approx(1.3 - 1.0)  # not ADRPO's 1.5, not the keyword term
     assert entry["direction"] == "> 0" and entry["verdict"] == "reproduced"
+    assert entry["ci_high"] - entry["ci_low"] == pytest.approx(0, abs=1e-12)  # paired: the seed effects cancel
 
 
 # ----------------------------------------------------------------------------- a verdict's reason, in words
