@@ -142,7 +142,7 @@ def test_the_claims_table_and_glue_names_cover_every_claim_of_the_committed_ledg
     viz.glue_claims(ledger)
     names = [viz.glue_name(e["id"]) for e in ledger["claims"]]
     assert len(set(names)) == len(names)  # no two claims share a glue name
-    assert all(n in glued and n + "-verdict" in glued for n in names)
+    assert all(n in glued and n + "-verdict" in glued and n + "-reason" in glued for n in names)
     assert glued["claims-reproduced"] == ledger["counts"]["reproduced"]
     assert glued["claims-total"] == len(ledger["claims"]) == sum(ledger["counts"].values())
 
@@ -201,3 +201,203 @@ def test_a_reference_file_listed_as_a_run_file_is_named(tmp_path):
     (tmp_path / "curve.json").write_text(_sealed({"by_eval_seed": {}}))
     with pytest.raises(ValueError, match=r"curve\.json is neither a sweep"):
         claims.load_runs(["curve.json"], tmp_path)
+
+
+# ----------------------------------------------------------------------------- chapters 5 and 6's own claims
+# Each test evaluates the ledger's own Claim (claims.CLAIMS) on a small synthetic sweep written where the claim reads
+# its file, with seed effects that both sides of a pairing share: an unpaired (or mis-paired) comparison, the wrong
+# sign, setting, method, metric or window gives another estimate or verdict than the one asserted.
+SEEDS = [0, 1, 2, 3, 4]
+SEED_EFFECT = [0.00, 0.30, -0.20, 0.25, -0.10]  # large next to the differences: pairing matters
+
+
+def _ledger_claim(claim_id):
+    return next(c for c in claims.CLAIMS if c.id == claim_id)
+
+
+def _write_sweep(root, name, runs, base):
+    path = root / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"base": base, "runs": runs}))
+    return root
+
+
+def _qwen_run(method, beta0, seed, accuracy, clip=None, scale=True):
+    fp = model_fingerprint(data_path(*claims.BASE_MODELS["qwen"]))
+    return {"config": {"method": method, "beta0": beta0, "clip": clip, "scale_rewards": scale, "seed": seed,
+                       "extra": {}}, "final": {"accuracy": accuracy}, "fingerprints": {"base_model": fp}}  # fmt: skip
+
+
+def test_qwen_noclip_accuracy_pairs_the_unclipped_and_clipped_adrpo_runs_at_beta0_0_04(tmp_path):
+    drop = [0.05, 0.06, 0.04, 0.05, 0.05]  # what removing the clip costs, per seed
+    runs = [_qwen_run("adrpo", 0.04, s, 0.5 + SEED_EFFECT[s], clip=[-0.04, 0.04]) for s in SEEDS]
+    runs += [_qwen_run("adrpo", 0.04, s, 0.5 + SEED_EFFECT[s] - drop[s]) for s in reversed(SEEDS)]
+    # other settings that a wrong selection would pick up: fixed β, unclipped at another β0, unscaled A
+    runs += [_qwen_run("fixed", 0.04, s, 0.2) for s in SEEDS]
+    runs += [_qwen_run("adrpo", 0.2, s, 0.9) for s in SEEDS]
+    runs += [_qwen_run("adrpo", 0.04, s, 0.1, clip=[-0.04, 0.04], scale=False) for s in SEEDS]
+    root = _write_sweep(tmp_path, "data/results/qwen_sweep.json", runs, {"accuracy": 0.3})
+    entry = evaluate_claim(_ledger_claim("qwen.noclip_accuracy"), root)
+    assert entry["seeds"] == SEEDS and entry["direction"] == "< 0"
+    assert entry["estimate"] == pytest.approx(-0.05)
+    # paired, the interval is narrow and below 0; unpaired, the seed effects would put 0 inside it
+    assert entry["verdict"] == "reproduced" and -0.07 < entry["ci_low"] < entry["ci_high"] < -0.03
+
+
+AUDIO_BINS = ((0, 20), (20, 40), (40, 60), (60, 10000))
+
+
+def _audio_final(accuracy, think, consistency, counts):
+    bins = [{"from": a, "to": b, "count": n, "accuracy": 0.5} for (a, b), n in zip(AUDIO_BINS, counts, strict=True)]
+    return {"accuracy": accuracy, "think_length": think, "consistency": consistency, "keywords": 0.5,
+            "by_length": bins}
+
+
+def _audio_run(method, rewards, seed, final, kl, beta0=0.04, weight=1.0):
+    fp = model_fingerprint(data_path(*claims.BASE_MODELS["audio"]))
+    return {"config": {"method": method, "beta0": beta0, "seed": seed, "extra": {}},
+            "settings": {"rewards": rewards, "process_weight": weight}, "final": final, "curve": {"kl": kl},
+            "fingerprints": {"base_model": fp}}  # fmt: skip
+
+
+#: per variant: (accuracy gain, think length, consistency, length-bin counts, KL curve before the seed effect)
+AUDIO_VARIANTS = {
+    ("fixed", "outcome"): (0.05, 30.0, 1.0, (40, 30, 20, 10), [0.1] * 100),
+    ("fixed", "cesar"): (0.10, 25.0, 1.3, (50, 30, 15, 5), [0.1] * 90 + [0.3] * 9 + [0.2]),
+    ("adrpo", "cesar"): (0.20, 20.0, 1.5, (60, 25, 13, 2), [0.5] * 90 + [0.1] * 9 + [0.9]),
+}
+AUDIO_BASE = _audio_final(0.6, 45.0, 1.1, (10, 10, 10, 70))  # 70 % of its completions reason for 60 words or more
+
+
+def _audio_root(tmp_path):
+    runs = []
+    for (method, rewards), (gain, think, cons, counts, kl) in AUDIO_VARIANTS.items():
+        for s in SEEDS:
+            e = SEED_EFFECT[s]
+            shifted = (counts[0] + 10 * s, *counts[1:])  # seeds differ in their share of long completions
+            final = _audio_final(0.6 + gain + e / 10, think + 10 * e, cons + e, shifted)
+            runs.append(_audio_run(method, rewards, s, final, [k + e for k in kl]))
+    # the one-seed grids (other β0, other process weights) that a selection must leave out
+    wild = _audio_final(0.0, 99.0, 0.0, (0, 0, 0, 10))
+    runs += [_audio_run("adrpo", "cesar", 0, wild, [9.0] * 100, beta0=b, weight=w)
+             for b, w in ((0.01, 1.0), (0.04, 0.0), (0.04, 2.0))]
+    return _write_sweep(tmp_path, "data/results/audio_sweep.json", runs, AUDIO_BASE)
+
+
+def _per_seed_mean(f):
+    return sum(f(s, SEED_EFFECT[s]) for s in SEEDS) / len(SEEDS)
+
+
+@pytest.mark.parametrize("claim_id, variant", [
+    ("audio.outcome_gain", ("fixed", "outcome")), ("audio.grpo_cesar_gain", ("fixed", "cesar")),
+    ("audio.adrpo_gain", ("adrpo", "cesar")),
+])  # fmt: skip
+def test_audio_accuracy_gains_of_each_variant_over_the_pretrained_model(tmp_path, claim_id, variant):
+    entry = evaluate_claim(_ledger_claim(claim_id), _audio_root(tmp_path))
+    gain = AUDIO_VARIANTS[variant][0]
+    assert entry["estimate"] == pytest.approx(_per_seed_mean(lambda s, e: gain + e / 10))
+    assert entry["n_seeds"] == 5 and entry["direction"] == "> 0" and entry["verdict"] == "reproduced"
+
+
+@pytest.mark.parametrize("claim_id, variant", [
+    ("audio.outcome_shorter_reasoning", ("fixed", "outcome")),
+    ("audio.grpo_cesar_shorter_reasoning", ("fixed", "cesar")), ("audio.shorter_reasoning", ("adrpo", "cesar")),
+])  # fmt: skip
+def test_audio_reasoning_length_of_each_variant_against_the_pretrained_model(tmp_path, claim_id, variant):
+    entry = evaluate_claim(_ledger_claim(claim_id), _audio_root(tmp_path))
+    think = AUDIO_VARIANTS[variant][1]
+    assert entry["estimate"] == pytest.approx(_per_seed_mean(lambda s, e: think + 10 * e - 45.0))
+    assert entry["direction"] == "< 0" and entry["verdict"] == "reproduced"
+
+
+@pytest.mark.parametrize("claim_id, variant", [
+    ("audio.outcome_fewer_long", ("fixed", "outcome")), ("audio.grpo_cesar_fewer_long", ("fixed", "cesar")),
+    ("audio.adrpo_fewer_long", ("adrpo", "cesar")),
+])  # fmt: skip
+def test_audio_share_of_long_reasoning_is_the_bins_from_60_words_against_the_pretrained_share(
+        tmp_path, claim_id, variant):  # fmt: skip
+    entry = evaluate_claim(_ledger_claim(claim_id), _audio_root(tmp_path))
+    counts = AUDIO_VARIANTS[variant][3]
+
+    def long_share(s, e):  # the last bin (60 words or more) of seed s; the pretrained model's: 70 of 100
+        return counts[3] / (sum(counts) + 10 * s) - 0.7
+
+    assert entry["estimate"] == pytest.approx(_per_seed_mean(long_share))  # not the bins from 40, nor counts
+    assert entry["direction"] == "< 0" and entry["verdict"] == "reproduced"
+
+
+def test_a_length_bin_across_the_threshold_cannot_be_split():
+    share = claims.share_reasoning_at_least(60)
+    assert share({"by_length": [{"from": 0, "to": 60, "count": 3}, {"from": 60, "to": 99, "count": 1}]}) == 0.25
+    with pytest.raises(ValueError, match="straddles 60"):
+        share({"by_length": [{"from": 0, "to": 50, "count": 3}, {"from": 50, "to": 99, "count": 1}]})
+
+
+def test_audio_kl_compares_the_mean_of_the_last_ten_iterations_paired_by_seed(tmp_path):
+    """ADRPO's curve: 0.5 for 90 iterations, then 0.1 and a last 0.9; GRPO + CESAR's: 0.1, then 0.3 and a last
+    0.2. Over the last ten iterations ADRPO is lower (0.18 − 0.29); over the whole run, at the last iteration or
+    over the last five it is higher or nearly equal: only the chapter's window gives −0.11."""
+    entry = evaluate_claim(_ledger_claim("audio.adrpo_kl"), _audio_root(tmp_path))
+    assert entry["direction"] == "< 0" and entry["estimate"] == pytest.approx(0.18 - 0.29)
+    # paired, the seed effects cancel: every seed's difference is the same, the interval has no width
+    assert entry["verdict"] == "reproduced" and entry["ci_high"] - entry["ci_low"] == pytest.approx(0, abs=1e-12)
+    assert "last 10 training iterations" in entry["metric"]
+
+
+def test_audio_consistency_compares_grpo_cesar_with_the_outcome_reward(tmp_path):
+    entry = evaluate_claim(_ledger_claim("audio.cesar_consistency"), _audio_root(tmp_path))
+    assert entry["estimate"] == pytest.approx(1.3 - 1.0)  # not ADRPO's 1.5, not the keyword term
+    assert entry["direction"] == "> 0" and entry["verdict"] == "reproduced"
+    assert entry["ci_high"] - entry["ci_low"] == pytest.approx(0, abs=1e-12)  # paired: the seed effects cancel
+
+
+# ----------------------------------------------------------------------------- a verdict's reason, in words
+def _tested(estimate, low, high, n=5, direction="> 0"):
+    sign = 1 if direction == "> 0" else -1
+    return {**_entry(estimate, low, high, direction), "n_seeds": n, "statement": "ADRPO beats fixed β.",
+            "verdict": verdict(sign, estimate, low, high, n)}  # fmt: skip
+
+
+@pytest.mark.parametrize("args, reason", [
+    ((0.02, 0.01, 0.03), "its 95 % interval over 5 seeds excludes 0 on the claimed side"),
+    ((0.02, -0.01, 0.05), "the estimate points the claimed way, but its 95 % interval holds 0"),
+    ((0.02, 0.01, 0.03, 3), "its 95 % interval excludes 0 on the claimed side, but only 3 seeds ran (a verdict "
+                            "needs 5)"),
+    ((0.02, -0.01, 0.05, 3), "the estimate points the claimed way, but its 95 % interval holds 0 and only 3 seeds "
+                             "ran (a verdict needs 5)"),
+    ((-0.02, -0.05, 0.01), "the estimate lies on the other side of 0, and its 95 % interval holds 0"),
+    ((-0.02, -0.03, -0.01), "the estimate and its whole 95 % interval lie on the other side of 0"),
+    ((0.0, -0.01, 0.01), "the estimate is 0"),
+    # claimed < 0: the same cases mirrored
+    ((-0.02, -0.03, -0.01, 5, "< 0"), "its 95 % interval over 5 seeds excludes 0 on the claimed side"),
+    ((-0.02, -0.05, 0.01, 5, "< 0"), "the estimate points the claimed way, but its 95 % interval holds 0"),
+    ((0.02, 0.01, 0.03, 5, "< 0"), "the estimate and its whole 95 % interval lie on the other side of 0"),
+    ((0.02, -0.01, 0.05, 5, "< 0"), "the estimate lies on the other side of 0, and its 95 % interval holds 0"),
+])  # fmt: skip
+def test_the_reason_for_a_verdict_names_the_rule_that_gave_it(args, reason):
+    """A partly verdict is never worded as 'not reproduced', an interval holding 0 never as a difference, a
+    difference the other way never as 'holds 0'."""
+    from adrpo_nb.viz.claims import claim_conclusion, reason_for_verdict
+
+    entry = _tested(*args)
+    assert reason_for_verdict(entry) == reason
+    assert claim_conclusion(entry).endswith(f"({entry['verdict']}: {reason})")
+
+
+def test_a_conclusion_uses_the_wording_of_its_verdict_or_says_what_the_ledger_says():
+    from adrpo_nb.viz.claims import claim_conclusion, interval_holds_zero
+
+    words = dict(reproduced="**ADRPO wins**", partly="**ADRPO may win**", not_reproduced="**ADRPO does not win**")
+    assert claim_conclusion(_tested(0.02, 0.01, 0.03), **words).startswith("**ADRPO wins** (reproduced: its 95 %")
+    assert claim_conclusion(_tested(0.02, -0.01, 0.05), **words).startswith("**ADRPO may win** (partly: ")
+    no = claim_conclusion(_tested(-0.02, -0.03, -0.01), **words, reason=False)
+    assert no == "**ADRPO does not win** (not reproduced)"
+    # no wording for a verdict: the statement itself only when reproduced
+    assert claim_conclusion(_tested(0.02, 0.01, 0.03), reason=False) == "ADRPO beats fixed β (reproduced)"
+    assert claim_conclusion(_tested(0.02, -0.01, 0.05), reproduced="**ADRPO wins**", reason=False) == \
+        "Not established here: “ADRPO beats fixed β” (partly)"
+    untested = {**_entry(None, None, None), "statement": "s.", "verdict": "not tested here", "note": "no file"}
+    assert claim_conclusion(untested) == "Not tested here: “s” (not tested here: no file)"
+    assert interval_holds_zero(_tested(0.02, -0.01, 0.05)) and not interval_holds_zero(_tested(0.02, 0.01, 0.03))
+    with pytest.raises(ValueError, match="not tested here"):
+        interval_holds_zero(untested)

@@ -319,16 +319,99 @@ def _qwen() -> list[Claim]:
         Claim("qwen.adrpo_gain", "ADRPO (β0 = 0.04) raises the held-out accuracy of the pretrained tiny Qwen2.",
               "chapter 5", "accuracy(ADRPO, β0 = 0.04) − accuracy(pretrained)",
               measure=versus_base("accuracy", {"method": "adrpo", "beta0": 0.04, "clip": (-0.04, 0.04)}), **c),
+        # the clip's variant: the same runs' settings but clip=None (A unclipped inside β_eff), same seeds
+        Claim("qwen.noclip_accuracy", "At β0 = 0.04, ADRPO without the clip on A (inside β_eff) ends with a lower "
+              "held-out accuracy than ADRPO with it.", "chapter 5 (§5.5, the sweep's variants)",
+              "accuracy(ADRPO without the clip, β0 = 0.04) − accuracy(ADRPO, β0 = 0.04)", direction=-1,
+              measure=difference("accuracy", {"method": "adrpo", "beta0": 0.04, "clip": None, "scale_rewards": True},
+                                 {"method": "adrpo", "beta0": 0.04, "clip": (-0.04, 0.04), "scale_rewards": True}),
+              **c),
     ]
     return out
 
 
+# the audio family's own measures: a value computed from the whole run, not one key of its ``final``
+RunValue = Callable[[dict[str, Any]], float]
+
+
+def run_difference(value: RunValue, a: dict[str, Any], b: dict[str, Any]) -> Measure:
+    """Per seed: ``value(run)`` of the run matching ``a`` minus that of the run matching ``b``, paired by seed as
+    :func:`difference` is (for a value that is not a key of ``final``: the mean of a training curve's tail)."""
+
+    def measure(runs: Runs, base: dict[str, Any], read: Reader) -> dict[int, float]:
+        first, second = _finished(pick(runs, **a)), _finished(pick(runs, **b))
+        return {s: value(first[s]) - value(second[s]) for s in sorted(set(first) & set(second))}
+
+    return measure
+
+
+def final_versus_base(value: RunValue, a: dict[str, Any]) -> Measure:
+    """Per seed: ``value`` of the ``final`` of the run matching ``a`` minus ``value`` of the pretrained model's
+    (the sweep's ``base``), as :func:`versus_base` is for a value computed from several keys of ``final``."""
+
+    def measure(runs: Runs, base: dict[str, Any], read: Reader) -> dict[int, float]:
+        return {s: value(r["final"]) - value(base) for s, r in sorted(_finished(pick(runs, **a)).items())}
+
+    return measure
+
+
+def share_reasoning_at_least(words: int) -> RunValue:
+    """The share of a final evaluation's held-out completions whose own reasoning (no budget) is at least ``words``
+    words long, from its ``by_length`` bins; a bin that straddles ``words`` is an error (it cannot be split)."""
+
+    def share(final: dict[str, Any]) -> float:
+        bins = final["by_length"]
+        if any(b["from"] < words < b["to"] for b in bins):
+            raise ValueError(f"a length bin straddles {words} words: {[(b['from'], b['to']) for b in bins]}")
+        return sum(b["count"] for b in bins if b["from"] >= words) / sum(b["count"] for b in bins)
+
+    return share
+
+
+#: chapter 6's "long" reasoning: the bin of Figure 7 that starts here (words)
+LONG_REASONING_WORDS = 60
+
+
 def _audio() -> list[Claim]:
+    from adrpo_nb.viz.audio import KL_WINDOW, training_kl  # the KL chapter 6 reports, over the same window
+
     c = dict(family="audio", files=("data/results/audio_sweep.json",))
     main = {"beta0": 0.04, "process_weight": 1.0}
     adrpo = {**main, "method": "adrpo", "rewards": "cesar"}
     grpo_cesar = {**main, "method": "fixed", "rewards": "cesar"}
     grpo_outcome = {**main, "method": "fixed", "rewards": "outcome"}
+    variants = (("outcome", "GRPO with the outcome reward", "GRPO, outcome reward", grpo_outcome),
+                ("grpo_cesar", "GRPO + CESAR", "GRPO + CESAR", grpo_cesar))
+    long_share = share_reasoning_at_least(LONG_REASONING_WORDS)
+    words = LONG_REASONING_WORDS
+    more = [
+        Claim(f"audio.{short}_gain", f"{name} raises the held-out accuracy of the pretrained tiny Qwen2-Audio.",
+              "chapter 6", f"accuracy({label}) − accuracy(pretrained)", measure=versus_base("accuracy", fields), **c)
+        for short, name, label, fields in variants
+    ]
+    more += [
+        Claim(f"audio.{short}_shorter_reasoning", f"{name} shortens the reasoning of the pretrained model.",
+              "chapter 6 (the built-in overthinking)", f"think_length({label}) − think_length(pretrained)",
+              direction=-1, measure=versus_base("think_length", fields), **c)
+        for short, name, label, fields in variants
+    ]
+    more += [
+        Claim(f"audio.{short}_fewer_long", f"{name} makes reasoning of {words} words or more rarer than in the "
+              "pretrained model's completions.", "chapter 6 (the built-in overthinking)",
+              f"share of held-out completions reasoning ≥ {words} words ({label}) − the pretrained model's share",
+              direction=-1, measure=final_versus_base(long_share, fields), **c)
+        for short, name, label, fields in (("adrpo", "ADRPO + CESAR", "ADRPO + CESAR", adrpo), *variants)
+    ]
+    more += [
+        Claim("audio.adrpo_kl", "With CESAR's rewards, ADRPO ends closer to the reference (KL per token) than GRPO "
+              "(fixed β).", "chapter 6; paper §5.2–5.3 (less divergence at equal β0)",
+              f"KL(ADRPO + CESAR) − KL(GRPO + CESAR), each the mean batch KL per token (k3) of the last "
+              f"{KL_WINDOW} training iterations", direction=-1,
+              measure=run_difference(training_kl, adrpo, grpo_cesar), **c),
+        Claim("audio.cesar_consistency", "CESAR raises the consistency term over the outcome reward.", "chapter 6",
+              "consistency(GRPO + CESAR) − consistency(GRPO, outcome reward)",
+              measure=difference("consistency", grpo_cesar, grpo_outcome), **c),
+    ]
     return [
         Claim("audio.adrpo_vs_grpo", "With CESAR's rewards, ADRPO's held-out accuracy is higher than GRPO's "
               "(fixed β).", "chapter 6; paper §5.3 (ADRPO + CESAR above GRPO + CESAR)",
@@ -346,6 +429,7 @@ def _audio() -> list[Claim]:
         Claim("audio.shorter_reasoning", "ADRPO + CESAR shortens the reasoning of the pretrained model.",
               "chapter 6 (the built-in overthinking)", "think_length(ADRPO + CESAR) − think_length(pretrained)",
               direction=-1, measure=versus_base("think_length", adrpo), **c),
+        *more,
     ]
 
 

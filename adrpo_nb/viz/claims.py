@@ -14,8 +14,8 @@ from typing import Any
 from adrpo_nb.notebook import glue
 from adrpo_nb.viz.tables import Table, table
 
-__all__ = ["VERDICT_COLORS", "claim_interval_text", "claims_of", "claims_table", "glue_claims", "glue_name",
-           "plot_claims"]
+__all__ = ["VERDICT_COLORS", "claim_conclusion", "claim_interval_text", "claims_of", "claims_table", "glue_claims",
+           "glue_name", "interval_holds_zero", "plot_claims", "reason_for_verdict"]
 
 #: one colour per verdict, the same in every figure
 VERDICT_COLORS = {"reproduced": "tab:green", "partly": "tab:orange", "not reproduced": "tab:red",
@@ -34,6 +34,60 @@ def claim_interval_text(entry: dict[str, Any], spec: str = "+.3f") -> str:
         return "—"
     est, low, high = (format(entry[k], spec) for k in ("estimate", "ci_low", "ci_high"))
     return f"{est} [{low}, {high}], {entry['n_seeds']} seeds"
+
+
+def interval_holds_zero(entry: dict[str, Any]) -> bool:
+    """Whether a tested entry's 95 % interval holds 0 (no difference resolved, whichever way it points)."""
+    if entry["estimate"] is None:
+        raise ValueError(f"claim {entry['id']!r} is not tested here: it has no interval")
+    return entry["ci_low"] <= 0 <= entry["ci_high"]
+
+
+def reason_for_verdict(entry: dict[str, Any]) -> str:
+    """Why a ledger entry has its verdict, in words (the rule of :func:`adrpo_nb.experiments.claims.verdict`), e.g.
+    ``"the estimate points the claimed way, but its 95 % interval holds 0"``: *partly* is fewer seeds than a
+    verdict needs or an interval that holds 0, *not reproduced* an estimate at 0 or on the other side (its
+    interval holding 0 or not), *not tested here* the entry's note."""
+    from adrpo_nb.experiments.claims import MIN_SEEDS
+
+    verdict = entry["verdict"]
+    if verdict == "not tested here":
+        return entry.get("note") or "this repository cannot test it"
+    sign = 1 if entry["direction"].startswith(">") else -1
+    n, holds = entry["n_seeds"], interval_holds_zero(entry)
+    few = f"only {n} seeds ran (a verdict needs {MIN_SEEDS})"
+    if verdict == "reproduced":
+        return f"its 95 % interval over {n} seeds excludes 0 on the claimed side"
+    if verdict == "partly":
+        if holds and n < MIN_SEEDS:
+            return f"the estimate points the claimed way, but its 95 % interval holds 0 and {few}"
+        if holds:
+            return "the estimate points the claimed way, but its 95 % interval holds 0"
+        return f"its 95 % interval excludes 0 on the claimed side, but {few}"
+    if verdict == "not reproduced":
+        if entry["estimate"] == 0:
+            return "the estimate is 0"
+        if not holds and sign * entry["ci_high" if sign > 0 else "ci_low"] < 0:
+            return "the estimate and its whole 95 % interval lie on the other side of 0"
+        return "the estimate lies on the other side of 0, and its 95 % interval holds 0"
+    raise ValueError(f"claim {entry['id']!r} has an unknown verdict {verdict!r}")
+
+
+def claim_conclusion(entry: dict[str, Any], reproduced: str | None = None, partly: str | None = None,
+                     not_reproduced: str | None = None, *, reason: bool = True) -> str:  # fmt: skip
+    """A conclusion worded from a ledger entry: the wording given for its verdict, then ``(verdict: reason)``
+    (:func:`reason_for_verdict`; ``(verdict)`` alone with ``reason=False``). Without a wording for its verdict: the
+    entry's statement when it is reproduced (the words the book may use if it holds), else ``Not established
+    here``, ``Not reproduced here`` or ``Not tested here`` and the statement in quotes. So a page says what
+    the ledger says, whatever verdict a rebuilt ledger gives."""
+    statement = entry["statement"].rstrip(".")
+    defaults = {"reproduced": statement, "partly": f"Not established here: “{statement}”",
+                "not reproduced": f"Not reproduced here: “{statement}”",
+                "not tested here": f"Not tested here: “{statement}”"}  # fmt: skip
+    given = {"reproduced": reproduced, "partly": partly, "not reproduced": not_reproduced}.get(entry["verdict"])
+    wording = given if given is not None else defaults[entry["verdict"]]
+    why = f": {reason_for_verdict(entry)}" if reason else ""
+    return f"{wording} ({entry['verdict']}{why})"
 
 
 def claims_table(ledger: dict[str, Any], prefix: str | None = None, spec: str = "+.3f") -> Table:
@@ -88,13 +142,15 @@ def glue_name(claim_id: str) -> str:
 
 
 def glue_claims(ledger: dict[str, Any], spec: str = "+.3f") -> None:
-    """Glue every claim's interval text and verdict (:func:`glue_name`) and the verdict counts
-    (``claims-reproduced``, ``claims-partly``, ``claims-not_reproduced``, ``claims-not_tested_here``,
-    ``claims-total``), so prose quotes the ledger and never types a number."""
+    """Glue every claim's interval text, verdict and the reason for it (:func:`glue_name`, ``-verdict`` and
+    ``-reason`` appended: :func:`reason_for_verdict`) and the verdict counts (``claims-reproduced``,
+    ``claims-partly``, ``claims-not_reproduced``, ``claims-not_tested_here``, ``claims-total``), so prose quotes
+    the ledger and never types a number."""
     for entry in claims_of(ledger):
         name = glue_name(entry["id"])
         glue(name, claim_interval_text(entry, spec), markdown=True)
         glue(name + "-verdict", entry["verdict"], markdown=True)
+        glue(name + "-reason", reason_for_verdict(entry), markdown=True)
     for verdict, count in ledger["counts"].items():
         glue("claims-" + verdict.replace(" ", "_"), count)
     glue("claims-total", len(ledger["claims"]))
