@@ -11,11 +11,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from adrpo_nb.experiments.claims import MIN_SEEDS, VERDICTS
 from adrpo_nb.notebook import glue
 from adrpo_nb.viz.tables import Table, table
 
-__all__ = ["VERDICT_COLORS", "claim_interval_text", "claims_of", "claims_table", "glue_claims", "glue_name",
-           "plot_claims"]
+__all__ = ["VERDICT_COLORS", "by_verdict", "claim_interval_text", "claims_of", "claims_table", "glue_claims",
+           "glue_name", "plot_claims", "verdict_reason"]
 
 #: one colour per verdict, the same in every figure
 VERDICT_COLORS = {"reproduced": "tab:green", "partly": "tab:orange", "not reproduced": "tab:red",
@@ -34,6 +35,44 @@ def claim_interval_text(entry: dict[str, Any], spec: str = "+.3f") -> str:
         return "—"
     est, low, high = (format(entry[k], spec) for k in ("estimate", "ci_low", "ci_high"))
     return f"{est} [{low}, {high}], {entry['n_seeds']} seeds"
+
+
+def verdict_reason(entry: dict[str, Any]) -> str:
+    """Why the entry has its verdict, from its numbers alone (so prose that quotes it stays true when a re-run
+    changes the verdict): for **partly**, whether the interval holds 0, too few seeds ran, or both; for **not
+    reproduced**, whether the estimate is 0, points the other way within noise, or points the other way with an
+    interval that excludes 0 there; for **not tested here**, the ledger's note."""
+    v = entry["verdict"]
+    if v == "not tested here":
+        return entry.get("note") or "this repository has no measure for it"
+    n, est, low, high = entry["n_seeds"], entry["estimate"], entry["ci_low"], entry["ci_high"]
+    seeds = f"{n} seed" + ("" if n == 1 else "s")
+    if v == "reproduced":
+        return f"the 95 % interval excludes 0 on the claimed side, on {seeds}"
+    if v == "partly":
+        holds = low <= 0 <= high
+        if holds and n < MIN_SEEDS:
+            return f"the 95 % interval holds 0, and only {seeds} ran (reproduced needs {MIN_SEEDS})"
+        if holds:
+            return f"the 95 % interval holds 0 (on {seeds})"
+        return f"the 95 % interval excludes 0, but only {seeds} ran (reproduced needs {MIN_SEEDS})"
+    if v == "not reproduced":
+        if est == 0:
+            return f"the estimate is 0 (on {seeds})"
+        if low > 0 or high < 0:
+            return f"the estimate points the other way, and its 95 % interval excludes 0 on that side ({seeds})"
+        return f"the estimate points the other way, though its 95 % interval holds 0 ({seeds})"
+    raise ValueError(f"claim {entry.get('id')!r} has an unknown verdict {v!r}")
+
+
+def by_verdict(entry: dict[str, Any], **texts: str) -> str:
+    """The text for the entry's verdict among ``reproduced``, ``partly``, ``not_reproduced`` and
+    ``not_tested_here`` (all four required: prose worded from a verdict has a sentence for each, so a re-run that
+    changes the verdict changes the sentence, never leaves one that no longer holds)."""
+    keys = {v.replace(" ", "_") for v in VERDICTS}
+    if set(texts) != keys:
+        raise ValueError(f"by_verdict needs a text for each of {sorted(keys)}, got {sorted(texts)}")
+    return texts[entry["verdict"].replace(" ", "_")]
 
 
 def claims_table(ledger: dict[str, Any], prefix: str | None = None, spec: str = "+.3f") -> Table:
@@ -88,13 +127,15 @@ def glue_name(claim_id: str) -> str:
 
 
 def glue_claims(ledger: dict[str, Any], spec: str = "+.3f") -> None:
-    """Glue every claim's interval text and verdict (:func:`glue_name`) and the verdict counts
+    """Glue every claim's interval text, verdict and the verdict's reason (:func:`glue_name`, with ``-verdict``
+    and ``-reason`` appended; :func:`verdict_reason`) and the verdict counts
     (``claims-reproduced``, ``claims-partly``, ``claims-not_reproduced``, ``claims-not_tested_here``,
     ``claims-total``), so prose quotes the ledger and never types a number."""
     for entry in claims_of(ledger):
         name = glue_name(entry["id"])
         glue(name, claim_interval_text(entry, spec), markdown=True)
         glue(name + "-verdict", entry["verdict"], markdown=True)
+        glue(name + "-reason", verdict_reason(entry), markdown=True)
     for verdict, count in ledger["counts"].items():
         glue("claims-" + verdict.replace(" ", "_"), count)
     glue("claims-total", len(ledger["claims"]))
