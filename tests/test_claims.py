@@ -136,6 +136,7 @@ def test_the_claims_table_and_glue_names_cover_every_claim_of_the_committed_ledg
     assert table.stack  # a card per claim on a phone: the verdict stays on screen at 390 px
     for row, entry in zip(table.cells, ledger["claims"], strict=True):
         assert row[2].split(" (")[0] == entry["verdict"] and entry["statement"] in row[0]
+        assert viz.verdict_reason(entry) in row[2]  # the verdict says why, in the table too
         assert (row[1] == "—") == (entry["estimate"] is None)
     glued = {}
     monkeypatch.setattr(notebook, "glue", lambda name, value, markdown=False: glued.setdefault(name, value))
@@ -287,24 +288,29 @@ def _ledger_entry(verdict_, estimate, low, high, n, direction="> 0", note=""):
 
 
 @pytest.mark.parametrize("entry, reason", [
-    (_ledger_entry("reproduced", 0.2, 0.1, 0.3, 5), "excludes 0 on the claimed side, on 5 seeds"),
+    (_ledger_entry("reproduced", 0.2, 0.1, 0.3, 5), "excludes 0 on the claimed side, on at least 5 seeds"),
     # partly has two causes; the reason names the ones that apply, and only those
-    (_ledger_entry("partly", 0.2, 0.1, 0.3, 3), "excludes 0, but only 3 seeds ran"),
-    (_ledger_entry("partly", 0.2, -0.1, 0.5, 5), "holds 0 (on 5 seeds)"),
-    (_ledger_entry("partly", -0.2, -0.5, 0.1, 3, "< 0"), "holds 0, and only 3 seeds ran"),
+    (_ledger_entry("partly", 0.2, 0.1, 0.3, 3), "excludes 0, but fewer than 5 seeds ran"),
+    (_ledger_entry("partly", 0.2, -0.1, 0.5, 5), "the 95 % interval holds 0"),
+    (_ledger_entry("partly", -0.2, -0.5, 0.1, 3, "< 0"), "holds 0, and fewer than 5 seeds ran"),
     # not reproduced: noise around the other side is not the same as a resolved effect the other way
-    (_ledger_entry("not reproduced", -0.2, -0.5, 0.1, 5), "other way, though its 95 % interval holds 0"),
+    (_ledger_entry("not reproduced", -0.2, -0.5, 0.1, 5), "other way, within the noise: its 95 % interval holds 0"),
     (_ledger_entry("not reproduced", 0.2, 0.1, 0.3, 5, "< 0"), "other way, and its 95 % interval excludes 0"),
+    (_ledger_entry("not reproduced", 0.0, -0.1, 0.1, 5), "the estimate is 0"),
     (_ledger_entry("not tested here", None, None, None, 0, note="no result file a.json"), "no result file a.json"),
 ])  # fmt: skip
 def test_the_verdict_reason_is_read_from_the_entrys_numbers(entry, reason):
-    from adrpo_nb.viz.claims import verdict_reason
+    from adrpo_nb.viz.claims import claim_reading, verdict_reason
 
     text = verdict_reason(entry)
     assert reason in text
     # the wrong cause is never named: "holds 0" only when 0 is inside, "seeds ran" only when too few ran
-    assert ("holds 0" in text) == (entry["ci_low"] is not None and entry["ci_low"] <= 0 <= entry["ci_high"])
+    holds = entry["ci_low"] is not None and entry["ci_low"] <= 0 <= entry["ci_high"] and entry["estimate"] != 0
+    assert ("holds 0" in text) == holds
     assert ("seeds ran" in text) == (entry["verdict"] == "partly" and entry["n_seeds"] < claims.MIN_SEEDS)
+    reading = claim_reading(entry)
+    assert reading.startswith(f"**{entry['verdict']}** (") and text in reading
+    assert ("[" in reading) == (entry["estimate"] is not None)  # the interval, for a tested claim
 
 
 def test_by_verdict_needs_a_text_for_every_verdict():

@@ -15,8 +15,8 @@ from adrpo_nb.experiments.claims import MIN_SEEDS, VERDICTS
 from adrpo_nb.notebook import glue
 from adrpo_nb.viz.tables import Table, table
 
-__all__ = ["VERDICT_COLORS", "by_verdict", "claim_interval_text", "claims_of", "claims_table", "glue_claims",
-           "glue_name", "plot_claims", "verdict_reason"]
+__all__ = ["VERDICT_COLORS", "by_verdict", "claim_interval_text", "claim_reading", "claims_of", "claims_table",
+           "glue_claims", "glue_name", "plot_claims", "verdict_reason"]
 
 #: one colour per verdict, the same in every figure
 VERDICT_COLORS = {"reproduced": "tab:green", "partly": "tab:orange", "not reproduced": "tab:red",
@@ -38,31 +38,38 @@ def claim_interval_text(entry: dict[str, Any], spec: str = "+.3f") -> str:
 
 
 def verdict_reason(entry: dict[str, Any]) -> str:
-    """Why the entry has its verdict, from its numbers alone (so prose that quotes it stays true when a re-run
-    changes the verdict): for **partly**, whether the interval holds 0, too few seeds ran, or both; for **not
-    reproduced**, whether the estimate is 0, points the other way within noise, or points the other way with an
-    interval that excludes 0 there; for **not tested here**, the ledger's note."""
+    """Why the entry has its verdict, read from its numbers alone, so that prose quoting it stays true when a
+    re-run changes the verdict: for **partly**, whether the interval holds 0, too few seeds ran, or both; for
+    **not reproduced**, whether the estimate is 0, points the other way within the noise, or points the other way
+    with an interval that excludes 0 there; for **not tested here**, the ledger's note."""
     v = entry["verdict"]
     if v == "not tested here":
         return entry.get("note") or "this repository has no measure for it"
     n, est, low, high = entry["n_seeds"], entry["estimate"], entry["ci_low"], entry["ci_high"]
-    seeds = f"{n} seed" + ("" if n == 1 else "s")
     if v == "reproduced":
-        return f"the 95 % interval excludes 0 on the claimed side, on {seeds}"
+        return f"the 95 % interval excludes 0 on the claimed side, on at least {MIN_SEEDS} seeds"
     if v == "partly":
-        holds = low <= 0 <= high
-        if holds and n < MIN_SEEDS:
-            return f"the 95 % interval holds 0, and only {seeds} ran (reproduced needs {MIN_SEEDS})"
+        holds, few = low <= 0 <= high, n < MIN_SEEDS
+        if holds and few:
+            return f"the 95 % interval holds 0, and fewer than {MIN_SEEDS} seeds ran"
         if holds:
-            return f"the 95 % interval holds 0 (on {seeds})"
-        return f"the 95 % interval excludes 0, but only {seeds} ran (reproduced needs {MIN_SEEDS})"
+            return "the 95 % interval holds 0"
+        return f"the 95 % interval excludes 0, but fewer than {MIN_SEEDS} seeds ran"
     if v == "not reproduced":
         if est == 0:
-            return f"the estimate is 0 (on {seeds})"
+            return "the estimate is 0"
         if low > 0 or high < 0:
-            return f"the estimate points the other way, and its 95 % interval excludes 0 on that side ({seeds})"
-        return f"the estimate points the other way, though its 95 % interval holds 0 ({seeds})"
+            return "the estimate points the other way, and its 95 % interval excludes 0 on that side"
+        return "the estimate points the other way, within the noise: its 95 % interval holds 0"
     raise ValueError(f"claim {entry.get('id')!r} has an unknown verdict {v!r}")
+
+
+def claim_reading(entry: dict[str, Any], spec: str = "+.3f") -> str:
+    """The verdict in bold with its estimate and reason, e.g. ``"**partly** (+0.771 [+0.314, +1.227], 3 seeds;
+    the 95 % interval excludes 0, but fewer than 5 seeds ran)"``; ``"**not tested here** (<note>)"``."""
+    if entry["estimate"] is None:
+        return f"**{entry['verdict']}** ({verdict_reason(entry)})"
+    return f"**{entry['verdict']}** ({claim_interval_text(entry, spec)}; {verdict_reason(entry)})"
 
 
 def by_verdict(entry: dict[str, Any], **texts: str) -> str:
@@ -77,13 +84,20 @@ def by_verdict(entry: dict[str, Any], **texts: str) -> str:
 
 def claims_table(ledger: dict[str, Any], prefix: str | None = None, spec: str = "+.3f") -> Table:
     """One row per claim, three columns that fit a page: what it says and how it is measured, the estimate with
-    its 95 % interval, the verdict (with the ledger's note, when it has one, after it). On a phone each claim is a
-    card (``stack``), so the verdict is on screen."""
+    its 95 % interval, the verdict with its reason (:func:`verdict_reason`; for a claim not tested here, the
+    ledger's note). On a phone each claim is a card (``stack``), so the verdict is on screen."""
     rows = [{"claim": f"{e['statement']} Measured: {e['metric']} ({e['direction']} claimed).",
              "estimate [95 % interval]": claim_interval_text(e, spec),
-             "verdict": e["verdict"] + (f" ({e['note']})" if e.get("note") else "")}
+             "verdict": f"{e['verdict']} ({_reason_and_note(e)})"}
             for e in claims_of(ledger, prefix)]  # fmt: skip
     return table(rows, ["claim", "estimate [95 % interval]", "verdict"], stack=True)
+
+
+def _reason_and_note(entry: dict[str, Any]) -> str:
+    """The verdict's reason, and the ledger's note when it says more than the reason and the seed count do."""
+    reason, note = verdict_reason(entry), entry.get("note") or ""
+    note = note.replace(f"{entry['n_seeds']} seeds (< {MIN_SEEDS})", "").strip()
+    return reason if not note or note in reason else f"{reason}; {note}"
 
 
 def _standardised(entry: dict[str, Any]) -> tuple[float, float]:
@@ -127,8 +141,9 @@ def glue_name(claim_id: str) -> str:
 
 
 def glue_claims(ledger: dict[str, Any], spec: str = "+.3f") -> None:
-    """Glue every claim's interval text, verdict and the verdict's reason (:func:`glue_name`, with ``-verdict``
-    and ``-reason`` appended; :func:`verdict_reason`) and the verdict counts
+    """Glue every claim's interval text, verdict, the verdict's reason and all three in one phrase
+    (:func:`glue_name`, with ``-verdict``, ``-reason`` and ``-reading`` appended; :func:`verdict_reason`,
+    :func:`claim_reading`) and the verdict counts
     (``claims-reproduced``, ``claims-partly``, ``claims-not_reproduced``, ``claims-not_tested_here``,
     ``claims-total``), so prose quotes the ledger and never types a number."""
     for entry in claims_of(ledger):
@@ -136,6 +151,7 @@ def glue_claims(ledger: dict[str, Any], spec: str = "+.3f") -> None:
         glue(name, claim_interval_text(entry, spec), markdown=True)
         glue(name + "-verdict", entry["verdict"], markdown=True)
         glue(name + "-reason", verdict_reason(entry), markdown=True)
+        glue(name + "-reading", claim_reading(entry, spec), markdown=True)
     for verdict, count in ledger["counts"].items():
         glue("claims-" + verdict.replace(" ", "_"), count)
     glue("claims-total", len(ledger["claims"]))
