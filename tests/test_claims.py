@@ -4,6 +4,7 @@ Wrong ledgers these catch: a verdict that ignores the claimed direction or the n
 mis-paired difference, a claim computed from runs of another base model, a missing file passing as evidence."""
 
 import json
+import math
 import subprocess
 
 import pytest
@@ -135,6 +136,7 @@ def test_the_claims_table_and_glue_names_cover_every_claim_of_the_committed_ledg
     assert table.stack  # a card per claim on a phone: the verdict stays on screen at 390 px
     for row, entry in zip(table.cells, ledger["claims"], strict=True):
         assert row[2].split(" (")[0] == entry["verdict"] and entry["statement"] in row[0]
+        assert viz.verdict_reason(entry) in row[2]  # the verdict says why, in the table too
         assert (row[1] == "—") == (entry["estimate"] is None)
     glued = {}
     monkeypatch.setattr(notebook, "glue", lambda name, value, markdown=False: glued.setdefault(name, value))
@@ -359,28 +361,26 @@ def _tested(estimate, low, high, n=5, direction="> 0"):
 
 
 @pytest.mark.parametrize("args, reason", [
-    ((0.02, 0.01, 0.03), "its 95 % interval over 5 seeds excludes 0 on the claimed side"),
-    ((0.02, -0.01, 0.05), "the estimate points the claimed way, but its 95 % interval holds 0"),
-    ((0.02, 0.01, 0.03, 3), "its 95 % interval excludes 0 on the claimed side, but only 3 seeds ran (a verdict "
-                            "needs 5)"),
-    ((0.02, -0.01, 0.05, 3), "the estimate points the claimed way, but its 95 % interval holds 0 and only 3 seeds "
-                             "ran (a verdict needs 5)"),
-    ((-0.02, -0.05, 0.01), "the estimate lies on the other side of 0, and its 95 % interval holds 0"),
-    ((-0.02, -0.03, -0.01), "the estimate and its whole 95 % interval lie on the other side of 0"),
+    ((0.02, 0.01, 0.03), "the 95 % interval excludes 0 on the claimed side, on at least 5 seeds"),
+    ((0.02, -0.01, 0.05), "the 95 % interval holds 0"),
+    ((0.02, 0.01, 0.03, 3), "the 95 % interval excludes 0, but fewer than 5 seeds ran"),
+    ((0.02, -0.01, 0.05, 3), "the 95 % interval holds 0, and fewer than 5 seeds ran"),
+    ((-0.02, -0.05, 0.01), "the estimate points the other way, within the noise: its 95 % interval holds 0"),
+    ((-0.02, -0.03, -0.01), "the estimate points the other way, and its 95 % interval excludes 0 on that side"),
     ((0.0, -0.01, 0.01), "the estimate is 0"),
     # claimed < 0: the same cases mirrored
-    ((-0.02, -0.03, -0.01, 5, "< 0"), "its 95 % interval over 5 seeds excludes 0 on the claimed side"),
-    ((-0.02, -0.05, 0.01, 5, "< 0"), "the estimate points the claimed way, but its 95 % interval holds 0"),
-    ((0.02, 0.01, 0.03, 5, "< 0"), "the estimate and its whole 95 % interval lie on the other side of 0"),
-    ((0.02, -0.01, 0.05, 5, "< 0"), "the estimate lies on the other side of 0, and its 95 % interval holds 0"),
+    ((-0.02, -0.03, -0.01, 5, "< 0"), "the 95 % interval excludes 0 on the claimed side, on at least 5 seeds"),
+    ((-0.02, -0.05, 0.01, 5, "< 0"), "the 95 % interval holds 0"),
+    ((0.02, 0.01, 0.03, 5, "< 0"), "the estimate points the other way, and its 95 % interval excludes 0 on that side"),
+    ((0.02, -0.01, 0.05, 5, "< 0"), "the estimate points the other way, within the noise: its 95 % interval holds 0"),
 ])  # fmt: skip
 def test_the_reason_for_a_verdict_names_the_rule_that_gave_it(args, reason):
     """A partly verdict is never worded as 'not reproduced', an interval holding 0 never as a difference, a
     difference the other way never as 'holds 0'."""
-    from adrpo_nb.viz.claims import claim_conclusion, reason_for_verdict
+    from adrpo_nb.viz.claims import claim_conclusion, verdict_reason
 
     entry = _tested(*args)
-    assert reason_for_verdict(entry) == reason
+    assert verdict_reason(entry) == reason
     assert claim_conclusion(entry).endswith(f"({entry['verdict']}: {reason})")
 
 
@@ -401,3 +401,121 @@ def test_a_conclusion_uses_the_wording_of_its_verdict_or_says_what_the_ledger_sa
     assert interval_holds_zero(_tested(0.02, -0.01, 0.05)) and not interval_holds_zero(_tested(0.02, 0.01, 0.03))
     with pytest.raises(ValueError, match="not tested here"):
         interval_holds_zero(untested)
+
+
+# ----------------------------------------------------------------------------- the MNIST claims, on synthetic sweeps
+def _mnist_run(method, beta0, seed, **final):
+    """An MNIST sweep run (no fingerprint: MNIST's base model is unchanged since its unfingerprinted runs)."""
+    return {"config": {"method": method, "beta0": beta0, "seed": seed, "extra": {}}, "final": final}
+
+
+def _mnist_ledger(tmp_path, runs, base):
+    (tmp_path / "data" / "results").mkdir(parents=True)
+    (tmp_path / "data" / "results" / "mnist_sweep.json").write_text(json.dumps({"base": base, "runs": runs}))
+    return tmp_path
+
+
+def _mnist_claim(claim_id):
+    return next(c for c in claims.CLAIMS if c.id == claim_id)
+
+
+def test_the_fixed_beta_drift_is_a_log_ratio_of_w2_paired_by_seed_at_beta0_0_05(tmp_path):
+    """Wrong versions this fails: a mean of W2 differences (one runaway seed decides it), an unpaired or
+    mis-paired log ratio (the seeds' W2 differ by orders of magnitude), the other sign, another β0."""
+    seeds = range(5)
+    none_w2 = [1.0, 10.0, 100.0, 1000.0, 10000.0]  # large seed effects, shared by both methods
+    runs = [_mnist_run("none", 0.0, s, w2=none_w2[s], reward=1.0) for s in seeds]
+    runs += [_mnist_run("fixed", 0.05, s, w2=none_w2[s] * math.exp(0.5 + 0.01 * s), reward=0.9)
+             for s in reversed(seeds)]  # file order must not matter
+    runs += [_mnist_run("fixed", 1.0, s, w2=0.01, reward=0.6) for s in seeds]  # another β0: not this claim
+    root = _mnist_ledger(tmp_path, runs, {"reward": 0.5, "w2": 0.0})
+    entry = evaluate_claim(_mnist_claim("mnist.fixed_drifts"), root)
+    assert entry["seeds"] == list(seeds) and entry["direction"] == "> 0"
+    assert entry["estimate"] == pytest.approx(0.52)  # the mean log ratio, not a ratio of means
+    assert entry["verdict"] == "reproduced" and 0.5 < entry["ci_low"] < entry["ci_high"] < 0.54  # paired: narrow
+
+    # one runaway seed: W2 differences say "farther" (+19.2), the log ratios say "closer" (four seeds at 1/4)
+    runs = [_mnist_run("none", 0.0, s, w2=1.0, reward=1.0) for s in seeds]
+    runs += [_mnist_run("fixed", 0.05, s, w2=100.0 if s == 4 else 0.25, reward=0.9) for s in seeds]
+    entry = evaluate_claim(_mnist_claim("mnist.fixed_drifts"), _mnist_ledger(tmp_path / "tail", runs,
+                                                                           {"reward": 0.5}))
+    assert entry["estimate"] == pytest.approx((4 * math.log(0.25) + math.log(100.0)) / 5)
+    assert entry["verdict"] == "not reproduced"
+
+
+def test_a_log_ratio_refuses_a_w2_that_is_not_positive():
+    runs = [_mnist_run("fixed", 0.05, 0, w2=0.0), _mnist_run("none", 0.0, 0, w2=1.0)]
+    with pytest.raises(ValueError, match="must be positive"):
+        claims.log_ratio("w2", {"method": "fixed", "beta0": 0.05}, {"method": "none"})(runs, {}, {}.__getitem__)
+
+
+def test_the_fixed_beta_reward_cost_is_read_at_beta0_1_and_claimed_below_zero(tmp_path):
+    runs = [_mnist_run("none", 0.0, s, w2=1.0, reward=1.0) for s in range(5)]
+    runs += [_mnist_run("fixed", 1.0, s, w2=0.01, reward=0.6 + 0.01 * s) for s in range(5)]
+    runs += [_mnist_run("fixed", 0.05, s, w2=5.0, reward=1.0 + 0.01 * s) for s in range(5)]  # not this claim
+    entry = evaluate_claim(_mnist_claim("mnist.fixed_reward_cost"), _mnist_ledger(tmp_path, runs, {"reward": 0.5}))
+    assert entry["direction"] == "< 0" and entry["estimate"] == pytest.approx(-0.38)
+    assert entry["verdict"] == "reproduced"
+
+
+def test_the_pairwise_hypervolume_margin_reads_pairwise_distance_against_the_best_of_three_baselines(tmp_path):
+    """Per seed, one point per method (reward 0.9 over a base of 0.5): HV = 0.4 × diversity. ORW-CFM-W2 is the
+    best baseline on pairwise distance (a margin of +0.4 per seed); wrong versions this fails: even-digit entropy
+    (ORW is ahead there: a negative margin), a baseline list without ORW-CFM-W2 (a margin against fixed β of
+    about +2.8), seeds unpaired (the seed effect of 1 per seed would widen the interval past 0)."""
+    runs = []
+    for s in range(5):
+        jitter = 0.01 * (s % 2)
+        runs += [_mnist_run("adrpo", 0.05, s, reward=0.9, pairwise_distance=10.0 + s + jitter,
+                            even_entropy_norm=0.5),
+                 _mnist_run("orw", 0.05, s, reward=0.9, pairwise_distance=9.0 + s, even_entropy_norm=0.9),
+                 _mnist_run("fixed", 0.05, s, reward=0.9, pairwise_distance=3.0, even_entropy_norm=0.2),
+                 _mnist_run("none", 0.0, s, reward=1.0, pairwise_distance=1.0, even_entropy_norm=0.1)]
+    root = _mnist_ledger(tmp_path, runs, {"reward": 0.5})
+    entry = evaluate_claim(_mnist_claim("mnist.hypervolume_pairwise"), root)
+    assert entry["seeds"] == [0, 1, 2, 3, 4] and entry["direction"] == "> 0"
+    assert entry["estimate"] == pytest.approx(0.4 * (1 + 0.01 * 2 / 5))
+    assert entry["verdict"] == "reproduced" and 0.39 < entry["ci_low"] < entry["ci_high"] < 0.42
+    # the entropy claim on the same runs is the other way: the two claims read different measures
+    assert evaluate_claim(_mnist_claim("mnist.hypervolume"), root)["verdict"] == "not reproduced"
+
+
+def _ledger_entry(verdict_, estimate, low, high, n, direction="> 0", note=""):
+    return {"id": "x.y", "verdict": verdict_, "estimate": estimate, "ci_low": low, "ci_high": high, "n_seeds": n,
+            "direction": direction, "note": note}  # fmt: skip
+
+
+@pytest.mark.parametrize("entry, reason", [
+    (_ledger_entry("reproduced", 0.2, 0.1, 0.3, 5), "excludes 0 on the claimed side, on at least 5 seeds"),
+    # partly has two causes; the reason names the ones that apply, and only those
+    (_ledger_entry("partly", 0.2, 0.1, 0.3, 3), "excludes 0, but fewer than 5 seeds ran"),
+    (_ledger_entry("partly", 0.2, -0.1, 0.5, 5), "the 95 % interval holds 0"),
+    (_ledger_entry("partly", -0.2, -0.5, 0.1, 3, "< 0"), "holds 0, and fewer than 5 seeds ran"),
+    # not reproduced: noise around the other side is not the same as a resolved effect the other way
+    (_ledger_entry("not reproduced", -0.2, -0.5, 0.1, 5), "other way, within the noise: its 95 % interval holds 0"),
+    (_ledger_entry("not reproduced", 0.2, 0.1, 0.3, 5, "< 0"), "other way, and its 95 % interval excludes 0"),
+    (_ledger_entry("not reproduced", 0.0, -0.1, 0.1, 5), "the estimate is 0"),
+    (_ledger_entry("not tested here", None, None, None, 0, note="no result file a.json"), "no result file a.json"),
+])  # fmt: skip
+def test_the_verdict_reason_is_read_from_the_entrys_numbers(entry, reason):
+    from adrpo_nb.viz.claims import claim_reading, verdict_reason
+
+    text = verdict_reason(entry)
+    assert reason in text
+    # the wrong cause is never named: "holds 0" only when 0 is inside, "seeds ran" only when too few ran
+    holds = entry["ci_low"] is not None and entry["ci_low"] <= 0 <= entry["ci_high"] and entry["estimate"] != 0
+    assert ("holds 0" in text) == holds
+    assert ("seeds ran" in text) == (entry["verdict"] == "partly" and entry["n_seeds"] < claims.MIN_SEEDS)
+    reading = claim_reading(entry)
+    assert reading.startswith(f"**{entry['verdict']}** (") and text in reading
+    assert ("[" in reading) == (entry["estimate"] is not None)  # the interval, for a tested claim
+
+
+def test_by_verdict_needs_a_text_for_every_verdict():
+    from adrpo_nb.viz.claims import by_verdict
+
+    texts = dict(reproduced="r", partly="p", not_reproduced="n", not_tested_here="t")
+    assert by_verdict(_ledger_entry("not reproduced", -0.1, -0.2, 0.0, 5), **texts) == "n"
+    assert by_verdict(_ledger_entry("not tested here", None, None, None, 0), **texts) == "t"
+    with pytest.raises(ValueError, match="a text for each"):
+        by_verdict(_ledger_entry("partly", 0.1, -0.1, 0.3, 5), reproduced="r", partly="p")

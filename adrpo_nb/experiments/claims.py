@@ -12,8 +12,9 @@
 * ``verdict``, by one rule (:func:`verdict`): **reproduced** when the interval excludes 0 on the claimed side
   and at least :data:`MIN_SEEDS` seeds ran; **not reproduced** when the estimate lies on the other side or at 0;
   **partly** otherwise (the right sign, but the interval holds 0 or too few seeds ran); **not tested here**
-  when this repository cannot test it (the paper's real-size results) or its runs are not under the
-  current protocol (they were made with another base model than the one shipped: see ``note``).
+  in three cases, and the entry's ``note`` says which: the claim has no measure in this repository (the
+  paper's real-size results), a file it reads does not exist (its runs have not been made), or its runs were
+  made with another base model than the one shipped (the fingerprint each run recorded differs from today's).
 """
 
 from __future__ import annotations
@@ -209,11 +210,30 @@ def hypervolume_margin(diversity: str, methods: Sequence[str]) -> Measure:
     return measure
 
 
+def log_ratio(metric: str, a: dict[str, Any], b: dict[str, Any]) -> Measure:
+    """Per seed: ``log(metric of a) − log(metric of b)``, paired by seed as :func:`difference` pairs them, for a
+    positive, heavy-tailed metric (W2): one runaway seed moves a mean of differences by its size, a mean of log
+    ratios by its order of magnitude. A value that is not positive is an error (it has no logarithm)."""
+
+    def measure(runs: Runs, base: dict[str, Any], read: Reader) -> dict[int, float]:
+        first, second = _finished(pick(runs, **a)), _finished(pick(runs, **b))
+        out = {}
+        for s in sorted(set(first) & set(second)):
+            x, y = first[s]["final"][metric], second[s]["final"][metric]
+            if x <= 0 or y <= 0:
+                raise ValueError(f"log ratio of {metric}: seed {s} has {x} and {y}; both must be positive")
+            out[s] = math.log(x) - math.log(y)
+        return out
+
+    return measure
+
+
 # ----------------------------------------------------------------------------- the claims
 def _mnist() -> list[Claim]:
     files = ("data/results/mnist_sweep.json",)
     c = dict(family="mnist", files=files)
     adrpo, none = {"method": "adrpo", "beta0": 0.05}, {"method": "none"}
+    baselines = ("none", "fixed", "orw")  # the baselines chapter 3 draws beside ADRPO
     return [
         Claim("mnist.collapse", "Without a regulariser (β = 0), the fine-tuned model loses even digits: its "
               "even-digit entropy falls below the pretrained model's.", "chapter 2; paper §1 (mode collapse)",
@@ -228,7 +248,20 @@ def _mnist() -> list[Claim]:
         Claim("mnist.hypervolume", "Over the β0 sweep, ADRPO's reward–diversity front has a larger hypervolume "
               "than the best baseline's (even-digit entropy).", "chapter 3; paper §5 (Pareto front)",
               "HV(ADRPO) − HV(best of β = 0, fixed β, ORW-CFM-W2), per seed",
-              measure=hypervolume_margin("even_entropy_norm", ("none", "fixed", "orw")), **c),
+              measure=hypervolume_margin("even_entropy_norm", baselines), **c),
+        Claim("mnist.hypervolume_pairwise", "Over the β0 sweep, ADRPO's reward–diversity front has a larger "
+              "hypervolume than the best baseline's (pairwise distance in the classifier's feature space).",
+              "chapter 3; paper §5 (Pareto front)",
+              "HV(ADRPO) − HV(best of β = 0, fixed β, ORW-CFM-W2), per seed, on (reward, pairwise distance)",
+              measure=hypervolume_margin("pairwise_distance", baselines), **c),
+        # the fixed-β dilemma of chapter 2, one horn each: a small fixed β0 runs away, a large one costs reward
+        Claim("mnist.fixed_drifts", "At β0 = 0.05, fixed β ends farther from the pretrained model (W2) than "
+              "β = 0.", "chapter 2 (the fixed-β dilemma); paper §1",
+              "log W2(fixed β, β0 = 0.05) − log W2(β = 0), per seed (W2's seeds differ by orders of magnitude)",
+              measure=log_ratio("w2", {"method": "fixed", "beta0": 0.05}, none), **c),
+        Claim("mnist.fixed_reward_cost", "At β0 = 1, fixed β's reward is lower than β = 0's.",
+              "chapter 2 (the fixed-β dilemma); paper §1", "reward(fixed β, β0 = 1) − reward(β = 0)", direction=-1,
+              measure=difference("reward", {"method": "fixed", "beta0": 1.0}, none), **c),
     ]
 
 
@@ -495,8 +528,9 @@ def build(claims: Sequence[Claim] = CLAIMS, root: Path | None = None) -> dict[st
         raise ValueError(f"claim ids must be unique, got {sorted({i for i in ids if ids.count(i) > 1})}")
     entries = [evaluate_claim(c, root) for c in claims]
     rule = (f"reproduced: the 95 % interval excludes 0 on the claimed side, on >= {MIN_SEEDS} seeds; not reproduced: "
-            "the estimate lies on the other side or at 0; partly: otherwise; not tested here: not testable in this "
-            "repository, or its runs are not under the current protocol")  # fmt: skip
+            "the estimate lies on the other side or at 0; partly: otherwise; not tested here: no measure in this "
+            "repository (a real-size result of the paper), no result file (its runs have not been made), or runs made "
+            "with another base model than the one shipped (the entry's note says which)")  # fmt: skip
     return {"claims": entries, "rule": rule,
             "counts": {v: sum(e["verdict"] == v for e in entries) for v in VERDICTS}}  # fmt: skip
 

@@ -11,11 +11,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from adrpo_nb.experiments.claims import MIN_SEEDS, VERDICTS
 from adrpo_nb.notebook import glue
 from adrpo_nb.viz.tables import Table, table
 
-__all__ = ["VERDICT_COLORS", "claim_conclusion", "claim_interval_text", "claims_of", "claims_table", "glue_claims",
-           "glue_name", "interval_holds_zero", "plot_claims", "reason_for_verdict"]
+__all__ = ["VERDICT_COLORS", "by_verdict", "claim_conclusion", "claim_interval_text", "claim_reading", "claims_of",
+           "claims_table", "glue_claims", "glue_name", "interval_holds_zero", "plot_claims", "verdict_reason"]
 
 #: one colour per verdict, the same in every figure
 VERDICT_COLORS = {"reproduced": "tab:green", "partly": "tab:orange", "not reproduced": "tab:red",
@@ -43,40 +44,55 @@ def interval_holds_zero(entry: dict[str, Any]) -> bool:
     return entry["ci_low"] <= 0 <= entry["ci_high"]
 
 
-def reason_for_verdict(entry: dict[str, Any]) -> str:
-    """Why a ledger entry has its verdict, in words (the rule of :func:`adrpo_nb.experiments.claims.verdict`), e.g.
-    ``"the estimate points the claimed way, but its 95 % interval holds 0"``: *partly* is fewer seeds than a
-    verdict needs or an interval that holds 0, *not reproduced* an estimate at 0 or on the other side (its
-    interval holding 0 or not), *not tested here* the entry's note."""
-    from adrpo_nb.experiments.claims import MIN_SEEDS
-
-    verdict = entry["verdict"]
-    if verdict == "not tested here":
-        return entry.get("note") or "this repository cannot test it"
-    sign = 1 if entry["direction"].startswith(">") else -1
-    n, holds = entry["n_seeds"], interval_holds_zero(entry)
-    few = f"only {n} seeds ran (a verdict needs {MIN_SEEDS})"
-    if verdict == "reproduced":
-        return f"its 95 % interval over {n} seeds excludes 0 on the claimed side"
-    if verdict == "partly":
-        if holds and n < MIN_SEEDS:
-            return f"the estimate points the claimed way, but its 95 % interval holds 0 and {few}"
+def verdict_reason(entry: dict[str, Any]) -> str:
+    """Why the entry has its verdict, read from its numbers alone, so that prose quoting it stays true when a
+    re-run changes the verdict: for **partly**, whether the interval holds 0, too few seeds ran, or both; for
+    **not reproduced**, whether the estimate is 0, points the other way within the noise, or points the other way
+    with an interval that excludes 0 there; for **not tested here**, the ledger's note."""
+    v = entry["verdict"]
+    if v == "not tested here":
+        return entry.get("note") or "this repository has no measure for it"
+    n, est, low, high = entry["n_seeds"], entry["estimate"], entry["ci_low"], entry["ci_high"]
+    if v == "reproduced":
+        return f"the 95 % interval excludes 0 on the claimed side, on at least {MIN_SEEDS} seeds"
+    if v == "partly":
+        holds, few = low <= 0 <= high, n < MIN_SEEDS
+        if holds and few:
+            return f"the 95 % interval holds 0, and fewer than {MIN_SEEDS} seeds ran"
         if holds:
-            return "the estimate points the claimed way, but its 95 % interval holds 0"
-        return f"its 95 % interval excludes 0 on the claimed side, but {few}"
-    if verdict == "not reproduced":
-        if entry["estimate"] == 0:
+            return "the 95 % interval holds 0"
+        return f"the 95 % interval excludes 0, but fewer than {MIN_SEEDS} seeds ran"
+    if v == "not reproduced":
+        if est == 0:
             return "the estimate is 0"
-        if not holds and sign * entry["ci_high" if sign > 0 else "ci_low"] < 0:
-            return "the estimate and its whole 95 % interval lie on the other side of 0"
-        return "the estimate lies on the other side of 0, and its 95 % interval holds 0"
-    raise ValueError(f"claim {entry['id']!r} has an unknown verdict {verdict!r}")
+        if low > 0 or high < 0:
+            return "the estimate points the other way, and its 95 % interval excludes 0 on that side"
+        return "the estimate points the other way, within the noise: its 95 % interval holds 0"
+    raise ValueError(f"claim {entry.get('id')!r} has an unknown verdict {v!r}")
+
+
+def claim_reading(entry: dict[str, Any], spec: str = "+.3f") -> str:
+    """The verdict in bold with its estimate and reason, e.g. ``"**partly** (+0.771 [+0.314, +1.227], 3 seeds;
+    the 95 % interval excludes 0, but fewer than 5 seeds ran)"``; ``"**not tested here** (<note>)"``."""
+    if entry["estimate"] is None:
+        return f"**{entry['verdict']}** ({verdict_reason(entry)})"
+    return f"**{entry['verdict']}** ({claim_interval_text(entry, spec)}; {verdict_reason(entry)})"
+
+
+def by_verdict(entry: dict[str, Any], **texts: str) -> str:
+    """The text for the entry's verdict among ``reproduced``, ``partly``, ``not_reproduced`` and
+    ``not_tested_here`` (all four required: prose worded from a verdict has a sentence for each, so a re-run that
+    changes the verdict changes the sentence, never leaves one that no longer holds)."""
+    keys = {v.replace(" ", "_") for v in VERDICTS}
+    if set(texts) != keys:
+        raise ValueError(f"by_verdict needs a text for each of {sorted(keys)}, got {sorted(texts)}")
+    return texts[entry["verdict"].replace(" ", "_")]
 
 
 def claim_conclusion(entry: dict[str, Any], reproduced: str | None = None, partly: str | None = None,
                      not_reproduced: str | None = None, *, reason: bool = True) -> str:  # fmt: skip
     """A conclusion worded from a ledger entry: the wording given for its verdict, then ``(verdict: reason)``
-    (:func:`reason_for_verdict`; ``(verdict)`` alone with ``reason=False``). Without a wording for its verdict: the
+    (:func:`verdict_reason`; ``(verdict)`` alone with ``reason=False``). Without a wording for its verdict: the
     entry's statement when it is reproduced (the words the book may use if it holds), else ``Not established
     here``, ``Not reproduced here`` or ``Not tested here`` and the statement in quotes. So a page says what
     the ledger says, whatever verdict a rebuilt ledger gives."""
@@ -86,19 +102,26 @@ def claim_conclusion(entry: dict[str, Any], reproduced: str | None = None, partl
                 "not tested here": f"Not tested here: “{statement}”"}  # fmt: skip
     given = {"reproduced": reproduced, "partly": partly, "not reproduced": not_reproduced}.get(entry["verdict"])
     wording = given if given is not None else defaults[entry["verdict"]]
-    why = f": {reason_for_verdict(entry)}" if reason else ""
+    why = f": {verdict_reason(entry)}" if reason else ""
     return f"{wording} ({entry['verdict']}{why})"
 
 
 def claims_table(ledger: dict[str, Any], prefix: str | None = None, spec: str = "+.3f") -> Table:
     """One row per claim, three columns that fit a page: what it says and how it is measured, the estimate with
-    its 95 % interval, the verdict (with the ledger's note, when it has one, after it). On a phone each claim is a
-    card (``stack``), so the verdict is on screen."""
+    its 95 % interval, the verdict with its reason (:func:`verdict_reason`; for a claim not tested here, the
+    ledger's note). On a phone each claim is a card (``stack``), so the verdict is on screen."""
     rows = [{"claim": f"{e['statement']} Measured: {e['metric']} ({e['direction']} claimed).",
              "estimate [95 % interval]": claim_interval_text(e, spec),
-             "verdict": e["verdict"] + (f" ({e['note']})" if e.get("note") else "")}
+             "verdict": f"{e['verdict']} ({_reason_and_note(e)})"}
             for e in claims_of(ledger, prefix)]  # fmt: skip
     return table(rows, ["claim", "estimate [95 % interval]", "verdict"], stack=True)
+
+
+def _reason_and_note(entry: dict[str, Any]) -> str:
+    """The verdict's reason, and the ledger's note when it says more than the reason and the seed count do."""
+    reason, note = verdict_reason(entry), entry.get("note") or ""
+    note = note.replace(f"{entry['n_seeds']} seeds (< {MIN_SEEDS})", "").strip()
+    return reason if not note or note in reason else f"{reason}; {note}"
 
 
 def _standardised(entry: dict[str, Any]) -> tuple[float, float]:
@@ -142,15 +165,17 @@ def glue_name(claim_id: str) -> str:
 
 
 def glue_claims(ledger: dict[str, Any], spec: str = "+.3f") -> None:
-    """Glue every claim's interval text, verdict and the reason for it (:func:`glue_name`, ``-verdict`` and
-    ``-reason`` appended: :func:`reason_for_verdict`) and the verdict counts (``claims-reproduced``,
-    ``claims-partly``, ``claims-not_reproduced``, ``claims-not_tested_here``, ``claims-total``), so prose quotes
-    the ledger and never types a number."""
+    """Glue every claim's interval text, verdict, the verdict's reason and all three in one phrase
+    (:func:`glue_name`, with ``-verdict``, ``-reason`` and ``-reading`` appended; :func:`verdict_reason`,
+    :func:`claim_reading`) and the verdict counts
+    (``claims-reproduced``, ``claims-partly``, ``claims-not_reproduced``, ``claims-not_tested_here``,
+    ``claims-total``), so prose quotes the ledger and never types a number."""
     for entry in claims_of(ledger):
         name = glue_name(entry["id"])
         glue(name, claim_interval_text(entry, spec), markdown=True)
         glue(name + "-verdict", entry["verdict"], markdown=True)
-        glue(name + "-reason", reason_for_verdict(entry), markdown=True)
+        glue(name + "-reason", verdict_reason(entry), markdown=True)
+        glue(name + "-reading", claim_reading(entry, spec), markdown=True)
     for verdict, count in ledger["counts"].items():
         glue("claims-" + verdict.replace(" ", "_"), count)
     glue("claims-total", len(ledger["claims"]))
