@@ -388,7 +388,7 @@ def test_a_conclusion_uses_the_wording_of_its_verdict_or_says_what_the_ledger_sa
     from adrpo_nb.viz.claims import claim_conclusion, interval_holds_zero
 
     words = dict(reproduced="**ADRPO wins**", partly="**ADRPO may win**", not_reproduced="**ADRPO does not win**")
-    assert claim_conclusion(_tested(0.02, 0.01, 0.03), **words).startswith("**ADRPO wins** (reproduced: its 95 %")
+    assert claim_conclusion(_tested(0.02, 0.01, 0.03), **words).startswith("**ADRPO wins** (reproduced: the 95 %")
     assert claim_conclusion(_tested(0.02, -0.01, 0.05), **words).startswith("**ADRPO may win** (partly: ")
     no = claim_conclusion(_tested(-0.02, -0.03, -0.01), **words, reason=False)
     assert no == "**ADRPO does not win** (not reproduced)"
