@@ -178,10 +178,12 @@ def glue(name: str, value: Any, *, markdown: bool = False) -> None:
 
     Prose then writes ``{glue:text}`name:.3f``` for a number, or ``{glue:md}`name``` for text glued with
     ``markdown=True``: every number in a sentence comes from a result, none is typed. Outside a book build
-    (Colab, plain Jupyter without MyST-NB) this does nothing.
+    (Colab, plain Jupyter without MyST-NB) this does nothing. A NumPy scalar is glued as the Python number it
+    holds (its repr, ``np.float64(0.52)``, is text that ``{glue:text}`name:.3f``` cannot format).
     """
     if not isinstance(name, str) or not name or any(c in name for c in " :`"):
         raise ValueError(f"a glue name is a non-empty string without spaces, ':' or '`', got name={name!r}")
+    value = _plain_number(value)
     try:
         from myst_nb import glue as myst_glue
     except ImportError:
@@ -191,3 +193,11 @@ def glue(name: str, value: Any, *, markdown: bool = False) -> None:
 
         value = Markdown(str(value))
     myst_glue(name, value, display=False)
+
+
+def _plain_number(value: Any) -> Any:
+    """A NumPy scalar (``np.float64``, ``np.int64``, ``np.bool_``) as its Python value; anything else unchanged."""
+    item = getattr(value, "item", None)
+    if callable(item) and getattr(value, "shape", None) == () and type(value).__module__ == "numpy":
+        return item()
+    return value

@@ -23,7 +23,23 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 
-__all__ = ["Interval", "mean_interval", "paired_difference", "t_quantile"]
+__all__ = ["MIN_SEEDS", "VERDICTS", "Interval", "mean_interval", "paired_difference", "t_quantile", "verdict"]
+
+#: the claims ledger's verdicts (:mod:`adrpo_nb.experiments.claims`), in the order its pages list them
+VERDICTS = ("reproduced", "partly", "not reproduced", "not tested here")
+#: a claim is ``reproduced`` only on at least this many seeds
+MIN_SEEDS = 5
+
+
+def verdict(direction: int, estimate: float, low: float, high: float, n: int) -> str:
+    """The ledger's verdict on a claimed direction (``+1``: > 0, ``-1``: < 0) from an estimate, its 95 % interval
+    ``[low, high]`` and the number of seeds: ``not reproduced`` when the estimate is 0 or on the other side,
+    ``reproduced`` when the interval excludes 0 on the claimed side on at least :data:`MIN_SEEDS` seeds, else
+    ``partly``."""
+    if direction * estimate <= 0:
+        return "not reproduced"
+    excludes = low > 0 if direction > 0 else high < 0
+    return "reproduced" if excludes and n >= MIN_SEEDS else "partly"
 
 
 def _betacf(a: float, b: float, x: float) -> float:

@@ -51,3 +51,20 @@ def test_shown_source_leaves_out_the_formatters_markers():
     from adrpo_nb.notebook import source_markdown
 
     assert "fmt: skip" not in source_markdown(grpo_loss) and "aggregate(per_token)" in source_markdown(grpo_loss)
+
+
+def test_glue_hands_a_numpy_scalar_over_as_the_python_number_it_holds(monkeypatch):
+    """MyST-NB formats ``{glue:text}`name:.3f``` from the value's text/plain repr: np.float64's repr
+    ('np.float64(0.52)') cannot be formatted, and the book build failed on it."""
+    import myst_nb
+    import numpy as np
+
+    from adrpo_nb import notebook
+
+    glued = {}
+    monkeypatch.setattr(myst_nb, "glue", lambda name, value, display=False: glued.setdefault(name, value))
+    notebook.glue("x", np.float64(0.5182950244116518))
+    notebook.glue("n", np.int64(3))
+    notebook.glue("a", np.array([1.0, 2.0]))  # not a scalar: left alone
+    assert type(glued["x"]) is float and glued["x"] == 0.5182950244116518 and repr(glued["x"]) == "0.5182950244116518"
+    assert type(glued["n"]) is int and isinstance(glued["a"], np.ndarray)

@@ -30,15 +30,12 @@ from typing import Any
 from adrpo_nb.experiments.family import model_fingerprint
 from adrpo_nb.experiments.runner import check_output, default_output
 from adrpo_nb.metrics import hypervolume_2d
-from adrpo_nb.stats import mean_interval
+from adrpo_nb.stats import MIN_SEEDS, VERDICTS, mean_interval, verdict  # the rule, on an interval (re-exported here)
 from adrpo_nb.utils.paths import atomic_write_json, data_path, repository_root
 from adrpo_nb.utils.provenance import check_seal, provenance, seal
 
-__all__ = ["CLAIMS", "MIN_SEEDS", "VERDICTS", "Claim", "build", "evaluate_claim", "verdict"]
+__all__ = ["CLAIMS", "LONG_REASONING_WORDS", "MIN_SEEDS", "VERDICTS", "Claim", "build", "evaluate_claim", "verdict"]
 
-VERDICTS = ("reproduced", "partly", "not reproduced", "not tested here")
-#: a claim is ``reproduced`` only on at least this many seeds
-MIN_SEEDS = 5
 #: the shipped base model of each family (its fingerprint must equal the one a run recorded)
 BASE_MODELS = {
     "mnist": ("checkpoints", "mnist"),
@@ -483,14 +480,6 @@ CLAIMS: tuple[Claim, ...] = (*_mnist(), *_sd3(), *_qwen(), *_audio(), *_paper_on
 
 
 # ----------------------------------------------------------------------------- evaluation
-def verdict(direction: int, estimate: float, low: float, high: float, n: int) -> str:
-    """``reproduced``, ``partly`` or ``not reproduced`` (see the module's docstring)."""
-    if direction * estimate <= 0:
-        return "not reproduced"
-    excludes = low > 0 if direction > 0 else high < 0
-    return "reproduced" if excludes and n >= MIN_SEEDS else "partly"
-
-
 def evaluate_claim(claim: Claim, root: Path | None = None) -> dict[str, Any]:
     """The ledger entry of ``claim`` (its files read under ``root``, default: the repository)."""
     root = root or repository_root() or Path.cwd()

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from adrpo_nb.experiments.claims import MIN_SEEDS, VERDICTS
 from adrpo_nb.notebook import glue
+from adrpo_nb.stats import MIN_SEEDS, VERDICTS
 from adrpo_nb.viz.tables import Table, table
 
 __all__ = ["VERDICT_COLORS", "by_verdict", "claim_conclusion", "claim_interval_text", "claim_reading", "claims_of",
